@@ -1,0 +1,214 @@
+//! The command line (DESIGN.md §1): clap definitions and dispatch to the library.
+
+use crate::demo::{DemoOptions, DemoServer, DemoUser};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "raydar", version, about = "Operate Ray clusters on Kubernetes (KubeRay) safely: posture, gated dashboard forwards, one-key fixes.")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Clone, Args)]
+pub struct Global {
+    /// Kubeconfig file (else $KUBECONFIG, else ~/.kube/config).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use (else the current context).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub context: Option<String>,
+    /// Namespace to look at (repeatable).
+    #[arg(short = 'n', long = "namespace", global = true, value_name = "NS")]
+    pub namespaces: Vec<String>,
+    /// All namespaces (the default when no -n is given).
+    #[arg(short = 'A', long, global = true)]
+    pub all_namespaces: bool,
+    /// Use the embedded demo cluster instead of a kubeconfig.
+    #[arg(long, global = true)]
+    pub demo: bool,
+    /// Never write to the cluster: fixes and undo are unavailable.
+    #[arg(long, global = true)]
+    pub read_only: bool,
+    /// Colour theme: dark, light, high-contrast.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub theme: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
+    Sarif,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum RulesOutput {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Target {
+    Dashboard,
+    Client,
+    Serve,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Evaluate the posture of Ray clusters (live, or manifests with -f) and report it.
+    Scan {
+        /// Manifest files or directories to scan instead of a cluster (`-` for stdin).
+        #[arg(short = 'f', long = "file", value_name = "PATH")]
+        files: Vec<PathBuf>,
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: Output,
+        /// Exit 1 when a finding at or above this severity exists.
+        #[arg(long, value_enum, value_name = "SEVERITY")]
+        fail_on: Option<Severity>,
+    },
+    /// Forward a Ray cluster's dashboard (or client/serve port) to 127.0.0.1, gated by a token.
+    Forward {
+        /// NAMESPACE/CLUSTER
+        cluster: String,
+        #[arg(long, value_enum, default_value = "dashboard")]
+        target: Target,
+        #[arg(long)]
+        port: Option<u16>,
+        /// Forward raw TCP without the token gate.
+        #[arg(long)]
+        no_gate: bool,
+        /// Open the URL in the browser.
+        #[arg(long)]
+        open: bool,
+    },
+    /// Apply a one-key fix to a Ray cluster, with preview and server-side dry-run.
+    Fix {
+        /// NAMESPACE/CLUSTER
+        cluster: String,
+        #[arg(long = "fix", value_name = "FIX_ID")]
+        fix: String,
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Revert a change raydar made (default: the last one).
+    Undo {
+        change_id: Option<String>,
+        #[arg(long)]
+        yes: bool,
+    },
+    /// The change journal.
+    History,
+    /// The rule catalog.
+    Rules {
+        #[arg(short = 'o', long, value_enum, default_value = "table")]
+        output: RulesOutput,
+    },
+    /// Run the embedded demo API server in the foreground and write a kubeconfig for it.
+    DemoServer {
+        /// Where to write the kubeconfig (default: raydar-demo.kubeconfig in the state dir).
+        #[arg(long, value_name = "PATH")]
+        kubeconfig_out: Option<PathBuf>,
+        /// Generate this many namespaces (with --clusters) instead of the named demo data.
+        #[arg(long, value_name = "N", requires = "clusters")]
+        namespaces: Option<usize>,
+        /// Generate this many Ray clusters (with --namespaces).
+        #[arg(long, value_name = "N", requires = "namespaces")]
+        clusters: Option<usize>,
+        /// Port on 127.0.0.1 (default: a free one).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+    },
+}
+
+/// The state directory (`$XDG_STATE_HOME/raydar`, else `~/.local/state/raydar`).
+pub fn state_dir() -> PathBuf {
+    std::env::var_os("XDG_STATE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("raydar")
+}
+
+fn not_yet(what: &str, issue: u32) -> anyhow::Result<i32> {
+    eprintln!("raydar: {what} is not available in this build yet (tracked in issue #{issue})");
+    Ok(2)
+}
+
+/// Runs the parsed command line; returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        None => not_yet("the interactive TUI", 4),
+        Some(Command::Scan { .. }) => not_yet("`raydar scan`", 3),
+        Some(Command::Rules { .. }) => not_yet("`raydar rules`", 3),
+        Some(Command::Forward { .. }) => not_yet("`raydar forward`", 5),
+        Some(Command::Fix { .. }) => not_yet("`raydar fix`", 6),
+        Some(Command::Undo { .. }) => not_yet("`raydar undo`", 6),
+        Some(Command::History) => not_yet("`raydar history`", 6),
+        Some(Command::DemoServer { kubeconfig_out, namespaces, clusters, port }) => {
+            demo_server(kubeconfig_out, namespaces.zip(clusters), port).await
+        }
+    }
+}
+
+async fn demo_server(out: Option<PathBuf>, population: Option<(usize, usize)>, port: u16) -> anyhow::Result<i32> {
+    let started = std::time::Instant::now();
+    let server = DemoServer::start(DemoOptions { population, port }).await?;
+    let path = out.unwrap_or_else(|| state_dir().join("raydar-demo.kubeconfig"));
+    server.write_kubeconfig(&path, DemoUser::Admin)?;
+    println!("raydar demo API server ready in {} ms", started.elapsed().as_millis());
+    println!("server:     {}", server.url());
+    println!("kubeconfig: {}", path.display());
+    println!(
+        "contexts:   {} (admin, current), {} (read-only), {} (limited to {} and {})",
+        DemoUser::Admin.context(),
+        DemoUser::Viewer.context(),
+        DemoUser::Limited.context(),
+        crate::demo::LIMITED_FULL_NS,
+        crate::demo::LIMITED_READ_NS
+    );
+    println!("try:        KUBECONFIG={} kubectl get rayclusters -A", path.display());
+    println!("Ctrl-C stops it.");
+    wait_for_signal().await;
+    eprintln!("raydar demo API server stopped");
+    Ok(0)
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

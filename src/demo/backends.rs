@@ -1,0 +1,214 @@
+//! What listens inside demo pods: the fake Ray dashboard on the head's dashboard port (HTML
+//! page, `/api/version`, `/api/jobs/`, `/api/authentication_mode`, `/api/packages/`, with Ray
+//! token auth when the cluster has it), and a byte echo on every other declared port.
+
+use super::catalog;
+use super::App;
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tokio::io::DuplexStream;
+
+const PIPE: usize = 512 * 1024;
+
+/// What a connection to a pod port reaches.
+#[derive(Debug, Clone)]
+enum Target {
+    Dashboard(Dashboard),
+    Echo,
+}
+
+/// The fake dashboard's view of its cluster.
+#[derive(Debug, Clone)]
+pub struct Dashboard {
+    pub namespace: String,
+    pub cluster: String,
+    pub ray_version: String,
+    /// The Ray auth token when the cluster uses token auth.
+    pub token: Option<String>,
+}
+
+fn kind_id(plural: &str, group: &str, version: &str) -> usize {
+    catalog::find(group, version, plural).unwrap_or(0)
+}
+
+/// The container port named `name` or numbered `port` on the pod, if declared.
+fn declared(pod: &Value, port: u16) -> Option<String> {
+    pod.pointer("/spec/containers")?.as_array()?.iter().find_map(|c| {
+        c["ports"].as_array()?.iter().find_map(|p| {
+            (p["containerPort"].as_u64() == Some(u64::from(port)))
+                .then(|| p["name"].as_str().unwrap_or("").to_string())
+        })
+    })
+}
+
+fn resolve(app: &App, ns: &str, pod: &str, port: u16) -> Result<Target, String> {
+    let store = app.store();
+    let p = store.get(kind_id("pods", "", "v1"), ns, pod).ok_or_else(|| format!("pod {pod} not found"))?;
+    let refused = || format!("failed to connect to localhost:{port} inside namespace \"{ns}\", IPv4: dial tcp4 127.0.0.1:{port}: connect: connection refused");
+    let port_name = declared(&p.value, port).ok_or_else(refused)?;
+    let labels = p.labels();
+    let label = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str).unwrap_or("").to_string();
+    let is_head = label("ray.io/node-type") == "head";
+    if !(is_head && (port_name == "dashboard" || port == 8265)) {
+        return Ok(Target::Echo);
+    }
+    let cluster = label("ray.io/cluster");
+    let rc = store.get(kind_id("rayclusters", "ray.io", "v1"), ns, &cluster);
+    let spec = rc.as_ref().map(|o| o.value["spec"].clone()).unwrap_or(Value::Null);
+    let head_env = p.value.pointer("/spec/containers/0/env").and_then(Value::as_array).cloned().unwrap_or_default();
+    let env = |k: &str| head_env.iter().find(|e| e["name"] == k).and_then(|e| e["value"].as_str()).map(str::to_string);
+    let token_mode = spec.pointer("/authOptions/mode").and_then(Value::as_str) == Some("token")
+        || env("RAY_AUTH_MODE").as_deref() == Some("token");
+    let token = if token_mode {
+        let secret_name = spec.pointer("/authOptions/secretName").and_then(Value::as_str).unwrap_or(&cluster).to_string();
+        let from_secret = store
+            .get(kind_id("secrets", "", "v1"), ns, &secret_name)
+            .and_then(|s| s.value.pointer("/data/auth_token").and_then(Value::as_str).map(str::to_string))
+            .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
+            .and_then(|raw| String::from_utf8(raw).ok());
+        // Token mode without a readable token: nothing can authenticate, like a real head.
+        Some(from_secret.or_else(|| env("RAY_AUTH_TOKEN")).unwrap_or_else(|| "\u{0}unset".into()))
+    } else {
+        None
+    };
+    let ray_version = spec["rayVersion"].as_str().unwrap_or("2.54.0").to_string();
+    Ok(Target::Dashboard(Dashboard { namespace: ns.into(), cluster, ray_version, token }))
+}
+
+/// Opens a connection to `port` of pod `ns/pod`.
+pub async fn connect(app: &Arc<App>, ns: &str, pod: &str, port: u16) -> Result<DuplexStream, String> {
+    let target = resolve(app, ns, pod, port)?;
+    let (client, server) = tokio::io::duplex(PIPE);
+    match target {
+        Target::Echo => {
+            tokio::spawn(async move {
+                let (mut r, mut w) = tokio::io::split(server);
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+        Target::Dashboard(d) => {
+            let app = app.clone();
+            let d = Arc::new(d);
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| {
+                    let (app, d) = (app.clone(), d.clone());
+                    async move { Ok::<_, std::convert::Infallible>(dashboard(&app, &d, req).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(server), svc)
+                    .with_upgrades()
+                    .await;
+            });
+        }
+    }
+    Ok(client)
+}
+
+type Resp = Response<Full<Bytes>>;
+
+fn reply(code: u16, ct: &str, body: impl Into<Bytes>) -> Resp {
+    Response::builder()
+        .status(code)
+        .header("content-type", ct)
+        .body(Full::new(body.into()))
+        .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())))
+}
+
+fn json_reply(code: u16, v: &Value) -> Resp {
+    reply(code, "application/json", serde_json::to_vec(v).unwrap_or_default())
+}
+
+/// Ray's token check: `Authorization`, then `X-Ray-Authorization`, then the cookie.
+fn presented_token(req: &Request<Incoming>) -> Option<String> {
+    let h = |k: &str| req.headers().get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
+    h("authorization")
+        .and_then(|v| v.strip_prefix("Bearer ").map(str::to_string))
+        .or_else(|| h("x-ray-authorization").and_then(|v| v.strip_prefix("Bearer ").map(str::to_string)))
+        .or_else(|| {
+            h("cookie").and_then(|c| {
+                c.split(';').find_map(|kv| kv.trim().strip_prefix("ray-authentication-token=").map(str::to_string))
+            })
+        })
+}
+
+async fn dashboard(app: &App, d: &Dashboard, req: Request<Incoming>) -> Resp {
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    if path == "/api/authentication_mode" {
+        let mode = if d.token.is_some() { "token" } else { "disabled" };
+        return json_reply(200, &json!({"authentication_mode": mode}));
+    }
+    if let Some(want) = &d.token {
+        match presented_token(&req) {
+            None => return json_reply(401, &json!({"error": "Unauthorized: missing authentication token"})),
+            Some(t) if !constant_time_eq(t.as_bytes(), want.as_bytes()) => {
+                return json_reply(403, &json!({"error": "Forbidden: invalid authentication token"}))
+            }
+            Some(_) => {}
+        }
+    }
+    let key = format!("{}/{}", d.namespace, d.cluster);
+    match (method.as_str(), path.as_str()) {
+        ("GET", "/") | ("GET", "/index.html") => reply(200, "text/html; charset=utf-8", format!(
+            "<!doctype html><html><head><title>Ray Dashboard</title></head><body><h1>Ray Dashboard</h1>\
+             <p>cluster <b>{}</b> in namespace <b>{}</b>, Ray {}</p></body></html>",
+            d.cluster, d.namespace, d.ray_version)),
+        ("GET", "/api/version") => json_reply(200, &json!({"version": "4", "ray_version": d.ray_version,
+            "ray_commit": "0000000000000000000000000000000000000000", "session_name": format!("session_{}", d.cluster)})),
+        ("GET", "/api/jobs/") | ("GET", "/api/jobs") => {
+            let jobs = app.jobs.lock().map(|j| j.get(&key).cloned().unwrap_or_default()).unwrap_or_default();
+            json_reply(200, &Value::Array(jobs))
+        }
+        ("POST", "/api/jobs/") | ("POST", "/api/jobs") => {
+            let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+            let Ok(spec) = serde_json::from_slice::<Value>(&body) else {
+                return json_reply(400, &json!({"error": "request body is not JSON"}));
+            };
+            let Some(entrypoint) = spec["entrypoint"].as_str() else {
+                return json_reply(400, &json!({"error": "entrypoint is required"}));
+            };
+            let Ok(mut jobs) = app.jobs.lock() else { return json_reply(500, &json!({})) };
+            let list = jobs.entry(key).or_default();
+            let id = format!("raysubmit_{:016}", list.len() + 1);
+            let sid = spec["submission_id"].as_str().map(str::to_string).unwrap_or_else(|| id.clone());
+            list.push(json!({"type": "SUBMISSION", "job_id": id, "submission_id": sid, "entrypoint": entrypoint,
+                "status": "PENDING", "message": "Job has not started yet.", "metadata": spec["metadata"]}));
+            json_reply(200, &json!({"job_id": id, "submission_id": sid}))
+        }
+        ("PUT", p) if p.starts_with("/api/packages/") => {
+            let mut body = req.into_body();
+            let mut n: u64 = 0;
+            while let Some(frame) = body.frame().await {
+                match frame {
+                    Ok(f) => n += f.data_ref().map_or(0, |d| d.len() as u64),
+                    Err(_) => return json_reply(400, &json!({"error": "upload interrupted"})),
+                }
+            }
+            if let Ok(mut p2) = app.packages.lock() {
+                p2.insert(format!("{key}{p}"), n);
+            }
+            json_reply(200, &json!({"result": true, "msg": format!("Successfully uploaded {n} bytes"), "data": {"bytes": n}}))
+        }
+        ("GET", p) if p.starts_with("/api/packages/") => {
+            let size = app.packages.lock().ok().and_then(|m| m.get(&format!("{key}{p}")).copied());
+            match size {
+                Some(n) => json_reply(200, &json!({"result": true, "data": {"bytes": n}})),
+                None => json_reply(404, &json!({"result": false, "msg": "package not found"})),
+            }
+        }
+        _ => json_reply(404, &json!({"error": format!("{path} not found")})),
+    }
+}
+
+/// Compares without an early exit, so timing does not reveal how much of a token matched.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

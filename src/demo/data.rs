@@ -1,0 +1,686 @@
+//! The demo cluster's data: the named clusters of DESIGN.md §7, each with the head pod, worker
+//! pods and head Service exactly as KubeRay creates them, and a deterministic large population
+//! (`--namespaces N --clusters N`) of the same shapes for benchmarks.
+
+use super::defaults::{self, Alloc};
+use base64::Engine;
+use serde_json::{json, Value};
+
+/// One object to load: its kind (apiVersion, Kind) and body.
+pub type Seed = Value;
+
+const SUFFIX: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+/// KubeRay's 5-character random suffix, derived from `seed` so the data is deterministic.
+pub fn suffix(seed: &str) -> String {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in seed.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    (0..5).map(|i| char::from(SUFFIX[((h >> (i * 8)) % SUFFIX.len() as u64) as usize])).collect()
+}
+
+fn ts(base: i64, hours_ago: i64) -> String {
+    chrono::DateTime::from_timestamp(base - hours_ago * 3600, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// How a generated Ray cluster looks.
+#[derive(Debug, Clone)]
+pub struct Shape {
+    pub ns: String,
+    pub name: String,
+    pub ray_version: String,
+    pub image: String,
+    pub service_type: Option<&'static str>,
+    pub service_annotations: Value,
+    pub lb_source_ranges: Vec<&'static str>,
+    /// TLS env on the head (`.0`) and on workers (`.1`).
+    pub tls: (bool, bool),
+    pub token_auth: bool,
+    pub enable_ingress: bool,
+    pub workers: Vec<(&'static str, i64)>,
+    pub gpus_per_worker: i64,
+    pub service_account: Option<String>,
+    pub automount: Option<bool>,
+    pub security: Security,
+    pub resources: bool,
+    pub extra_env: Vec<Value>,
+    pub owner: Option<(&'static str, String, String)>,
+    pub autoscaler: bool,
+    pub head_restarts: i64,
+    pub age_hours: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// Nothing set (the common case).
+    Default,
+    /// runAsNonRoot, no escalation, drop ALL, RuntimeDefault seccomp.
+    Hardened,
+    /// Privileged root with host network and a writable hostPath.
+    Cowboy,
+}
+
+impl Shape {
+    pub fn new(ns: &str, name: &str) -> Self {
+        Self {
+            ns: ns.into(),
+            name: name.into(),
+            ray_version: "2.54.0".into(),
+            image: "rayproject/ray:2.54.0".into(),
+            service_type: None,
+            service_annotations: json!({}),
+            lb_source_ranges: Vec::new(),
+            tls: (false, false),
+            token_auth: false,
+            enable_ingress: false,
+            workers: vec![("workers", 2)],
+            gpus_per_worker: 0,
+            service_account: None,
+            automount: None,
+            security: Security::Default,
+            resources: true,
+            extra_env: Vec::new(),
+            owner: None,
+            autoscaler: false,
+            head_restarts: 0,
+            age_hours: 72,
+        }
+    }
+}
+
+fn tls_env() -> Vec<Value> {
+    vec![
+        json!({"name": "RAY_USE_TLS", "value": "1"}),
+        json!({"name": "RAY_TLS_SERVER_CERT", "value": "/etc/ray/tls/tls.crt"}),
+        json!({"name": "RAY_TLS_SERVER_KEY", "value": "/etc/ray/tls/tls.key"}),
+        json!({"name": "RAY_TLS_CA_CERT", "value": "/etc/ca/tls/ca.crt"}),
+    ]
+}
+
+fn container(s: &Shape, head: bool) -> Value {
+    let mut env = Vec::new();
+    if (head && s.tls.0) || (!head && s.tls.1) {
+        env.extend(tls_env());
+    }
+    env.extend(s.extra_env.iter().cloned());
+    let mut c = json!({
+        "name": if head { "ray-head" } else { "ray-worker" },
+        "image": s.image,
+        "imagePullPolicy": "IfNotPresent",
+        "lifecycle": {"preStop": {"exec": {"command": ["/bin/sh", "-c", "ray stop"]}}},
+    });
+    if !env.is_empty() {
+        c["env"] = json!(env);
+    }
+    if head {
+        c["ports"] = json!([
+            {"containerPort": 6379, "name": "gcs-server", "protocol": "TCP"},
+            {"containerPort": 8265, "name": "dashboard", "protocol": "TCP"},
+            {"containerPort": 10001, "name": "client", "protocol": "TCP"},
+            {"containerPort": 8000, "name": "serve", "protocol": "TCP"},
+        ]);
+    }
+    if s.resources {
+        let (cpu, mem) = if head { ("2", "8Gi") } else { ("4", "16Gi") };
+        let mut res = json!({"requests": {"cpu": cpu, "memory": mem}, "limits": {"cpu": cpu, "memory": mem}});
+        if !head && s.gpus_per_worker > 0 {
+            res["requests"]["nvidia.com/gpu"] = json!(s.gpus_per_worker.to_string());
+            res["limits"]["nvidia.com/gpu"] = json!(s.gpus_per_worker.to_string());
+        }
+        c["resources"] = res;
+    }
+    match s.security {
+        Security::Default => {}
+        Security::Hardened => {
+            c["securityContext"] = json!({"allowPrivilegeEscalation": false, "runAsNonRoot": true,
+                "runAsUser": 1000, "capabilities": {"drop": ["ALL"]}, "seccompProfile": {"type": "RuntimeDefault"}});
+        }
+        Security::Cowboy => {
+            c["securityContext"] = json!({"privileged": true, "runAsUser": 0,
+                "capabilities": {"add": ["SYS_ADMIN", "NET_ADMIN"]}});
+            c["volumeMounts"] = json!([{"name": "host-data", "mountPath": "/data"}]);
+        }
+    }
+    if s.tls.0 || s.tls.1 {
+        let mounts = c["volumeMounts"].as_array().cloned().unwrap_or_default();
+        let mut m = mounts;
+        m.push(json!({"name": "ca-tls", "mountPath": "/etc/ca/tls", "readOnly": true}));
+        m.push(json!({"name": "ray-tls", "mountPath": "/etc/ray/tls"}));
+        c["volumeMounts"] = json!(m);
+    }
+    c
+}
+
+fn pod_spec(s: &Shape, head: bool) -> Value {
+    let mut spec = json!({"containers": [container(s, head)]});
+    if let Some(sa) = &s.service_account {
+        spec["serviceAccountName"] = json!(sa);
+    }
+    if let Some(a) = s.automount {
+        spec["automountServiceAccountToken"] = json!(a);
+    }
+    let mut volumes = Vec::new();
+    if s.security == Security::Cowboy {
+        spec["hostNetwork"] = json!(true);
+        spec["hostPID"] = json!(true);
+        volumes.push(json!({"name": "host-data", "hostPath": {"path": "/var/lib/ray-data", "type": "DirectoryOrCreate"}}));
+    }
+    if s.security == Security::Hardened {
+        spec["securityContext"] = json!({"runAsNonRoot": true, "runAsUser": 1000, "fsGroup": 100,
+            "seccompProfile": {"type": "RuntimeDefault"}});
+    }
+    if s.tls.0 || s.tls.1 {
+        volumes.push(json!({"name": "ca-tls", "secret": {"secretName": "ca-tls"}}));
+        volumes.push(json!({"name": "ray-tls", "emptyDir": {}}));
+    }
+    if !volumes.is_empty() {
+        spec["volumes"] = json!(volumes);
+    }
+    spec
+}
+
+fn cr_spec(s: &Shape) -> Value {
+    let mut head = json!({"rayStartParams": {"dashboard-host": "0.0.0.0"},
+        "template": {"spec": pod_spec(s, true)}});
+    if let Some(t) = s.service_type {
+        head["serviceType"] = json!(t);
+    }
+    let annotations = s.service_annotations.as_object().filter(|m| !m.is_empty());
+    if annotations.is_some() || !s.lb_source_ranges.is_empty() {
+        let mut hs = json!({"metadata": {}, "spec": {}});
+        if let Some(a) = annotations {
+            hs["metadata"]["annotations"] = json!(a);
+        }
+        if !s.lb_source_ranges.is_empty() {
+            hs["spec"]["loadBalancerSourceRanges"] = json!(s.lb_source_ranges);
+        }
+        head["headService"] = hs;
+    }
+    if s.enable_ingress {
+        head["enableIngress"] = json!(true);
+    }
+    let workers: Vec<Value> = s
+        .workers
+        .iter()
+        .map(|(g, n)| json!({"groupName": g, "replicas": n, "minReplicas": n, "maxReplicas": n * 2,
+            "rayStartParams": {}, "template": {"spec": pod_spec(s, false)}}))
+        .collect();
+    let mut spec = json!({"rayVersion": s.ray_version, "headGroupSpec": head, "workerGroupSpecs": workers});
+    if s.token_auth {
+        spec["authOptions"] = json!({"mode": "token"});
+    }
+    if s.autoscaler {
+        spec["enableInTreeAutoscaling"] = json!(true);
+    }
+    spec
+}
+
+fn owner_ref(kind: &str, name: &str, uid: &str) -> Value {
+    json!([{"apiVersion": "ray.io/v1", "kind": kind, "name": name, "uid": uid, "controller": true,
+        "blockOwnerDeletion": true}])
+}
+
+fn uid_for(seed: &str) -> String {
+    let a = suffix(seed);
+    let b = suffix(&format!("{seed}/b"));
+    let h: String = format!("{a}{b}").bytes().map(|c| format!("{:02x}", c % 16 * 16 + c / 16 % 16)).collect();
+    format!("{}-{}-4{}-8{}-{}", &h[0..8], &h[8..12], &h[12..15], &h[15..18], &h[..12])
+}
+
+fn pod_labels(s: &Shape, node_type: &str, group: &str) -> Value {
+    let ident = if node_type == "head" { format!("{}-head", s.name) } else { format!("{}-worker", s.name) };
+    let mut l = json!({"ray.io/cluster": s.name, "ray.io/node-type": node_type, "ray.io/group": group,
+        "ray.io/is-ray-node": "yes", "ray.io/identifier": ident, "app.kubernetes.io/name": "kuberay",
+        "app.kubernetes.io/created-by": "kuberay-operator"});
+    if let Some((kind, owner, _)) = &s.owner {
+        l["ray.io/originated-from-crd"] = json!(kind);
+        l["ray.io/originated-from-cr-name"] = json!(owner);
+    }
+    l
+}
+
+/// The RayCluster, its pods, head Service and (with `enableIngress`) Ingress and auth Secret.
+pub fn cluster(s: &Shape, now: i64, alloc: &mut Alloc) -> Vec<Seed> {
+    let mut out = Vec::new();
+    let created = ts(now, s.age_hours);
+    let rc_uid = uid_for(&format!("rc/{}/{}", s.ns, s.name));
+    let mut rc_meta = json!({"name": s.name, "namespace": s.ns, "uid": rc_uid, "creationTimestamp": created, "generation": 1});
+    if let Some((kind, owner, owner_uid)) = &s.owner {
+        rc_meta["labels"] = json!({"ray.io/originated-from-crd": kind, "ray.io/originated-from-cr-name": owner});
+        rc_meta["ownerReferences"] = owner_ref(kind, owner, owner_uid);
+    }
+    let head_name = format!("{}-head-{}", s.name, suffix(&format!("{}/{}/head", s.ns, s.name)));
+    let svc_name = format!("{}-head-svc", s.name);
+    let svc_type = s.service_type.unwrap_or("ClusterIP");
+
+    // Head Service: ports copied from the head container, plus metrics.
+    let mut ports: Vec<Value> = container(s, true)["ports"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| json!({"name": p["name"], "port": p["containerPort"], "protocol": "TCP"}))
+        .collect();
+    ports.push(json!({"name": "metrics", "port": 8080, "protocol": "TCP"}));
+    let ident = format!("{}-head", s.name);
+    let selector = json!({"ray.io/cluster": s.name, "ray.io/node-type": "head", "ray.io/identifier": ident,
+        "app.kubernetes.io/name": "kuberay", "app.kubernetes.io/created-by": "kuberay-operator"});
+    let mut svc = json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": svc_name, "namespace": s.ns, "creationTimestamp": created,
+            "labels": selector.clone(), "ownerReferences": owner_ref("RayCluster", &s.name, &rc_uid),
+            "uid": uid_for(&format!("svc/{}/{}", s.ns, svc_name))},
+        "spec": {"type": svc_type, "selector": selector, "ports": ports}});
+    if let Some(a) = s.service_annotations.as_object().filter(|m| !m.is_empty()) {
+        svc["metadata"]["annotations"] = json!(a);
+    }
+    if !s.lb_source_ranges.is_empty() {
+        svc["spec"]["loadBalancerSourceRanges"] = json!(s.lb_source_ranges);
+    }
+    if svc_type == "ClusterIP" {
+        svc["spec"]["clusterIP"] = json!("None");
+    }
+    defaults::service(&mut svc, None, alloc);
+
+    // Pods.
+    let head_ip = alloc.pod_ip();
+    let head_spec = {
+        let mut sp = pod_spec(s, true);
+        if sp["serviceAccountName"].is_null() {
+            sp["serviceAccountName"] = json!(if s.autoscaler { s.name.clone() } else { "default".into() });
+        }
+        sp["nodeName"] = json!("demo-node-1");
+        sp
+    };
+    let head_status = defaults::running_status(head_ip.clone(), &created, vec![json!({"name": "ray-head",
+        "image": s.image, "imageID": "", "ready": true, "restartCount": s.head_restarts, "started": true,
+        "state": {"running": {"startedAt": created}}})]);
+    out.push(json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": head_name, "namespace": s.ns, "creationTimestamp": created,
+            "labels": pod_labels(s, "head", "headgroup"), "ownerReferences": owner_ref("RayCluster", &s.name, &rc_uid),
+            "uid": uid_for(&format!("pod/{}/{}", s.ns, head_name))},
+        "spec": head_spec, "status": head_status}));
+    let mut desired = 0;
+    for (g, n) in &s.workers {
+        for i in 0..*n {
+            let wname = format!("{}-{g}-worker-{}", s.name, suffix(&format!("{}/{}/{g}/{i}", s.ns, s.name)));
+            let mut sp = pod_spec(s, false);
+            if sp["serviceAccountName"].is_null() {
+                sp["serviceAccountName"] = json!("default");
+            }
+            sp["nodeName"] = json!(format!("demo-node-{}", 2 + i % 3));
+            let st = defaults::running_status(alloc.pod_ip(), &created, vec![json!({"name": "ray-worker",
+                "image": s.image, "imageID": "", "ready": true, "restartCount": 0, "started": true,
+                "state": {"running": {"startedAt": created}}})]);
+            out.push(json!({"apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": wname, "namespace": s.ns, "creationTimestamp": created,
+                    "labels": pod_labels(s, "worker", g), "ownerReferences": owner_ref("RayCluster", &s.name, &rc_uid),
+                    "uid": uid_for(&format!("pod/{}/{}", s.ns, wname))},
+                "spec": sp, "status": st}));
+            desired += 1;
+        }
+    }
+
+    // The RayCluster with the status the operator reports.
+    let mut endpoints = serde_json::Map::new();
+    for p in svc["spec"]["ports"].as_array().into_iter().flatten() {
+        let v = p["nodePort"].as_i64().or(p["port"].as_i64()).unwrap_or(0);
+        endpoints.insert(p["name"].as_str().unwrap_or("").to_string(), json!(v.to_string()));
+    }
+    let gpus = s.gpus_per_worker * desired;
+    out.push(json!({"apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": rc_meta, "spec": cr_spec(s),
+        "status": {"state": "ready", "readyWorkerReplicas": desired, "availableWorkerReplicas": desired,
+            "desiredWorkerReplicas": desired, "minWorkerReplicas": desired, "maxWorkerReplicas": desired * 2,
+            "desiredCPU": (2 + 4 * desired).to_string(), "desiredMemory": format!("{}Gi", 8 + 16 * desired),
+            "desiredGPU": gpus.to_string(), "desiredTPU": "0", "observedGeneration": 1,
+            "lastUpdateTime": created, "endpoints": endpoints,
+            "head": {"podIP": head_ip, "podName": head_name, "serviceIP": svc["spec"]["clusterIP"], "serviceName": svc_name},
+            "conditions": [
+                {"type": "HeadPodReady", "status": "True", "reason": "HeadPodRunningAndReady", "lastTransitionTime": created},
+                {"type": "RayClusterProvisioned", "status": "True", "reason": "AllPodRunningAndReadyFirstTime", "lastTransitionTime": created}]}}));
+    out.push(svc);
+
+    if s.enable_ingress {
+        let iname = format!("{}-head-ingress", s.name);
+        out.push(json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": iname, "namespace": s.ns, "creationTimestamp": created,
+                "labels": {"ray.io/cluster": s.name}, "ownerReferences": owner_ref("RayCluster", &s.name, &rc_uid)},
+            "spec": {"ingressClassName": "nginx", "rules": [{"http": {"paths": [{"path": "/", "pathType": "Exact",
+                "backend": {"service": {"name": svc_name, "port": {"number": 8265}}}}]}}]},
+            "status": {"loadBalancer": {"ingress": [{"ip": alloc.lb_ip(false)}]}}}));
+    }
+    if s.token_auth {
+        let token = super::auth_token();
+        out.push(json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": s.name, "namespace": s.ns, "creationTimestamp": created,
+                "labels": {"ray.io/cluster": s.name}, "ownerReferences": owner_ref("RayCluster", &s.name, &rc_uid)},
+            "data": {"auth_token": base64::engine::general_purpose::STANDARD.encode(token)}}));
+    }
+    out
+}
+
+fn namespace(name: &str, now: i64, labels: Value) -> Seed {
+    let mut l = labels;
+    l["kubernetes.io/metadata.name"] = json!(name);
+    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": l,
+        "creationTimestamp": ts(now, 24 * 30)}, "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}})
+}
+
+fn default_sa(ns: &str, now: i64) -> Seed {
+    json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns,
+        "creationTimestamp": ts(now, 24 * 30)}})
+}
+
+fn operator(now: i64, alloc: &mut Alloc) -> Vec<Seed> {
+    let ns = "kuberay-system";
+    let labels = json!({"app.kubernetes.io/name": "kuberay-operator", "app.kubernetes.io/component": "kuberay-operator",
+        "app.kubernetes.io/instance": "kuberay-operator"});
+    let created = ts(now, 24 * 20);
+    let pod_name = format!("kuberay-operator-7d9f6c8b4-{}", suffix("operator"));
+    let container = json!({"name": "kuberay-operator", "image": "quay.io/kuberay/operator:v1.7.0",
+        "args": ["--feature-gates=RayClusterStatusConditions=true"],
+        "ports": [{"containerPort": 8080, "name": "http", "protocol": "TCP"}],
+        "resources": {"requests": {"cpu": "100m", "memory": "512Mi"}, "limits": {"cpu": "100m", "memory": "512Mi"}}});
+    vec![
+        namespace(ns, now, json!({})),
+        default_sa(ns, now),
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "kuberay-operator", "namespace": ns, "creationTimestamp": created}}),
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "kuberay-operator", "namespace": ns,
+            "labels": labels, "creationTimestamp": created, "generation": 1},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": "kuberay-operator"}},
+                "template": {"metadata": {"labels": labels}, "spec": {"serviceAccountName": "kuberay-operator", "containers": [container.clone()]}}},
+            "status": {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1, "updatedReplicas": 1, "observedGeneration": 1}}),
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": pod_name, "namespace": ns, "labels": labels,
+            "creationTimestamp": created, "uid": uid_for("operator-pod")},
+            "spec": {"serviceAccountName": "kuberay-operator", "nodeName": "demo-node-1", "containers": [container]},
+            "status": defaults::running_status(alloc.pod_ip(), &created, vec![json!({"name": "kuberay-operator",
+                "image": "quay.io/kuberay/operator:v1.7.0", "imageID": "", "ready": true, "restartCount": 0, "started": true,
+                "state": {"running": {"startedAt": created}}})])}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "kuberay-operator", "creationTimestamp": created},
+            "rules": [{"apiGroups": ["ray.io"], "resources": ["rayclusters", "rayjobs", "rayservices"], "verbs": ["*"]},
+                {"apiGroups": [""], "resources": ["pods", "services", "serviceaccounts", "events"], "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]}]}),
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "kuberay-operator", "creationTimestamp": created},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "kuberay-operator"},
+            "subjects": [{"kind": "ServiceAccount", "name": "kuberay-operator", "namespace": ns}]}),
+    ]
+}
+
+fn cluster_roles(now: i64) -> Vec<Seed> {
+    let created = ts(now, 24 * 60);
+    let role = |name: &str, rules: Value| json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": name, "creationTimestamp": created, "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}}, "rules": rules});
+    vec![
+        role("cluster-admin", json!([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}, {"nonResourceURLs": ["*"], "verbs": ["*"]}])),
+        role("admin", json!([{"apiGroups": ["", "apps", "ray.io", "networking.k8s.io"], "resources": ["*"], "verbs": ["*"]}])),
+        role("edit", json!([{"apiGroups": ["", "apps", "ray.io"], "resources": ["pods", "services", "rayclusters", "deployments"], "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]}])),
+        role("view", json!([{"apiGroups": ["", "apps", "ray.io"], "resources": ["pods", "services", "rayclusters", "deployments"], "verbs": ["get", "list", "watch"]}])),
+    ]
+}
+
+fn network_policy(ns: &str, name: &str, selector: Value, ingress: Value, now: i64) -> Seed {
+    json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": name, "namespace": ns, "creationTimestamp": ts(now, 48)},
+        "spec": {"podSelector": {"matchLabels": selector}, "policyTypes": ["Ingress"], "ingress": ingress}})
+}
+
+fn event(ns: &str, kind: &str, name: &str, reason: &str, message: &str, now: i64, i: usize) -> Seed {
+    let t = ts(now, 1);
+    json!({"apiVersion": "v1", "kind": "Event",
+        "metadata": {"name": format!("{name}.{:x}", 0x17a0000 + i), "namespace": ns, "creationTimestamp": t},
+        "involvedObject": {"kind": kind, "namespace": ns, "name": name, "apiVersion": if kind == "Pod" { "v1" } else { "ray.io/v1" }},
+        "reason": reason, "message": message, "type": "Warning", "count": 3,
+        "firstTimestamp": t, "lastTimestamp": t, "source": {"component": if kind == "Pod" { "kubelet" } else { "raycluster-controller" }}})
+}
+
+fn ray_job(ns: &str, name: &str, spec: Value, status: Value, now: i64) -> Seed {
+    json!({"apiVersion": "ray.io/v1", "kind": "RayJob",
+        "metadata": {"name": name, "namespace": ns, "creationTimestamp": ts(now, 30), "generation": 1,
+            "uid": uid_for(&format!("rayjob/{ns}/{name}"))},
+        "spec": spec, "status": status})
+}
+
+/// The named demo cluster of DESIGN.md §7.
+pub fn named(now: i64, alloc: &mut Alloc) -> Vec<Seed> {
+    let mut out = operator(now, alloc);
+    out.extend(cluster_roles(now));
+    for ns in ["default", "kube-system", "ray-prod", "ray-dev", "ml-team"] {
+        out.push(namespace(ns, now, json!({})));
+        out.push(default_sa(ns, now));
+    }
+
+    // ray-prod ----------------------------------------------------------------------------
+    let mut train = Shape::new("ray-prod", "train-exposed");
+    train.service_type = Some("LoadBalancer");
+    train.workers = vec![("gpu-workers", 4)];
+    train.gpus_per_worker = 1;
+    train.age_hours = 24 * 9;
+    out.extend(cluster(&train, now, alloc));
+
+    let mut acl = Shape::new("ray-prod", "serve-acl");
+    acl.ray_version = "2.53.0".into();
+    acl.image = "rayproject/ray:2.53.0".into();
+    acl.service_type = Some("LoadBalancer");
+    acl.service_annotations = json!({
+        "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-acl-status": "on",
+        "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-acl-id": "acl-bp1demo0000000000000",
+        "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-acl-type": "white"});
+    acl.age_hours = 24 * 5;
+    out.extend(cluster(&acl, now, alloc));
+    out.push(network_policy("ray-prod", "serve-acl-allow-all", json!({"ray.io/cluster": "serve-acl"}),
+        json!([{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]), now));
+
+    let mut hard = Shape::new("ray-prod", "hardened");
+    hard.image = "rayproject/ray:2.54.0@sha256:4f5c1e9a0b8d7c6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e".into();
+    hard.tls = (true, true);
+    hard.token_auth = true;
+    hard.service_account = Some("hardened-ray".into());
+    hard.automount = Some(false);
+    hard.security = Security::Hardened;
+    hard.age_hours = 24 * 3;
+    out.extend(cluster(&hard, now, alloc));
+    out.push(json!({"apiVersion": "v1", "kind": "ServiceAccount", "automountServiceAccountToken": false,
+        "metadata": {"name": "hardened-ray", "namespace": "ray-prod", "creationTimestamp": ts(now, 24 * 3),
+            "labels": {"app.kubernetes.io/managed-by": "platform-team"}}}));
+    out.push(network_policy("ray-prod", "hardened-ray", json!({"ray.io/cluster": "hardened"}), json!([
+        {"from": [{"podSelector": {"matchLabels": {"ray.io/cluster": "hardened"}}}]},
+        {"from": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kuberay-system"}},
+                   "podSelector": {"matchLabels": {"app.kubernetes.io/name": "kuberay-operator"}}}],
+         "ports": [{"port": 8265, "protocol": "TCP"}, {"port": 8000, "protocol": "TCP"}]}]), now));
+    out.push(json!({"apiVersion": "v1", "kind": "ResourceQuota",
+        "metadata": {"name": "ray-prod-quota", "namespace": "ray-prod", "creationTimestamp": ts(now, 24 * 30)},
+        "spec": {"hard": {"requests.cpu": "200", "requests.memory": "800Gi", "limits.cpu": "200", "limits.memory": "800Gi", "pods": "100"}},
+        "status": {"hard": {"requests.cpu": "200", "requests.memory": "800Gi", "limits.cpu": "200", "limits.memory": "800Gi", "pods": "100"},
+            "used": {"requests.cpu": "40", "requests.memory": "168Gi", "limits.cpu": "40", "limits.memory": "168Gi", "pods": "14"}}}));
+    out.push(event("ray-prod", "RayCluster", "train-exposed", "ServiceExposed",
+        "head Service train-exposed-head-svc is of type LoadBalancer", now, 1));
+
+    // ray-dev -----------------------------------------------------------------------------
+    let mut nb = Shape::new("ray-dev", "notebook");
+    nb.ray_version = "2.47.1".into();
+    nb.image = "rayproject/ray:2.47.1-py311".into();
+    nb.enable_ingress = true;
+    nb.tls = (true, false);
+    nb.resources = false;
+    nb.workers = vec![("cpu", 1)];
+    nb.autoscaler = true;
+    nb.age_hours = 24 * 14;
+    out.extend(cluster(&nb, now, alloc));
+    out.push(json!({"apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "notebook", "namespace": "ray-dev", "creationTimestamp": ts(now, 24 * 14)}}));
+
+    let mut cowboy = Shape::new("ray-dev", "cowboy");
+    cowboy.ray_version = "2.9.0".into();
+    cowboy.image = "rayproject/ray:latest".into();
+    cowboy.security = Security::Cowboy;
+    cowboy.service_account = Some("cowboy-sa".into());
+    cowboy.resources = false;
+    cowboy.workers = vec![("workers", 1)];
+    cowboy.head_restarts = 7;
+    cowboy.age_hours = 24 * 40;
+    out.extend(cluster(&cowboy, now, alloc));
+    out.push(json!({"apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "cowboy-sa", "namespace": "ray-dev", "creationTimestamp": ts(now, 24 * 40)}}));
+    out.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "cowboy-sa-admin", "creationTimestamp": ts(now, 24 * 40)},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "cowboy-sa", "namespace": "ray-dev"}]}));
+    let cowboy_head = format!("cowboy-head-{}", suffix("ray-dev/cowboy/head"));
+    out.push(event("ray-dev", "Pod", &cowboy_head, "BackOff", "Back-off restarting failed container ray-head in pod", now, 2));
+    out.push(event("ray-dev", "Pod", &cowboy_head, "Unhealthy", "Readiness probe failed: dashboard agent not ready", now, 3));
+
+    // A RayJob that keeps its cluster after finishing.
+    let job_cluster = format!("nightly-eval-{}", suffix("ray-dev/nightly-eval"));
+    let job_uid = uid_for("rayjob/ray-dev/nightly-eval");
+    let mut jc = Shape::new("ray-dev", &job_cluster);
+    jc.owner = Some(("RayJob", "nightly-eval".into(), job_uid));
+    jc.workers = vec![("small", 1)];
+    jc.age_hours = 30;
+    out.push(ray_job("ray-dev", "nightly-eval", json!({"entrypoint": "python /home/ray/eval.py",
+        "shutdownAfterJobFinishes": false, "rayClusterSpec": cr_spec(&jc)}),
+        json!({"jobStatus": "SUCCEEDED", "jobDeploymentStatus": "Complete", "rayClusterName": job_cluster,
+            "jobId": "nightly-eval-7x2kq", "startTime": ts(now, 29), "endTime": ts(now, 28)}), now));
+    out.extend(cluster(&jc, now, alloc));
+    // A RayJob on a shared, existing cluster.
+    out.push(ray_job("ray-dev", "adhoc-query", json!({"entrypoint": "python -c 'import ray; ray.init()'",
+        "clusterSelector": {"ray.io/cluster": "notebook"}}),
+        json!({"jobStatus": "RUNNING", "jobDeploymentStatus": "Running", "rayClusterName": "notebook",
+            "startTime": ts(now, 1)}), now));
+
+    // ml-team -----------------------------------------------------------------------------
+    let mut etl = Shape::new("ml-team", "etl");
+    etl.ray_version = "2.52.1".into();
+    etl.image = "registry.cn-hangzhou.aliyuncs.com/ml-team/ray:2.52.1".into();
+    etl.extra_env = vec![
+        json!({"name": "ALIBABA_CLOUD_ACCESS_KEY_ID", "value": "LTAI5tDemoKeyId0000000000"}),
+        json!({"name": "ALIBABA_CLOUD_ACCESS_KEY_SECRET", "value": "DemoSecretValue0000000000000000"}),
+        json!({"name": "OSS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": "etl-oss", "key": "access-key-id"}}}),
+    ];
+    etl.age_hours = 24 * 6;
+    out.extend(cluster(&etl, now, alloc));
+    out.push(json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"name": "etl-oss", "namespace": "ml-team", "creationTimestamp": ts(now, 24 * 6)},
+        "data": {"access-key-id": base64::engine::general_purpose::STANDARD.encode("LTAI5tDemoOssKey000000000")}}));
+    out.push(network_policy("ml-team", "etl-head-only", json!({"ray.io/cluster": "etl", "ray.io/node-type": "head"}),
+        json!([{"from": [{"podSelector": {"matchLabels": {"ray.io/cluster": "etl"}}}]}]), now));
+    // A hand-made NodePort Service: port 80 → the head's named dashboard port.
+    let etl_sel = json!({"ray.io/cluster": "etl", "ray.io/node-type": "head"});
+    let mut by_hand = json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "etl-dashboard", "namespace": "ml-team", "creationTimestamp": ts(now, 24 * 2),
+            "labels": {"owner": "data-eng"}},
+        "spec": {"type": "NodePort", "selector": etl_sel, "ports": [{"name": "http", "port": 80, "targetPort": "dashboard"}]}});
+    defaults::service(&mut by_hand, None, alloc);
+    out.push(by_hand);
+
+    // A RayService and its cluster.
+    let svc_cluster = format!("llm-serve-{}", suffix("ml-team/llm-serve"));
+    let rs_uid = uid_for("rayservice/ml-team/llm-serve");
+    let mut rs = Shape::new("ml-team", &svc_cluster);
+    rs.owner = Some(("RayService", "llm-serve".into(), rs_uid.clone()));
+    rs.workers = vec![("gpu", 2)];
+    rs.gpus_per_worker = 1;
+    rs.age_hours = 24 * 2;
+    out.push(json!({"apiVersion": "ray.io/v1", "kind": "RayService",
+        "metadata": {"name": "llm-serve", "namespace": "ml-team", "creationTimestamp": ts(now, 24 * 2), "generation": 1, "uid": rs_uid},
+        "spec": {"serveConfigV2": "applications:\n- name: llm\n  import_path: serve_app:app\n", "rayClusterConfig": cr_spec(&rs)},
+        "status": {"serviceStatus": "Running", "numServeEndpoints": 3,
+            "activeServiceStatus": {"rayClusterName": svc_cluster}}}));
+    out.extend(cluster(&rs, now, alloc));
+    let rs_sel = json!({"ray.io/cluster": svc_cluster, "ray.io/node-type": "head"});
+    for (name, ports) in [
+        ("llm-serve-head-svc", json!([{"name": "dashboard", "port": 8265}, {"name": "gcs-server", "port": 6379}, {"name": "client", "port": 10001}])),
+        ("llm-serve-serve-svc", json!([{"name": "serve", "port": 8000}])),
+    ] {
+        let mut s = json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": "ml-team", "creationTimestamp": ts(now, 24 * 2),
+                "ownerReferences": owner_ref("RayService", "llm-serve", &uid_for("rayservice/ml-team/llm-serve"))},
+            "spec": {"type": "ClusterIP", "selector": rs_sel, "ports": ports}});
+        defaults::service(&mut s, None, alloc);
+        out.push(s);
+    }
+
+    // default/stray -----------------------------------------------------------------------
+    let mut stray = Shape::new("default", "stray");
+    stray.ray_version = "2.51.2".into();
+    stray.image = "rayproject/ray:2.51.2".into();
+    stray.workers = vec![("workers", 1)];
+    stray.age_hours = 24 * 90;
+    out.extend(cluster(&stray, now, alloc));
+    out
+}
+
+/// `--namespaces N --clusters C`: C clusters spread over N namespaces (`team-0000`, …), each
+/// with a head and three workers, cycling through the shapes of the named demo.
+pub fn population(namespaces: usize, clusters: usize, now: i64, alloc: &mut Alloc) -> Vec<Seed> {
+    let mut out = operator(now, alloc);
+    out.extend(cluster_roles(now));
+    let n = namespaces.max(1);
+    for i in 0..n {
+        let ns = format!("team-{i:04}");
+        out.push(namespace(&ns, now, json!({"team": format!("t{}", i % 17)})));
+        out.push(default_sa(&ns, now));
+        if i % 3 == 0 {
+            out.push(json!({"apiVersion": "v1", "kind": "ResourceQuota",
+                "metadata": {"name": "quota", "namespace": ns, "creationTimestamp": ts(now, 100)},
+                "spec": {"hard": {"requests.cpu": "500", "requests.memory": "2000Gi"}}}));
+        }
+    }
+    for c in 0..clusters {
+        let ns = format!("team-{:04}", c % n);
+        let mut s = Shape::new(&ns, &format!("rc-{c:05}"));
+        s.workers = vec![("workers", 3)];
+        s.age_hours = (c % 500) as i64 + 1;
+        match c % 5 {
+            0 => s.service_type = Some("LoadBalancer"),
+            1 => {
+                s.service_type = Some("LoadBalancer");
+                s.lb_source_ranges = vec!["10.0.0.0/8"];
+            }
+            2 => {
+                s.tls = (true, true);
+                s.security = Security::Hardened;
+                s.automount = Some(false);
+            }
+            3 => s.enable_ingress = true,
+            _ => {
+                s.security = Security::Cowboy;
+                s.image = "rayproject/ray:latest".into();
+                s.ray_version = "2.9.0".into();
+            }
+        }
+        out.extend(cluster(&s, now, alloc));
+        if c % 5 == 2 {
+            out.push(network_policy(&ns, &format!("rc-{c:05}-ray"), json!({"ray.io/cluster": s.name}),
+                json!([{"from": [{"podSelector": {"matchLabels": {"ray.io/cluster": s.name}}}]}]), now));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suffixes_are_kuberay_shaped_and_stable() {
+        let s = suffix("x");
+        assert_eq!(s.len(), 5);
+        assert_eq!(s, suffix("x"));
+        assert_ne!(s, suffix("y"));
+    }
+
+    #[test]
+    fn a_cluster_has_head_workers_and_service() {
+        let mut alloc = Alloc::default();
+        let objs = cluster(&Shape::new("ns", "c"), 0, &mut alloc);
+        let kinds: Vec<&str> = objs.iter().filter_map(|o| o["kind"].as_str()).collect();
+        assert_eq!(kinds, ["Pod", "Pod", "Pod", "RayCluster", "Service"]);
+        let svc = &objs[4];
+        assert_eq!(svc["metadata"]["name"], "c-head-svc");
+        assert_eq!(svc["spec"]["clusterIP"], "None");
+        assert_eq!(svc["spec"]["selector"].as_object().map(|m| m.len()), Some(5));
+        assert!(objs[0]["metadata"]["name"].as_str().unwrap().starts_with("c-head-"));
+    }
+}
