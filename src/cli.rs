@@ -5,7 +5,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "raydar", version, about = "Operate Ray clusters on Kubernetes (KubeRay) safely: posture, gated dashboard forwards, one-key fixes.")]
+#[command(
+    name = "raydar",
+    version,
+    about = "Operate Ray clusters on Kubernetes (KubeRay) safely: posture, gated dashboard forwards, one-key fixes."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -126,11 +130,11 @@ pub enum Command {
         #[arg(long, value_name = "PATH")]
         kubeconfig_out: Option<PathBuf>,
         /// Generate this many namespaces (with --clusters) instead of the named demo data.
-        #[arg(long, value_name = "N", requires = "clusters")]
-        namespaces: Option<usize>,
+        #[arg(long = "namespaces", id = "ns_count", value_name = "N", requires = "cluster_count")]
+        ns_count: Option<usize>,
         /// Generate this many Ray clusters (with --namespaces).
-        #[arg(long, value_name = "N", requires = "namespaces")]
-        clusters: Option<usize>,
+        #[arg(long = "clusters", id = "cluster_count", value_name = "N", requires = "ns_count")]
+        cluster_count: Option<usize>,
         /// Port on 127.0.0.1 (default: a free one).
         #[arg(long, default_value_t = 0)]
         port: u16,
@@ -162,13 +166,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Fix { .. }) => not_yet("`raydar fix`", 6),
         Some(Command::Undo { .. }) => not_yet("`raydar undo`", 6),
         Some(Command::History) => not_yet("`raydar history`", 6),
-        Some(Command::DemoServer { kubeconfig_out, namespaces, clusters, port }) => {
-            demo_server(kubeconfig_out, namespaces.zip(clusters), port).await
+        Some(Command::DemoServer { kubeconfig_out, ns_count, cluster_count, port }) => {
+            demo_server(kubeconfig_out, ns_count.zip(cluster_count), port).await
         }
     }
 }
 
-async fn demo_server(out: Option<PathBuf>, population: Option<(usize, usize)>, port: u16) -> anyhow::Result<i32> {
+async fn demo_server(
+    out: Option<PathBuf>,
+    population: Option<(usize, usize)>,
+    port: u16,
+) -> anyhow::Result<i32> {
     let started = std::time::Instant::now();
     let server = DemoServer::start(DemoOptions { population, port }).await?;
     let path = out.unwrap_or_else(|| state_dir().join("raydar-demo.kubeconfig"));
@@ -210,5 +218,37 @@ async fn wait_for_signal() {
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn every_command_parses() {
+        for args in [
+            &["raydar"][..],
+            &["raydar", "--demo", "-n", "a", "-n", "b", "--read-only", "--theme", "light"],
+            &["raydar", "scan", "-A", "-o", "json", "--fail-on", "high", "-f", "x.yaml", "-f", "-"],
+            &["raydar", "forward", "ns/c", "--target", "client", "--port", "8265", "--no-gate"],
+            &["raydar", "fix", "ns/c", "--fix", "service-clusterip", "--dry-run", "--yes"],
+            &["raydar", "undo", "abc", "--yes"],
+            &["raydar", "history"],
+            &["raydar", "rules", "-o", "json"],
+            &["raydar", "demo-server", "--namespaces", "2", "--clusters", "3", "--port", "0"],
+        ] {
+            let cli = Cli::try_parse_from(args).unwrap_or_else(|e| panic!("{args:?}: {e}"));
+            if let Some(Command::DemoServer { ns_count, cluster_count, .. }) = cli.command {
+                assert_eq!((ns_count, cluster_count), (Some(2), Some(3)));
+            }
+        }
+        assert!(Cli::try_parse_from(["raydar", "demo-server", "--namespaces", "2"]).is_err());
     }
 }

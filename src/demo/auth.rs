@@ -19,7 +19,13 @@ const READ: [&str; 3] = ["get", "list", "watch"];
 
 impl Rule {
     fn all(verbs: &[&'static str], namespaces: Option<Vec<&'static str>>) -> Self {
-        Self { verbs: verbs.to_vec(), groups: vec!["*"], resources: vec!["*"], namespaces, except: Vec::new() }
+        Self {
+            verbs: verbs.to_vec(),
+            groups: vec!["*"],
+            resources: vec!["*"],
+            namespaces,
+            except: Vec::new(),
+        }
     }
     fn except(mut self, res: &[&'static str]) -> Self {
         self.except = res.to_vec();
@@ -79,8 +85,12 @@ pub const LIMITED_USER: &str = "alice";
 fn review_rule() -> Rule {
     Rule {
         verbs: vec!["create"],
-        groups: vec!["authorization.k8s.io"],
-        resources: vec!["selfsubjectaccessreviews", "selfsubjectrulesreviews"],
+        groups: vec!["authorization.k8s.io", "authentication.k8s.io"],
+        resources: vec![
+            "selfsubjectaccessreviews",
+            "selfsubjectrulesreviews",
+            "selfsubjectreviews",
+        ],
         namespaces: None,
         except: Vec::new(),
     }
@@ -89,7 +99,9 @@ fn review_rule() -> Rule {
 fn random_token(prefix: &str) -> String {
     use rand::Rng;
     let mut rng = rand::rng();
-    let s: String = (0..32).map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.random_range(0..36)])).collect();
+    let s: String = (0..32)
+        .map(|_| char::from(b"abcdefghijklmnopqrstuvwxyz0123456789"[rng.random_range(0..36)]))
+        .collect();
     format!("{prefix}.{s}")
 }
 
@@ -113,9 +125,16 @@ pub fn demo_users() -> Vec<User> {
             token: random_token("alice"),
             groups: vec!["system:authenticated".into()],
             rules: vec![
-                Rule { verbs: READ.to_vec(), groups: vec![""], resources: vec!["namespaces"], namespaces: None, except: Vec::new() },
+                Rule {
+                    verbs: READ.to_vec(),
+                    groups: vec![""],
+                    resources: vec!["namespaces"],
+                    namespaces: None,
+                    except: Vec::new(),
+                },
                 Rule::all(&["*"], Some(vec![LIMITED_FULL_NS])),
-                Rule::all(&READ, Some(vec![LIMITED_READ_NS])).except(&["networkpolicies", "secrets"]),
+                Rule::all(&READ, Some(vec![LIMITED_READ_NS]))
+                    .except(&["networkpolicies", "secrets"]),
                 review_rule(),
             ],
         },
@@ -125,7 +144,12 @@ pub fn demo_users() -> Vec<User> {
 impl User {
     /// A user known only by name (impersonation of someone the server has no rules for).
     pub fn nobody(name: &str) -> Self {
-        Self { name: name.into(), token: String::new(), groups: Vec::new(), rules: vec![review_rule()] }
+        Self {
+            name: name.into(),
+            token: String::new(),
+            groups: Vec::new(),
+            rules: vec![review_rule()],
+        }
     }
 
     pub fn allowed(&self, a: &Attrs) -> bool {
@@ -135,16 +159,17 @@ impl User {
     /// 403 worded like the real server.
     pub fn forbidden(&self, a: &Attrs) -> ApiError {
         let res = a.resource_with_sub();
-        let subject = if a.name.is_empty() || a.verb == "create" {
-            format!("{res} is forbidden")
+        let qualified = if a.group.is_empty() { res.clone() } else { format!("{res}.{}", a.group) };
+        let subject = if a.name.is_empty() {
+            format!("{qualified} is forbidden")
         } else {
-            format!("{} \"{}\" is forbidden", a.resource, a.name)
+            format!("{qualified} \"{}\" is forbidden", a.name)
         };
         let scope = match &a.namespace {
             Some(ns) => format!("in the namespace \"{ns}\""),
             None => "at the cluster scope".into(),
         };
-        let mut e = ApiError::new(
+        let e = ApiError::new(
             403,
             "Forbidden",
             format!(
@@ -152,10 +177,7 @@ impl User {
                 self.name, a.verb, a.group
             ),
         );
-        e.name = Some(a.name.clone());
-        e.kind = Some(a.resource.clone());
-        e.group = (!a.group.is_empty()).then(|| a.group.clone());
-        e
+        e.with_details(&a.name, &a.resource, &a.group)
     }
 
     pub fn check(&self, a: &Attrs) -> Result<(), ApiError> {
@@ -192,8 +214,10 @@ pub fn access_review(user: &User, body: &Value) -> Value {
         })
     } else {
         // Non-resource URLs: discovery and health are open to every authenticated user.
-        let path = spec.pointer("/nonResourceAttributes/path").and_then(Value::as_str).unwrap_or("");
-        let verb = spec.pointer("/nonResourceAttributes/verb").and_then(Value::as_str).unwrap_or("");
+        let path =
+            spec.pointer("/nonResourceAttributes/path").and_then(Value::as_str).unwrap_or("");
+        let verb =
+            spec.pointer("/nonResourceAttributes/verb").and_then(Value::as_str).unwrap_or("");
         user.rules.iter().any(|r| r.verbs.contains(&"*") && r.namespaces.is_none())
             || (verb == "get"
                 && ["/api", "/apis", "/version", "/healthz", "/readyz", "/livez", "/openapi"]
@@ -206,6 +230,13 @@ pub fn access_review(user: &User, body: &Value) -> Value {
     }
     json!({"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
         "metadata": {"creationTimestamp": null}, "spec": spec, "status": status})
+}
+
+/// Answers a SelfSubjectReview (`kubectl auth whoami`): who the token belongs to.
+pub fn self_review(user: &User) -> Value {
+    json!({"kind": "SelfSubjectReview", "apiVersion": "authentication.k8s.io/v1",
+        "metadata": {"creationTimestamp": null},
+        "status": {"userInfo": {"username": user.name, "groups": user.groups}}})
 }
 
 /// Answers a SelfSubjectRulesReview.
@@ -311,7 +342,9 @@ pub fn decode_review_protobuf(body: &[u8]) -> Result<Value, ApiError> {
         "SelfSubjectRulesReview" => {
             let r = pb::RulesReview::decode(raw.as_slice()).map_err(|e| bad(&e.to_string()))?;
             let ns = r.spec.and_then(|s| s.namespace).unwrap_or_default();
-            Ok(json!({"apiVersion": "authorization.k8s.io/v1", "kind": kind, "spec": {"namespace": ns}}))
+            Ok(
+                json!({"apiVersion": "authorization.k8s.io/v1", "kind": kind, "spec": {"namespace": ns}}),
+            )
         }
         other => Err(bad(&format!("unsupported kind {other:?}"))),
     }
@@ -326,7 +359,12 @@ mod tests {
         demo_users().into_iter().find(|u| u.name == LIMITED_USER).unwrap()
     }
     fn attrs(verb: &str, res: &str, ns: Option<&str>) -> Attrs {
-        Attrs { verb: verb.into(), resource: res.into(), namespace: ns.map(Into::into), ..Default::default() }
+        Attrs {
+            verb: verb.into(),
+            resource: res.into(),
+            namespace: ns.map(Into::into),
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -337,17 +375,33 @@ mod tests {
         assert!(!u.allowed(&attrs("list", "pods", None)));
         assert!(!u.allowed(&attrs("list", "pods", Some("ray-prod"))));
         assert!(u.allowed(&attrs("list", "pods", Some("ml-team"))));
-        assert!(!u.allowed(&Attrs { group: "networking.k8s.io".into(), ..attrs("list", "networkpolicies", Some("ml-team")) }));
+        assert!(!u.allowed(&Attrs {
+            group: "networking.k8s.io".into(),
+            ..attrs("list", "networkpolicies", Some("ml-team"))
+        }));
         let msg = u.forbidden(&attrs("list", "pods", Some("ray-prod"))).message;
         assert_eq!(msg, "pods is forbidden: User \"alice\" cannot list resource \"pods\" in API group \"\" in the namespace \"ray-prod\"");
     }
 
     #[test]
     fn protobuf_access_review_decodes() {
-        let ra = pb::ResourceAttributes { namespace: Some("x".into()), verb: Some("list".into()), resource: Some("pods".into()), ..Default::default() };
-        let review = pb::AccessReview { spec: Some(pb::AccessSpec { resource_attributes: Some(ra), non_resource_attributes: None }) };
+        let ra = pb::ResourceAttributes {
+            namespace: Some("x".into()),
+            verb: Some("list".into()),
+            resource: Some("pods".into()),
+            ..Default::default()
+        };
+        let review = pb::AccessReview {
+            spec: Some(pb::AccessSpec {
+                resource_attributes: Some(ra),
+                non_resource_attributes: None,
+            }),
+        };
         let unknown = pb::Unknown {
-            type_meta: Some(pb::TypeMeta { api_version: Some("authorization.k8s.io/v1".into()), kind: Some("SelfSubjectAccessReview".into()) }),
+            type_meta: Some(pb::TypeMeta {
+                api_version: Some("authorization.k8s.io/v1".into()),
+                kind: Some("SelfSubjectAccessReview".into()),
+            }),
             raw: Some(review.encode_to_vec()),
         };
         let mut body = b"k8s\0".to_vec();

@@ -48,11 +48,16 @@ fn declared(pod: &Value, port: u16) -> Option<String> {
 
 fn resolve(app: &App, ns: &str, pod: &str, port: u16) -> Result<Target, String> {
     let store = app.store();
-    let p = store.get(kind_id("pods", "", "v1"), ns, pod).ok_or_else(|| format!("pod {pod} not found"))?;
-    let refused = || format!("failed to connect to localhost:{port} inside namespace \"{ns}\", IPv4: dial tcp4 127.0.0.1:{port}: connect: connection refused");
+    let p = store
+        .get(kind_id("pods", "", "v1"), ns, pod)
+        .ok_or_else(|| format!("pod {pod} not found"))?;
+    let refused = || {
+        format!("failed to connect to localhost:{port} inside namespace \"{ns}\", IPv4: dial tcp4 127.0.0.1:{port}: connect: connection refused")
+    };
     let port_name = declared(&p.value, port).ok_or_else(refused)?;
     let labels = p.labels();
-    let label = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str).unwrap_or("").to_string();
+    let label =
+        |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str).unwrap_or("").to_string();
     let is_head = label("ray.io/node-type") == "head";
     if !(is_head && (port_name == "dashboard" || port == 8265)) {
         return Ok(Target::Echo);
@@ -60,15 +65,32 @@ fn resolve(app: &App, ns: &str, pod: &str, port: u16) -> Result<Target, String> 
     let cluster = label("ray.io/cluster");
     let rc = store.get(kind_id("rayclusters", "ray.io", "v1"), ns, &cluster);
     let spec = rc.as_ref().map(|o| o.value["spec"].clone()).unwrap_or(Value::Null);
-    let head_env = p.value.pointer("/spec/containers/0/env").and_then(Value::as_array).cloned().unwrap_or_default();
-    let env = |k: &str| head_env.iter().find(|e| e["name"] == k).and_then(|e| e["value"].as_str()).map(str::to_string);
+    let head_env = p
+        .value
+        .pointer("/spec/containers/0/env")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let env = |k: &str| {
+        head_env
+            .iter()
+            .find(|e| e["name"] == k)
+            .and_then(|e| e["value"].as_str())
+            .map(str::to_string)
+    };
     let token_mode = spec.pointer("/authOptions/mode").and_then(Value::as_str) == Some("token")
         || env("RAY_AUTH_MODE").as_deref() == Some("token");
     let token = if token_mode {
-        let secret_name = spec.pointer("/authOptions/secretName").and_then(Value::as_str).unwrap_or(&cluster).to_string();
+        let secret_name = spec
+            .pointer("/authOptions/secretName")
+            .and_then(Value::as_str)
+            .unwrap_or(&cluster)
+            .to_string();
         let from_secret = store
             .get(kind_id("secrets", "", "v1"), ns, &secret_name)
-            .and_then(|s| s.value.pointer("/data/auth_token").and_then(Value::as_str).map(str::to_string))
+            .and_then(|s| {
+                s.value.pointer("/data/auth_token").and_then(Value::as_str).map(str::to_string)
+            })
             .and_then(|b64| base64::engine::general_purpose::STANDARD.decode(b64).ok())
             .and_then(|raw| String::from_utf8(raw).ok());
         // Token mode without a readable token: nothing can authenticate, like a real head.
@@ -81,7 +103,12 @@ fn resolve(app: &App, ns: &str, pod: &str, port: u16) -> Result<Target, String> 
 }
 
 /// Opens a connection to `port` of pod `ns/pod`.
-pub async fn connect(app: &Arc<App>, ns: &str, pod: &str, port: u16) -> Result<DuplexStream, String> {
+pub async fn connect(
+    app: &Arc<App>,
+    ns: &str,
+    pod: &str,
+    port: u16,
+) -> Result<DuplexStream, String> {
     let target = resolve(app, ns, pod, port)?;
     let (client, server) = tokio::io::duplex(PIPE);
     match target {
@@ -128,10 +155,14 @@ fn presented_token(req: &Request<Incoming>) -> Option<String> {
     let h = |k: &str| req.headers().get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
     h("authorization")
         .and_then(|v| v.strip_prefix("Bearer ").map(str::to_string))
-        .or_else(|| h("x-ray-authorization").and_then(|v| v.strip_prefix("Bearer ").map(str::to_string)))
+        .or_else(|| {
+            h("x-ray-authorization").and_then(|v| v.strip_prefix("Bearer ").map(str::to_string))
+        })
         .or_else(|| {
             h("cookie").and_then(|c| {
-                c.split(';').find_map(|kv| kv.trim().strip_prefix("ray-authentication-token=").map(str::to_string))
+                c.split(';').find_map(|kv| {
+                    kv.trim().strip_prefix("ray-authentication-token=").map(str::to_string)
+                })
             })
         })
 }
@@ -145,9 +176,17 @@ async fn dashboard(app: &App, d: &Dashboard, req: Request<Incoming>) -> Resp {
     }
     if let Some(want) = &d.token {
         match presented_token(&req) {
-            None => return json_reply(401, &json!({"error": "Unauthorized: missing authentication token"})),
+            None => {
+                return json_reply(
+                    401,
+                    &json!({"error": "Unauthorized: missing authentication token"}),
+                )
+            }
             Some(t) if !constant_time_eq(t.as_bytes(), want.as_bytes()) => {
-                return json_reply(403, &json!({"error": "Forbidden: invalid authentication token"}))
+                return json_reply(
+                    403,
+                    &json!({"error": "Forbidden: invalid authentication token"}),
+                )
             }
             Some(_) => {}
         }

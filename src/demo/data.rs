@@ -126,7 +126,8 @@ fn container(s: &Shape, head: bool) -> Value {
     }
     if s.resources {
         let (cpu, mem) = if head { ("2", "8Gi") } else { ("4", "16Gi") };
-        let mut res = json!({"requests": {"cpu": cpu, "memory": mem}, "limits": {"cpu": cpu, "memory": mem}});
+        let mut res =
+            json!({"requests": {"cpu": cpu, "memory": mem}, "limits": {"cpu": cpu, "memory": mem}});
         if !head && s.gpus_per_worker > 0 {
             res["requests"]["nvidia.com/gpu"] = json!(s.gpus_per_worker.to_string());
             res["limits"]["nvidia.com/gpu"] = json!(s.gpus_per_worker.to_string());
@@ -206,10 +207,13 @@ fn cr_spec(s: &Shape) -> Value {
     let workers: Vec<Value> = s
         .workers
         .iter()
-        .map(|(g, n)| json!({"groupName": g, "replicas": n, "minReplicas": n, "maxReplicas": n * 2,
-            "rayStartParams": {}, "template": {"spec": pod_spec(s, false)}}))
+        .map(|(g, n)| {
+            json!({"groupName": g, "replicas": n, "minReplicas": n, "maxReplicas": n * 2,
+            "rayStartParams": {}, "template": {"spec": pod_spec(s, false)}})
+        })
         .collect();
-    let mut spec = json!({"rayVersion": s.ray_version, "headGroupSpec": head, "workerGroupSpecs": workers});
+    let mut spec =
+        json!({"rayVersion": s.ray_version, "headGroupSpec": head, "workerGroupSpecs": workers});
     if s.token_auth {
         spec["authOptions"] = json!({"mode": "token"});
     }
@@ -227,12 +231,14 @@ fn owner_ref(kind: &str, name: &str, uid: &str) -> Value {
 fn uid_for(seed: &str) -> String {
     let a = suffix(seed);
     let b = suffix(&format!("{seed}/b"));
-    let h: String = format!("{a}{b}").bytes().map(|c| format!("{:02x}", c % 16 * 16 + c / 16 % 16)).collect();
+    let h: String =
+        format!("{a}{b}").bytes().map(|c| format!("{:02x}", c % 16 * 16 + c / 16 % 16)).collect();
     format!("{}-{}-4{}-8{}-{}", &h[0..8], &h[8..12], &h[12..15], &h[15..18], &h[..12])
 }
 
 fn pod_labels(s: &Shape, node_type: &str, group: &str) -> Value {
-    let ident = if node_type == "head" { format!("{}-head", s.name) } else { format!("{}-worker", s.name) };
+    let ident =
+        if node_type == "head" { format!("{}-head", s.name) } else { format!("{}-worker", s.name) };
     let mut l = json!({"ray.io/cluster": s.name, "ray.io/node-type": node_type, "ray.io/group": group,
         "ray.io/is-ray-node": "yes", "ray.io/identifier": ident, "app.kubernetes.io/name": "kuberay",
         "app.kubernetes.io/created-by": "kuberay-operator"});
@@ -250,7 +256,8 @@ pub fn cluster(s: &Shape, now: i64, alloc: &mut Alloc) -> Vec<Seed> {
     let rc_uid = uid_for(&format!("rc/{}/{}", s.ns, s.name));
     let mut rc_meta = json!({"name": s.name, "namespace": s.ns, "uid": rc_uid, "creationTimestamp": created, "generation": 1});
     if let Some((kind, owner, owner_uid)) = &s.owner {
-        rc_meta["labels"] = json!({"ray.io/originated-from-crd": kind, "ray.io/originated-from-cr-name": owner});
+        rc_meta["labels"] =
+            json!({"ray.io/originated-from-crd": kind, "ray.io/originated-from-cr-name": owner});
         rc_meta["ownerReferences"] = owner_ref(kind, owner, owner_uid);
     }
     let head_name = format!("{}-head-{}", s.name, suffix(&format!("{}/{}/head", s.ns, s.name)));
@@ -290,14 +297,19 @@ pub fn cluster(s: &Shape, now: i64, alloc: &mut Alloc) -> Vec<Seed> {
     let head_spec = {
         let mut sp = pod_spec(s, true);
         if sp["serviceAccountName"].is_null() {
-            sp["serviceAccountName"] = json!(if s.autoscaler { s.name.clone() } else { "default".into() });
+            sp["serviceAccountName"] =
+                json!(if s.autoscaler { s.name.clone() } else { "default".into() });
         }
         sp["nodeName"] = json!("demo-node-1");
         sp
     };
-    let head_status = defaults::running_status(head_ip.clone(), &created, vec![json!({"name": "ray-head",
+    let head_status = defaults::running_status(
+        head_ip.clone(),
+        &created,
+        vec![json!({"name": "ray-head",
         "image": s.image, "imageID": "", "ready": true, "restartCount": s.head_restarts, "started": true,
-        "state": {"running": {"startedAt": created}}})]);
+        "state": {"running": {"startedAt": created}}})],
+    );
     out.push(json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": head_name, "namespace": s.ns, "creationTimestamp": created,
             "labels": pod_labels(s, "head", "headgroup"), "ownerReferences": owner_ref("RayCluster", &s.name, &rc_uid),
@@ -306,15 +318,23 @@ pub fn cluster(s: &Shape, now: i64, alloc: &mut Alloc) -> Vec<Seed> {
     let mut desired = 0;
     for (g, n) in &s.workers {
         for i in 0..*n {
-            let wname = format!("{}-{g}-worker-{}", s.name, suffix(&format!("{}/{}/{g}/{i}", s.ns, s.name)));
+            let wname = format!(
+                "{}-{g}-worker-{}",
+                s.name,
+                suffix(&format!("{}/{}/{g}/{i}", s.ns, s.name))
+            );
             let mut sp = pod_spec(s, false);
             if sp["serviceAccountName"].is_null() {
                 sp["serviceAccountName"] = json!("default");
             }
             sp["nodeName"] = json!(format!("demo-node-{}", 2 + i % 3));
-            let st = defaults::running_status(alloc.pod_ip(), &created, vec![json!({"name": "ray-worker",
+            let st = defaults::running_status(
+                alloc.pod_ip(),
+                &created,
+                vec![json!({"name": "ray-worker",
                 "image": s.image, "imageID": "", "ready": true, "restartCount": 0, "started": true,
-                "state": {"running": {"startedAt": created}}})]);
+                "state": {"running": {"startedAt": created}}})],
+            );
             out.push(json!({"apiVersion": "v1", "kind": "Pod",
                 "metadata": {"name": wname, "namespace": s.ns, "creationTimestamp": created,
                     "labels": pod_labels(s, "worker", g), "ownerReferences": owner_ref("RayCluster", &s.name, &rc_uid),
@@ -410,13 +430,27 @@ fn operator(now: i64, alloc: &mut Alloc) -> Vec<Seed> {
 
 fn cluster_roles(now: i64) -> Vec<Seed> {
     let created = ts(now, 24 * 60);
-    let role = |name: &str, rules: Value| json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
-        "metadata": {"name": name, "creationTimestamp": created, "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}}, "rules": rules});
+    let role = |name: &str, rules: Value| {
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": name, "creationTimestamp": created, "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}}, "rules": rules})
+    };
     vec![
-        role("cluster-admin", json!([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}, {"nonResourceURLs": ["*"], "verbs": ["*"]}])),
-        role("admin", json!([{"apiGroups": ["", "apps", "ray.io", "networking.k8s.io"], "resources": ["*"], "verbs": ["*"]}])),
-        role("edit", json!([{"apiGroups": ["", "apps", "ray.io"], "resources": ["pods", "services", "rayclusters", "deployments"], "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]}])),
-        role("view", json!([{"apiGroups": ["", "apps", "ray.io"], "resources": ["pods", "services", "rayclusters", "deployments"], "verbs": ["get", "list", "watch"]}])),
+        role(
+            "cluster-admin",
+            json!([{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}, {"nonResourceURLs": ["*"], "verbs": ["*"]}]),
+        ),
+        role(
+            "admin",
+            json!([{"apiGroups": ["", "apps", "ray.io", "networking.k8s.io"], "resources": ["*"], "verbs": ["*"]}]),
+        ),
+        role(
+            "edit",
+            json!([{"apiGroups": ["", "apps", "ray.io"], "resources": ["pods", "services", "rayclusters", "deployments"], "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"]}]),
+        ),
+        role(
+            "view",
+            json!([{"apiGroups": ["", "apps", "ray.io"], "resources": ["pods", "services", "rayclusters", "deployments"], "verbs": ["get", "list", "watch"]}]),
+        ),
     ]
 }
 
@@ -426,11 +460,24 @@ fn network_policy(ns: &str, name: &str, selector: Value, ingress: Value, now: i6
         "spec": {"podSelector": {"matchLabels": selector}, "policyTypes": ["Ingress"], "ingress": ingress}})
 }
 
-fn event(ns: &str, kind: &str, name: &str, reason: &str, message: &str, now: i64, i: usize) -> Seed {
+fn event(
+    ns: &str,
+    kind: &str,
+    name: &str,
+    reason: &str,
+    message: &str,
+    now: i64,
+    i: usize,
+) -> Seed {
     let t = ts(now, 1);
+    let uid = if kind == "Pod" {
+        uid_for(&format!("pod/{ns}/{name}"))
+    } else {
+        uid_for(&format!("rc/{ns}/{name}"))
+    };
     json!({"apiVersion": "v1", "kind": "Event",
         "metadata": {"name": format!("{name}.{:x}", 0x17a0000 + i), "namespace": ns, "creationTimestamp": t},
-        "involvedObject": {"kind": kind, "namespace": ns, "name": name, "apiVersion": if kind == "Pod" { "v1" } else { "ray.io/v1" }},
+        "involvedObject": {"kind": kind, "namespace": ns, "name": name, "uid": uid, "apiVersion": if kind == "Pod" { "v1" } else { "ray.io/v1" }},
         "reason": reason, "message": message, "type": "Warning", "count": 3,
         "firstTimestamp": t, "lastTimestamp": t, "source": {"component": if kind == "Pod" { "kubelet" } else { "raycluster-controller" }}})
 }
@@ -469,8 +516,13 @@ pub fn named(now: i64, alloc: &mut Alloc) -> Vec<Seed> {
         "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-acl-type": "white"});
     acl.age_hours = 24 * 5;
     out.extend(cluster(&acl, now, alloc));
-    out.push(network_policy("ray-prod", "serve-acl-allow-all", json!({"ray.io/cluster": "serve-acl"}),
-        json!([{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]), now));
+    out.push(network_policy(
+        "ray-prod",
+        "serve-acl-allow-all",
+        json!({"ray.io/cluster": "serve-acl"}),
+        json!([{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]),
+        now,
+    ));
 
     let mut hard = Shape::new("ray-prod", "hardened");
     hard.image = "rayproject/ray:2.54.0@sha256:4f5c1e9a0b8d7c6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e".into();
@@ -494,8 +546,15 @@ pub fn named(now: i64, alloc: &mut Alloc) -> Vec<Seed> {
         "spec": {"hard": {"requests.cpu": "200", "requests.memory": "800Gi", "limits.cpu": "200", "limits.memory": "800Gi", "pods": "100"}},
         "status": {"hard": {"requests.cpu": "200", "requests.memory": "800Gi", "limits.cpu": "200", "limits.memory": "800Gi", "pods": "100"},
             "used": {"requests.cpu": "40", "requests.memory": "168Gi", "limits.cpu": "40", "limits.memory": "168Gi", "pods": "14"}}}));
-    out.push(event("ray-prod", "RayCluster", "train-exposed", "ServiceExposed",
-        "head Service train-exposed-head-svc is of type LoadBalancer", now, 1));
+    out.push(event(
+        "ray-prod",
+        "RayCluster",
+        "train-exposed",
+        "ServiceExposed",
+        "head Service train-exposed-head-svc is of type LoadBalancer",
+        now,
+        1,
+    ));
 
     // ray-dev -----------------------------------------------------------------------------
     let mut nb = Shape::new("ray-dev", "notebook");
@@ -528,8 +587,24 @@ pub fn named(now: i64, alloc: &mut Alloc) -> Vec<Seed> {
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
         "subjects": [{"kind": "ServiceAccount", "name": "cowboy-sa", "namespace": "ray-dev"}]}));
     let cowboy_head = format!("cowboy-head-{}", suffix("ray-dev/cowboy/head"));
-    out.push(event("ray-dev", "Pod", &cowboy_head, "BackOff", "Back-off restarting failed container ray-head in pod", now, 2));
-    out.push(event("ray-dev", "Pod", &cowboy_head, "Unhealthy", "Readiness probe failed: dashboard agent not ready", now, 3));
+    out.push(event(
+        "ray-dev",
+        "Pod",
+        &cowboy_head,
+        "BackOff",
+        "Back-off restarting failed container ray-head in pod",
+        now,
+        2,
+    ));
+    out.push(event(
+        "ray-dev",
+        "Pod",
+        &cowboy_head,
+        "Unhealthy",
+        "Readiness probe failed: dashboard agent not ready",
+        now,
+        3,
+    ));
 
     // A RayJob that keeps its cluster after finishing.
     let job_cluster = format!("nightly-eval-{}", suffix("ray-dev/nightly-eval"));
@@ -563,8 +638,13 @@ pub fn named(now: i64, alloc: &mut Alloc) -> Vec<Seed> {
     out.push(json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
         "metadata": {"name": "etl-oss", "namespace": "ml-team", "creationTimestamp": ts(now, 24 * 6)},
         "data": {"access-key-id": base64::engine::general_purpose::STANDARD.encode("LTAI5tDemoOssKey000000000")}}));
-    out.push(network_policy("ml-team", "etl-head-only", json!({"ray.io/cluster": "etl", "ray.io/node-type": "head"}),
-        json!([{"from": [{"podSelector": {"matchLabels": {"ray.io/cluster": "etl"}}}]}]), now));
+    out.push(network_policy(
+        "ml-team",
+        "etl-head-only",
+        json!({"ray.io/cluster": "etl", "ray.io/node-type": "head"}),
+        json!([{"from": [{"podSelector": {"matchLabels": {"ray.io/cluster": "etl"}}}]}]),
+        now,
+    ));
     // A hand-made NodePort Service: port 80 → the head's named dashboard port.
     let etl_sel = json!({"ray.io/cluster": "etl", "ray.io/node-type": "head"});
     let mut by_hand = json!({"apiVersion": "v1", "kind": "Service",
@@ -590,7 +670,10 @@ pub fn named(now: i64, alloc: &mut Alloc) -> Vec<Seed> {
     out.extend(cluster(&rs, now, alloc));
     let rs_sel = json!({"ray.io/cluster": svc_cluster, "ray.io/node-type": "head"});
     for (name, ports) in [
-        ("llm-serve-head-svc", json!([{"name": "dashboard", "port": 8265}, {"name": "gcs-server", "port": 6379}, {"name": "client", "port": 10001}])),
+        (
+            "llm-serve-head-svc",
+            json!([{"name": "dashboard", "port": 8265}, {"name": "gcs-server", "port": 6379}, {"name": "client", "port": 10001}]),
+        ),
         ("llm-serve-serve-svc", json!([{"name": "serve", "port": 8000}])),
     ] {
         let mut s = json!({"apiVersion": "v1", "kind": "Service",
@@ -652,8 +735,13 @@ pub fn population(namespaces: usize, clusters: usize, now: i64, alloc: &mut Allo
         }
         out.extend(cluster(&s, now, alloc));
         if c % 5 == 2 {
-            out.push(network_policy(&ns, &format!("rc-{c:05}-ray"), json!({"ray.io/cluster": s.name}),
-                json!([{"from": [{"podSelector": {"matchLabels": {"ray.io/cluster": s.name}}}]}]), now));
+            out.push(network_policy(
+                &ns,
+                &format!("rc-{c:05}-ray"),
+                json!({"ray.io/cluster": s.name}),
+                json!([{"from": [{"podSelector": {"matchLabels": {"ray.io/cluster": s.name}}}]}]),
+                now,
+            ));
         }
     }
     out

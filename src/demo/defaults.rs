@@ -57,7 +57,9 @@ pub fn service(new: &mut Value, old: Option<&Value>, alloc: &mut Alloc) {
         if needs_node_ports(&old_ty) && !needs_node_ports(&ty) {
             let old_ports = old["spec"]["ports"].as_array().cloned().unwrap_or_default();
             for p in spec["ports"].as_array_mut().into_iter().flatten() {
-                let same = old_ports.iter().any(|op| op["port"] == p["port"] && op["nodePort"] == p["nodePort"]);
+                let same = old_ports
+                    .iter()
+                    .any(|op| op["port"] == p["port"] && op["nodePort"] == p["nodePort"]);
                 if same {
                     if let Some(m) = p.as_object_mut() {
                         m.remove("nodePort");
@@ -97,7 +99,11 @@ pub fn service(new: &mut Value, old: Option<&Value>, alloc: &mut Alloc) {
         spec["clusterIPs"] = json!([spec["clusterIP"].clone()]);
         spec["ipFamilies"] = json!(["IPv4"]);
         spec["ipFamilyPolicy"] = json!("SingleStack");
-        spec["internalTrafficPolicy"] = spec.get("internalTrafficPolicy").cloned().filter(|v| !v.is_null()).unwrap_or(json!("Cluster"));
+        spec["internalTrafficPolicy"] = spec
+            .get("internalTrafficPolicy")
+            .cloned()
+            .filter(|v| !v.is_null())
+            .unwrap_or(json!("Cluster"));
     }
     if spec["sessionAffinity"].is_null() {
         spec["sessionAffinity"] = json!("None");
@@ -126,10 +132,17 @@ pub fn service(new: &mut Value, old: Option<&Value>, alloc: &mut Alloc) {
         .and_then(Value::as_str)
         == Some("intranet");
     if ty == "LoadBalancer" {
-        let has = new.pointer("/status/loadBalancer/ingress").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+        let has = new
+            .pointer("/status/loadBalancer/ingress")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
         if !has {
-            let kept = old.and_then(|o| o.pointer("/status/loadBalancer/ingress")).filter(|v| v.as_array().is_some_and(|a| !a.is_empty())).cloned();
-            let ingress = kept.unwrap_or_else(|| json!([{"ip": alloc.lb_ip(intranet), "ipMode": "VIP"}]));
+            let kept = old
+                .and_then(|o| o.pointer("/status/loadBalancer/ingress"))
+                .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+                .cloned();
+            let ingress =
+                kept.unwrap_or_else(|| json!([{"ip": alloc.lb_ip(intranet), "ipMode": "VIP"}]));
             new["status"] = json!({"loadBalancer": {"ingress": ingress}});
         }
     } else {
@@ -141,7 +154,12 @@ pub fn service(new: &mut Value, old: Option<&Value>, alloc: &mut Alloc) {
 /// unless the object already carries a status.
 pub fn pod(new: &mut Value, old: Option<&Value>, alloc: &mut Alloc, now: &str) {
     let spec = &mut new["spec"];
-    for (k, v) in [("restartPolicy", "Always"), ("dnsPolicy", "ClusterFirst"), ("schedulerName", "default-scheduler"), ("serviceAccountName", "default")] {
+    for (k, v) in [
+        ("restartPolicy", "Always"),
+        ("dnsPolicy", "ClusterFirst"),
+        ("schedulerName", "default-scheduler"),
+        ("serviceAccountName", "default"),
+    ] {
         if spec[k].is_null() {
             spec[k] = json!(v);
         }

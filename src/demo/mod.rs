@@ -126,7 +126,9 @@ impl App {
         let mut f = lock(&self.faults);
         let mut hit = None;
         if let Some(e) = f.errors.iter_mut().find(|e| {
-            e.times > 0 && path.contains(&e.path_contains) && e.method.as_deref().is_none_or(|m| m == method.as_str())
+            e.times > 0
+                && path.contains(&e.path_contains)
+                && e.method.as_deref().is_none_or(|m| m == method.as_str())
         }) {
             e.times -= 1;
             hit = Some(e.code);
@@ -140,14 +142,22 @@ impl App {
 pub(crate) fn auth_token() -> String {
     use rand::Rng;
     let mut rng = rand::rng();
-    (0..40).map(|_| char::from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"[rng.random_range(0..62)])).collect()
+    (0..40)
+        .map(|_| {
+            char::from(
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                    [rng.random_range(0..62)],
+            )
+        })
+        .collect()
 }
 
 fn load(store: &mut Store, seeds: Vec<Value>) -> anyhow::Result<()> {
     for mut obj in seeds {
         let av = obj["apiVersion"].as_str().unwrap_or("").to_string();
         let kn = obj["kind"].as_str().unwrap_or("").to_string();
-        let k = catalog::find_gvk(&av, &kn).with_context(|| format!("demo data: unknown kind {av} {kn}"))?;
+        let k = catalog::find_gvk(&av, &kn)
+            .with_context(|| format!("demo data: unknown kind {av} {kn}"))?;
         if obj.pointer("/metadata/uid").is_none() {
             obj["metadata"]["uid"] = Value::String(store.next_uid());
         }
@@ -262,17 +272,26 @@ impl DemoServer {
         }
         s.push_str("users:\n");
         for u in DemoUser::ALL {
-            s.push_str(&format!("- name: {}\n  user:\n    token: {}\n", self.user_name(u), self.token(u)));
+            s.push_str(&format!(
+                "- name: {}\n  user:\n    token: {}\n",
+                self.user_name(u),
+                self.token(u)
+            ));
         }
         s
     }
 
     /// Writes the kubeconfig (mode 0600: it holds tokens).
-    pub fn write_kubeconfig(&self, path: &std::path::Path, current: DemoUser) -> anyhow::Result<()> {
+    pub fn write_kubeconfig(
+        &self,
+        path: &std::path::Path,
+        current: DemoUser,
+    ) -> anyhow::Result<()> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        std::fs::write(path, self.kubeconfig(current)).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(path, self.kubeconfig(current))
+            .with_context(|| format!("writing {}", path.display()))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -284,7 +303,10 @@ impl DemoServer {
     /// A kube `Client` for `user`, built from the kubeconfig like any real cluster's.
     pub async fn client(&self, user: DemoUser) -> anyhow::Result<kube::Client> {
         let kc = kube::config::Kubeconfig::from_yaml(&self.kubeconfig(user))?;
-        let opts = kube::config::KubeConfigOptions { context: Some(user.context().into()), ..Default::default() };
+        let opts = kube::config::KubeConfigOptions {
+            context: Some(user.context().into()),
+            ..Default::default()
+        };
         let config = kube::Config::from_custom_kubeconfig(kc, &opts).await?;
         Ok(kube::Client::try_from(config)?)
     }
@@ -341,12 +363,18 @@ impl DemoServer {
     /// Replaces a pod the way a controller does: the old pod is deleted and a new one with a
     /// fresh name and uid is created, not Ready at first; it becomes Ready after `ready_after`.
     /// Returns the new pod's name.
-    pub fn replace_pod(&self, ns: &str, name: &str, ready_after: Duration) -> anyhow::Result<String> {
+    pub fn replace_pod(
+        &self,
+        ns: &str,
+        name: &str,
+        ready_after: Duration,
+    ) -> anyhow::Result<String> {
         let k = catalog::find("", "v1", "pods").unwrap_or(0);
         let new_name;
         {
             let mut store = self.app.store();
-            let old = store.remove(k, ns, name).with_context(|| format!("pod {ns}/{name} not found"))?;
+            let old =
+                store.remove(k, ns, name).with_context(|| format!("pod {ns}/{name} not found"))?;
             let mut v = old.value.clone();
             let base = name.rsplit_once('-').map_or(name, |(b, _)| b);
             new_name = format!("{base}-{}", data::suffix(&format!("{name}/{}", store.rv())));
@@ -382,7 +410,8 @@ impl DemoServer {
         let mut store = self.app.store();
         let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
         let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
-        let ty = if store.get(k, ns, name).is_some() { EventType::Modified } else { EventType::Added };
+        let ty =
+            if store.get(k, ns, name).is_some() { EventType::Modified } else { EventType::Added };
         let mut obj = obj.clone();
         if obj.pointer("/metadata/uid").is_none() {
             obj["metadata"]["uid"] = Value::String(store.next_uid());
@@ -402,12 +431,19 @@ impl DemoServer {
 
 fn set_ready(pod: &mut Value, ready: bool) {
     let s = if ready { "True" } else { "False" };
-    for c in pod.pointer_mut("/status/conditions").and_then(Value::as_array_mut).into_iter().flatten() {
+    for c in
+        pod.pointer_mut("/status/conditions").and_then(Value::as_array_mut).into_iter().flatten()
+    {
         if c["type"] == "Ready" || c["type"] == "ContainersReady" {
             c["status"] = Value::String(s.into());
         }
     }
-    for c in pod.pointer_mut("/status/containerStatuses").and_then(Value::as_array_mut).into_iter().flatten() {
+    for c in pod
+        .pointer_mut("/status/containerStatuses")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
         c["ready"] = Value::Bool(ready);
     }
 }

@@ -71,7 +71,13 @@ pub fn strategic_merge(orig: &mut Value, patch: &Value, lists: Lists) {
     merge_into(orig, patch, &mut Vec::new(), lists, true);
 }
 
-fn merge_into(orig: &mut Value, patch: &Value, parents: &mut Vec<String>, lists: Lists, nulls_delete: bool) {
+fn merge_into(
+    orig: &mut Value,
+    patch: &Value,
+    parents: &mut Vec<String>,
+    lists: Lists,
+    nulls_delete: bool,
+) {
     let Some(pm) = patch.as_object() else {
         *orig = strip_directives(patch);
         return;
@@ -83,15 +89,14 @@ fn merge_into(orig: &mut Value, patch: &Value, parents: &mut Vec<String>, lists:
     if !orig.is_object() {
         *orig = Value::Object(Map::new());
     }
-    let retain: Option<BTreeSet<String>> = pm.get("$retainKeys").and_then(Value::as_array).map(|a| {
-        a.iter().filter_map(Value::as_str).map(str::to_string).collect()
-    });
+    let retain: Option<BTreeSet<String>> = pm
+        .get("$retainKeys")
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_string).collect());
     for (k, pv) in pm {
         if k.starts_with('$') {
             if let Some(field) = k.strip_prefix("$deleteFromPrimitiveList/") {
-                if let (Some(Value::Array(cur)), Some(del)) =
-                    (orig.get_mut(field), pv.as_array())
-                {
+                if let (Some(Value::Array(cur)), Some(del)) = (orig.get_mut(field), pv.as_array()) {
                     cur.retain(|x| !del.contains(x));
                 }
             }
@@ -142,11 +147,7 @@ fn merge_list(
 ) {
     let arr = cur.as_array_mut().expect("made an array by the caller");
     if items.iter().any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace")) {
-        *arr = items
-            .iter()
-            .filter(|i| i.get("$patch").is_none())
-            .map(strip_directives)
-            .collect();
+        *arr = items.iter().filter(|i| i.get("$patch").is_none()).map(strip_directives).collect();
         return;
     }
     for item in items {
@@ -173,7 +174,11 @@ pub fn json_patch(orig: &mut Value, patch: &Value) -> Result<(), ApiError> {
     let p: json_patch::Patch = serde_json::from_value(patch.clone())
         .map_err(|e| ApiError::bad_request(format!("invalid JSON patch: {e}")))?;
     json_patch::patch(orig, &p).map_err(|e| {
-        ApiError::new(422, "Invalid", format!("the server rejected our request due to an error in our request: {e}"))
+        ApiError::new(
+            422,
+            "Invalid",
+            format!("the server rejected our request due to an error in our request: {e}"),
+        )
     })
 }
 
@@ -280,9 +285,9 @@ pub fn get_path<'a>(v: &'a Value, path: &[Elem]) -> Option<&'a Value> {
             Elem::Field(f) => cur.get(f)?,
             Elem::Key(k) => {
                 let want: Map<String, Value> = serde_json::from_str(k).ok()?;
-                cur.as_array()?.iter().find(|item| {
-                    want.iter().all(|(wk, wv)| key_value(item, wk) == *wv)
-                })?
+                cur.as_array()?
+                    .iter()
+                    .find(|item| want.iter().all(|(wk, wv)| key_value(item, wk) == *wv))?
             }
         };
     }
@@ -581,36 +586,71 @@ mod tests {
         assert_eq!(c[0]["ports"].as_array().map(Vec::len), Some(2));
 
         let mut svc = json!({"spec": {"ports": [{"name": "d", "port": 8265, "protocol": "TCP"}]}});
-        strategic_merge(&mut svc, &json!({"spec": {"ports": [{"port": 8265, "nodePort": null}, {"name": "c", "port": 10001}]}}), Lists::Keyed);
+        strategic_merge(
+            &mut svc,
+            &json!({"spec": {"ports": [{"port": 8265, "nodePort": null}, {"name": "c", "port": 10001}]}}),
+            Lists::Keyed,
+        );
         assert_eq!(svc["spec"]["ports"].as_array().map(Vec::len), Some(2));
         assert_eq!(svc["spec"]["ports"][0]["name"], "d");
     }
 
     #[test]
     fn apply_conflicts_then_force_takes_ownership() {
-        let first = apply(None, &json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "c"}, "data": {"k": "1"}}), "x", false, Lists::Keyed, "t")
+        let first = apply(
+            None,
+            &json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c"}, "data": {"k": "1"}}),
+            "x",
+            false,
+            Lists::Keyed,
+            "t",
+        )
         .unwrap();
-        let err = apply(Some(&first), &json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "c"}, "data": {"k": "2"}}), "y", false, Lists::Keyed, "t")
+        let err = apply(
+            Some(&first),
+            &json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c"}, "data": {"k": "2"}}),
+            "y",
+            false,
+            Lists::Keyed,
+            "t",
+        )
         .unwrap_err();
         assert_eq!(err.code, 409);
         assert_eq!(err.causes[0].field, ".data.k");
-        let forced = apply(Some(&first), &json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "c"}, "data": {"k": "2"}}), "y", true, Lists::Keyed, "t")
+        let forced = apply(
+            Some(&first),
+            &json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c"}, "data": {"k": "2"}}),
+            "y",
+            true,
+            Lists::Keyed,
+            "t",
+        )
         .unwrap();
         assert_eq!(forced["data"]["k"], "2");
         let m = read_managed(&forced);
         assert_eq!(m.len(), 1, "x lost its only field: {m:?}");
         // the same value from another manager is shared, not a conflict
-        assert!(apply(Some(&forced), &json!({"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": "c"}, "data": {"k": "2"}}), "z", false, Lists::Keyed, "t").is_ok());
+        assert!(apply(
+            Some(&forced),
+            &json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c"}, "data": {"k": "2"}}),
+            "z",
+            false,
+            Lists::Keyed,
+            "t"
+        )
+        .is_ok());
     }
 
     #[test]
     fn apply_removes_fields_the_manager_stopped_applying() {
-        let a = apply(None, &json!({"data": {"k": "1", "j": "2"}}), "x", false, Lists::Keyed, "t").unwrap();
-        let b = apply(Some(&a), &json!({"data": {"k": "1"}}), "x", false, Lists::Keyed, "t").unwrap();
+        let a = apply(None, &json!({"data": {"k": "1", "j": "2"}}), "x", false, Lists::Keyed, "t")
+            .unwrap();
+        let b =
+            apply(Some(&a), &json!({"data": {"k": "1"}}), "x", false, Lists::Keyed, "t").unwrap();
         assert_eq!(b["data"], json!({"k": "1"}));
     }
 

@@ -52,7 +52,9 @@ pub async fn handle(
         .await
         .map_err(|e| ApiError::bad_request(format!("unable to upgrade connection: {e}")))?;
     if !ws_offers_v4(&parts.headers) {
-        return Err(ApiError::bad_request("unable to upgrade connection: the client must offer v4.channel.k8s.io"));
+        return Err(ApiError::bad_request(
+            "unable to upgrade connection: the client must offer v4.channel.k8s.io",
+        ));
     }
     Ok(ws
         .protocols(["v4.channel.k8s.io"])
@@ -75,7 +77,14 @@ fn frame(ch: u8, payload: &[u8]) -> Message {
     Message::Binary(b.freeze())
 }
 
-async fn session(app: Arc<App>, socket: WebSocket, ns: String, pod: String, uid: String, ports: Vec<u16>) {
+async fn session(
+    app: Arc<App>,
+    socket: WebSocket,
+    ns: String,
+    pod: String,
+    uid: String,
+    ports: Vec<u16>,
+) {
     let (mut sink, mut stream) = socket.split();
     let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<Message>(16);
     let mut deleted = app.store().subscribe();

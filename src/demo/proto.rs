@@ -185,7 +185,10 @@ mod tests {
             spec: Some(NamespaceSpec::default()),
         };
         let u = Unknown {
-            type_meta: Some(TypeMeta { api_version: Some("v1".into()), kind: Some("Namespace".into()) }),
+            type_meta: Some(TypeMeta {
+                api_version: Some("v1".into()),
+                kind: Some("Namespace".into()),
+            }),
             raw: Some(ns.encode_to_vec()),
         };
         let mut body = b"k8s\0".to_vec();

@@ -183,7 +183,8 @@ mod tests {
 
     #[test]
     fn fields() {
-        let o = json!({"metadata": {"name": "x", "namespace": "n"}, "status": {"phase": "Running"}});
+        let o =
+            json!({"metadata": {"name": "x", "namespace": "n"}, "status": {"phase": "Running"}});
         assert!(FieldSelector::parse("metadata.name=x,metadata.namespace==n").unwrap().matches(&o));
         assert!(!FieldSelector::parse("status.phase!=Running").unwrap().matches(&o));
         assert_eq!(FieldSelector::parse("metadata.name=x").unwrap().name(), Some("x"));

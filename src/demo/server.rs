@@ -101,12 +101,22 @@ fn resource_route(g: &str, v: &str, rest: &[&str]) -> Route {
     let s = |x: &&str| x.to_string();
     if let ["namespaces", ns, plural, tail @ ..] = rest {
         if let Some(k) = catalog::find(g, v, plural).filter(|k| kind(*k).namespaced) {
-            return Route::Resource { kind: k, ns: Some(ns.to_string()), name: tail.first().map(s), sub: tail.get(1).map(s) };
+            return Route::Resource {
+                kind: k,
+                ns: Some(ns.to_string()),
+                name: tail.first().map(s),
+                sub: tail.get(1).map(s),
+            };
         }
     }
     match rest {
         [plural, tail @ ..] if tail.len() <= 2 => match catalog::find(g, v, plural) {
-            Some(k) => Route::Resource { kind: k, ns: None, name: tail.first().map(s), sub: tail.get(1).map(s) },
+            Some(k) => Route::Resource {
+                kind: k,
+                ns: None,
+                name: tail.first().map(s),
+                sub: tail.get(1).map(s),
+            },
             None => Route::NotFound,
         },
         _ => Route::NotFound,
@@ -120,16 +130,26 @@ fn authenticate(app: &App, headers: &HeaderMap) -> Result<User, ApiError> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .ok_or_else(unauthorized)?;
-    let user = app.users.iter().find(|u| u.token == token.trim()).cloned().ok_or_else(unauthorized)?;
+    let user =
+        app.users.iter().find(|u| u.token == token.trim()).cloned().ok_or_else(unauthorized)?;
     match headers.get("impersonate-user").and_then(|v| v.to_str().ok()) {
         None => Ok(user),
         Some(target) => {
-            let may = user.allowed(&Attrs { verb: "impersonate".into(), resource: "users".into(), ..Default::default() });
+            let may = user.allowed(&Attrs {
+                verb: "impersonate".into(),
+                resource: "users".into(),
+                ..Default::default()
+            });
             if !may {
                 return Err(ApiError::new(403, "Forbidden", format!(
                     "users \"{target}\" is forbidden: User \"{}\" cannot impersonate resource \"users\" in API group \"\" at the cluster scope", user.name)));
             }
-            Ok(app.users.iter().find(|u| u.name == target).cloned().unwrap_or_else(|| User::nobody(target)))
+            Ok(app
+                .users
+                .iter()
+                .find(|u| u.name == target)
+                .cloned()
+                .unwrap_or_else(|| User::nobody(target)))
         }
     }
 }
@@ -141,7 +161,8 @@ pub async fn handle(State(app): State<Arc<App>>, req: Request) -> Response {
         tokio::time::sleep(latency).await;
     }
     if let Some(code) = injected {
-        return ApiError::new(code, reason_for(code), format!("injected fault: {code}")).into_response();
+        return ApiError::new(code, reason_for(code), format!("injected fault: {code}"))
+            .into_response();
     }
     match dispatch(app, req).await {
         Ok(r) => r,
@@ -178,20 +199,31 @@ async fn dispatch(app: Arc<App>, req: Request) -> Result<Response, ApiError> {
         return Ok((StatusCode::OK, "ok").into_response());
     }
     let user = authenticate(&app, req.headers())?;
-    let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let accept =
+        req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     match r {
-        Route::Api => Ok(discovery(&accept, catalog::aggregated(true), catalog::legacy_api_versions())),
-        Route::Apis => Ok(discovery(&accept, catalog::aggregated(false), catalog::legacy_group_list())),
-        Route::Group(g) => catalog::legacy_group(&g).map(|d| value_response(200, &d)).ok_or_else(not_found_path),
-        Route::GroupVersion(g, v) => catalog::resource_list(&g, &v).map(|d| value_response(200, &d)).ok_or_else(not_found_path),
+        Route::Api => {
+            Ok(discovery(&accept, catalog::aggregated(true), catalog::legacy_api_versions()))
+        }
+        Route::Apis => {
+            Ok(discovery(&accept, catalog::aggregated(false), catalog::legacy_group_list()))
+        }
+        Route::Group(g) => {
+            catalog::legacy_group(&g).map(|d| value_response(200, &d)).ok_or_else(not_found_path)
+        }
+        Route::GroupVersion(g, v) => catalog::resource_list(&g, &v)
+            .map(|d| value_response(200, &d))
+            .ok_or_else(not_found_path),
         Route::OpenApiIndex => Ok(value_response(200, &catalog::openapi_index())),
         Route::OpenApiDoc(gv) => {
             let doc = catalog::openapi_doc(&gv).ok_or_else(not_found_path)?;
             let mut resp = value_response(200, &doc);
-            if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", catalog::openapi_hash(&gv))) {
+            if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", catalog::openapi_hash(&gv)))
+            {
                 resp.headers_mut().insert(header::ETAG, etag);
             }
-            resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, immutable"));
+            resp.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, immutable"));
             Ok(resp)
         }
         Route::Resource { kind: k, ns, name, sub } => {
@@ -206,11 +238,16 @@ fn not_found_path() -> ApiError {
 }
 
 fn discovery(accept: &str, aggregated: Value, legacy: Value) -> Response {
-    if accept.contains("g=apidiscovery.k8s.io") && accept.contains("v=v2") && accept.contains("as=APIGroupDiscoveryList") {
+    if accept.contains("g=apidiscovery.k8s.io")
+        && accept.contains("v=v2")
+        && accept.contains("as=APIGroupDiscoveryList")
+    {
         let mut r = value_response(200, &aggregated);
         r.headers_mut().insert(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"),
+            HeaderValue::from_static(
+                "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList",
+            ),
         );
         r
     } else {
@@ -248,7 +285,8 @@ async fn resource(
     let method = req.method().clone();
     let watch = flag(&q, "watch");
     if let Some(s) = sub.as_deref() {
-        let ok = s == "status" && kd.status_subresource || s == "portforward" && kd.plural == "pods";
+        let ok =
+            s == "status" && kd.status_subresource || s == "portforward" && kd.plural == "pods";
         if !ok {
             return Err(not_found_path());
         }
@@ -265,10 +303,20 @@ async fn resource(
     };
     if kd.create_only {
         if method != Method::POST || name.is_some() {
-            return Err(ApiError::new(405, "MethodNotAllowed", format!("the server does not allow this method on the requested resource ({})", kd.plural)));
+            return Err(ApiError::new(
+                405,
+                "MethodNotAllowed",
+                format!(
+                    "the server does not allow this method on the requested resource ({})",
+                    kd.plural
+                ),
+            ));
         }
         let (headers, body) = read_body(req).await?;
         let ct = content_type(&headers);
+        if kd.kind == "SelfSubjectReview" {
+            return Ok(value_response(201, &auth::self_review(&user)));
+        }
         let review = if ct.starts_with("application/vnd.kubernetes.protobuf") {
             auth::decode_review_protobuf(&body)?
         } else {
@@ -316,7 +364,11 @@ async fn resource(
             ctx.delete(&n, &body)
         }
         (Method::DELETE, None) => ctx.delete_collection(),
-        _ => Err(ApiError::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")),
+        _ => Err(ApiError::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )),
     }
 }
 
@@ -333,14 +385,17 @@ fn content_type(h: &HeaderMap) -> String {
 }
 
 fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("the body of the request was in an unknown format: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!("the body of the request was in an unknown format: {e}"))
+    })
 }
 
 /// JSON, or YAML for apply patches (`application/apply-patch+yaml` may carry either).
 fn parse_json_or_yaml(body: &[u8]) -> Result<Value, ApiError> {
     serde_json::from_slice(body).or_else(|_| {
         let s = std::str::from_utf8(body).map_err(|e| ApiError::bad_request(e.to_string()))?;
-        serde_saphyr::from_str::<Value>(s).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
+        serde_saphyr::from_str::<Value>(s)
+            .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
     })
 }
 
@@ -362,8 +417,10 @@ fn wants_table(accept: &str) -> bool {
 }
 
 fn selectors(q: &Query) -> Result<(LabelSelector, FieldSelector), ApiError> {
-    let l = LabelSelector::parse(q.get("labelSelector").map_or("", String::as_str)).map_err(ApiError::bad_request)?;
-    let f = FieldSelector::parse(q.get("fieldSelector").map_or("", String::as_str)).map_err(ApiError::bad_request)?;
+    let l = LabelSelector::parse(q.get("labelSelector").map_or("", String::as_str))
+        .map_err(ApiError::bad_request)?;
+    let f = FieldSelector::parse(q.get("fieldSelector").map_or("", String::as_str))
+        .map_err(ApiError::bad_request)?;
     Ok((l, f))
 }
 
@@ -386,9 +443,15 @@ impl Ctx {
     }
 
     fn get(&self, name: &str, accept: &str) -> Result<Response, ApiError> {
-        let obj = self.app.store().get(self.k, self.ns(), name).ok_or_else(|| self.not_found(name))?;
+        let obj =
+            self.app.store().get(self.k, self.ns(), name).ok_or_else(|| self.not_found(name))?;
         if wants_table(accept) {
-            let t = table::table(self.kd(), &[&obj.value], true, json!({"resourceVersion": obj.rv().to_string()}));
+            let t = table::table(
+                self.kd(),
+                &[&obj.value],
+                true,
+                json!({"resourceVersion": obj.rv().to_string()}),
+            );
             return Ok(value_response(200, &t));
         }
         Ok(json_response(200, obj.json.clone()))
@@ -396,7 +459,12 @@ impl Ctx {
 
     fn list(&self, accept: &str) -> Result<Response, ApiError> {
         let (l, f) = selectors(&self.q)?;
-        let limit: usize = self.q.get("limit").and_then(|s| s.parse().ok()).filter(|n| *n > 0).unwrap_or(usize::MAX);
+        let limit: usize = self
+            .q
+            .get("limit")
+            .and_then(|s| s.parse().ok())
+            .filter(|n| *n > 0)
+            .unwrap_or(usize::MAX);
         let cont = self.q.get("continue").filter(|s| !s.is_empty());
         let ns = self.ns.as_deref().filter(|_| self.kd().namespaced);
         let (rv, candidates) = {
@@ -440,7 +508,15 @@ impl Ctx {
         let kd = self.kd();
         let size: usize = items.iter().map(|o| o.json.len() + 1).sum();
         let mut buf = BytesMut::with_capacity(size + 256);
-        buf.put_slice(format!("{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[", list_kind(kd), kd.api_version(), meta).as_bytes());
+        buf.put_slice(
+            format!(
+                "{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{},\"items\":[",
+                list_kind(kd),
+                kd.api_version(),
+                meta
+            )
+            .as_bytes(),
+        );
         for (i, o) in items.iter().enumerate() {
             if i > 0 {
                 buf.put_u8(b',');
@@ -453,7 +529,11 @@ impl Ctx {
 
     fn watch(&self, accept: &str) -> Result<Response, ApiError> {
         let (l, f) = selectors(&self.q)?;
-        let timeout = self.q.get("timeoutSeconds").and_then(|s| s.parse::<u64>().ok()).map(Duration::from_secs);
+        let timeout = self
+            .q
+            .get("timeoutSeconds")
+            .and_then(|s| s.parse::<u64>().ok())
+            .map(Duration::from_secs);
         let bookmarks = flag(&self.q, "allowWatchBookmarks");
         let initial_events = flag(&self.q, "sendInitialEvents");
         let rv_param = self.q.get("resourceVersion").cloned().unwrap_or_default();
@@ -490,7 +570,11 @@ impl Ctx {
                     past = p;
                     live = rx;
                     expired = false;
-                    for o in store.list(k, ns.as_deref()).iter().filter(|o| o.rv() <= rv && matches(o, &l, &f)) {
+                    for o in store
+                        .list(k, ns.as_deref())
+                        .iter()
+                        .filter(|o| o.rv() <= rv && matches(o, &l, &f))
+                    {
                         seen.insert((o.namespace().into(), o.name().into()));
                     }
                 }
@@ -602,7 +686,9 @@ impl Ctx {
         let kn = body["kind"].as_str().unwrap_or("");
         if (!av.is_empty() && av != kd.api_version()) || (!kn.is_empty() && kn != kd.kind) {
             return Err(ApiError::bad_request(format!(
-                "the API version in the data ({av}) does not match the expected API version ({})", kd.api_version())));
+                "the API version in the data ({av}) does not match the expected API version ({})",
+                kd.api_version()
+            )));
         }
         if let Some(bns) = body.pointer("/metadata/namespace").and_then(Value::as_str) {
             if kd.namespaced && !bns.is_empty() && bns != self.ns() {
@@ -619,49 +705,91 @@ impl Ctx {
             parse_json(raw)?
         };
         self.check_type(&body)?;
-        let mut name = body.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+        let mut name =
+            body.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
         let (mut obj, warnings) = self.decode_body(&name, &body)?;
         if name.is_empty() {
-            let prefix = body.pointer("/metadata/generateName").and_then(Value::as_str).unwrap_or("");
+            let prefix =
+                body.pointer("/metadata/generateName").and_then(Value::as_str).unwrap_or("");
             if prefix.is_empty() {
-                return Err(ApiError::invalid(self.kd().kind, "", self.kd().group, vec![super::status::Cause {
-                    reason: "FieldValueRequired", field: "metadata.name".into(), message: "Required value: name or generateName is required".into() }]));
+                return Err(ApiError::invalid(
+                    self.kd().kind,
+                    "",
+                    self.kd().group,
+                    vec![super::status::Cause {
+                        reason: "FieldValueRequired",
+                        field: "metadata.name".into(),
+                        message: "Required value: name or generateName is required".into(),
+                    }],
+                ));
             }
             name = format!("{prefix}{}", random_suffix());
         }
         obj["metadata"]["name"] = json!(name);
-        let manager = self.q.get("fieldManager").cloned().unwrap_or_else(|| self.manager_default.clone());
+        let manager =
+            self.q.get("fieldManager").cloned().unwrap_or_else(|| self.manager_default.clone());
         let mut store = self.app.store();
         if store.get(self.k, self.ns(), &name).is_some() {
             let kd = self.kd();
-            return Err(ApiError::new(409, "AlreadyExists", format!("{} \"{name}\" already exists", kd.qualified()))
-                .with_details(&name, kd.plural, kd.group));
+            return Err(ApiError::new(
+                409,
+                "AlreadyExists",
+                format!("{} \"{name}\" already exists", kd.qualified()),
+            )
+            .with_details(&name, kd.plural, kd.group));
         }
         let stored = self.commit(&mut store, obj, None, &manager, dry_run(&self.q, None), None)?;
         Ok(with_warnings(json_response(201, stored.json.clone()), &warnings))
     }
 
-    fn replace(&self, name: &str, sub: Option<&str>, _h: &HeaderMap, raw: &[u8]) -> Result<Response, ApiError> {
+    fn replace(
+        &self,
+        name: &str,
+        sub: Option<&str>,
+        _h: &HeaderMap,
+        raw: &[u8],
+    ) -> Result<Response, ApiError> {
         let body = parse_json(raw)?;
         self.check_type(&body)?;
         if body.pointer("/metadata/name").and_then(Value::as_str).is_some_and(|n| n != name) {
-            return Err(ApiError::bad_request("the name of the object does not match the name on the URL"));
+            return Err(ApiError::bad_request(
+                "the name of the object does not match the name on the URL",
+            ));
         }
         let (mut obj, warnings) = self.decode_body(name, &body)?;
         obj["metadata"]["name"] = json!(name);
-        let manager = self.q.get("fieldManager").cloned().unwrap_or_else(|| self.manager_default.clone());
+        let manager =
+            self.q.get("fieldManager").cloned().unwrap_or_else(|| self.manager_default.clone());
         let mut store = self.app.store();
         let old = store.get(self.k, self.ns(), name).ok_or_else(|| self.not_found(name))?;
-        if obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).is_none_or(str::is_empty) {
-            return Err(ApiError::invalid(self.kd().kind, name, self.kd().group, vec![super::status::Cause {
-                reason: "FieldValueInvalid", field: "metadata.resourceVersion".into(),
-                message: "Invalid value: 0x0: must be specified for an update".into() }]));
+        if obj
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
+            return Err(ApiError::invalid(
+                self.kd().kind,
+                name,
+                self.kd().group,
+                vec![super::status::Cause {
+                    reason: "FieldValueInvalid",
+                    field: "metadata.resourceVersion".into(),
+                    message: "Invalid value: 0x0: must be specified for an update".into(),
+                }],
+            ));
         }
-        let stored = self.commit(&mut store, obj, Some(&old), &manager, dry_run(&self.q, None), sub)?;
+        let stored =
+            self.commit(&mut store, obj, Some(&old), &manager, dry_run(&self.q, None), sub)?;
         Ok(with_warnings(json_response(200, stored.json.clone()), &warnings))
     }
 
-    fn patch(&self, name: &str, sub: Option<&str>, headers: &HeaderMap, raw: &[u8]) -> Result<Response, ApiError> {
+    fn patch(
+        &self,
+        name: &str,
+        sub: Option<&str>,
+        headers: &HeaderMap,
+        raw: &[u8],
+    ) -> Result<Response, ApiError> {
         let kd = self.kd();
         let ct = content_type(headers);
         let ct = ct.split(';').next().unwrap_or("").trim().to_string();
@@ -677,8 +805,14 @@ impl Ctx {
                 if manager.is_empty() {
                     return Err(ApiError::new(422, "Invalid", "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"));
                 }
-                if applied.pointer("/metadata/name").and_then(Value::as_str).is_some_and(|n| n != name) {
-                    return Err(ApiError::bad_request("the name of the object does not match the name on the URL"));
+                if applied
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|n| n != name)
+                {
+                    return Err(ApiError::bad_request(
+                        "the name of the object does not match the name on the URL",
+                    ));
                 }
                 let (mut applied, _) = self.decode_body(name, &applied)?;
                 if let Some(m) = applied.as_object_mut() {
@@ -687,7 +821,14 @@ impl Ctx {
                     }
                 }
                 let force = flag(&self.q, "force");
-                let mut r = patch::apply(old.as_ref().map(|o| &o.value), &applied, &manager, force, lists, &now)?;
+                let mut r = patch::apply(
+                    old.as_ref().map(|o| &o.value),
+                    &applied,
+                    &manager,
+                    force,
+                    lists,
+                    &now,
+                )?;
                 r["metadata"]["name"] = json!(name);
                 (r, manager, old.is_none())
             }
@@ -702,19 +843,31 @@ impl Ctx {
                         return Err(ApiError::new(415, "UnsupportedMediaType", format!(
                             "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (strategic merge patch is not supported by {}, Kind={})", kd.api_version(), kd.kind)));
                     }
-                    "application/strategic-merge-patch+json" => patch::strategic_merge(&mut v, &p, Lists::Keyed),
+                    "application/strategic-merge-patch+json" => {
+                        patch::strategic_merge(&mut v, &p, Lists::Keyed)
+                    }
                     other => {
                         return Err(ApiError::new(415, "UnsupportedMediaType", format!(
                             "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml (got {other:?})")));
                     }
                 }
                 if v.pointer("/metadata/name").and_then(Value::as_str) != Some(name) {
-                    return Err(ApiError::bad_request("metadata.name cannot be changed by a patch"));
+                    return Err(ApiError::bad_request(
+                        "metadata.name cannot be changed by a patch",
+                    ));
                 }
-                let manager = self.q.get("fieldManager").cloned().unwrap_or_else(|| self.manager_default.clone());
+                let manager = self
+                    .q
+                    .get("fieldManager")
+                    .cloned()
+                    .unwrap_or_else(|| self.manager_default.clone());
                 // A resourceVersion in the patch is a precondition; otherwise the stored one.
-                let want_rv = p.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(str::to_string);
-                v["metadata"]["resourceVersion"] = json!(want_rv.unwrap_or_else(|| old.rv().to_string()));
+                let want_rv = p
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
+                    .map(str::to_string);
+                v["metadata"]["resourceVersion"] =
+                    json!(want_rv.unwrap_or_else(|| old.rv().to_string()));
                 let (clean, _) = self.decode_body(name, &v)?;
                 (clean, manager, false)
             }
@@ -729,17 +882,41 @@ impl Ctx {
         Ok(json_response(if created { 201 } else { 200 }, stored.json.clone()))
     }
 
-    fn commit_applied(&self, store: &mut Store, obj: Value, old: Option<&Arc<Obj>>, dry: bool, sub: Option<&str>, _manager: &str) -> Result<Arc<Obj>, ApiError> {
+    fn commit_applied(
+        &self,
+        store: &mut Store,
+        obj: Value,
+        old: Option<&Arc<Obj>>,
+        dry: bool,
+        sub: Option<&str>,
+        _manager: &str,
+    ) -> Result<Arc<Obj>, ApiError> {
         self.finish(store, obj, old, None, dry, sub)
     }
 
     /// Completes a write: server-set metadata, defaults, validation, preconditions, field
     /// ownership, and storage (or only the answer, for a dry run).
-    fn commit(&self, store: &mut Store, obj: Value, old: Option<&Arc<Obj>>, manager: &str, dry: bool, sub: Option<&str>) -> Result<Arc<Obj>, ApiError> {
+    fn commit(
+        &self,
+        store: &mut Store,
+        obj: Value,
+        old: Option<&Arc<Obj>>,
+        manager: &str,
+        dry: bool,
+        sub: Option<&str>,
+    ) -> Result<Arc<Obj>, ApiError> {
         self.finish(store, obj, old, Some(manager), dry, sub)
     }
 
-    fn finish(&self, store: &mut Store, mut obj: Value, old: Option<&Arc<Obj>>, update_manager: Option<&str>, dry: bool, sub: Option<&str>) -> Result<Arc<Obj>, ApiError> {
+    fn finish(
+        &self,
+        store: &mut Store,
+        mut obj: Value,
+        old: Option<&Arc<Obj>>,
+        update_manager: Option<&str>,
+        dry: bool,
+        sub: Option<&str>,
+    ) -> Result<Arc<Obj>, ApiError> {
         let kd = self.kd();
         let now = now_rfc3339();
         let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
@@ -749,7 +926,10 @@ impl Ctx {
             obj["metadata"] = json!({});
         }
         if kd.namespaced {
-            if store.get(catalog::find("", "v1", "namespaces").unwrap_or(0), "", self.ns()).is_none() {
+            if store
+                .get(catalog::find("", "v1", "namespaces").unwrap_or(0), "", self.ns())
+                .is_none()
+            {
                 return Err(ApiError::not_found("namespaces", self.ns(), "namespaces", ""));
             }
             obj["metadata"]["namespace"] = json!(self.ns());
@@ -758,7 +938,8 @@ impl Ctx {
         }
         match old {
             Some(old) => {
-                let want = obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("");
+                let want =
+                    obj.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or("");
                 if !want.is_empty() && want != old.rv().to_string() {
                     return Err(ApiError::new(409, "Conflict", format!(
                         "Operation cannot be fulfilled on {} \"{name}\": the object has been modified; please apply your changes to the latest version and try again", kd.qualified()))
@@ -786,7 +967,8 @@ impl Ctx {
                             }
                         }
                     }
-                    merged["metadata"]["resourceVersion"] = obj["metadata"]["resourceVersion"].clone();
+                    merged["metadata"]["resourceVersion"] =
+                        obj["metadata"]["resourceVersion"].clone();
                     obj = merged;
                 } else if kd.status_subresource && kd.kind != "Service" {
                     match ov.get("status") {
@@ -838,9 +1020,16 @@ impl Ctx {
             if kd.kind == "Service" {
                 let (a, b) = (old.value.pointer("/spec/clusterIP"), obj.pointer("/spec/clusterIP"));
                 if a.is_some() && a != b {
-                    return Err(ApiError::invalid(kd.kind, &name, kd.group, vec![super::status::Cause {
-                        reason: "FieldValueInvalid", field: "spec.clusterIPs[0]".into(),
-                        message: "Invalid value: field is immutable".into() }]));
+                    return Err(ApiError::invalid(
+                        kd.kind,
+                        &name,
+                        kd.group,
+                        vec![super::status::Cause {
+                            reason: "FieldValueInvalid",
+                            field: "spec.clusterIPs[0]".into(),
+                            message: "Invalid value: field is immutable".into(),
+                        }],
+                    ));
                 }
             }
         }
@@ -859,11 +1048,14 @@ impl Ctx {
     }
 
     fn delete(&self, name: &str, raw: &[u8]) -> Result<Response, ApiError> {
-        let body: Option<Value> = if raw.iter().all(u8::is_ascii_whitespace) { None } else { Some(parse_json(raw)?) };
+        let body: Option<Value> =
+            if raw.iter().all(u8::is_ascii_whitespace) { None } else { Some(parse_json(raw)?) };
         let kd = self.kd();
         let mut store = self.app.store();
         let old = store.get(self.k, self.ns(), name).ok_or_else(|| self.not_found(name))?;
-        if let Some(pre) = body.as_ref().and_then(|b| b.get("preconditions")).filter(|p| p.is_object()) {
+        if let Some(pre) =
+            body.as_ref().and_then(|b| b.get("preconditions")).filter(|p| p.is_object())
+        {
             if let Some(uid) = pre["uid"].as_str() {
                 let have = old.value.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("");
                 if uid != have {
@@ -902,7 +1094,8 @@ impl Ctx {
         let kd = self.kd();
         let mut store = self.app.store();
         let ns = self.ns.as_deref().filter(|_| kd.namespaced);
-        let victims: Vec<Arc<Obj>> = store.list(self.k, ns).into_iter().filter(|o| matches(o, &l, &f)).collect();
+        let victims: Vec<Arc<Obj>> =
+            store.list(self.k, ns).into_iter().filter(|o| matches(o, &l, &f)).collect();
         let dry = dry_run(&self.q, None);
         let mut items = Vec::new();
         for o in victims {
@@ -968,7 +1161,12 @@ impl Encoder {
         buf.put_slice(ty.as_bytes());
         buf.put_slice(b"\",\"object\":");
         if self.table {
-            let t = table::table(self.kd, &[&o.value], self.first, json!({"resourceVersion": o.rv().to_string()}));
+            let t = table::table(
+                self.kd,
+                &[&o.value],
+                self.first,
+                json!({"resourceVersion": o.rv().to_string()}),
+            );
             self.first = false;
             buf.put_slice(&serde_json::to_vec(&t).unwrap_or_default());
         } else {
@@ -991,8 +1189,10 @@ fn bookmark_line(kd: &Kind, rv: u64, initial_end: bool) -> Bytes {
 }
 
 fn gone_line(rv: u64, current: u64) -> Bytes {
-    let status = ApiError::new(410, "Expired", format!("too old resource version: {rv} ({current})"));
-    let mut v = serde_json::to_vec(&json!({"type": "ERROR", "object": status.to_json()})).unwrap_or_default();
+    let status =
+        ApiError::new(410, "Expired", format!("too old resource version: {rv} ({current})"));
+    let mut v = serde_json::to_vec(&json!({"type": "ERROR", "object": status.to_json()}))
+        .unwrap_or_default();
     v.push(b'\n');
     Bytes::from(v)
 }
@@ -1009,10 +1209,22 @@ mod tests {
 
     #[test]
     fn routes() {
-        assert!(matches!(route("/api/v1/namespaces/x/pods"), Route::Resource { ns: Some(_), name: None, .. }));
-        assert!(matches!(route("/api/v1/namespaces/x"), Route::Resource { ns: None, name: Some(_), .. }));
-        assert!(matches!(route("/api/v1/namespaces/x/pods/p/portforward"), Route::Resource { sub: Some(_), .. }));
-        assert!(matches!(route("/apis/ray.io/v1/rayclusters"), Route::Resource { ns: None, name: None, .. }));
+        assert!(matches!(
+            route("/api/v1/namespaces/x/pods"),
+            Route::Resource { ns: Some(_), name: None, .. }
+        ));
+        assert!(matches!(
+            route("/api/v1/namespaces/x"),
+            Route::Resource { ns: None, name: Some(_), .. }
+        ));
+        assert!(matches!(
+            route("/api/v1/namespaces/x/pods/p/portforward"),
+            Route::Resource { sub: Some(_), .. }
+        ));
+        assert!(matches!(
+            route("/apis/ray.io/v1/rayclusters"),
+            Route::Resource { ns: None, name: None, .. }
+        ));
         assert!(matches!(route("/apis/ray.io/v1"), Route::GroupVersion(..)));
         assert!(matches!(route("/apis/nope.io/v1/things"), Route::NotFound));
     }

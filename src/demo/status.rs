@@ -10,35 +10,35 @@ pub struct Cause {
     pub message: String,
 }
 
+/// `details.name`, `details.kind`, `details.group` of a Status.
+#[derive(Debug, Clone, Default)]
+pub struct Details {
+    pub name: Option<String>,
+    pub kind: Option<String>,
+    pub group: Option<String>,
+}
+
 /// An API error: HTTP code, `reason`, message and optional details.
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub code: u16,
     pub reason: &'static str,
     pub message: String,
-    pub name: Option<String>,
-    pub kind: Option<String>,
-    pub group: Option<String>,
+    pub details: Option<Box<Details>>,
     pub causes: Vec<Cause>,
 }
 
 impl ApiError {
     pub fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            code,
-            reason,
-            message: message.into(),
-            name: None,
-            kind: None,
-            group: None,
-            causes: Vec::new(),
-        }
+        Self { code, reason, message: message.into(), details: None, causes: Vec::new() }
     }
 
     pub fn with_details(mut self, name: &str, kind: &str, group: &str) -> Self {
-        self.name = Some(name.to_string());
-        self.kind = Some(kind.to_string());
-        self.group = (!group.is_empty()).then(|| group.to_string());
+        self.details = Some(Box::new(Details {
+            name: Some(name.to_string()),
+            kind: Some(kind.to_string()),
+            group: (!group.is_empty()).then(|| group.to_string()),
+        }));
         self
     }
 
@@ -55,7 +55,8 @@ impl ApiError {
     pub fn invalid(kind: &str, name: &str, group: &str, causes: Vec<Cause>) -> Self {
         let list: Vec<String> =
             causes.iter().map(|c| format!("{}: {}", c.field, c.message)).collect();
-        let joined = if list.len() == 1 { list[0].clone() } else { format!("[{}]", list.join(", ")) };
+        let joined =
+            if list.len() == 1 { list[0].clone() } else { format!("[{}]", list.join(", ")) };
         let mut e = Self::new(422, "Invalid", format!("{kind} \"{name}\" is invalid: {joined}"))
             .with_details(name, kind, group);
         e.causes = causes;
@@ -65,15 +66,16 @@ impl ApiError {
     pub fn to_json(&self) -> Value {
         let mut v = json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
             "status": "Failure", "message": self.message, "reason": self.reason, "code": self.code});
-        if self.name.is_some() || self.kind.is_some() || !self.causes.is_empty() {
+        if self.details.is_some() || !self.causes.is_empty() {
             let mut d = serde_json::Map::new();
-            if let Some(n) = &self.name {
+            let det = self.details.as_deref().cloned().unwrap_or_default();
+            if let Some(n) = &det.name {
                 d.insert("name".into(), json!(n));
             }
-            if let Some(g) = &self.group {
+            if let Some(g) = &det.group {
                 d.insert("group".into(), json!(g));
             }
-            if let Some(k) = &self.kind {
+            if let Some(k) = &det.kind {
                 d.insert("kind".into(), json!(k));
             }
             if !self.causes.is_empty() {

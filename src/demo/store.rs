@@ -47,16 +47,6 @@ pub enum EventType {
     Deleted,
 }
 
-impl EventType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Added => "ADDED",
-            Self::Modified => "MODIFIED",
-            Self::Deleted => "DELETED",
-        }
-    }
-}
-
 /// One change, as a watch delivers it.
 #[derive(Debug)]
 pub struct Event {
@@ -67,6 +57,9 @@ pub struct Event {
 }
 
 type Key = (String, String);
+
+/// The recorded events after a resourceVersion, and the live ones from then on.
+pub type Resume = (Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>);
 
 pub struct Store {
     rv: u64,
@@ -200,10 +193,7 @@ impl Store {
     /// Subscribes to live events and returns the recorded ones after `rv`, atomically.
     /// `Err(())` when `rv` is older than the retained history (410 Gone).
     #[allow(clippy::result_unit_err)]
-    pub fn subscribe_from(
-        &self,
-        rv: u64,
-    ) -> Result<(Vec<Arc<Event>>, broadcast::Receiver<Arc<Event>>), ()> {
+    pub fn subscribe_from(&self, rv: u64) -> Result<Resume, ()> {
         if rv < self.compacted {
             return Err(());
         }

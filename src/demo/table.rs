@@ -51,13 +51,14 @@ fn cell(o: &Value, c: &Cell, ty: &str, now: i64) -> Value {
 /// A Table of `objs`; `with_defs` adds `columnDefinitions` (first page or first watch event).
 pub fn table(k: &Kind, objs: &[&Value], with_defs: bool, metadata: Value) -> Value {
     let now = chrono::Utc::now().timestamp();
-    let defs: Vec<Value> = std::iter::once(json!({"name": "Name", "type": "string", "format": "name",
+    let defs: Vec<Value> =
+        std::iter::once(json!({"name": "Name", "type": "string", "format": "name",
         "description": "Name must be unique within a namespace.", "priority": 0}))
-    .chain(k.columns.iter().map(|c| {
-        json!({"name": c.name, "type": if c.ty == "date" { "string" } else { c.ty },
+        .chain(k.columns.iter().map(|c| {
+            json!({"name": c.name, "type": if c.ty == "date" { "string" } else { c.ty },
             "format": "", "description": c.name, "priority": c.priority})
-    }))
-    .collect();
+        }))
+        .collect();
     let rows: Vec<Value> = objs
         .iter()
         .map(|o| {

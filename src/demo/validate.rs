@@ -63,7 +63,11 @@ fn int_or_port_name(field: String, v: &Value, out: &mut Vec<Cause>) {
         Value::Number(_) if port_in_range(v) => {}
         Value::Number(_) => out.push(invalid(field, v, "must be between 1 and 65535, inclusive")),
         Value::String(s) if is_port_name(s) => {}
-        _ => out.push(invalid(field, v, "must contain at most 15 characters and be a valid IANA service name")),
+        _ => out.push(invalid(
+            field,
+            v,
+            "must contain at most 15 characters and be a valid IANA service name",
+        )),
     }
 }
 
@@ -85,7 +89,9 @@ fn label_selector(path: &str, sel: &Value, out: &mut Vec<Cause>) {
         out.push(invalid(path, sel, "must be a label selector object"));
         return;
     };
-    for (i, e) in m.get("matchExpressions").and_then(Value::as_array).into_iter().flatten().enumerate() {
+    for (i, e) in
+        m.get("matchExpressions").and_then(Value::as_array).into_iter().flatten().enumerate()
+    {
         let p = format!("{path}.matchExpressions[{i}]");
         let op = e["operator"].as_str().unwrap_or("");
         let n_values = e["values"].as_array().map_or(0, Vec::len);
@@ -96,7 +102,11 @@ fn label_selector(path: &str, sel: &Value, out: &mut Vec<Cause>) {
                 "may not be specified when `operator` is 'Exists' or 'DoesNotExist'",
             )),
             "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
-            _ => out.push(unsupported(format!("{p}.operator"), &e["operator"], &["In", "NotIn", "Exists", "DoesNotExist"])),
+            _ => out.push(unsupported(
+                format!("{p}.operator"),
+                &e["operator"],
+                &["In", "NotIn", "Exists", "DoesNotExist"],
+            )),
         }
         if e["key"].as_str().is_none_or(str::is_empty) {
             out.push(required(format!("{p}.key")));
@@ -138,7 +148,11 @@ fn service(o: &Value, out: &mut Vec<Cause>) {
             if p["port"].is_null() {
                 out.push(required(format!("{f}.port")));
             } else {
-                out.push(invalid(format!("{f}.port"), &p["port"], "must be between 1 and 65535, inclusive"));
+                out.push(invalid(
+                    format!("{f}.port"),
+                    &p["port"],
+                    "must be between 1 and 65535, inclusive",
+                ));
             }
         }
         if let Some(proto) = p.get("protocol").filter(|v| !v.is_null()) {
@@ -151,7 +165,10 @@ fn service(o: &Value, out: &mut Vec<Cause>) {
         }
         if let Some(np) = p.get("nodePort").filter(|v| !v.is_null()) {
             if !matches!(ty, "NodePort" | "LoadBalancer") {
-                out.push(forbidden(format!("{f}.nodePort"), &format!("may not be used when `type` is '{ty}'")));
+                out.push(forbidden(
+                    format!("{f}.nodePort"),
+                    &format!("may not be used when `type` is '{ty}'"),
+                ));
             } else if !np.as_i64().is_some_and(|n| (30000..=32767).contains(&n)) {
                 out.push(invalid(format!("{f}.nodePort"), np, "provided port is not in the valid range. The range of valid ports is 30000-32767"));
             }
@@ -159,15 +176,25 @@ fn service(o: &Value, out: &mut Vec<Cause>) {
     }
     if ty != "LoadBalancer" {
         if spec["loadBalancerSourceRanges"].as_array().is_some_and(|a| !a.is_empty()) {
-            out.push(forbidden("spec.loadBalancerSourceRanges", "may only be used when `type` is 'LoadBalancer'"));
+            out.push(forbidden(
+                "spec.loadBalancerSourceRanges",
+                "may only be used when `type` is 'LoadBalancer'",
+            ));
         }
         if spec.get("loadBalancerClass").is_some_and(|v| !v.is_null()) {
-            out.push(forbidden("spec.loadBalancerClass", "may only be used when `type` is 'LoadBalancer'"));
+            out.push(forbidden(
+                "spec.loadBalancerClass",
+                "may only be used when `type` is 'LoadBalancer'",
+            ));
         }
     }
     for (i, r) in spec["loadBalancerSourceRanges"].as_array().into_iter().flatten().enumerate() {
         if !r.as_str().is_some_and(is_cidr) {
-            out.push(invalid(format!("spec.loadBalancerSourceRanges[{i}]"), r, "must be a list of IP ranges. For example, 10.240.0.0/24,10.250.0.0/24 "));
+            out.push(invalid(
+                format!("spec.loadBalancerSourceRanges[{i}]"),
+                r,
+                "must be a list of IP ranges. For example, 10.240.0.0/24,10.250.0.0/24 ",
+            ));
         }
     }
     if let Some(sel) = spec.get("selector").filter(|v| !v.is_null()) {
@@ -193,12 +220,18 @@ fn np_peers(path: &str, rule: &Value, peer_key: &str, out: &mut Vec<Cause>) {
             let cidr = &peer["ipBlock"]["cidr"];
             match cidr.as_str() {
                 None | Some("") => out.push(required(format!("{p}.ipBlock.cidr"))),
-                Some(c) if !is_cidr(c) => out.push(invalid(format!("{p}.ipBlock.cidr"), cidr, "must be a valid CIDR")),
+                Some(c) if !is_cidr(c) => {
+                    out.push(invalid(format!("{p}.ipBlock.cidr"), cidr, "must be a valid CIDR"))
+                }
                 _ => {}
             }
             for (k, ex) in peer["ipBlock"]["except"].as_array().into_iter().flatten().enumerate() {
                 if !ex.as_str().is_some_and(is_cidr) {
-                    out.push(invalid(format!("{p}.ipBlock.except[{k}]"), ex, "must be a valid CIDR"));
+                    out.push(invalid(
+                        format!("{p}.ipBlock.except[{k}]"),
+                        ex,
+                        "must be a valid CIDR",
+                    ));
                 }
             }
         }
@@ -215,9 +248,16 @@ fn np_peers(path: &str, rule: &Value, peer_key: &str, out: &mut Vec<Cause>) {
         }
         if let Some(end) = port.get("endPort").filter(|v| !v.is_null()) {
             if !port["port"].is_number() {
-                out.push(required(format!("{p}.port")).with_message("must specify a numeric port when endPort is set"));
+                out.push(
+                    required(format!("{p}.port"))
+                        .with_message("must specify a numeric port when endPort is set"),
+                );
             } else if end.as_i64() < port["port"].as_i64() {
-                out.push(invalid(format!("{p}.endPort"), end, "must be greater than or equal to `port`"));
+                out.push(invalid(
+                    format!("{p}.endPort"),
+                    end,
+                    "must be greater than or equal to `port`",
+                ));
             }
         }
     }
@@ -237,7 +277,11 @@ fn network_policy(o: &Value, out: &mut Vec<Cause>) {
         }
     }
     if types.len() > 2 {
-        out.push(cause("FieldValueInvalid", "spec.policyTypes", "Invalid value: may not have more than 2 values"));
+        out.push(cause(
+            "FieldValueInvalid",
+            "spec.policyTypes",
+            "Invalid value: may not have more than 2 values",
+        ));
     }
     for (dir, peers) in [("ingress", "from"), ("egress", "to")] {
         for (i, rule) in spec[dir].as_array().into_iter().flatten().enumerate() {
@@ -275,8 +319,15 @@ fn ray_cluster_spec(path: &str, spec: &Value, out: &mut Vec<Cause>) {
         pod_template(&format!("{path}.headGroupSpec.template"), &head["template"], out);
     }
     if let Some(st) = head.get("serviceType").filter(|v| !v.is_null()) {
-        if !matches!(st.as_str(), Some("ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName" | "")) {
-            out.push(unsupported(format!("{path}.headGroupSpec.serviceType"), st, &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]));
+        if !matches!(
+            st.as_str(),
+            Some("ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName" | "")
+        ) {
+            out.push(unsupported(
+                format!("{path}.headGroupSpec.serviceType"),
+                st,
+                &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"],
+            ));
         }
     }
     if let Some(v) = spec.get("rayVersion").filter(|v| !v.is_null() && !v.is_string()) {
@@ -292,19 +343,31 @@ fn ray_cluster_spec(path: &str, spec: &Value, out: &mut Vec<Cause>) {
         let p = format!("{path}.workerGroupSpecs[{i}]");
         match g["groupName"].as_str() {
             None | Some("") => out.push(required(format!("{p}.groupName"))),
-            Some(n) if names.contains(&n) => out.push(cause("FieldValueDuplicate", format!("{p}.groupName"), format!("Duplicate value: \"{n}\""))),
+            Some(n) if names.contains(&n) => out.push(cause(
+                "FieldValueDuplicate",
+                format!("{p}.groupName"),
+                format!("Duplicate value: \"{n}\""),
+            )),
             Some(n) => names.push(n),
         }
         for f in ["replicas", "minReplicas", "maxReplicas"] {
             if let Some(v) = g.get(f).filter(|v| !v.is_null()) {
                 if !v.as_i64().is_some_and(|n| (0..=i64::from(i32::MAX)).contains(&n)) {
-                    out.push(invalid(format!("{p}.{f}"), v, "must be a non-negative 32-bit integer"));
+                    out.push(invalid(
+                        format!("{p}.{f}"),
+                        v,
+                        "must be a non-negative 32-bit integer",
+                    ));
                 }
             }
         }
         if let (Some(min), Some(max)) = (g["minReplicas"].as_i64(), g["maxReplicas"].as_i64()) {
             if min > max {
-                out.push(invalid(format!("{p}.minReplicas"), &g["minReplicas"], "minReplicas must not exceed maxReplicas"));
+                out.push(invalid(
+                    format!("{p}.minReplicas"),
+                    &g["minReplicas"],
+                    "minReplicas must not exceed maxReplicas",
+                ));
             }
         }
         if !g["template"].is_object() {
@@ -333,7 +396,9 @@ fn roundtrip<T: DeserializeOwned + Serialize>(v: &Value) -> Result<Value, (Strin
 }
 
 fn typed_roundtrip(kind: &str, v: &Value) -> Option<Result<Value, (String, String)>> {
-    use k8s_openapi::api::{apps::v1 as apps, core::v1 as core, networking::v1 as net, rbac::v1 as rbac};
+    use k8s_openapi::api::{
+        apps::v1 as apps, core::v1 as core, networking::v1 as net, rbac::v1 as rbac,
+    };
     Some(match kind {
         "Pod" => roundtrip::<core::Pod>(v),
         "Service" => roundtrip::<core::Service>(v),
@@ -400,7 +465,12 @@ impl FieldValidation {
 
 /// Checks a decoded object of a built-in kind: type errors are 400, unknown fields are 422 with
 /// `Strict` and otherwise dropped (returned as warnings). Returns the cleaned object.
-pub fn decode(k: &Kind, name: &str, v: &Value, fv: FieldValidation) -> Result<(Value, Vec<String>), ApiError> {
+pub fn decode(
+    k: &Kind,
+    name: &str,
+    v: &Value,
+    fv: FieldValidation,
+) -> Result<(Value, Vec<String>), ApiError> {
     let Some(res) = typed_roundtrip(k.kind, v) else { return Ok((v.clone(), Vec::new())) };
     let rt = res.map_err(|(path, msg)| {
         ApiError::bad_request(format!(
@@ -446,7 +516,11 @@ pub fn validate(k: &Kind, o: &Value) -> Vec<Cause> {
     for key in ["labels", "annotations"] {
         if let Some(m) = o.pointer(&format!("/metadata/{key}")).filter(|v| !v.is_null()) {
             if !m.as_object().is_some_and(|m| m.values().all(Value::is_string)) {
-                out.push(invalid(format!("metadata.{key}"), m, "must be a map of string keys and values"));
+                out.push(invalid(
+                    format!("metadata.{key}"),
+                    m,
+                    "must be a map of string keys and values",
+                ));
             }
         }
     }
@@ -455,7 +529,9 @@ pub fn validate(k: &Kind, o: &Value) -> Vec<Cause> {
         "NetworkPolicy" => network_policy(o, &mut out),
         "Pod" => pod_template("", o, &mut out),
         "RayCluster" => ray_cluster_spec("spec", &o["spec"], &mut out),
-        "RayService" => ray_cluster_spec("spec.rayClusterConfig", &o["spec"]["rayClusterConfig"], &mut out),
+        "RayService" => {
+            ray_cluster_spec("spec.rayClusterConfig", &o["spec"]["rayClusterConfig"], &mut out)
+        }
         "RayJob" if o.pointer("/spec/rayClusterSpec").is_some_and(|v| !v.is_null()) => {
             ray_cluster_spec("spec.rayClusterSpec", &o["spec"]["rayClusterSpec"], &mut out)
         }
@@ -485,20 +561,43 @@ mod tests {
         let base = json!({"metadata": {"name": "s"}, "spec": {"type": "Sideways", "ports": [{"port": 1}]}});
         assert_eq!(causes("Service", base), ["spec.type"]);
         let two = json!({"metadata": {"name": "s"}, "spec": {"ports": [{"port": 0}, {"port": 2, "nodePort": 30001}]}});
-        assert_eq!(causes("Service", two), ["spec.ports[0].name", "spec.ports[0].port", "spec.ports[1].name", "spec.ports[1].nodePort"]);
+        assert_eq!(
+            causes("Service", two),
+            [
+                "spec.ports[0].name",
+                "spec.ports[0].port",
+                "spec.ports[1].name",
+                "spec.ports[1].nodePort"
+            ]
+        );
     }
 
     #[test]
     fn network_policy_structure() {
         let np = json!({"metadata": {"name": "n"}, "spec": {"podSelector": {}, "policyTypes": ["Sideways"],
             "ingress": [{"from": [{}, {"ipBlock": {"cidr": "nope"}}]}]}});
-        assert_eq!(causes("NetworkPolicy", np), ["spec.policyTypes[0]", "spec.ingress[0].from[0]", "spec.ingress[0].from[1].ipBlock.cidr"]);
+        assert_eq!(
+            causes("NetworkPolicy", np),
+            [
+                "spec.policyTypes[0]",
+                "spec.ingress[0].from[0]",
+                "spec.ingress[0].from[1].ipBlock.cidr"
+            ]
+        );
     }
 
     #[test]
     fn raycluster_basics() {
         let rc = json!({"metadata": {"name": "r"}, "spec": {"workerGroupSpecs": [{"minReplicas": 3, "maxReplicas": 1}]}});
-        assert_eq!(causes("RayCluster", rc), ["spec.headGroupSpec", "spec.workerGroupSpecs[0].groupName", "spec.workerGroupSpecs[0].minReplicas", "spec.workerGroupSpecs[0].template"]);
+        assert_eq!(
+            causes("RayCluster", rc),
+            [
+                "spec.headGroupSpec",
+                "spec.workerGroupSpecs[0].groupName",
+                "spec.workerGroupSpecs[0].minReplicas",
+                "spec.workerGroupSpecs[0].template"
+            ]
+        );
     }
 
     #[test]
