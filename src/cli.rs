@@ -65,6 +65,18 @@ pub enum Severity {
     Critical,
 }
 
+impl From<Severity> for crate::posture::Severity {
+    fn from(s: Severity) -> Self {
+        match s {
+            Severity::Info => Self::Info,
+            Severity::Low => Self::Low,
+            Severity::Medium => Self::Medium,
+            Severity::High => Self::High,
+            Severity::Critical => Self::Critical,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Target {
     Dashboard,
@@ -160,8 +172,16 @@ fn not_yet(what: &str, issue: u32) -> anyhow::Result<i32> {
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         None => not_yet("the interactive TUI", 4),
-        Some(Command::Scan { .. }) => not_yet("`raydar scan`", 3),
-        Some(Command::Rules { .. }) => not_yet("`raydar rules`", 3),
+        Some(Command::Scan { files, output, fail_on }) => {
+            Ok(crate::scan::run(&cli.global, &files, output, fail_on.map(Into::into)).await)
+        }
+        Some(Command::Rules { output }) => {
+            match output {
+                RulesOutput::Json => println!("{}", crate::report::rules_json()),
+                RulesOutput::Table => print!("{}", crate::report::rules_table()),
+            }
+            Ok(0)
+        }
         Some(Command::Forward { .. }) => not_yet("`raydar forward`", 5),
         Some(Command::Fix { .. }) => not_yet("`raydar fix`", 6),
         Some(Command::Undo { .. }) => not_yet("`raydar undo`", 6),

@@ -1,7 +1,7 @@
 //! The KubeRay custom resources (`ray.io/v1`), typed only as far as raydar reads them.
 //! Pod templates use k8s-openapi's types; unknown fields are ignored.
 
-use k8s_openapi::api::core::v1::{PodTemplateSpec, ServiceSpec};
+use crate::model::{resource, PodTemplate as PodTemplateSpec, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -91,7 +91,7 @@ pub struct RayClusterSpec {
     pub head_service_annotations: Option<BTreeMap<String, String>>,
 }
 
-/// A RayCluster, RayJob or RayService as listed: metadata plus the parts raydar reads.
+/// A RayCluster as listed: metadata plus the parts raydar reads.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct RayCluster {
@@ -100,6 +100,7 @@ pub struct RayCluster {
     #[serde(default)]
     pub spec: RayClusterSpec,
 }
+resource!(RayCluster, "ray.io", "v1", "RayCluster", "rayclusters");
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -135,6 +136,7 @@ pub struct RayJob {
     #[serde(default)]
     pub status: Option<RayJobStatus>,
 }
+resource!(RayJob, "ray.io", "v1", "RayJob", "rayjobs");
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -171,6 +173,7 @@ pub struct RayService {
     #[serde(default)]
     pub status: Option<RayServiceStatus>,
 }
+resource!(RayService, "ray.io", "v1", "RayService", "rayservices");
 
 /// A RayCronJob: scanned through the RayJob template it creates.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -188,3 +191,4 @@ pub struct RayCronJob {
     #[serde(default)]
     pub spec: RayCronJobSpec,
 }
+resource!(RayCronJob, "ray.io", "v1", "RayCronJob", "raycronjobs");

@@ -2,4 +2,13 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod cluster;
+pub mod config;
 pub mod demo;
+pub mod inventory;
+pub mod kuberay;
+pub mod manifest;
+pub mod model;
+pub mod posture;
+pub mod report;
+pub mod scan;

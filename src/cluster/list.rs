@@ -1,0 +1,323 @@
+//! Lists the inventory: every kind concurrently, in pages of 500 with managedFields dropped, per
+//! namespace when cluster-wide lists are forbidden. A 403 (or other failure) on one namespace or
+//! kind becomes a `ScanError` and an `unreadable` mark; the rest is still scanned.
+
+use super::{root_cause, ConnectError, Connection, ScanError};
+use crate::inventory::Inventory;
+use crate::kuberay::{RayCluster, RayCronJob, RayJob, RayService};
+use crate::model::{Ingress, Pod, Service};
+use futures::stream::{self, StreamExt};
+use k8s_openapi::api::core::v1::{Namespace, ResourceQuota, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use kube::Resource;
+use serde::de::DeserializeOwned;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+/// Which namespaces to scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Namespaces(Vec<String>),
+}
+
+/// Counters a progress line reads while the lists run.
+#[derive(Debug, Default)]
+pub struct Progress {
+    pub lists_done: AtomicUsize,
+    pub lists_total: AtomicUsize,
+    pub objects: AtomicUsize,
+}
+
+enum Failure {
+    /// The kind does not exist on this server (CRD not installed): silently empty.
+    Missing,
+    Forbidden(String),
+    Other(String),
+    Unreachable(String),
+}
+
+fn classify(e: kube::Error, what: &str) -> Failure {
+    match e {
+        kube::Error::Api(s) if s.code == 404 => Failure::Missing,
+        kube::Error::Api(s) if s.code == 403 => {
+            Failure::Forbidden(format!("forbidden: list {what}"))
+        }
+        kube::Error::Api(s) => Failure::Other(format!("list {what}: {} ({})", s.message, s.code)),
+        kube::Error::HyperError(_) | kube::Error::Service(_) => {
+            Failure::Unreachable(root_cause(&e))
+        }
+        other => Failure::Other(format!("list {what}: {}", root_cause(&other))),
+    }
+}
+
+/// Lists every object of `api`, page by page, dropping managedFields to save memory.
+async fn list_pages<K>(
+    api: &Api<K>,
+    lp: &ListParams,
+    progress: &Progress,
+) -> Result<Vec<K>, kube::Error>
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let mut out = Vec::new();
+    let mut lp = lp.clone().limit(500);
+    loop {
+        let page = api.list(&lp).await?;
+        let n = page.items.len();
+        out.extend(page.items.into_iter().map(|mut o| {
+            o.meta_mut().managed_fields = None;
+            o
+        }));
+        progress.objects.fetch_add(n, Ordering::Relaxed);
+        match page.metadata.continue_.filter(|c| !c.is_empty()) {
+            Some(c) => lp = lp.continue_token(&c),
+            None => return Ok(out),
+        }
+    }
+}
+
+fn api<K>(c: &kube::Client, ns: Option<&str>) -> Api<K>
+where
+    K: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>,
+{
+    match ns {
+        Some(ns) => Api::namespaced(c.clone(), ns),
+        None => Api::all(c.clone()),
+    }
+}
+
+/// One list to run: a kind in a namespace (or cluster-wide).
+#[derive(Clone)]
+struct Job {
+    kind: &'static str,
+    ns: Option<String>,
+}
+
+enum Batch {
+    RayClusters(Vec<RayCluster>),
+    RayJobs(Vec<RayJob>),
+    RayServices(Vec<RayService>),
+    RayCronJobs(Vec<RayCronJob>),
+    Pods(Vec<Pod>),
+    Services(Vec<Service>),
+    Ingresses(Vec<Ingress>),
+    Policies(Vec<NetworkPolicy>),
+    Quotas(Vec<ResourceQuota>),
+    Accounts(Vec<ServiceAccount>),
+    RoleBindings(Vec<RoleBinding>),
+    Roles(Vec<Role>),
+    ClusterRoleBindings(Vec<ClusterRoleBinding>),
+    ClusterRoles(Vec<ClusterRole>),
+    Namespaces(Vec<Namespace>),
+    Trees(Vec<serde_json::Value>),
+}
+
+const NAMESPACED: [&str; 12] = [
+    "rayclusters",
+    "rayjobs",
+    "rayservices",
+    "raycronjobs",
+    "pods",
+    "services",
+    "ingresses",
+    "networkpolicies",
+    "resourcequotas",
+    "serviceaccounts",
+    "rolebindings",
+    "roles",
+];
+
+async fn run(c: &kube::Client, job: &Job, p: &Progress) -> Result<Batch, kube::Error> {
+    let ns = job.ns.as_deref();
+    let lp = ListParams::default();
+    // Only Ray pods: the rules never look at others, and this keeps memory small.
+    let ray_pods = ListParams::default().labels("ray.io/cluster");
+    Ok(match job.kind {
+        "rayclusters" => Batch::RayClusters(list_pages(&api(c, ns), &lp, p).await?),
+        "rayjobs" => Batch::RayJobs(list_pages(&api(c, ns), &lp, p).await?),
+        "rayservices" => Batch::RayServices(list_pages(&api(c, ns), &lp, p).await?),
+        "raycronjobs" => Batch::RayCronJobs(list_pages(&api(c, ns), &lp, p).await?),
+        "pods" => Batch::Pods(list_pages(&api(c, ns), &ray_pods, p).await?),
+        "services" => Batch::Services(list_pages(&api(c, ns), &lp, p).await?),
+        "ingresses" => Batch::Ingresses(list_pages(&api(c, ns), &lp, p).await?),
+        "networkpolicies" => Batch::Policies(list_pages(&api(c, ns), &lp, p).await?),
+        "resourcequotas" => Batch::Quotas(list_pages(&api(c, ns), &lp, p).await?),
+        "serviceaccounts" => Batch::Accounts(list_pages(&api(c, ns), &lp, p).await?),
+        "rolebindings" => Batch::RoleBindings(list_pages(&api(c, ns), &lp, p).await?),
+        "roles" => Batch::Roles(list_pages(&api(c, ns), &lp, p).await?),
+        "clusterrolebindings" => {
+            Batch::ClusterRoleBindings(list_pages(&Api::all(c.clone()), &lp, p).await?)
+        }
+        "clusterroles" => Batch::ClusterRoles(list_pages(&Api::all(c.clone()), &lp, p).await?),
+        "namespaces" => Batch::Namespaces(list_pages(&Api::all(c.clone()), &lp, p).await?),
+        _ => {
+            let ar = ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk("scheduling.sigs.k8s.io", "v1beta1", "ElasticQuotaTree"),
+                "elasticquotatrees",
+            );
+            let api: Api<DynamicObject> = Api::all_with(c.clone(), &ar);
+            let items = list_pages(&api, &lp, p).await?;
+            Batch::Trees(items.into_iter().filter_map(|o| serde_json::to_value(o).ok()).collect())
+        }
+    })
+}
+
+fn absorb(inv: &mut Inventory, b: Batch) {
+    match b {
+        Batch::RayClusters(v) => inv.ray_clusters.extend(v),
+        Batch::RayJobs(v) => inv.ray_jobs.extend(v),
+        Batch::RayServices(v) => inv.ray_services.extend(v),
+        Batch::RayCronJobs(v) => inv.ray_cron_jobs.extend(v),
+        Batch::Pods(v) => inv.pods.extend(v),
+        Batch::Services(v) => inv.services.extend(v),
+        Batch::Ingresses(v) => inv.ingresses.extend(v),
+        Batch::Policies(v) => inv.network_policies.extend(v),
+        Batch::Quotas(v) => inv.resource_quotas.extend(v),
+        Batch::Accounts(v) => inv.service_accounts.extend(v),
+        Batch::RoleBindings(v) => inv.role_bindings.extend(v),
+        Batch::Roles(v) => inv.roles.extend(v),
+        Batch::ClusterRoleBindings(v) => inv.cluster_role_bindings.extend(v),
+        Batch::ClusterRoles(v) => inv.cluster_roles.extend(v),
+        Batch::Namespaces(v) => inv.namespaces.extend(v),
+        Batch::Trees(v) => inv.elastic_quota_trees.extend(v),
+    }
+}
+
+/// Runs `jobs` with bounded concurrency; returns what failed per job.
+async fn run_all(
+    conn: &Connection,
+    jobs: Vec<Job>,
+    inv: &mut Inventory,
+    errors: &mut Vec<ScanError>,
+    p: &Arc<Progress>,
+) -> Result<(), ConnectError> {
+    p.lists_total.fetch_add(jobs.len(), Ordering::Relaxed);
+    let client = conn.client.clone();
+    let results: Vec<(Job, Result<Batch, kube::Error>)> = stream::iter(jobs)
+        .map(|job| {
+            let (c, p) = (client.clone(), p.clone());
+            async move {
+                let r = run(&c, &job, &p).await;
+                p.lists_done.fetch_add(1, Ordering::Relaxed);
+                (job, r)
+            }
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let mut results = results;
+    // Deterministic order regardless of which list finished first.
+    results.sort_by(|a, b| (a.0.ns.as_deref(), a.0.kind).cmp(&(b.0.ns.as_deref(), b.0.kind)));
+    for (job, r) in results {
+        match r {
+            Ok(b) => absorb(inv, b),
+            Err(e) => match classify(e, job.kind) {
+                Failure::Missing => {}
+                Failure::Unreachable(reason) => {
+                    return Err(ConnectError::Unreachable {
+                        server: conn.server.clone(),
+                        context: conn.context.clone(),
+                        reason,
+                    })
+                }
+                Failure::Forbidden(m) | Failure::Other(m) => {
+                    inv.unreadable
+                        .insert((job.ns.clone().unwrap_or_default(), job.kind.to_string()));
+                    errors.push(ScanError {
+                        namespace: job.ns.clone(),
+                        file: None,
+                        document: None,
+                        message: m,
+                    });
+                }
+            },
+        }
+    }
+    Ok(())
+}
+
+/// Lists everything the rules read within `scope`.
+pub async fn list_inventory(
+    conn: &Connection,
+    scope: &Scope,
+    progress: Arc<Progress>,
+) -> Result<(Inventory, Vec<ScanError>), ConnectError> {
+    let mut inv = Inventory { live: true, ..Default::default() };
+    let mut errors = Vec::new();
+    let c = &conn.client;
+
+    // RayClusters first: a 404 means KubeRay is not installed, a connection error ends here.
+    let probe_ns = match scope {
+        Scope::All => None,
+        Scope::Namespaces(n) => n.first().map(String::as_str),
+    };
+    let probe: Api<RayCluster> = api(c, probe_ns);
+    let namespaces: Option<Vec<String>> = match probe.list(&ListParams::default().limit(1)).await {
+        Ok(_) => match scope {
+            Scope::All => None,
+            Scope::Namespaces(n) => Some(n.clone()),
+        },
+        Err(e) => match classify(e, "rayclusters") {
+            Failure::Missing => {
+                return Err(ConnectError::NoKubeRay {
+                    server: conn.server.clone(),
+                    context: conn.context.clone(),
+                })
+            }
+            Failure::Unreachable(reason) => {
+                return Err(ConnectError::Unreachable {
+                    server: conn.server.clone(),
+                    context: conn.context.clone(),
+                    reason,
+                })
+            }
+            // Cluster-wide lists are forbidden: go namespace by namespace.
+            Failure::Forbidden(_) | Failure::Other(_) => match scope {
+                Scope::Namespaces(n) => Some(n.clone()),
+                Scope::All => {
+                    match Api::<Namespace>::all(c.clone()).list(&ListParams::default()).await {
+                        Ok(l) => {
+                            errors.push(ScanError {
+                                namespace: None,
+                                file: None,
+                                document: None,
+                                message:
+                                    "forbidden: cluster-wide lists; scanned namespace by namespace"
+                                        .into(),
+                            });
+                            Some(l.items.iter().filter_map(|n| n.metadata.name.clone()).collect())
+                        }
+                        Err(e) => {
+                            let m = match classify(e, "namespaces") {
+                                Failure::Forbidden(m) | Failure::Other(m) => m,
+                                _ => "cannot list namespaces".into(),
+                            };
+                            return Err(ConnectError::BadContext { context: conn.context.clone(),
+                            reason: format!("cannot list rayclusters cluster-wide and {m}; pass -n NAMESPACE") });
+                        }
+                    }
+                }
+            },
+        },
+    };
+    let mut jobs: Vec<Job> = Vec::new();
+    match &namespaces {
+        None => {
+            jobs.extend(NAMESPACED.iter().map(|k| Job { kind: k, ns: None }));
+            jobs.push(Job { kind: "namespaces", ns: None });
+        }
+        Some(list) => {
+            for ns in list {
+                jobs.extend(NAMESPACED.iter().map(|k| Job { kind: k, ns: Some(ns.clone()) }));
+            }
+        }
+    }
+    for k in ["clusterrolebindings", "clusterroles", "elasticquotatrees"] {
+        jobs.push(Job { kind: k, ns: None });
+    }
+    run_all(conn, jobs, &mut inv, &mut errors, &progress).await?;
+    Ok((inv, errors))
+}

@@ -1,0 +1,150 @@
+//! Everything that talks to a live cluster: connecting through a kubeconfig (or the embedded
+//! demo), and listing the inventory the rules read. Rules never see a `Client`.
+
+mod list;
+
+pub use list::{list_inventory, Progress, Scope};
+
+use crate::demo::{DemoOptions, DemoServer, DemoUser};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use std::path::PathBuf;
+
+/// One error line of a scan: a namespace or kind that could not be read, or a manifest
+/// document that could not be parsed. Never carries object contents.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ScanError {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document: Option<usize>,
+    pub message: String,
+}
+
+/// Errors that end a command with exit code 2 and one line.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("no kubeconfig found ({0}); pass --kubeconfig PATH, set KUBECONFIG, or try --demo")]
+    NoKubeconfig(String),
+    #[error("cannot read kubeconfig {path}: {reason}")]
+    BadKubeconfig { path: String, reason: String },
+    #[error("context {0:?} is not in the kubeconfig (contexts: {1})")]
+    UnknownContext(String, String),
+    #[error("kubeconfig context {context}: {reason}")]
+    BadContext { context: String, reason: String },
+    #[error("cannot reach the Kubernetes API at {server} (context {context}): {reason}")]
+    Unreachable { server: String, context: String, reason: String },
+    #[error("the KubeRay CRDs (ray.io/v1 rayclusters) are not installed on {server} (context {context}); install the KubeRay operator first")]
+    NoKubeRay { server: String, context: String },
+    #[error("demo cluster: {0}")]
+    Demo(String),
+}
+
+/// A client and what to call it in messages.
+pub struct Connection {
+    pub client: kube::Client,
+    pub context: String,
+    pub server: String,
+    /// Keeps the embedded server alive for `--demo`.
+    pub demo: Option<DemoServer>,
+}
+
+impl Connection {
+    /// `context:NAME` (or `demo`), as reports name their source.
+    pub fn source(&self) -> String {
+        if self.demo.is_some() {
+            "demo".into()
+        } else {
+            format!("context:{}", self.context)
+        }
+    }
+}
+
+/// Starts the embedded demo cluster and connects to it as the admin.
+pub async fn connect_demo() -> Result<Connection, ConnectError> {
+    let server = DemoServer::start(DemoOptions::default())
+        .await
+        .map_err(|e| ConnectError::Demo(e.to_string()))?;
+    let client =
+        server.client(DemoUser::Admin).await.map_err(|e| ConnectError::Demo(e.to_string()))?;
+    Ok(Connection {
+        client,
+        context: DemoUser::Admin.context().into(),
+        server: server.url(),
+        demo: Some(server),
+    })
+}
+
+/// Connects through a kubeconfig: `path` (else $KUBECONFIG, else ~/.kube/config) and `context`
+/// (else the current one). Nothing is sent yet.
+pub async fn connect(
+    path: Option<&PathBuf>,
+    context: Option<&str>,
+) -> Result<Connection, ConnectError> {
+    let kc = match path {
+        Some(p) => Kubeconfig::read_from(p).map_err(|e| ConnectError::BadKubeconfig {
+            path: p.display().to_string(),
+            reason: root_cause(&e),
+        })?,
+        None => {
+            let env = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty());
+            let default = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".kube/config"));
+            match (&env, &default) {
+                (None, Some(d)) if !d.exists() => {
+                    return Err(ConnectError::NoKubeconfig(format!(
+                        "KUBECONFIG is unset and {} does not exist",
+                        d.display()
+                    )))
+                }
+                (None, None) => {
+                    return Err(ConnectError::NoKubeconfig("KUBECONFIG and HOME are unset".into()))
+                }
+                _ => {}
+            }
+            Kubeconfig::read().map_err(|e| ConnectError::BadKubeconfig {
+                path: env
+                    .map(|e| e.to_string_lossy().into_owned())
+                    .or(default.map(|d| d.display().to_string()))
+                    .unwrap_or_default(),
+                reason: root_cause(&e),
+            })?
+        }
+    };
+    let ctx_name =
+        context.map(str::to_string).or_else(|| kc.current_context.clone()).unwrap_or_default();
+    if !kc.contexts.iter().any(|c| c.name == ctx_name) {
+        let names: Vec<&str> = kc.contexts.iter().map(|c| c.name.as_str()).collect();
+        if ctx_name.is_empty() {
+            return Err(ConnectError::BadContext {
+                context: "(none)".into(),
+                reason: format!(
+                    "the kubeconfig has no current-context; pass --context (contexts: {})",
+                    names.join(", ")
+                ),
+            });
+        }
+        return Err(ConnectError::UnknownContext(ctx_name, names.join(", ")));
+    }
+    let opts = KubeConfigOptions { context: Some(ctx_name.clone()), ..Default::default() };
+    let config = kube::Config::from_custom_kubeconfig(kc, &opts).await.map_err(|e| {
+        ConnectError::BadContext { context: ctx_name.clone(), reason: root_cause(&e) }
+    })?;
+    let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
+    let client = kube::Client::try_from(config).map_err(|e| ConnectError::BadContext {
+        context: ctx_name.clone(),
+        reason: root_cause(&e),
+    })?;
+    Ok(Connection { client, context: ctx_name, server, demo: None })
+}
+
+/// The innermost message of an error chain (the useful part of kube's nested errors).
+pub fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    let mut msg = e.to_string();
+    while let Some(next) = cur.source() {
+        cur = next;
+        msg = next.to_string();
+    }
+    msg
+}

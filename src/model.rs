@@ -1,0 +1,404 @@
+//! Slim, typed views of the Kubernetes objects the posture rules read: only the fields they
+//! need, so that 20,000 pods fit in a few tens of megabytes. Unknown fields are ignored; every
+//! field has a default, so a sparse manifest still parses.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Implements `kube::Resource` for a slim type, so `Api<T>` lists straight into it.
+macro_rules! resource {
+    ($t:ty, $group:expr, $version:expr, $kind:expr, $plural:expr) => {
+        impl kube::Resource for $t {
+            type DynamicType = ();
+            type Scope = kube::core::NamespaceResourceScope;
+            fn kind(_: &()) -> std::borrow::Cow<'_, str> {
+                $kind.into()
+            }
+            fn group(_: &()) -> std::borrow::Cow<'_, str> {
+                $group.into()
+            }
+            fn version(_: &()) -> std::borrow::Cow<'_, str> {
+                $version.into()
+            }
+            fn plural(_: &()) -> std::borrow::Cow<'_, str> {
+                $plural.into()
+            }
+            fn meta(&self) -> &ObjectMeta {
+                &self.metadata
+            }
+            fn meta_mut(&mut self) -> &mut ObjectMeta {
+                &mut self.metadata
+            }
+        }
+    };
+}
+pub(crate) use resource;
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct KeyRef {
+    pub name: Option<String>,
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EnvVarSource {
+    pub secret_key_ref: Option<KeyRef>,
+    pub config_map_key_ref: Option<KeyRef>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: Option<String>,
+    pub value_from: Option<EnvVarSource>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct NameRef {
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct EnvFromSource {
+    pub secret_ref: Option<NameRef>,
+    pub config_map_ref: Option<NameRef>,
+    pub prefix: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ContainerPort {
+    pub name: Option<String>,
+    pub container_port: i32,
+    pub host_port: Option<i32>,
+    pub protocol: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Capabilities {
+    pub add: Vec<String>,
+    pub drop: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SeccompProfile {
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+}
+
+/// Container- and pod-level security context (the pod level uses a subset).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SecurityContext {
+    pub privileged: Option<bool>,
+    pub run_as_user: Option<i64>,
+    pub run_as_non_root: Option<bool>,
+    pub allow_privilege_escalation: Option<bool>,
+    pub capabilities: Option<Capabilities>,
+    pub read_only_root_filesystem: Option<bool>,
+    pub seccomp_profile: Option<SeccompProfile>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Resources {
+    pub requests: BTreeMap<String, serde_json::Value>,
+    pub limits: BTreeMap<String, serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct VolumeMount {
+    pub name: String,
+    pub mount_path: String,
+    pub read_only: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Container {
+    pub name: String,
+    pub image: Option<String>,
+    pub env: Vec<EnvVar>,
+    pub env_from: Vec<EnvFromSource>,
+    pub ports: Vec<ContainerPort>,
+    pub security_context: Option<SecurityContext>,
+    pub resources: Option<Resources>,
+    pub volume_mounts: Vec<VolumeMount>,
+}
+
+impl Container {
+    pub fn env_value(&self, name: &str) -> Option<&str> {
+        self.env.iter().find(|e| e.name == name).and_then(|e| e.value.as_deref())
+    }
+    pub fn has_env(&self, name: &str) -> bool {
+        self.env.iter().any(|e| e.name == name)
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HostPath {
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Volume {
+    pub name: String,
+    pub host_path: Option<HostPath>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PodSpec {
+    pub containers: Vec<Container>,
+    pub init_containers: Vec<Container>,
+    pub volumes: Vec<Volume>,
+    pub service_account_name: Option<String>,
+    pub automount_service_account_token: Option<bool>,
+    pub host_network: Option<bool>,
+    #[serde(rename = "hostPID")]
+    pub host_pid: Option<bool>,
+    #[serde(rename = "hostIPC")]
+    pub host_ipc: Option<bool>,
+    pub security_context: Option<SecurityContext>,
+}
+
+impl PodSpec {
+    /// Every container, init containers included.
+    pub fn all_containers(&self) -> impl Iterator<Item = (usize, bool, &Container)> {
+        self.init_containers
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (i, true, c))
+            .chain(self.containers.iter().enumerate().map(|(i, c)| (i, false, c)))
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TemplateMeta {
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PodTemplate {
+    pub metadata: TemplateMeta,
+    pub spec: PodSpec,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PodCondition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ContainerStatus {
+    pub name: String,
+    pub ready: bool,
+    pub restart_count: i32,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct PodStatus {
+    pub phase: Option<String>,
+    pub conditions: Vec<PodCondition>,
+    pub container_statuses: Vec<ContainerStatus>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Pod {
+    pub metadata: ObjectMeta,
+    pub spec: PodSpec,
+    pub status: PodStatus,
+}
+resource!(Pod, "", "v1", "Pod", "pods");
+
+impl Pod {
+    pub fn label(&self, k: &str) -> Option<&str> {
+        self.metadata.labels.as_ref().and_then(|l| l.get(k)).map(String::as_str)
+    }
+    pub fn is_ready(&self) -> bool {
+        self.status.phase.as_deref() == Some("Running")
+            && self.status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True")
+    }
+}
+
+/// A port number or name (`targetPort`, NetworkPolicy ports).
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum IntOrString {
+    Int(i32),
+    String(String),
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ServicePort {
+    pub name: Option<String>,
+    pub port: i32,
+    pub target_port: Option<IntOrString>,
+    pub node_port: Option<i32>,
+    pub protocol: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ServiceSpec {
+    #[serde(rename = "type")]
+    pub type_: Option<String>,
+    pub selector: Option<BTreeMap<String, String>>,
+    pub ports: Vec<ServicePort>,
+    pub load_balancer_source_ranges: Vec<String>,
+    pub load_balancer_class: Option<String>,
+    #[serde(rename = "externalIPs")]
+    pub external_ips: Vec<String>,
+    #[serde(rename = "clusterIP")]
+    pub cluster_ip: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LoadBalancerIngress {
+    pub ip: Option<String>,
+    pub hostname: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct LoadBalancerStatus {
+    pub ingress: Vec<LoadBalancerIngress>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ServiceStatus {
+    pub load_balancer: Option<LoadBalancerStatus>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Service {
+    pub metadata: ObjectMeta,
+    pub spec: ServiceSpec,
+    pub status: ServiceStatus,
+}
+resource!(Service, "", "v1", "Service", "services");
+
+impl Service {
+    pub fn type_(&self) -> &str {
+        self.spec.type_.as_deref().unwrap_or("ClusterIP")
+    }
+    pub fn annotation(&self, k: &str) -> Option<&str> {
+        self.metadata.annotations.as_ref().and_then(|a| a.get(k)).map(String::as_str)
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ServiceBackendPort {
+    pub name: Option<String>,
+    pub number: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct IngressServiceBackend {
+    pub name: String,
+    pub port: Option<ServiceBackendPort>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct IngressBackend {
+    pub service: Option<IngressServiceBackend>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct IngressPath {
+    pub path: Option<String>,
+    pub backend: IngressBackend,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct IngressHttp {
+    pub paths: Vec<IngressPath>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct IngressRule {
+    pub host: Option<String>,
+    pub http: Option<IngressHttp>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct IngressSpec {
+    pub ingress_class_name: Option<String>,
+    pub default_backend: Option<IngressBackend>,
+    pub rules: Vec<IngressRule>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Ingress {
+    pub metadata: ObjectMeta,
+    pub spec: IngressSpec,
+}
+resource!(Ingress, "networking.k8s.io", "v1", "Ingress", "ingresses");
+
+impl Ingress {
+    /// Every (service name, port) the Ingress routes to, with the path (for evidence).
+    pub fn backends(&self) -> Vec<(&IngressServiceBackend, String)> {
+        let mut out = Vec::new();
+        if let Some(s) = self.spec.default_backend.as_ref().and_then(|b| b.service.as_ref()) {
+            out.push((s, "spec.defaultBackend".to_string()));
+        }
+        for (i, r) in self.spec.rules.iter().enumerate() {
+            for (j, p) in r.http.iter().flat_map(|h| h.paths.iter()).enumerate() {
+                if let Some(s) = &p.backend.service {
+                    out.push((s, format!("spec.rules[{i}].http.paths[{j}]")));
+                }
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparse_and_unknown_fields_parse() {
+        let p: Pod = serde_json::from_value(serde_json::json!({"metadata": {"name": "x"},
+            "spec": {"containers": [{"name": "c", "whatever": 1}], "hostPID": true}, "status": {"phase": "Running"}}))
+        .unwrap();
+        assert_eq!(p.spec.host_pid, Some(true));
+        let s: Service = serde_json::from_value(
+            serde_json::json!({"spec": {"ports": [{"port": 80, "targetPort": "dashboard"}]}}),
+        )
+        .unwrap();
+        assert_eq!(s.spec.ports[0].target_port, Some(IntOrString::String("dashboard".into())));
+    }
+}

@@ -1,0 +1,32 @@
+//! Guide §1.2: Ray token authentication (RAY-AUTH-001).
+
+use super::{catalog::rule, images::parse_version, Finding, Subject};
+
+pub fn check(s: &Subject, out: &mut Vec<Finding>) {
+    let Some(spec) = s.spec else { return };
+    if spec.auth_options.as_ref().and_then(|a| a.mode.as_deref()) == Some("token") {
+        return;
+    }
+    let head_env_token = spec
+        .head_group_spec
+        .template
+        .spec
+        .containers
+        .first()
+        .and_then(|c| c.env_value("RAY_AUTH_MODE"))
+        == Some("token");
+    if head_env_token {
+        return;
+    }
+    let mut ev = format!(
+        "{}: {}.authOptions.mode is not \"token\" and RAY_AUTH_MODE=token is not set",
+        s.object(),
+        s.spec_path
+    );
+    if let Some(v) = s.ray_version() {
+        if parse_version(&v).is_some_and(|v| v < (2, 52, 0)) {
+            ev.push_str(&format!("; Ray {v} must be upgraded to 2.52 or later first"));
+        }
+    }
+    out.push(Finding::new(rule("RAY-AUTH-001"), rule("RAY-AUTH-001").severity, ev));
+}

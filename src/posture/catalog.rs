@@ -1,0 +1,101 @@
+//! The rule catalog (DESIGN.md §2): stable ids, the guide section each cites, default severity,
+//! title, remediation and the one-key fix when there is one.
+
+use super::Severity::{self, *};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Rule {
+    pub id: &'static str,
+    pub section: &'static str,
+    pub severity: Severity,
+    pub title: &'static str,
+    pub remediation: &'static str,
+    pub fix: Option<&'static str>,
+}
+
+const fn r(
+    id: &'static str,
+    section: &'static str,
+    severity: Severity,
+    title: &'static str,
+    remediation: &'static str,
+    fix: Option<&'static str>,
+) -> Rule {
+    Rule { id, section, severity, title, remediation, fix }
+}
+
+pub static RULES: &[Rule] = &[
+    r("RAY-TLS-001", "1.1", High, "Ray gRPC TLS is off",
+      "Set RAY_USE_TLS=1 with RAY_TLS_SERVER_CERT, RAY_TLS_SERVER_KEY and RAY_TLS_CA_CERT on every Ray container (or spec.tlsOptions.enabled with cert-manager on KubeRay 1.7).", None),
+    r("RAY-TLS-002", "1.1", Medium, "Ray TLS is only partly configured",
+      "Enable TLS on the head and every worker group, each with RAY_TLS_SERVER_CERT, RAY_TLS_SERVER_KEY and RAY_TLS_CA_CERT.", None),
+    r("RAY-AUTH-001", "1.2", High, "Ray token authentication is off",
+      "Set spec.authOptions.mode: token (KubeRay >= 1.5.1, Ray >= 2.52); the token is kept in the cluster's Secret.", None),
+    r("RAY-EXP-001", "1.3", Critical, "GCS or Ray Client port reachable from outside the cluster",
+      "Keep 6379 and 10001 on a ClusterIP Service; drop hostNetwork and hostPort; reach Ray through kubectl port-forward or raydar forward.", Some("service-clusterip")),
+    r("RAY-EXP-002", "1.5", Critical, "Dashboard on a public LoadBalancer/NodePort without ACL",
+      "Switch the Service to ClusterIP and use raydar forward (authenticated port-forward); the Jobs API runs arbitrary code.", Some("service-clusterip")),
+    r("RAY-EXP-003", "1.5", High, "Dashboard on a LoadBalancer/NodePort narrowed by ACL or intranet address",
+      "An ACL or intranet LB still exposes the Jobs API beyond the cluster: prefer ClusterIP and raydar forward.", Some("service-clusterip")),
+    r("RAY-EXP-004", "1.5", Critical, "Ingress routes to the Ray dashboard",
+      "Set enableIngress: false and delete the Ingress, or put real authentication (oauth2-proxy, auth-url) in front of it.", Some("disable-ingress")),
+    r("RAY-SVC-001", "1.6", High, "The RayCluster asks for a non-ClusterIP head Service",
+      "Set headGroupSpec.serviceType: ClusterIP in the CR: KubeRay recreates a deleted head Service from it.", Some("service-clusterip")),
+    r("RAY-NET-001", "1.4", High, "No NetworkPolicy selects the head pod",
+      "Add a NetworkPolicy for ray.io/cluster=<name> admitting only the cluster's pods, the KubeRay operator and job submitters.", Some("network-policy")),
+    r("RAY-NET-002", "1.4", Medium, "No NetworkPolicy selects the worker pods",
+      "Select the workers too (ray.io/cluster=<name>), admitting only the cluster's own pods.", Some("network-policy")),
+    r("RAY-NET-003", "1.4", High, "A NetworkPolicy on Ray pods admits any source",
+      "Replace empty `from` and 0.0.0.0/0 rules with pod and namespace selectors for the sources that need Ray.", Some("network-policy")),
+    r("RAY-NS-001", "2", Medium, "Ray cluster in the default or a system namespace",
+      "Run each Ray cluster in a namespace of its own team, with its own quota and RBAC.", None),
+    r("RAY-QUOTA-001", "3", Medium, "Namespace has no ResourceQuota",
+      "Add a ResourceQuota (or an ElasticQuotaTree leaf) capping CPU, memory and GPUs.", Some("resource-quota")),
+    r("RAY-QUOTA-002", "3", Low, "ResourceQuota does not cap GPUs the cluster requests",
+      "Add requests.nvidia.com/gpu (or the GPU resource in use) to the namespace's quota.", None),
+    r("RAY-RBAC-001", "4", Medium, "Ray pods run as the namespace's default ServiceAccount",
+      "Give the cluster a dedicated ServiceAccount with no token automount and only the roles it needs.", Some("dedicated-sa")),
+    r("RAY-RBAC-002", "4", Medium, "ServiceAccount token mounted into pods that do not need it",
+      "Set automountServiceAccountToken: false on worker templates, and on the head unless the in-tree autoscaler runs.", Some("automount-token")),
+    r("RAY-RBAC-003", "4", Critical, "The Ray ServiceAccount is bound to a powerful role",
+      "Remove the binding to cluster-admin/admin/edit or wildcard roles; grant only what the workload needs.", None),
+    r("RAY-SEC-001", "5", Critical, "Privileged container",
+      "Remove securityContext.privileged: true.", None),
+    r("RAY-SEC-002", "5", High, "Container may run as root",
+      "Set runAsNonRoot: true and runAsUser: 1000 (the Ray images' ray user).", Some("security-context")),
+    r("RAY-SEC-003", "5", Medium, "Privilege escalation not disabled",
+      "Set allowPrivilegeEscalation: false on every container.", Some("security-context")),
+    r("RAY-SEC-004", "5", High, "Writable or unapproved hostPath volume",
+      "Use PVCs or object storage; if a hostPath is unavoidable, mount it readOnly under an approved prefix.", None),
+    r("RAY-SEC-005", "5", High, "Host network, PID or IPC namespace shared",
+      "Remove hostNetwork, hostPID and hostIPC.", None),
+    r("RAY-SEC-006", "5", Medium, "Capabilities not dropped, or dangerous ones added",
+      "Set capabilities.drop: [ALL] and add back nothing (or only what is proven necessary).", Some("security-context")),
+    r("RAY-IMG-001", "6", Medium, "Image tag is latest or missing",
+      "Pin a released Ray version tag, ideally with its digest.", None),
+    r("RAY-IMG-002", "6", Low, "Image not pinned by digest",
+      "Reference images as name:tag@sha256:… so what runs is what was scanned.", None),
+    r("RAY-IMG-003", "6", Info, "Image registry outside the trusted list",
+      "Pull from the registries in the trusted list (config posture.trusted_registries).", None),
+    r("RAY-VER-001", "6", High, "Ray version with known dashboard vulnerabilities",
+      "Upgrade Ray: below 2.52 the dashboard has CVE-2025-62593 (unauthenticated RCE via DNS rebinding, CISA KEV); below 2.54 CVE-2026-27482.", None),
+    r("RAY-RES-001", "7", Medium, "Ray container without CPU or memory requests",
+      "Set resources.requests.cpu and .memory on every Ray container.", None),
+    r("RAY-RES-002", "7", Medium, "Ray container without a memory limit",
+      "Set resources.limits.memory (Ray sizes its object store from limits).", None),
+    r("RAY-CRED-001", "8", Critical, "Static cloud credentials as literal env values",
+      "Remove the literal keys, rotate them, and use RRSA (pod identity) instead.", None),
+    r("RAY-CRED-002", "8", Medium, "Static cloud credentials from Secrets instead of RRSA",
+      "Use RRSA (pod-identity.alibabacloud.com/injection) so pods get short-lived credentials.", None),
+    r("RAY-JOB-001", "9", Low, "RayJob runs on a shared existing cluster",
+      "Give jobs their own cluster (rayClusterSpec) so they cannot see each other's data and code.", None),
+    r("RAY-JOB-002", "9", Low, "RayJob keeps its cluster after finishing",
+      "Set shutdownAfterJobFinishes: true (with ttlSecondsAfterFinished) so idle clusters do not linger.", None),
+    r("RAY-JOB-003", "9", Info, "Several Ray clusters share one namespace",
+      "Isolate teams and workloads in namespaces of their own.", None),
+];
+
+pub fn rule(id: &str) -> &'static Rule {
+    RULES.iter().find(|r| r.id == id).unwrap_or(&RULES[0])
+}

@@ -1,0 +1,80 @@
+//! Guide §8: static cloud credentials (RAY-CRED-001, RAY-CRED-002). Values are never read
+//! into a finding: only the variable's name and where it is.
+
+use super::{catalog::rule, Finding, Severity, Subject};
+use crate::model::Container;
+use std::collections::BTreeSet;
+
+pub const CREDENTIAL_ENV: [&str; 15] = [
+    "ALIBABA_CLOUD_ACCESS_KEY_ID",
+    "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
+    "ALIBABA_CLOUD_SECURITY_TOKEN",
+    "OSS_ACCESS_KEY_ID",
+    "OSS_ACCESS_KEY_SECRET",
+    "OSS_SESSION_TOKEN",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "ALICLOUD_ACCESS_KEY",
+    "ALICLOUD_SECRET_KEY",
+    "AZURE_STORAGE_CONNECTION_STRING",
+    "AZURE_STORAGE_KEY",
+    "GOOGLE_APPLICATION_CREDENTIALS",
+    "AZURE_CLIENT_SECRET",
+];
+
+fn scan(
+    obj: &str,
+    path: &str,
+    c: &Container,
+    seen: &mut BTreeSet<(String, String)>,
+    out: &mut Vec<Finding>,
+) {
+    for e in &c.env {
+        if !CREDENTIAL_ENV.contains(&e.name.as_str()) {
+            continue;
+        }
+        if e.value.as_deref().is_some_and(|v| !v.is_empty())
+            && seen.insert(("lit".into(), e.name.clone()))
+        {
+            out.push(Finding::new(
+                rule("RAY-CRED-001"),
+                Severity::Critical,
+                format!("{obj} {path} ({}) env {} is a literal value (not shown)", c.name, e.name),
+            ));
+        }
+        if let Some(sk) = e.value_from.as_ref().and_then(|v| v.secret_key_ref.as_ref()) {
+            if seen.insert(("ref".into(), e.name.clone())) {
+                out.push(Finding::new(
+                    rule("RAY-CRED-002"),
+                    Severity::Medium,
+                    format!(
+                        "{obj} {path} ({}) env {} comes from Secret {}",
+                        c.name,
+                        e.name,
+                        sk.name.as_deref().unwrap_or("?")
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+pub fn check(s: &Subject, out: &mut Vec<Finding>) {
+    let obj = s.object();
+    let mut seen = BTreeSet::new();
+    for t in s.templates() {
+        for (i, init, c) in t.spec.all_containers() {
+            let path =
+                format!("{}.{}[{i}]", t.path, if init { "initContainers" } else { "containers" });
+            scan(&obj, &path, c, &mut seen, out);
+        }
+    }
+    // Live pods win where webhooks mutate them.
+    for p in &s.pods {
+        let pod = format!("Pod {}/{}", s.namespace, p.metadata.name.as_deref().unwrap_or(""));
+        for (i, c) in p.spec.containers.iter().enumerate() {
+            scan(&pod, &format!("spec.containers[{i}]"), c, &mut seen, out);
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! Guide §1.3, §1.5, §1.6: what reaches the cluster from outside — GCS and Ray Client ports
+//! (RAY-EXP-001), the dashboard on load balancers and node ports (RAY-EXP-002/003) or an
+//! Ingress (RAY-EXP-004), and a CR that asks for an exposed head Service (RAY-SVC-001).
+
+use super::subject::PortKind;
+use super::{catalog::rule, Finding, Severity, Subject};
+
+const INGRESS_AUTH: [&str; 4] = [
+    "nginx.ingress.kubernetes.io/auth-type",
+    "nginx.ingress.kubernetes.io/auth-url",
+    "nginx.ingress.kubernetes.io/auth-signin",
+    "nginx.ingress.kubernetes.io/auth-tls-verify-client",
+];
+
+/// Exposure through Services (all entries that own Services).
+fn services(s: &Subject, out: &mut Vec<Finding>) {
+    for e in s.exposures.iter().filter(|e| e.outside) {
+        match e.kind {
+            PortKind::Gcs | PortKind::Client => {
+                out.push(Finding::new(rule("RAY-EXP-001"), Severity::Critical, e.evidence.clone()));
+            }
+            PortKind::Dashboard if e.acl.is_none() => {
+                out.push(Finding::new(rule("RAY-EXP-002"), Severity::Critical, e.evidence.clone()));
+            }
+            PortKind::Dashboard => {
+                out.push(Finding::new(rule("RAY-EXP-003"), Severity::High, e.evidence.clone()))
+            }
+            PortKind::Other => {}
+        }
+    }
+}
+
+fn ingresses(s: &Subject, out: &mut Vec<Finding>) {
+    if !s.inv.readable(s.namespace, "ingresses") {
+        return;
+    }
+    let dashboards: Vec<_> = s.exposures.iter().filter(|e| e.kind == PortKind::Dashboard).collect();
+    for ing in
+        s.inv.ingresses.iter().filter(|i| i.metadata.namespace.as_deref() == Some(s.namespace))
+    {
+        let ann = ing.metadata.annotations.clone().unwrap_or_default();
+        let authed = INGRESS_AUTH.iter().any(|k| ann.contains_key(*k))
+            || ann.values().any(|v| v.contains("oauth2-proxy") || v.contains("oauth2/auth"));
+        for (b, path) in ing.backends() {
+            let hit = dashboards.iter().find(|e| {
+                e.service == b.name
+                    && b.port.as_ref().is_some_and(|p| {
+                        p.number == Some(e.port) || (p.name.is_some() && p.name == e.port_name)
+                    })
+            });
+            let synthesized =
+                s.spec.is_some_and(|sp| sp.head_group_spec.enable_ingress == Some(true))
+                    && b.name == format!("{}-head-svc", s.cluster.unwrap_or(s.name));
+            if hit.is_some() || synthesized {
+                let iname = ing.metadata.name.as_deref().unwrap_or("");
+                let (sev, how) = if authed {
+                    (Severity::High, "with auth annotations")
+                } else {
+                    (Severity::Critical, "with no authentication")
+                };
+                out.push(Finding::new(
+                    rule("RAY-EXP-004"),
+                    sev,
+                    format!(
+                        "Ingress {}/{iname} {path} routes to Service {} (dashboard) {how}",
+                        s.namespace, b.name
+                    ),
+                ));
+            }
+        }
+    }
+    // enableIngress without a live Ingress (manifests): KubeRay will create an open one.
+    let asked = s.spec.is_some_and(|sp| sp.head_group_spec.enable_ingress == Some(true));
+    let live_ingress = s.inv.ingresses.iter().any(|i| {
+        i.metadata.namespace.as_deref() == Some(s.namespace)
+            && i.metadata.name.as_deref()
+                == Some(format!("{}-head-ingress", s.cluster.unwrap_or(s.name)).as_str())
+    });
+    if asked && !live_ingress && !s.inv.live {
+        out.push(Finding::new(rule("RAY-EXP-004"), Severity::Critical,
+            format!("{} {}.headGroupSpec.enableIngress=true: KubeRay creates an Ingress to the dashboard with no authentication", s.object(), s.spec_path)));
+    }
+}
+
+fn host_exposure(s: &Subject, out: &mut Vec<Finding>) {
+    for t in s.templates().into_iter().filter(|t| t.head) {
+        if t.spec.host_network == Some(true) {
+            out.push(Finding::new(rule("RAY-EXP-001"), Severity::Critical,
+                format!("{} {}.hostNetwork=true: GCS 6379, dashboard 8265 and client 10001 listen on the node's address", s.object(), t.path)));
+        }
+        for (i, c) in t.spec.containers.iter().enumerate() {
+            for p in &c.ports {
+                if p.host_port.is_some_and(|h| h > 0)
+                    && matches!(
+                        super::subject::classify(p.container_port, p.name.as_deref()),
+                        PortKind::Gcs | PortKind::Client | PortKind::Dashboard
+                    )
+                {
+                    out.push(Finding::new(
+                        rule("RAY-EXP-001"),
+                        Severity::Critical,
+                        format!(
+                            "{} {}.containers[{i}] ({}) port {} has hostPort {}",
+                            s.object(),
+                            t.path,
+                            c.name,
+                            p.container_port,
+                            p.host_port.unwrap_or(0)
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+fn service_type(s: &Subject, out: &mut Vec<Finding>) {
+    let Some(spec) = s.spec else { return };
+    let hg = &spec.head_group_spec;
+    let asked = [
+        ("headGroupSpec.serviceType", hg.service_type.as_deref()),
+        (
+            "headGroupSpec.headService.spec.type",
+            hg.head_service.as_ref().and_then(|h| h.spec.as_ref()).and_then(|s| s.type_.as_deref()),
+        ),
+    ];
+    for (field, ty) in asked {
+        if let Some(ty @ ("LoadBalancer" | "NodePort")) = ty {
+            out.push(Finding::new(
+                rule("RAY-SVC-001"),
+                Severity::High,
+                format!(
+                    "{} {}.{field}={ty}: a recreated head Service would be exposed again",
+                    s.object(),
+                    s.spec_path
+                ),
+            ));
+        }
+    }
+}
+
+pub fn check(s: &Subject, out: &mut Vec<Finding>) {
+    services(s, out);
+    ingresses(s, out);
+    host_exposure(s, out);
+    service_type(s, out);
+}
+
+/// For a RayJob/RayService whose cluster has its own entry: only its own Services and CR field.
+pub fn check_own_services(s: &Subject, out: &mut Vec<Finding>) {
+    services(s, out);
+    service_type(s, out);
+}

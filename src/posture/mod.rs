@@ -1,0 +1,198 @@
+//! The posture engine: pure rules over an [`Inventory`], one family per file, each citing the
+//! guide's section. No I/O, no clock, no errors: a missing field is a finding or nothing.
+
+mod auth;
+pub mod catalog;
+mod creds;
+mod exposure;
+pub mod images;
+mod jobs;
+mod network;
+mod quota;
+mod rbac;
+mod resources;
+mod security;
+mod subject;
+mod tls;
+
+pub use catalog::{Rule, RULES};
+pub use subject::Subject;
+
+use crate::inventory::Inventory;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl Severity {
+    pub const ALL: [Severity; 5] =
+        [Self::Critical, Self::High, Self::Medium, Self::Low, Self::Info];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Info => "info",
+            Self::Low => "low",
+            Self::Medium => "medium",
+            Self::High => "high",
+            Self::Critical => "critical",
+        }
+    }
+    /// Short label with a symbol, so severity never relies on colour alone.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Critical => "✖ CRIT",
+            Self::High => "▲ HIGH",
+            Self::Medium => "● MED",
+            Self::Low => "○ LOW",
+            Self::Info => "· INFO",
+        }
+    }
+}
+
+/// Settings the rules take from the config file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PostureConfig {
+    /// Registry prefixes images may come from (`docker.io/rayproject`); empty turns RAY-IMG-003 off.
+    pub trusted_registries: Vec<String>,
+    /// hostPath prefixes that are acceptable when mounted read-only.
+    pub allowed_host_paths: Vec<String>,
+}
+
+impl PostureConfig {
+    /// The settings `--demo` uses, so that every rule has something to say on the demo data.
+    pub fn demo() -> Self {
+        Self {
+            trusted_registries: vec!["docker.io/rayproject".into(), "quay.io/kuberay".into()],
+            allowed_host_paths: vec!["/mnt/datasets".into()],
+        }
+    }
+}
+
+/// One finding: what, where (object and field path, never a secret value) and how to fix it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub rule: String,
+    pub section: String,
+    pub severity: Severity,
+    pub title: String,
+    pub evidence: String,
+    pub remediation: String,
+    pub fix: Option<String>,
+}
+
+impl Finding {
+    pub fn new(rule: &Rule, severity: Severity, evidence: impl Into<String>) -> Self {
+        Self {
+            rule: rule.id.into(),
+            section: rule.section.into(),
+            severity,
+            title: rule.title.into(),
+            evidence: evidence.into(),
+            remediation: rule.remediation.into(),
+            fix: rule.fix.map(Into::into),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Owner {
+    pub kind: String,
+    pub name: String,
+}
+
+/// One scanned object (RayCluster, RayJob, RayService, RayCronJob) with its grade.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub namespace: String,
+    pub name: String,
+    pub kind: String,
+    pub owner: Option<Owner>,
+    pub ray_version: Option<String>,
+    pub grade: String,
+    pub score: u32,
+    pub findings: Vec<Finding>,
+}
+
+impl Entry {
+    pub fn count(&self, s: Severity) -> usize {
+        self.findings.iter().filter(|f| f.severity == s).count()
+    }
+    pub fn worst(&self) -> Option<Severity> {
+        self.findings.iter().map(|f| f.severity).max()
+    }
+}
+
+/// Grade per DESIGN.md §2: F if any critical; else 100 − 15·high − 5·medium − 1·low with
+/// A ≥ 90, B ≥ 75, C ≥ 60, D ≥ 40, else F.
+pub fn grade(findings: &[Finding]) -> (String, u32) {
+    let n = |s| findings.iter().filter(|f| f.severity == s).count() as i64;
+    if n(Severity::Critical) > 0 {
+        return ("F".into(), 0);
+    }
+    let score =
+        (100 - 15 * n(Severity::High) - 5 * n(Severity::Medium) - n(Severity::Low)).max(0) as u32;
+    let g = match score {
+        90.. => "A",
+        75.. => "B",
+        60.. => "C",
+        40.. => "D",
+        _ => "F",
+    };
+    (g.into(), score)
+}
+
+pub const GRADE_FORMULA: &str = "F if any critical finding; otherwise score = 100 − 15·high − 5·medium − 1·low, and A ≥ 90, B ≥ 75, C ≥ 60, D ≥ 40, else F.";
+
+/// Evaluates every rule for every entry of the inventory. Entries come sorted by namespace,
+/// name and kind; findings by severity (worst first), then rule id.
+pub fn evaluate(inv: &Inventory, cfg: &PostureConfig) -> Vec<Entry> {
+    let index = subject::Index::new(inv);
+    let mut out: Vec<Entry> = subject::subjects(inv, &index, cfg)
+        .iter()
+        .map(|s| {
+            let mut f = Vec::new();
+            if s.cluster_rules {
+                tls::check(s, &mut f);
+                auth::check(s, &mut f);
+                exposure::check(s, &mut f);
+                network::check(s, &mut f);
+                quota::check(s, &mut f);
+                rbac::check(s, &mut f);
+                security::check(s, &mut f);
+                images::check(s, &mut f);
+                resources::check(s, &mut f);
+                creds::check(s, &mut f);
+            } else {
+                exposure::check_own_services(s, &mut f);
+            }
+            jobs::check(s, &mut f);
+            f.sort_by(|a, b| {
+                b.severity
+                    .cmp(&a.severity)
+                    .then_with(|| a.rule.cmp(&b.rule))
+                    .then_with(|| a.evidence.cmp(&b.evidence))
+            });
+            f.dedup();
+            let (grade, score) = grade(&f);
+            Entry {
+                namespace: s.namespace.to_string(),
+                name: s.name.to_string(),
+                kind: s.kind.to_string(),
+                owner: s.owner.clone(),
+                ray_version: s.ray_version(),
+                grade,
+                score,
+                findings: f,
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| (&a.namespace, &a.name, &a.kind).cmp(&(&b.namespace, &b.name, &b.kind)));
+    out
+}

@@ -1,0 +1,84 @@
+//! Guide §1.4: NetworkPolicies around Ray pods (RAY-NET-001, RAY-NET-002, RAY-NET-003).
+
+use super::{catalog::rule, Finding, Severity, Subject};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use std::collections::BTreeMap;
+
+/// Whether a label selector matches `labels` (an empty selector matches everything).
+pub fn matches(sel: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+    let ml = sel.match_labels.iter().flatten().all(|(k, v)| labels.get(k) == Some(v));
+    let me = sel.match_expressions.iter().flatten().all(|e| {
+        let have = labels.get(&e.key);
+        let values = e.values.as_deref().unwrap_or(&[]);
+        match e.operator.as_str() {
+            "In" => have.is_some_and(|h| values.contains(h)),
+            "NotIn" => have.is_none_or(|h| !values.contains(h)),
+            "Exists" => have.is_some(),
+            "DoesNotExist" => have.is_none(),
+            _ => false,
+        }
+    });
+    ml && me
+}
+
+fn guards_ingress(np: &NetworkPolicy) -> bool {
+    let Some(spec) = &np.spec else { return false };
+    match &spec.policy_types {
+        None => true,
+        Some(t) if t.is_empty() => true,
+        Some(t) => t.iter().any(|t| t == "Ingress"),
+    }
+}
+
+fn selects(np: &NetworkPolicy, labels: &BTreeMap<String, String>) -> bool {
+    np.spec.as_ref().is_some_and(|s| s.pod_selector.as_ref().is_none_or(|sel| matches(sel, labels)))
+        && guards_ingress(np)
+}
+
+pub fn check(s: &Subject, out: &mut Vec<Finding>) {
+    if s.spec.is_none() || !s.inv.readable(s.namespace, "networkpolicies") {
+        return;
+    }
+    let policies: Vec<&NetworkPolicy> = s.inv.policies_in(s.namespace).collect();
+    let head = s.head_labels();
+    if !policies.iter().any(|p| selects(p, &head)) {
+        out.push(Finding::new(rule("RAY-NET-001"), Severity::High,
+            format!("{}: no NetworkPolicy in namespace {} selects the head pod (ray.io/cluster={}, ray.io/node-type=head)", s.object(), s.namespace, s.cluster.unwrap_or(s.name))));
+    }
+    let workers = s.worker_labels();
+    if let Some(w) = workers.iter().find(|w| !policies.iter().any(|p| selects(p, w))) {
+        out.push(Finding::new(
+            rule("RAY-NET-002"),
+            Severity::Medium,
+            format!(
+                "{}: no NetworkPolicy in namespace {} selects the worker pods (group {})",
+                s.object(),
+                s.namespace,
+                w.get("ray.io/group").map_or("", String::as_str)
+            ),
+        ));
+    }
+    for p in policies.iter().filter(|p| selects(p, &head) || workers.iter().any(|w| selects(p, w)))
+    {
+        let name = p.metadata.name.as_deref().unwrap_or("");
+        for (i, r) in
+            p.spec.as_ref().and_then(|s| s.ingress.as_ref()).into_iter().flatten().enumerate()
+        {
+            let why = match r.from.as_deref() {
+                None | Some([]) => Some("has no `from`, so every source is admitted".to_string()),
+                Some(peers) => peers.iter().find_map(|peer| {
+                    let cidr = peer.ip_block.as_ref()?.cidr.as_str();
+                    matches!(cidr, "0.0.0.0/0" | "::/0").then(|| format!("admits ipBlock {cidr}"))
+                }),
+            };
+            if let Some(why) = why {
+                out.push(Finding::new(
+                    rule("RAY-NET-003"),
+                    Severity::High,
+                    format!("NetworkPolicy {}/{name} spec.ingress[{i}] {why}", s.namespace),
+                ));
+            }
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! Guide §7: requests and limits on Ray containers (RAY-RES-001, RAY-RES-002).
+
+use super::{catalog::rule, Finding, Severity, Subject};
+
+pub fn check(s: &Subject, out: &mut Vec<Finding>) {
+    let obj = s.object();
+    for t in s.templates() {
+        let Some(c) = t.spec.containers.first() else { continue };
+        let r = c.resources.clone().unwrap_or_default();
+        // Kubernetes defaults missing requests to the limits.
+        let has_req = |k: &str| r.requests.contains_key(k) || r.limits.contains_key(k);
+        let missing: Vec<&str> = ["cpu", "memory"].into_iter().filter(|k| !has_req(k)).collect();
+        if !missing.is_empty() {
+            out.push(Finding::new(
+                rule("RAY-RES-001"),
+                Severity::Medium,
+                format!(
+                    "{obj} {}.containers[0] ({}) has no {} request",
+                    t.path,
+                    c.name,
+                    missing.join(" or ")
+                ),
+            ));
+        }
+        if !r.limits.contains_key("memory") {
+            out.push(Finding::new(
+                rule("RAY-RES-002"),
+                Severity::Medium,
+                format!("{obj} {}.containers[0] ({}) has no memory limit", t.path, c.name),
+            ));
+        }
+    }
+}

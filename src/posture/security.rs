@@ -1,0 +1,114 @@
+//! Guide §5: security contexts and host access (RAY-SEC-001 … RAY-SEC-006).
+
+use super::{catalog::rule, Finding, Severity, Subject};
+
+const DANGEROUS_CAPS: [&str; 9] = [
+    "ALL",
+    "SYS_ADMIN",
+    "NET_ADMIN",
+    "SYS_PTRACE",
+    "SYS_MODULE",
+    "DAC_READ_SEARCH",
+    "SYS_RAWIO",
+    "BPF",
+    "SYS_BOOT",
+];
+
+pub fn check(s: &Subject, out: &mut Vec<Finding>) {
+    let obj = s.object();
+    for t in s.templates() {
+        let pod_sc = t.spec.security_context.clone().unwrap_or_default();
+        for (i, init, c) in t.spec.all_containers() {
+            let path = format!(
+                "{}.{}[{i}] ({})",
+                t.path,
+                if init { "initContainers" } else { "containers" },
+                c.name
+            );
+            let sc = c.security_context.clone().unwrap_or_default();
+            if sc.privileged == Some(true) {
+                out.push(Finding::new(
+                    rule("RAY-SEC-001"),
+                    Severity::Critical,
+                    format!("{obj} {path} securityContext.privileged=true"),
+                ));
+            }
+            let user = sc.run_as_user.or(pod_sc.run_as_user);
+            let non_root = sc.run_as_non_root.or(pod_sc.run_as_non_root);
+            if user == Some(0) {
+                out.push(Finding::new(
+                    rule("RAY-SEC-002"),
+                    Severity::High,
+                    format!("{obj} {path} runAsUser=0"),
+                ));
+            } else if non_root != Some(true) && user.is_none() {
+                out.push(Finding::new(
+                    rule("RAY-SEC-002"),
+                    Severity::High,
+                    format!(
+                        "{obj} {path}: runAsNonRoot is not true and no non-zero runAsUser is set"
+                    ),
+                ));
+            }
+            if sc.allow_privilege_escalation != Some(false) {
+                out.push(Finding::new(
+                    rule("RAY-SEC-003"),
+                    Severity::Medium,
+                    format!("{obj} {path}: allowPrivilegeEscalation is not false"),
+                ));
+            }
+            let caps = sc.capabilities.clone().unwrap_or_default();
+            let added: Vec<&str> = caps
+                .add
+                .iter()
+                .map(String::as_str)
+                .filter(|c| DANGEROUS_CAPS.contains(&c.trim_start_matches("CAP_")))
+                .collect();
+            if !added.is_empty() {
+                out.push(Finding::new(
+                    rule("RAY-SEC-006"),
+                    Severity::Medium,
+                    format!("{obj} {path} adds capabilities {}", added.join(",")),
+                ));
+            } else if !caps.drop.iter().any(|d| d == "ALL") {
+                out.push(Finding::new(
+                    rule("RAY-SEC-006"),
+                    Severity::Medium,
+                    format!("{obj} {path}: capabilities.drop does not include ALL"),
+                ));
+            }
+        }
+        for (k, on) in [
+            ("hostNetwork", t.spec.host_network),
+            ("hostPID", t.spec.host_pid),
+            ("hostIPC", t.spec.host_ipc),
+        ] {
+            if on == Some(true) {
+                out.push(Finding::new(
+                    rule("RAY-SEC-005"),
+                    Severity::High,
+                    format!("{obj} {}.{k}=true", t.path),
+                ));
+            }
+        }
+        for v in &t.spec.volumes {
+            let Some(hp) = &v.host_path else { continue };
+            let writable = t.spec.all_containers().any(|(_, _, c)| {
+                c.volume_mounts.iter().any(|m| m.name == v.name && m.read_only != Some(true))
+            });
+            let allowed = s.cfg.allowed_host_paths.iter().any(|p| {
+                hp.path == *p || hp.path.starts_with(&format!("{}/", p.trim_end_matches('/')))
+            });
+            let why = match (writable, allowed) {
+                (true, _) => "is mounted writable",
+                (false, false) => "is outside the allowed hostPath prefixes",
+                (false, true) => continue,
+            };
+            out.push(Finding::new(
+                rule("RAY-SEC-004"),
+                Severity::High,
+                format!("{obj} {}.volumes {} hostPath {} {why}", t.path, v.name, hp.path),
+            ));
+        }
+    }
+}

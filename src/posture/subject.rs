@@ -1,0 +1,595 @@
+//! What one entry's rules look at: the cluster spec (from the CR or embedded in a RayJob,
+//! RayService or RayCronJob), the live pods of its cluster, and every Service port that reaches
+//! those pods, resolved to the container port it lands on.
+
+use super::{Owner, PostureConfig};
+use crate::inventory::Inventory;
+use crate::kuberay::{RayClusterSpec, RayJobSpec};
+use crate::model::{Container, ContainerPort, IntOrString, Pod, PodSpec, Service};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use std::collections::{BTreeMap, HashMap};
+
+/// Indexes the inventory by namespace once, so evaluating 5,000 clusters stays linear.
+pub struct Index<'a> {
+    pods: HashMap<(&'a str, &'a str), Vec<&'a Pod>>,
+    services: HashMap<&'a str, Vec<&'a Service>>,
+    clusters_per_ns: HashMap<&'a str, usize>,
+}
+
+fn ns(m: &ObjectMeta) -> &str {
+    m.namespace.as_deref().unwrap_or("")
+}
+fn name(m: &ObjectMeta) -> &str {
+    m.name.as_deref().unwrap_or("")
+}
+
+impl<'a> Index<'a> {
+    pub fn new(inv: &'a Inventory) -> Self {
+        let mut pods: HashMap<(&str, &str), Vec<&Pod>> = HashMap::new();
+        for p in &inv.pods {
+            if let Some(c) = p.label("ray.io/cluster") {
+                if p.label("ray.io/node-type") != Some("redis-cleanup") {
+                    pods.entry((ns(&p.metadata), c)).or_default().push(p);
+                }
+            }
+        }
+        let mut services: HashMap<&str, Vec<&Service>> = HashMap::new();
+        for s in &inv.services {
+            services.entry(ns(&s.metadata)).or_default().push(s);
+        }
+        let mut clusters_per_ns: HashMap<&str, usize> = HashMap::new();
+        for c in &inv.ray_clusters {
+            *clusters_per_ns.entry(ns(&c.metadata)).or_default() += 1;
+        }
+        Self { pods, services, clusters_per_ns }
+    }
+    pub fn clusters_in(&self, namespace: &str) -> usize {
+        self.clusters_per_ns.get(namespace).copied().unwrap_or(0)
+    }
+}
+
+/// What a Service port lands on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PortKind {
+    Dashboard,
+    Gcs,
+    Client,
+    Other,
+}
+
+/// One Service port that reaches the cluster's head.
+#[derive(Debug, Clone)]
+pub struct Exposure {
+    pub kind: PortKind,
+    /// Reachable from outside the cluster (LoadBalancer, NodePort, externalIPs).
+    pub outside: bool,
+    pub svc_type: String,
+    /// How access is narrowed (`loadBalancerSourceRanges …`, ACK ACL, intranet), if it is.
+    pub acl: Option<String>,
+    /// The Service's name and namespace.
+    pub service: String,
+    pub namespace: String,
+    /// `Service ns/x type=LoadBalancer port dashboard 8265 → nodePort 30200`.
+    pub evidence: String,
+    pub port: i32,
+    pub port_name: Option<String>,
+}
+
+/// A pod template (or live pod spec) with where it lives, for evidence.
+pub struct Template<'a> {
+    /// `spec.headGroupSpec.template.spec` or `spec.workerGroupSpecs[0].template.spec`.
+    pub path: String,
+    pub head: bool,
+    pub group: &'a str,
+    pub spec: &'a PodSpec,
+}
+
+/// One entry and everything its rules need.
+pub struct Subject<'a> {
+    pub inv: &'a Inventory,
+    pub idx: &'a Index<'a>,
+    pub cfg: &'a PostureConfig,
+    pub namespace: &'a str,
+    pub name: &'a str,
+    pub kind: &'static str,
+    pub owner: Option<Owner>,
+    pub spec: Option<&'a RayClusterSpec>,
+    pub spec_path: &'static str,
+    /// The running cluster's name when one exists.
+    pub cluster: Option<&'a str>,
+    pub pods: Vec<&'a Pod>,
+    pub exposures: Vec<Exposure>,
+    /// Evaluate the cluster rules (false for an owner whose cluster has its own entry).
+    pub cluster_rules: bool,
+    pub job: Option<&'a RayJobSpec>,
+}
+
+impl<'a> Subject<'a> {
+    /// `RayCluster ray-prod/train`.
+    pub fn object(&self) -> String {
+        format!("{} {}/{}", self.kind, self.namespace, self.name)
+    }
+
+    pub fn templates(&self) -> Vec<Template<'a>> {
+        let Some(spec) = self.spec else { return Vec::new() };
+        let mut out = vec![Template {
+            path: format!("{}.headGroupSpec.template.spec", self.spec_path),
+            head: true,
+            group: "headgroup",
+            spec: &spec.head_group_spec.template.spec,
+        }];
+        for (i, g) in spec.worker_group_specs.iter().enumerate() {
+            out.push(Template {
+                path: format!("{}.workerGroupSpecs[{i}].template.spec", self.spec_path),
+                head: false,
+                group: &g.group_name,
+                spec: &g.template.spec,
+            });
+        }
+        out
+    }
+
+    pub fn head_pods(&self) -> impl Iterator<Item = &&'a Pod> {
+        self.pods.iter().filter(|p| p.label("ray.io/node-type") == Some("head"))
+    }
+
+    pub fn worker_pods(&self) -> impl Iterator<Item = &&'a Pod> {
+        self.pods.iter().filter(|p| p.label("ray.io/node-type") == Some("worker"))
+    }
+
+    pub fn autoscaler(&self) -> bool {
+        self.spec.and_then(|s| s.enable_in_tree_autoscaling).unwrap_or(false)
+    }
+
+    /// `rayVersion`, else the head image's tag.
+    pub fn ray_version(&self) -> Option<String> {
+        let spec = self.spec?;
+        spec.ray_version.clone().filter(|v| !v.is_empty()).or_else(|| {
+            let img = spec.head_group_spec.template.spec.containers.first()?.image.as_deref()?;
+            let tag = super::images::split_image(img).tag?;
+            super::images::parse_version(&tag).map(|_| tag)
+        })
+    }
+
+    /// The labels a head pod of this cluster has (live, else as KubeRay would set them).
+    pub fn head_labels(&self) -> BTreeMap<String, String> {
+        if let Some(l) = self.head_pods().next().and_then(|p| p.metadata.labels.clone()) {
+            return l;
+        }
+        synthesized_labels(
+            self.cluster.unwrap_or(self.name),
+            true,
+            "headgroup",
+            self.spec.map(|s| &s.head_group_spec.template.metadata.labels),
+        )
+    }
+
+    /// Labels of each worker group's pods (live, else synthesized).
+    pub fn worker_labels(&self) -> Vec<BTreeMap<String, String>> {
+        let live: Vec<_> = self.worker_pods().filter_map(|p| p.metadata.labels.clone()).collect();
+        if !live.is_empty() {
+            return live;
+        }
+        self.spec
+            .map(|s| {
+                s.worker_group_specs
+                    .iter()
+                    .map(|g| {
+                        synthesized_labels(
+                            self.cluster.unwrap_or(self.name),
+                            false,
+                            &g.group_name,
+                            Some(&g.template.metadata.labels),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+fn synthesized_labels(
+    cluster: &str,
+    head: bool,
+    group: &str,
+    extra: Option<&BTreeMap<String, String>>,
+) -> BTreeMap<String, String> {
+    let mut l: BTreeMap<String, String> = extra.cloned().unwrap_or_default();
+    let node = if head { "head" } else { "worker" };
+    for (k, v) in [
+        ("ray.io/cluster", cluster.to_string()),
+        ("ray.io/node-type", node.to_string()),
+        ("ray.io/group", group.to_string()),
+        ("ray.io/identifier", format!("{cluster}-{node}")),
+    ] {
+        l.insert(k.to_string(), v);
+    }
+    for (k, v) in [
+        ("ray.io/is-ray-node", "yes"),
+        ("app.kubernetes.io/name", "kuberay"),
+        ("app.kubernetes.io/created-by", "kuberay-operator"),
+    ] {
+        l.entry(k.to_string()).or_insert_with(|| v.to_string());
+    }
+    l
+}
+
+fn selects(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
+    !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+}
+
+/// KubeRay's head ports when the container declares none.
+fn default_head_ports() -> Vec<ContainerPort> {
+    [
+        ("gcs-server", 6379),
+        ("dashboard", 8265),
+        ("client", 10001),
+        ("serve", 8000),
+        ("metrics", 8080),
+    ]
+    .into_iter()
+    .map(|(n, p)| ContainerPort { name: Some(n.into()), container_port: p, ..Default::default() })
+    .collect()
+}
+
+fn head_ports(c: Option<&Container>) -> Vec<ContainerPort> {
+    match c {
+        Some(c) if !c.ports.is_empty() => c.ports.clone(),
+        _ => default_head_ports(),
+    }
+}
+
+pub fn classify(port: i32, name: Option<&str>) -> PortKind {
+    match (name, port) {
+        (Some("dashboard"), _) | (None, 8265) => PortKind::Dashboard,
+        (Some("gcs-server" | "gcs"), _) | (None, 6379) => PortKind::Gcs,
+        (Some("client"), _) | (None, 10001) => PortKind::Client,
+        (Some(_), 8265) => PortKind::Dashboard,
+        (Some(_), 6379) => PortKind::Gcs,
+        (Some(_), 10001) => PortKind::Client,
+        _ => PortKind::Other,
+    }
+}
+
+const ACK: &str = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-";
+
+/// How a LoadBalancer's reach is narrowed, if it is.
+pub fn acl(
+    svc_type: &str,
+    annotations: &BTreeMap<String, String>,
+    ranges: &[String],
+) -> Option<String> {
+    if svc_type != "LoadBalancer" {
+        return None;
+    }
+    let a = |k: &str| annotations.get(&format!("{ACK}{k}")).map(String::as_str);
+    if a("address-type") == Some("intranet") {
+        return Some("intranet (VPC-internal) load balancer".into());
+    }
+    if !ranges.is_empty() && !ranges.iter().any(|r| r == "0.0.0.0/0" || r == "::/0") {
+        return Some(format!("loadBalancerSourceRanges {}", ranges.join(",")));
+    }
+    if a("acl-status") == Some("on")
+        && a("acl-id").is_some_and(|s| !s.is_empty())
+        && a("acl-type") == Some("white")
+    {
+        return Some(format!("ACK ACL {} (whitelist)", a("acl-id").unwrap_or("")));
+    }
+    None
+}
+
+fn exposures_of(svc: &Service, head: Option<&Container>) -> Vec<Exposure> {
+    let ty = svc.type_();
+    let outside = matches!(ty, "LoadBalancer" | "NodePort") || !svc.spec.external_ips.is_empty();
+    let ann = svc.metadata.annotations.clone().unwrap_or_default();
+    let acl = acl(ty, &ann, &svc.spec.load_balancer_source_ranges);
+    let ports = head_ports(head);
+    let svc_ns = ns(&svc.metadata);
+    let svc_name = name(&svc.metadata);
+    svc.spec
+        .ports
+        .iter()
+        .filter_map(|p| {
+            let (cport, cname) = match &p.target_port {
+                None => (
+                    p.port,
+                    ports.iter().find(|c| c.container_port == p.port).and_then(|c| c.name.clone()),
+                ),
+                Some(IntOrString::Int(n)) => {
+                    (*n, ports.iter().find(|c| c.container_port == *n).and_then(|c| c.name.clone()))
+                }
+                Some(IntOrString::String(n)) => {
+                    let c = ports.iter().find(|c| c.name.as_deref() == Some(n.as_str()))?;
+                    (c.container_port, c.name.clone())
+                }
+            };
+            let kind = classify(cport, cname.as_deref());
+            let label = cname.clone().unwrap_or_else(|| "port".into());
+            let mut ev =
+                format!("Service {svc_ns}/{svc_name} type={ty} port {} → {label} {cport}", p.port);
+            if let Some(np) = p.node_port {
+                ev.push_str(&format!(" (nodePort {np})"));
+            }
+            if let Some(a) = &acl {
+                ev.push_str(&format!(", narrowed by {a}"));
+            }
+            Some(Exposure {
+                kind,
+                outside,
+                svc_type: ty.to_string(),
+                acl: acl.clone(),
+                service: svc_name.to_string(),
+                namespace: svc_ns.to_string(),
+                evidence: ev,
+                port: p.port,
+                port_name: cname,
+            })
+        })
+        .collect()
+}
+
+/// The head Service KubeRay would create from the CR (used when none runs).
+fn synthesized_head_service(
+    kind: &str,
+    namespace: &str,
+    entry: &str,
+    cluster: &str,
+    spec_path: &str,
+    spec: &RayClusterSpec,
+) -> Option<Vec<Exposure>> {
+    let hs = spec.head_group_spec.head_service.as_ref();
+    let ty = hs
+        .and_then(|h| h.spec.as_ref())
+        .and_then(|s| s.type_.clone())
+        .or_else(|| spec.head_group_spec.service_type.clone())
+        .filter(|t| !t.is_empty())?;
+    if !matches!(ty.as_str(), "LoadBalancer" | "NodePort") {
+        return None;
+    }
+    let mut ann: BTreeMap<String, String> =
+        spec.head_service_annotations.clone().unwrap_or_default();
+    if let Some(a) = hs.and_then(|h| h.metadata.as_ref()).and_then(|m| m.annotations.clone()) {
+        ann.extend(a);
+    }
+    let ranges = hs
+        .and_then(|h| h.spec.as_ref())
+        .map(|s| s.load_balancer_source_ranges.clone())
+        .unwrap_or_default();
+    let acl = acl(&ty, &ann, &ranges);
+    let field = if hs.and_then(|h| h.spec.as_ref()).and_then(|s| s.type_.as_ref()).is_some() {
+        "headGroupSpec.headService.spec.type"
+    } else {
+        "headGroupSpec.serviceType"
+    };
+    let svc_name = format!("{cluster}-head-svc");
+    Some(
+        head_ports(spec.head_group_spec.template.spec.containers.first())
+            .into_iter()
+            .map(|p| {
+                let label = p.name.clone().unwrap_or_else(|| "port".into());
+                let mut ev = format!("{kind} {namespace}/{entry} {spec_path}.{field}={ty}: the head Service KubeRay creates exposes {label} {}", p.container_port);
+                if let Some(a) = &acl {
+                    ev.push_str(&format!(", narrowed by {a}"));
+                }
+                Exposure {
+                    kind: classify(p.container_port, p.name.as_deref()),
+                    outside: true,
+                    svc_type: ty.clone(),
+                    acl: acl.clone(),
+                    service: svc_name.clone(),
+                    namespace: namespace.to_string(),
+                    evidence: ev,
+                    port: p.container_port,
+                    port_name: p.name.clone(),
+                }
+            })
+            .collect(),
+    )
+}
+
+fn owned_by(m: &ObjectMeta, kind: &str, owner: &str) -> bool {
+    m.owner_references.iter().flatten().any(|o| o.kind == kind && o.name == owner)
+}
+
+fn owned_by_ray_parent(m: &ObjectMeta) -> bool {
+    m.owner_references.iter().flatten().any(|o| o.kind == "RayJob" || o.kind == "RayService")
+}
+
+fn owner_of(m: &ObjectMeta) -> Option<Owner> {
+    let refs = m.owner_references.as_deref().unwrap_or(&[]);
+    if let Some(o) =
+        refs.iter().find(|o| matches!(o.kind.as_str(), "RayJob" | "RayService" | "RayCronJob"))
+    {
+        return Some(Owner { kind: o.kind.clone(), name: o.name.clone() });
+    }
+    let l = m.labels.as_ref()?;
+    Some(Owner {
+        kind: l.get("ray.io/originated-from-crd")?.clone(),
+        name: l.get("ray.io/originated-from-cr-name")?.clone(),
+    })
+}
+
+struct Builder<'a> {
+    inv: &'a Inventory,
+    idx: &'a Index<'a>,
+    cfg: &'a PostureConfig,
+}
+
+impl<'a> Builder<'a> {
+    fn pods(&self, namespace: &str, cluster: &str) -> Vec<&'a Pod> {
+        self.idx.pods.get(&(namespace, cluster)).cloned().unwrap_or_default()
+    }
+
+    /// Exposures of Services selecting the cluster's head; `keep` filters which Services count.
+    fn exposures(&self, s: &Subject<'a>, keep: impl Fn(&Service) -> bool) -> Vec<Exposure> {
+        let head_labels = s.head_labels();
+        let head_container =
+            s.head_pods().next().and_then(|p| p.spec.containers.first()).or_else(|| {
+                s.spec.and_then(|sp| sp.head_group_spec.template.spec.containers.first())
+            });
+        let mut out = Vec::new();
+        let mut any_selects_head = false;
+        for svc in self.idx.services.get(s.namespace).into_iter().flatten() {
+            let Some(sel) = svc.spec.selector.as_ref() else { continue };
+            if !selects(sel, &head_labels) {
+                continue;
+            }
+            any_selects_head = true;
+            if keep(svc) {
+                out.extend(exposures_of(svc, head_container));
+            }
+        }
+        // No head Service runs (manifests, or deleted): KubeRay would create one from the CR.
+        if !any_selects_head {
+            if let Some(spec) = s.spec {
+                let cluster = s.cluster.unwrap_or(s.name);
+                out.extend(
+                    synthesized_head_service(
+                        s.kind,
+                        s.namespace,
+                        s.name,
+                        cluster,
+                        s.spec_path,
+                        spec,
+                    )
+                    .unwrap_or_default(),
+                );
+            }
+        }
+        out
+    }
+
+    fn subject(&self, namespace: &'a str, name: &'a str, kind: &'static str) -> Subject<'a> {
+        Subject {
+            inv: self.inv,
+            idx: self.idx,
+            cfg: self.cfg,
+            namespace,
+            name,
+            kind,
+            owner: None,
+            spec: None,
+            spec_path: "spec",
+            cluster: None,
+            pods: Vec::new(),
+            exposures: Vec::new(),
+            cluster_rules: true,
+            job: None,
+        }
+    }
+
+    fn cluster_exists(&self, namespace: &str, cluster: &str) -> bool {
+        self.inv
+            .ray_clusters
+            .iter()
+            .any(|c| ns(&c.metadata) == namespace && name(&c.metadata) == cluster)
+    }
+
+    /// A RayJob/RayService/RayCronJob: its own entry, evaluated from its embedded spec while
+    /// its cluster does not exist, else only for itself.
+    fn owner_subject(
+        &self,
+        namespace: &'a str,
+        entry: &'a str,
+        kind: &'static str,
+        spec: Option<&'a RayClusterSpec>,
+        spec_path: &'static str,
+        cluster: Option<&'a str>,
+    ) -> Subject<'a> {
+        let mut s = self.subject(namespace, entry, kind);
+        s.spec = spec;
+        s.spec_path = spec_path;
+        let running = cluster.filter(|c| self.cluster_exists(namespace, c));
+        match running {
+            Some(c) => {
+                s.cluster = Some(c);
+                s.pods = self.pods(namespace, c);
+                s.cluster_rules = false;
+                s.exposures = self.exposures(&s, |svc| owned_by(&svc.metadata, kind, entry));
+            }
+            None => {
+                s.exposures = self.exposures(&s, |_| true);
+            }
+        }
+        s
+    }
+}
+
+/// Every entry of the inventory as a subject.
+pub fn subjects<'a>(
+    inv: &'a Inventory,
+    idx: &'a Index<'a>,
+    cfg: &'a PostureConfig,
+) -> Vec<Subject<'a>> {
+    let b = Builder { inv, idx, cfg };
+    let mut out = Vec::new();
+    for rc in &inv.ray_clusters {
+        let (n, c) = (ns(&rc.metadata), name(&rc.metadata));
+        let mut s = b.subject(n, c, "RayCluster");
+        s.owner = owner_of(&rc.metadata);
+        s.spec = Some(&rc.spec);
+        s.cluster = Some(c);
+        s.pods = b.pods(n, c);
+        // Services a RayJob/RayService created belong to that owner's entry.
+        s.exposures = b.exposures(&s, |svc| !owned_by_ray_parent(&svc.metadata));
+        out.push(s);
+    }
+    for job in &inv.ray_jobs {
+        let (n, j) = (ns(&job.metadata), name(&job.metadata));
+        let mut s = if job.spec.cluster_selector.as_ref().is_some_and(|m| !m.is_empty()) {
+            let mut s = b.subject(n, j, "RayJob");
+            s.cluster_rules = false;
+            s
+        } else {
+            let cluster = job.status.as_ref().and_then(|st| st.ray_cluster_name.as_deref());
+            b.owner_subject(
+                n,
+                j,
+                "RayJob",
+                job.spec.ray_cluster_spec.as_ref(),
+                "spec.rayClusterSpec",
+                cluster,
+            )
+        };
+        s.job = Some(&job.spec);
+        out.push(s);
+    }
+    for rs in &inv.ray_services {
+        let (n, r) = (ns(&rs.metadata), name(&rs.metadata));
+        let cluster = rs
+            .status
+            .as_ref()
+            .and_then(|st| st.active_service_status.as_ref())
+            .and_then(|a| a.ray_cluster_name.as_deref());
+        out.push(b.owner_subject(
+            n,
+            r,
+            "RayService",
+            rs.spec.ray_cluster_config.as_ref(),
+            "spec.rayClusterConfig",
+            cluster,
+        ));
+    }
+    for cj in &inv.ray_cron_jobs {
+        let (n, c) = (ns(&cj.metadata), name(&cj.metadata));
+        let tmpl = cj.spec.job_template.as_ref();
+        let mut s = if tmpl.and_then(|t| t.cluster_selector.as_ref()).is_some_and(|m| !m.is_empty())
+        {
+            let mut s = b.subject(n, c, "RayCronJob");
+            s.cluster_rules = false;
+            s
+        } else {
+            b.owner_subject(
+                n,
+                c,
+                "RayCronJob",
+                tmpl.and_then(|t| t.ray_cluster_spec.as_ref()),
+                "spec.jobTemplate.rayClusterSpec",
+                None,
+            )
+        };
+        s.job = tmpl;
+        out.push(s);
+    }
+    out
+}

@@ -1,0 +1,152 @@
+//! The human report: a summary table (worst first) and each entry's findings with evidence and
+//! remediation. Colour only when asked (a terminal without NO_COLOR); severity always has a
+//! symbol and a word, so it never depends on colour.
+
+use super::Report;
+use crate::posture::{Entry, Severity, GRADE_FORMULA, RULES};
+use std::fmt::Write;
+
+struct Paint(bool);
+
+impl Paint {
+    fn sev(&self, s: Severity, text: &str) -> String {
+        if !self.0 {
+            return text.to_string();
+        }
+        let code = match s {
+            Severity::Critical => "1;31",
+            Severity::High => "31",
+            Severity::Medium => "33",
+            Severity::Low => "36",
+            Severity::Info => "2",
+        };
+        format!("\x1b[{code}m{text}\x1b[0m")
+    }
+    fn grade(&self, g: &str) -> String {
+        if !self.0 {
+            return g.to_string();
+        }
+        let code = match g {
+            "A" => "1;32",
+            "B" => "32",
+            "C" => "33",
+            "D" => "31",
+            _ => "1;31",
+        };
+        format!("\x1b[{code}m{g}\x1b[0m")
+    }
+    fn bold(&self, t: &str) -> String {
+        if self.0 {
+            format!("\x1b[1m{t}\x1b[0m")
+        } else {
+            t.to_string()
+        }
+    }
+}
+
+/// Worst first: grade, then criticals, highs, then score, then name.
+fn worst_first(a: &&Entry, b: &&Entry) -> std::cmp::Ordering {
+    let key = |e: &Entry| {
+        (
+            e.grade.clone(),
+            e.count(Severity::Critical),
+            e.count(Severity::High),
+            std::cmp::Reverse(e.score),
+        )
+    };
+    key(b).cmp(&key(a)).then_with(|| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)))
+}
+
+pub fn table(r: &Report, color: bool) -> String {
+    let p = Paint(color);
+    let mut out = String::new();
+    let mut entries: Vec<&Entry> = r.clusters.iter().collect();
+    entries.sort_by(worst_first);
+    let _ = writeln!(
+        out,
+        "{} · source: {} · {} entries · {} critical, {} high, {} medium, {} low, {} info",
+        p.bold("raydar scan"),
+        r.source,
+        r.clusters.len(),
+        r.count(Severity::Critical),
+        r.count(Severity::High),
+        r.count(Severity::Medium),
+        r.count(Severity::Low),
+        r.count(Severity::Info)
+    );
+    let _ = writeln!(out);
+    let w_ns = entries.iter().map(|e| e.namespace.len()).max().unwrap_or(9).max(9);
+    let w_name = entries.iter().map(|e| e.name.len()).max().unwrap_or(4).max(4);
+    let _ = writeln!(
+        out,
+        "GRADE SCORE  {:<w_ns$}  {:<w_name$}  {:<10}  {:<8}  CRIT  HIGH   MED   LOW  INFO",
+        "NAMESPACE", "NAME", "KIND", "RAY"
+    );
+    for e in &entries {
+        let _ = writeln!(out, "{}     {:>5}  {:<w_ns$}  {:<w_name$}  {:<10}  {:<8}  {:>4}  {:>4}  {:>4}  {:>4}  {:>4}",
+            p.grade(&e.grade), e.score, e.namespace, e.name, e.kind, e.ray_version.as_deref().unwrap_or("?"),
+            e.count(Severity::Critical), e.count(Severity::High), e.count(Severity::Medium), e.count(Severity::Low), e.count(Severity::Info));
+    }
+    for e in entries.iter().filter(|e| !e.findings.is_empty()) {
+        let owner = e
+            .owner
+            .as_ref()
+            .map(|o| format!(" (created by {} {})", o.kind, o.name))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "\n{} {}/{} · {}{} · grade {} ({})",
+            p.bold("▸"),
+            e.namespace,
+            e.name,
+            e.kind,
+            owner,
+            p.grade(&e.grade),
+            e.score
+        );
+        for f in &e.findings {
+            let fix = f.fix.as_deref().map(|x| format!("  [fix: {x}]")).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {} {} §{} {}{fix}",
+                p.sev(f.severity, f.severity.label()),
+                f.rule,
+                f.section,
+                f.title
+            );
+            let _ = writeln!(out, "         {}", f.evidence);
+            let _ = writeln!(out, "         → {}", f.remediation);
+        }
+    }
+    if !r.errors.is_empty() {
+        let _ = writeln!(out, "\n{} (results are partial)", p.bold("Errors"));
+        for e in &r.errors {
+            let place = match (&e.namespace, &e.file, e.document) {
+                (Some(ns), _, _) => format!("{ns}: "),
+                (_, Some(f), Some(d)) => format!("{f} (document {d}): "),
+                (_, Some(f), None) => format!("{f}: "),
+                _ => String::new(),
+            };
+            let _ = writeln!(out, "  {place}{}", e.message);
+        }
+    }
+    out
+}
+
+pub fn rules_table() -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<14} {:<7} {:<9} {:<18} TITLE", "RULE", "SECTION", "SEVERITY", "FIX");
+    for r in RULES {
+        let _ = writeln!(
+            out,
+            "{:<14} {:<7} {:<9} {:<18} {}",
+            r.id,
+            r.section,
+            r.severity.as_str(),
+            r.fix.unwrap_or("-"),
+            r.title
+        );
+    }
+    let _ = writeln!(out, "\nGrade: {GRADE_FORMULA}");
+    out
+}
