@@ -211,31 +211,52 @@ async fn run_all(
     let mut results = results;
     // Deterministic order regardless of which list finished first.
     results.sort_by(|a, b| (a.0.ns.as_deref(), a.0.kind).cmp(&(b.0.ns.as_deref(), b.0.kind)));
+    let mut forbidden: Vec<(Option<String>, Vec<&'static str>)> = Vec::new();
     for (job, r) in results {
-        match r {
-            Ok(b) => absorb(inv, b),
-            Err(e) => match classify(e, job.kind) {
-                Failure::Missing => {}
-                Failure::Unreachable(reason) => {
-                    return Err(ConnectError::Unreachable {
-                        server: conn.server.clone(),
-                        context: conn.context.clone(),
-                        reason,
-                    })
+        let e = match r {
+            Ok(b) => {
+                absorb(inv, b);
+                continue;
+            }
+            Err(e) => e,
+        };
+        match classify(e, job.kind) {
+            Failure::Missing => {}
+            Failure::Unreachable(reason) => {
+                return Err(ConnectError::Unreachable {
+                    server: conn.server.clone(),
+                    context: conn.context.clone(),
+                    reason,
+                })
+            }
+            Failure::Forbidden(_) => {
+                inv.unreadable.insert((job.ns.clone().unwrap_or_default(), job.kind.to_string()));
+                match forbidden.iter_mut().find(|(ns, _)| *ns == job.ns) {
+                    Some((_, kinds)) => kinds.push(job.kind),
+                    None => forbidden.push((job.ns.clone(), vec![job.kind])),
                 }
-                Failure::Forbidden(m) | Failure::Other(m) => {
-                    inv.unreadable
-                        .insert((job.ns.clone().unwrap_or_default(), job.kind.to_string()));
-                    errors.push(ScanError {
-                        namespace: job.ns.clone(),
-                        file: None,
-                        document: None,
-                        message: m,
-                    });
-                }
-            },
+            }
+            Failure::Other(m) => {
+                inv.unreadable.insert((job.ns.clone().unwrap_or_default(), job.kind.to_string()));
+                errors.push(ScanError {
+                    namespace: job.ns.clone(),
+                    file: None,
+                    document: None,
+                    message: m,
+                });
+            }
         }
     }
+    // One line per namespace: the kinds it could not read, or that it could read nothing.
+    for (ns, kinds) in forbidden {
+        let message = if kinds.len() >= NAMESPACED.len() {
+            "forbidden: no access to this namespace".to_string()
+        } else {
+            format!("forbidden: list {}", kinds.join(", "))
+        };
+        errors.push(ScanError { namespace: ns, file: None, document: None, message });
+    }
+    errors.sort_by(|a, b| a.namespace.cmp(&b.namespace));
     Ok(())
 }
 

@@ -421,28 +421,37 @@ impl<'a> Builder<'a> {
     }
 
     /// Exposures of Services selecting the cluster's head; `keep` filters which Services count.
-    fn exposures(&self, s: &Subject<'a>, keep: impl Fn(&Service) -> bool) -> Vec<Exposure> {
+    fn exposures(
+        &self,
+        s: &Subject<'a>,
+        keep: impl Fn(&Service) -> bool,
+        synthesize: bool,
+    ) -> Vec<Exposure> {
         let head_labels = s.head_labels();
         let head_container =
             s.head_pods().next().and_then(|p| p.spec.containers.first()).or_else(|| {
                 s.spec.and_then(|sp| sp.head_group_spec.template.spec.containers.first())
             });
         let mut out = Vec::new();
-        let mut any_selects_head = false;
+        let cluster = s.cluster.unwrap_or(s.name);
+        let head_svc = s
+            .spec
+            .and_then(|sp| sp.head_group_spec.head_service.as_ref())
+            .and_then(|h| h.metadata.as_ref())
+            .and_then(|m| m.name.clone())
+            .unwrap_or_else(|| format!("{cluster}-head-svc"));
+        let mut head_svc_present = false;
         for svc in self.idx.services.get(s.namespace).into_iter().flatten() {
+            head_svc_present |= name(&svc.metadata) == head_svc;
             let Some(sel) = svc.spec.selector.as_ref() else { continue };
-            if !selects(sel, &head_labels) {
-                continue;
-            }
-            any_selects_head = true;
-            if keep(svc) {
+            if selects(sel, &head_labels) && keep(svc) {
                 out.extend(exposures_of(svc, head_container));
             }
         }
-        // No head Service runs (manifests, or deleted): KubeRay would create one from the CR.
-        if !any_selects_head {
+        // The operator's head Service is not there (manifests, or deleted): KubeRay creates it
+        // from the CR, so the CR's serviceType is what will be exposed.
+        if !head_svc_present && synthesize {
             if let Some(spec) = s.spec {
-                let cluster = s.cluster.unwrap_or(s.name);
                 out.extend(
                     synthesized_head_service(
                         s.kind,
@@ -505,10 +514,10 @@ impl<'a> Builder<'a> {
                 s.cluster = Some(c);
                 s.pods = self.pods(namespace, c);
                 s.cluster_rules = false;
-                s.exposures = self.exposures(&s, |svc| owned_by(&svc.metadata, kind, entry));
+                s.exposures = self.exposures(&s, |svc| owned_by(&svc.metadata, kind, entry), false);
             }
             None => {
-                s.exposures = self.exposures(&s, |_| true);
+                s.exposures = self.exposures(&s, |_| true, true);
             }
         }
         s
@@ -531,7 +540,7 @@ pub fn subjects<'a>(
         s.cluster = Some(c);
         s.pods = b.pods(n, c);
         // Services a RayJob/RayService created belong to that owner's entry.
-        s.exposures = b.exposures(&s, |svc| !owned_by_ray_parent(&svc.metadata));
+        s.exposures = b.exposures(&s, |svc| !owned_by_ray_parent(&svc.metadata), true);
         out.push(s);
     }
     for job in &inv.ray_jobs {

@@ -8,3 +8,6 @@ mod demo_errors;
 mod demo_kubectl;
 mod demo_portforward;
 mod demo_watch;
+mod scan_live;
+mod scan_props;
+mod scan_rules;

@@ -1,0 +1,303 @@
+//! `raydar scan` end to end: through kube-rs against the demo server (admin and the limited
+//! user), on manifest fixtures, in every output format, with snapshots, schema checks and the
+//! guarantee that secret values never reach any output.
+
+use raydar::cli::{Global, Output};
+use raydar::demo::{DemoOptions, DemoServer, DemoUser};
+use raydar::posture::PostureConfig;
+use raydar::report::{self, Report};
+use serde_json::Value;
+use std::path::PathBuf;
+
+fn global() -> Global {
+    Global {
+        kubeconfig: None,
+        context: None,
+        namespaces: vec![],
+        all_namespaces: false,
+        demo: false,
+        read_only: false,
+        theme: None,
+    }
+}
+
+async fn live_report(s: &DemoServer, user: DemoUser, dir: &std::path::Path) -> Report {
+    let kc = dir.join(format!("{}.kubeconfig", user.context()));
+    s.write_kubeconfig(&kc, user).unwrap();
+    let g = Global { kubeconfig: Some(kc), context: Some(user.context().into()), ..global() };
+    raydar::scan::gather(&g, &[], &PostureConfig::demo()).await.unwrap().0
+}
+
+fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("raydar-scan-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/manifests")
+}
+
+/// The JSON shape of DESIGN.md §3, checked key by key.
+fn check_report_schema(v: &Value) {
+    let keys = |o: &Value| -> Vec<String> {
+        let mut k: Vec<String> = o.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    assert_eq!(keys(v), ["clusters", "errors", "raydar_version", "source"]);
+    assert!(v["raydar_version"].is_string() && v["source"].is_string());
+    for c in v["clusters"].as_array().unwrap() {
+        assert_eq!(
+            keys(c),
+            ["findings", "grade", "kind", "name", "namespace", "owner", "ray_version", "score"]
+        );
+        assert!(["A", "B", "C", "D", "F"].contains(&c["grade"].as_str().unwrap()));
+        assert!(c["score"].as_u64().unwrap() <= 100);
+        assert!(["RayCluster", "RayJob", "RayService", "RayCronJob"]
+            .contains(&c["kind"].as_str().unwrap()));
+        assert!(c["owner"].is_null() || keys(&c["owner"]) == ["kind", "name"]);
+        assert!(c["ray_version"].is_null() || c["ray_version"].is_string());
+        for f in c["findings"].as_array().unwrap() {
+            assert_eq!(
+                keys(f),
+                ["evidence", "fix", "remediation", "rule", "section", "severity", "title"]
+            );
+            assert!(["info", "low", "medium", "high", "critical"]
+                .contains(&f["severity"].as_str().unwrap()));
+            assert!(f["rule"].as_str().unwrap().starts_with("RAY-"));
+            assert!(f["fix"].is_null() || f["fix"].is_string());
+        }
+    }
+    for e in v["errors"].as_array().unwrap() {
+        assert!(e["message"].is_string());
+        for k in keys(e) {
+            assert!(
+                ["namespace", "file", "document", "message"].contains(&k.as_str()),
+                "unexpected error key {k}"
+            );
+        }
+    }
+}
+
+fn check_sarif_schema(v: &Value) {
+    assert_eq!(v["version"], "2.1.0");
+    let run = &v["runs"][0];
+    let rules = run["tool"]["driver"]["rules"].as_array().unwrap();
+    let ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), raydar::posture::RULES.len());
+    for r in run["results"].as_array().unwrap() {
+        let i = r["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(ids[i], r["ruleId"].as_str().unwrap());
+        assert!(["error", "warning", "note"].contains(&r["level"].as_str().unwrap()));
+        assert!(r["message"]["text"].is_string());
+        assert!(!r["locations"].as_array().unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn demo_scan_through_kube_rs_snapshots_and_schema() {
+    let s = DemoServer::start(DemoOptions::default()).await.unwrap();
+    let dir = tmpdir("admin");
+    let r = live_report(&s, DemoUser::Admin, &dir).await;
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    // Every rule of the catalog is raised somewhere on the demo.
+    for rule in raydar::posture::RULES {
+        assert!(
+            r.clusters.iter().flat_map(|c| &c.findings).any(|f| f.rule == rule.id),
+            "{} not raised on the demo",
+            rule.id
+        );
+    }
+    let hardened = r.clusters.iter().find(|c| c.name == "hardened").unwrap();
+    assert_eq!(hardened.grade, "A");
+    assert!(
+        hardened.findings.iter().all(|f| f.severity == raydar::posture::Severity::Info),
+        "{:?}",
+        hardened.findings
+    );
+    let json = r.json();
+    check_report_schema(&serde_json::from_str(&json).unwrap());
+    let sarif = report::sarif(&r, &Default::default());
+    check_sarif_schema(&serde_json::from_str(&sarif).unwrap());
+    let mut stable = r.clone();
+    stable.source = "demo".into();
+    insta::assert_snapshot!("demo_table", report::table(&stable, false));
+    insta::assert_snapshot!("demo_json", stable.json());
+    insta::assert_snapshot!("rules_table", report::rules_table());
+    let rules: Value = serde_json::from_str(&report::rules_json()).unwrap();
+    assert!(rules["grade_formula"].as_str().unwrap().contains("100 − 15·high"));
+    for r in rules["rules"].as_array().unwrap() {
+        let mut k: Vec<&String> = r.as_object().unwrap().keys().collect();
+        k.sort();
+        assert_eq!(k, ["fix", "id", "remediation", "section", "severity", "title"]);
+    }
+    assert_eq!(rules["rules"].as_array().unwrap().len(), raydar::posture::RULES.len());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn limited_user_gets_partial_results_and_exit_3() {
+    let s = DemoServer::start(DemoOptions::default()).await.unwrap();
+    let dir = tmpdir("limited");
+    let r = live_report(&s, DemoUser::Limited, &dir).await;
+    let namespaces: std::collections::BTreeSet<&str> =
+        r.clusters.iter().map(|c| c.namespace.as_str()).collect();
+    assert_eq!(namespaces.into_iter().collect::<Vec<_>>(), ["ml-team", "ray-dev"]);
+    let ml = r.errors.iter().find(|e| e.namespace.as_deref() == Some("ml-team")).unwrap();
+    assert_eq!(ml.message, "forbidden: list networkpolicies");
+    assert!(r.errors.iter().any(|e| e.namespace.as_deref() == Some("ray-prod")));
+    // Unreadable kinds do not become false findings.
+    let etl = r.clusters.iter().find(|c| c.name == "etl").unwrap();
+    assert!(!etl.findings.iter().any(|f| f.rule.starts_with("RAY-NET-")), "{:?}", etl.findings);
+    assert_eq!(r.exit_code(None), 3);
+    assert_eq!(r.exit_code(Some(raydar::posture::Severity::Critical)), 1);
+    check_report_schema(&serde_json::from_str(&r.json()).unwrap());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn manifests_files_directories_lists_and_broken_documents() {
+    let (r, origins) =
+        raydar::scan::gather(&global(), &[fixtures()], &PostureConfig::default()).await.unwrap();
+    assert_eq!(r.source, "files");
+    let web = r.clusters.iter().find(|c| c.name == "web").unwrap();
+    let rules: Vec<&str> = web.findings.iter().map(|f| f.rule.as_str()).collect();
+    for want in [
+        "RAY-SVC-001",
+        "RAY-EXP-002",
+        "RAY-CRED-001",
+        "RAY-NET-003",
+        "RAY-VER-001",
+        "RAY-QUOTA-001",
+    ] {
+        assert!(rules.contains(&want), "{want} in {rules:?}");
+    }
+    assert!(web.findings.iter().any(|f| f.rule == "RAY-EXP-002"
+        && f.evidence
+            .contains("Service analytics/web-dash type=NodePort port 80 → dashboard 8265")));
+    // Only the dashboard is declared, so KubeRay's head Service carries no GCS/client port.
+    assert!(!rules.contains(&"RAY-EXP-001"));
+    assert!(web.findings.iter().any(|f| f.rule == "RAY-EXP-002"
+        && f.evidence.contains("headGroupSpec.serviceType=LoadBalancer")));
+    let job = r.clusters.iter().find(|c| c.name == "batch").unwrap();
+    assert_eq!(job.findings[0].rule, "RAY-JOB-001");
+    // The malformed RayCluster and the broken YAML are reported with file and document.
+    assert_eq!(r.errors.len(), 2, "{:?}", r.errors);
+    assert!(r.errors.iter().all(|e| e.file.as_deref().is_some_and(|f| f.ends_with("broken.yaml"))));
+    let typo = r.errors.iter().find(|e| e.document == Some(2)).unwrap();
+    assert!(
+        typo.message.contains("RayCluster analytics/typo") && typo.message.contains("replicas"),
+        "{}",
+        typo.message
+    );
+    assert_eq!(r.exit_code(None), 3);
+    let sarif: Value = serde_json::from_str(&report::sarif(&r, &origins)).unwrap();
+    check_sarif_schema(&sarif);
+    let uri = sarif["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+        ["artifactLocation"]["uri"]
+        .as_str()
+        .unwrap();
+    assert!(uri.ends_with(".yaml") || uri.ends_with(".json"), "{uri}");
+    check_report_schema(&serde_json::from_str(&r.json()).unwrap());
+}
+
+#[tokio::test]
+async fn secret_values_never_appear_in_any_output() {
+    let s = DemoServer::start(DemoOptions::default()).await.unwrap();
+    let dir = tmpdir("secrets");
+    let live = live_report(&s, DemoUser::Admin, &dir).await;
+    let (files, origins) =
+        raydar::scan::gather(&global(), &[fixtures()], &PostureConfig::default()).await.unwrap();
+    let planted = [
+        "PLANTED-ACCESS-KEY-VALUE",
+        "PLANTED-SECRET-KEY-VALUE",
+        "LTAI5tDemoKeyId0000000000",
+        "DemoSecretValue0000000000000000",
+        "LTAI5tDemoOssKey",
+    ];
+    for r in [&live, &files] {
+        for out in
+            [r.json(), report::table(r, false), report::table(r, true), report::sarif(r, &origins)]
+        {
+            for p in planted {
+                assert!(!out.contains(p), "secret value {p} leaked into output");
+            }
+        }
+    }
+    assert!(live
+        .clusters
+        .iter()
+        .flat_map(|c| &c.findings)
+        .any(|f| f.rule == "RAY-CRED-001" && f.evidence.contains("ALIBABA_CLOUD_ACCESS_KEY_ID")));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn raydar(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_raydar"))
+        .args(args)
+        .env("KUBECONFIG", "/nonexistent/raydar-test-kubeconfig")
+        .env("XDG_CONFIG_HOME", std::env::temp_dir().join("raydar-no-config"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(s) = stdin {
+        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    let o = child.wait_with_output().unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into(),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
+}
+
+#[test]
+fn cli_exit_codes_and_one_line_errors() {
+    let (code, out, _) = raydar(&["scan", "--demo", "-o", "json", "--fail-on", "critical"], None);
+    assert_eq!(code, 1);
+    check_report_schema(&serde_json::from_str(&out).unwrap());
+    let clean = "apiVersion: ray.io/v1\nkind: RayJob\nmetadata: {name: j, namespace: x}\nspec: {entrypoint: e, clusterSelector: {ray.io/cluster: c}}\n";
+    assert_eq!(raydar(&["scan", "-f", "-", "--fail-on", "medium"], Some(clean)).0, 0);
+    assert_eq!(raydar(&["scan", "-f", "-", "--fail-on", "low"], Some(clean)).0, 1);
+    let (code, out, _) = raydar(&["scan", "-f", "-", "-o", "sarif"], Some(clean));
+    assert_eq!(code, 0);
+    check_sarif_schema(&serde_json::from_str(&out).unwrap());
+    let (code, _, err) = raydar(&["scan"], None);
+    assert_eq!(code, 2);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("/nonexistent/raydar-test-kubeconfig"), "{err}");
+    let (code, _, err) = raydar(&["scan", "-f", "/nonexistent/manifests"], None);
+    assert_eq!((code, err.lines().count()), (2, 1));
+    let (code, out, _) = raydar(&["rules", "-o", "json"], None);
+    assert_eq!(code, 0);
+    assert!(serde_json::from_str::<Value>(&out).unwrap()["grade_formula"].is_string());
+    let (code, _, err) = raydar(&["fix", "a/b", "--fix", "network-policy"], None);
+    assert_eq!(code, 2);
+    assert!(err.contains("issue #6"));
+}
+
+#[tokio::test]
+async fn kuberay_missing_and_unreachable_servers_are_one_clear_line() {
+    // A server without the ray.io kinds: the demo answers 404 for an injected path.
+    let s = DemoServer::start(DemoOptions::default()).await.unwrap();
+    s.inject_error(Some("GET"), "/apis/ray.io/v1/rayclusters", 404, 1);
+    let dir = tmpdir("nokuberay");
+    let kc = dir.join("kc");
+    s.write_kubeconfig(&kc, DemoUser::Admin).unwrap();
+    let g = Global { kubeconfig: Some(kc.clone()), ..global() };
+    let e = raydar::scan::gather(&g, &[], &PostureConfig::default()).await.unwrap_err();
+    assert!(e.contains("KubeRay CRDs") && e.contains("context raydar-demo"), "{e}");
+    let url = s.url();
+    drop(s);
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let e = raydar::scan::gather(&g, &[], &PostureConfig::default()).await.unwrap_err();
+    assert!(e.contains("cannot reach") && e.contains(&url), "{e}");
+    let _ = std::fs::remove_dir_all(dir);
+    let _ = Output::Json;
+}

@@ -1,0 +1,337 @@
+//! Every rule of DESIGN.md §2 with a positive and a negative case: a clean baseline that raises
+//! nothing above info, and for each rule the smallest change that must raise it.
+
+use raydar::inventory::Inventory;
+use raydar::posture::{evaluate, Entry, PostureConfig, Severity};
+use serde_json::{json, Value};
+
+fn container(name: &str) -> Value {
+    json!({"name": name, "image": "rayproject/ray:2.54.0@sha256:0123456789abcdef",
+        "env": [{"name": "RAY_USE_TLS", "value": "1"}, {"name": "RAY_TLS_SERVER_CERT", "value": "/t/c"},
+                {"name": "RAY_TLS_SERVER_KEY", "value": "/t/k"}, {"name": "RAY_TLS_CA_CERT", "value": "/t/ca"}],
+        "ports": [{"name": "gcs-server", "containerPort": 6379}, {"name": "dashboard", "containerPort": 8265}, {"name": "client", "containerPort": 10001}],
+        "securityContext": {"allowPrivilegeEscalation": false, "runAsNonRoot": true, "runAsUser": 1000, "capabilities": {"drop": ["ALL"]}},
+        "resources": {"requests": {"cpu": "1", "memory": "1Gi"}, "limits": {"cpu": "1", "memory": "1Gi"}}})
+}
+
+fn template(name: &str) -> Value {
+    json!({"spec": {"serviceAccountName": "rc-ray", "automountServiceAccountToken": false, "containers": [container(name)]}})
+}
+
+/// A cluster with every control in place, plus the objects around it.
+fn clean() -> Vec<Value> {
+    vec![
+        json!({"apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": {"name": "rc", "namespace": "team-a"},
+            "spec": {"rayVersion": "2.54.0", "authOptions": {"mode": "token"},
+                "headGroupSpec": {"rayStartParams": {}, "template": template("ray-head")},
+                "workerGroupSpecs": [{"groupName": "w", "replicas": 1, "minReplicas": 1, "maxReplicas": 2, "template": template("ray-worker")}]}}),
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "rc", "namespace": "team-a"},
+            "spec": {"podSelector": {"matchLabels": {"ray.io/cluster": "rc"}}, "policyTypes": ["Ingress"],
+                "ingress": [{"from": [{"podSelector": {"matchLabels": {"ray.io/cluster": "rc"}}}]}]}}),
+        json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q", "namespace": "team-a"},
+            "spec": {"hard": {"requests.cpu": "10", "requests.nvidia.com/gpu": "4"}}}),
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "rc-ray", "namespace": "team-a"}, "automountServiceAccountToken": false}),
+    ]
+}
+
+fn run(docs: Vec<Value>, cfg: &PostureConfig) -> Vec<Entry> {
+    let mut inv = Inventory::default();
+    for d in docs {
+        inv.add_value(d, "default").unwrap();
+    }
+    evaluate(&inv, cfg)
+}
+
+fn rules_of(entries: &[Entry]) -> Vec<(String, Severity)> {
+    entries.iter().flat_map(|e| e.findings.iter().map(|f| (f.rule.clone(), f.severity))).collect()
+}
+
+fn head(d: &mut [Value]) -> &mut Value {
+    &mut d[0]["spec"]["headGroupSpec"]["template"]["spec"]
+}
+fn worker(d: &mut [Value]) -> &mut Value {
+    &mut d[0]["spec"]["workerGroupSpecs"][0]["template"]["spec"]
+}
+fn svc(ty: &str, port: Value, extra: Value) -> Value {
+    let mut s = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "exposed", "namespace": "team-a"},
+        "spec": {"type": ty, "selector": {"ray.io/cluster": "rc", "ray.io/node-type": "head"}, "ports": [port]}});
+    if let (Some(m), Some(e)) = (s.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            if k == "spec" {
+                for (sk, sv) in v.as_object().into_iter().flatten() {
+                    m["spec"][sk] = sv.clone();
+                }
+            } else {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    s
+}
+
+type Mutation = fn(&mut Vec<Value>, &mut PostureConfig);
+
+#[test]
+fn clean_baseline_raises_nothing() {
+    let e = run(clean(), &PostureConfig::default());
+    assert_eq!(e.len(), 1);
+    assert_eq!(e[0].findings, vec![], "{:#?}", e[0].findings);
+    assert_eq!((e[0].grade.as_str(), e[0].score), ("A", 100));
+}
+
+#[test]
+fn every_rule_fires_on_its_smallest_change() {
+    let cases: Vec<(&str, Severity, Mutation)> = vec![
+        ("RAY-TLS-001", Severity::High, |d, _| {
+            head(d)["containers"][0]["env"] = json!([]);
+            worker(d)["containers"][0]["env"] = json!([]);
+        }),
+        ("RAY-TLS-002", Severity::Medium, |d, _| {
+            worker(d)["containers"][0]["env"] = json!([]);
+        }),
+        ("RAY-TLS-002", Severity::Medium, |d, _| {
+            worker(d)["containers"][0]["env"] = json!([{"name": "RAY_USE_TLS", "value": "1"}]);
+        }),
+        ("RAY-AUTH-001", Severity::High, |d, _| {
+            d[0]["spec"].as_object_mut().unwrap().remove("authOptions");
+        }),
+        ("RAY-EXP-001", Severity::Critical, |d, _| {
+            d.push(svc("LoadBalancer", json!({"name": "gcs", "port": 6379}), json!({})))
+        }),
+        ("RAY-EXP-001", Severity::Critical, |d, _| {
+            head(d)["hostNetwork"] = json!(true);
+        }),
+        ("RAY-EXP-002", Severity::Critical, |d, _| {
+            d.push(svc(
+                "NodePort",
+                json!({"name": "http", "port": 80, "targetPort": "dashboard"}),
+                json!({}),
+            ))
+        }),
+        ("RAY-EXP-002", Severity::Critical, |d, _| {
+            d.push(svc("LoadBalancer", json!({"port": 80, "targetPort": 8265}), json!({})))
+        }),
+        ("RAY-EXP-003", Severity::High, |d, _| {
+            d.push(svc(
+                "LoadBalancer",
+                json!({"port": 8265}),
+                json!({"spec": {"loadBalancerSourceRanges": ["10.0.0.0/8"]}}),
+            ))
+        }),
+        ("RAY-EXP-003", Severity::High, |d, _| {
+            d.push(svc("LoadBalancer", json!({"port": 8265}), json!({"metadata": {"name": "exposed", "namespace": "team-a",
+            "annotations": {"service.beta.kubernetes.io/alibaba-cloud-loadbalancer-address-type": "intranet"}}})))
+        }),
+        ("RAY-EXP-004", Severity::Critical, |d, _| {
+            d.push(svc(
+                "ClusterIP",
+                json!({"name": "dashboard", "port": 8265}),
+                json!({"metadata": {"name": "rc-head-svc", "namespace": "team-a"}}),
+            ));
+            d.push(json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "i", "namespace": "team-a"},
+                "spec": {"rules": [{"http": {"paths": [{"path": "/", "backend": {"service": {"name": "rc-head-svc", "port": {"number": 8265}}}}]}}]}}));
+        }),
+        ("RAY-EXP-004", Severity::High, |d, _| {
+            d.push(svc(
+                "ClusterIP",
+                json!({"name": "dashboard", "port": 8265}),
+                json!({"metadata": {"name": "rc-head-svc", "namespace": "team-a"}}),
+            ));
+            d.push(json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "i", "namespace": "team-a",
+                "annotations": {"nginx.ingress.kubernetes.io/auth-url": "https://auth/oauth2/auth"}},
+                "spec": {"rules": [{"http": {"paths": [{"path": "/", "backend": {"service": {"name": "rc-head-svc", "port": {"name": "dashboard"}}}}]}}]}}));
+        }),
+        ("RAY-EXP-004", Severity::Critical, |d, _| {
+            d[0]["spec"]["headGroupSpec"]["enableIngress"] = json!(true);
+        }),
+        ("RAY-SVC-001", Severity::High, |d, _| {
+            d[0]["spec"]["headGroupSpec"]["serviceType"] = json!("NodePort");
+        }),
+        ("RAY-NET-001", Severity::High, |d, _| {
+            d.remove(1);
+        }),
+        ("RAY-NET-002", Severity::Medium, |d, _| {
+            d[1]["spec"]["podSelector"]["matchLabels"]["ray.io/node-type"] = json!("head");
+        }),
+        ("RAY-NET-003", Severity::High, |d, _| {
+            d[1]["spec"]["ingress"] = json!([{}]);
+        }),
+        ("RAY-NET-003", Severity::High, |d, _| {
+            d[1]["spec"]["ingress"] = json!([{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]);
+        }),
+        ("RAY-NS-001", Severity::Medium, |d, _| {
+            for o in d.iter_mut() {
+                o["metadata"]["namespace"] = json!("default");
+            }
+        }),
+        ("RAY-QUOTA-001", Severity::Medium, |d, _| {
+            d.remove(2);
+        }),
+        ("RAY-QUOTA-002", Severity::Low, |d, _| {
+            worker(d)["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] = json!("1");
+            d[2]["spec"]["hard"] = json!({"requests.cpu": "10"});
+        }),
+        ("RAY-RBAC-001", Severity::Medium, |d, _| {
+            worker(d).as_object_mut().unwrap().remove("serviceAccountName");
+        }),
+        ("RAY-RBAC-002", Severity::Medium, |d, _| {
+            worker(d)["automountServiceAccountToken"] = json!(true);
+        }),
+        ("RAY-RBAC-002", Severity::Info, |d, _| {
+            d[0]["spec"]["enableInTreeAutoscaling"] = json!(true);
+            head(d)["automountServiceAccountToken"] = json!(true);
+        }),
+        ("RAY-RBAC-003", Severity::Critical, |d, _| {
+            d.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "b"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "cluster-admin"},
+            "subjects": [{"kind": "ServiceAccount", "name": "rc-ray", "namespace": "team-a"}]}))
+        }),
+        ("RAY-RBAC-003", Severity::Critical, |d, _| {
+            d.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role", "metadata": {"name": "all", "namespace": "team-a"},
+                "rules": [{"apiGroups": [""], "resources": ["*"], "verbs": ["get"]}]}));
+            d.push(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding", "metadata": {"name": "b", "namespace": "team-a"},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "all"},
+                "subjects": [{"kind": "ServiceAccount", "name": "rc-ray"}]}));
+        }),
+        ("RAY-SEC-001", Severity::Critical, |d, _| {
+            worker(d)["containers"][0]["securityContext"]["privileged"] = json!(true);
+        }),
+        ("RAY-SEC-002", Severity::High, |d, _| {
+            head(d)["containers"][0]["securityContext"]["runAsUser"] = json!(0);
+        }),
+        ("RAY-SEC-002", Severity::High, |d, _| {
+            let sc = head(d)["containers"][0]["securityContext"].as_object_mut().unwrap();
+            sc.remove("runAsUser");
+            sc.remove("runAsNonRoot");
+        }),
+        ("RAY-SEC-003", Severity::Medium, |d, _| {
+            head(d)["containers"][0]["securityContext"]["allowPrivilegeEscalation"] = json!(true);
+        }),
+        ("RAY-SEC-004", Severity::High, |d, _| {
+            worker(d)["volumes"] = json!([{"name": "h", "hostPath": {"path": "/mnt/datasets/a"}}]);
+            worker(d)["containers"][0]["volumeMounts"] =
+                json!([{"name": "h", "mountPath": "/data"}]);
+        }),
+        ("RAY-SEC-004", Severity::High, |d, _| {
+            worker(d)["volumes"] = json!([{"name": "h", "hostPath": {"path": "/etc"}}]);
+            worker(d)["containers"][0]["volumeMounts"] =
+                json!([{"name": "h", "mountPath": "/data", "readOnly": true}]);
+        }),
+        ("RAY-SEC-005", Severity::High, |d, _| {
+            worker(d)["hostPID"] = json!(true);
+        }),
+        ("RAY-SEC-006", Severity::Medium, |d, _| {
+            head(d)["containers"][0]["securityContext"]["capabilities"] =
+                json!({"drop": ["ALL"], "add": ["SYS_ADMIN"]});
+        }),
+        ("RAY-SEC-006", Severity::Medium, |d, _| {
+            head(d)["containers"][0]["securityContext"]["capabilities"] = json!({});
+        }),
+        ("RAY-IMG-001", Severity::Medium, |d, _| {
+            head(d)["containers"][0]["image"] = json!("rayproject/ray:latest");
+        }),
+        ("RAY-IMG-001", Severity::Medium, |d, _| {
+            head(d)["containers"][0]["image"] = json!("rayproject/ray");
+        }),
+        ("RAY-IMG-002", Severity::Low, |d, _| {
+            head(d)["containers"][0]["image"] = json!("rayproject/ray:2.54.0");
+        }),
+        ("RAY-IMG-003", Severity::Info, |_, c| {
+            c.trusted_registries = vec!["registry.example.com/ray".into()];
+        }),
+        ("RAY-VER-001", Severity::High, |d, _| {
+            d[0]["spec"]["rayVersion"] = json!("2.51.0");
+        }),
+        ("RAY-VER-001", Severity::Medium, |d, _| {
+            d[0]["spec"]["rayVersion"] = json!("2.53.1");
+        }),
+        ("RAY-RES-001", Severity::Medium, |d, _| {
+            worker(d)["containers"][0].as_object_mut().unwrap().remove("resources");
+        }),
+        ("RAY-RES-002", Severity::Medium, |d, _| {
+            worker(d)["containers"][0]["resources"]["limits"] = json!({"cpu": "1"});
+        }),
+        ("RAY-CRED-001", Severity::Critical, |d, _| {
+            worker(d)["containers"][0]["env"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"name": "AWS_SECRET_ACCESS_KEY", "value": "x"}));
+        }),
+        ("RAY-CRED-002", Severity::Medium, |d, _| {
+            worker(d)["containers"][0]["env"].as_array_mut().unwrap().push(json!({"name": "OSS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}));
+        }),
+        ("RAY-JOB-001", Severity::Low, |d, _| {
+            d.push(json!({"apiVersion": "ray.io/v1", "kind": "RayJob", "metadata": {"name": "j", "namespace": "team-a"},
+            "spec": {"entrypoint": "x", "clusterSelector": {"ray.io/cluster": "rc"}}}))
+        }),
+        ("RAY-JOB-002", Severity::Low, |d, _| {
+            let spec = d[0]["spec"].clone();
+            d.push(json!({"apiVersion": "ray.io/v1", "kind": "RayJob", "metadata": {"name": "j", "namespace": "team-a"},
+            "spec": {"entrypoint": "x", "rayClusterSpec": spec}}));
+        }),
+        ("RAY-JOB-003", Severity::Info, |d, _| {
+            let mut c = d[0].clone();
+            c["metadata"]["name"] = json!("rc2");
+            d.push(c);
+        }),
+    ];
+    let base = rules_of(&run(clean(), &PostureConfig::default()));
+    let mut covered = std::collections::BTreeSet::new();
+    for (rule, sev, mutate) in cases {
+        assert!(!base.iter().any(|(r, _)| r == rule), "{rule} fires on the clean baseline");
+        let mut docs = clean();
+        let mut cfg = PostureConfig {
+            allowed_host_paths: vec!["/mnt/datasets".into()],
+            ..Default::default()
+        };
+        mutate(&mut docs, &mut cfg);
+        let got = rules_of(&run(docs, &cfg));
+        assert!(got.contains(&(rule.to_string(), sev)), "{rule} ({sev:?}) expected, got {got:?}");
+        covered.insert(rule);
+    }
+    for r in raydar::posture::RULES {
+        assert!(covered.contains(r.id), "no positive case for {}", r.id);
+    }
+}
+
+#[test]
+fn grades_follow_the_formula() {
+    use raydar::posture::{grade, Finding, RULES};
+    let f = |sev| Finding::new(&RULES[0], sev, "e");
+    assert_eq!(grade(&[]), ("A".into(), 100));
+    assert_eq!(grade(&[f(Severity::High)]), ("B".into(), 85));
+    assert_eq!(
+        grade(&[f(Severity::High), f(Severity::High), f(Severity::Medium), f(Severity::Low)]),
+        ("C".into(), 64)
+    );
+    assert_eq!(grade(&vec![f(Severity::High); 4]), ("D".into(), 40));
+    assert_eq!(grade(&vec![f(Severity::High); 5]), ("F".into(), 25));
+    assert_eq!(grade(&[f(Severity::Critical)]), ("F".into(), 0));
+}
+
+#[test]
+fn entries_for_jobs_and_services_follow_their_clusters() {
+    // While a RayJob has no cluster, its entry carries the cluster rules from its embedded spec.
+    let mut docs = clean();
+    let mut spec = docs[0]["spec"].clone();
+    spec["headGroupSpec"]["serviceType"] = json!("LoadBalancer");
+    docs.push(json!({"apiVersion": "ray.io/v1", "kind": "RayJob", "metadata": {"name": "j", "namespace": "team-a"},
+        "spec": {"entrypoint": "x", "shutdownAfterJobFinishes": true, "rayClusterSpec": spec}}));
+    let e = run(docs.clone(), &PostureConfig::default());
+    let job = e.iter().find(|x| x.kind == "RayJob").unwrap();
+    let rules: Vec<&str> = job.findings.iter().map(|f| f.rule.as_str()).collect();
+    assert!(rules.contains(&"RAY-SVC-001") && rules.contains(&"RAY-EXP-002"), "{rules:?}");
+    assert!(job
+        .findings
+        .iter()
+        .any(|f| f.evidence.contains("spec.rayClusterSpec.headGroupSpec.serviceType")));
+    // Once its cluster exists, the cluster's entry carries the rest and points at its owner.
+    docs[4]["status"] = json!({"rayClusterName": "rc"});
+    docs[0]["metadata"]["ownerReferences"] =
+        json!([{"apiVersion": "ray.io/v1", "kind": "RayJob", "name": "j", "uid": "u"}]);
+    let e = run(docs, &PostureConfig::default());
+    let job = e.iter().find(|x| x.kind == "RayJob").unwrap();
+    assert!(job.findings.iter().all(|f| f.rule == "RAY-SVC-001"), "{:?}", job.findings);
+    let rc = e.iter().find(|x| x.kind == "RayCluster").unwrap();
+    assert_eq!(rc.owner.as_ref().map(|o| o.kind.as_str()), Some("RayJob"));
+}
