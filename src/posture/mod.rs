@@ -57,7 +57,7 @@ impl Severity {
 
 /// Settings the rules take from the config file.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct PostureConfig {
     /// Registry prefixes images may come from (`docker.io/rayproject`); empty turns RAY-IMG-003 off.
     pub trusted_registries: Vec<String>,
