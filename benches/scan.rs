@@ -1,0 +1,148 @@
+//! Scan benchmarks (DESIGN.md §8, issue #3), medians and ratios from one run:
+//! - posture evaluation of 5,000 clusters (target ≤ 20 ms);
+//! - `raydar scan -A -o json` against `kubectl get rayclusters,pods,services,networkpolicies,
+//!   resourcequotas,serviceaccounts,rolebindings -A -o json` on `demo-server --namespaces 1000
+//!   --clusters 5000` (target ratio ≤ 0.5) and raydar's peak RSS (target ≤ 150 MB);
+//! - `scan -f` of 100 manifests (target ≤ 100 ms).
+//!
+//!   cargo bench --bench scan          (RAYDAR_BENCH_RUNS=N, default 5; kubectl runs 3 times)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use raydar::cluster::{self, Progress, Scope};
+use raydar::demo::{DemoOptions, DemoServer, DemoUser};
+use raydar::posture::{evaluate, PostureConfig};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Runs a command under /usr/bin/time; returns wall time and max RSS in MiB.
+fn timed(cmd: &str, args: &[&str], env: &[(&str, &str)]) -> (Duration, f64) {
+    let t = Instant::now();
+    let out = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%M")
+        .arg(cmd)
+        .args(args)
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("/usr/bin/time runs");
+    let wall = t.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let kb: f64 = err.lines().last().and_then(|l| l.trim().parse().ok()).unwrap_or(0.0);
+    assert!(out.status.success() || out.status.code() == Some(1), "{cmd} failed: {err}");
+    (wall, kb / 1024.0)
+}
+
+#[tokio::main]
+async fn main() {
+    let runs: usize = std::env::var("RAYDAR_BENCH_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    println!("scan benchmarks ({runs} runs each, medians)");
+
+    // 1. Posture evaluation alone, on an inventory listed from the 5,000-cluster demo.
+    let s = DemoServer::start(DemoOptions { population: Some((1000, 5000)), port: 0 }).await.unwrap();
+    let conn = cluster::Connection { client: s.client(DemoUser::Admin).await.unwrap(), context: "bench".into(), server: s.url(), demo: None };
+    let (inv, errors) = cluster::list_inventory(&conn, &Scope::All, Arc::new(Progress::default())).await.unwrap();
+    assert!(errors.is_empty());
+    let cfg = PostureConfig::default();
+    let mut times = Vec::new();
+    let mut n = 0;
+    for _ in 0..runs.max(5) {
+        let t = Instant::now();
+        n = evaluate(&inv, &cfg).len();
+        times.push(t.elapsed());
+    }
+    println!("{:<64} {}", format!("posture evaluation, {} clusters / {} pods ({n} entries)", inv.ray_clusters.len(), inv.pods.len()), ms(median(times)));
+    drop(inv);
+    drop(s);
+
+    // 2. The CLI against `raydar demo-server --namespaces 1000 --clusters 5000`.
+    let dir = std::env::temp_dir().join(format!("raydar-scan-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let kc = dir.join("kubeconfig");
+    let bin = env!("CARGO_BIN_EXE_raydar");
+    let mut server = Command::new(bin)
+        .args(["demo-server", "--namespaces", "1000", "--clusters", "5000", "--kubeconfig-out"])
+        .arg(&kc)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    for line in lines.by_ref() {
+        if line.unwrap().starts_with("kubeconfig:") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let kcs = kc.to_str().unwrap();
+    let home = dir.to_str().unwrap();
+    let (mut rw, mut rr) = (Vec::new(), Vec::new());
+    for _ in 0..runs.min(5) {
+        let (w, m) = timed(bin, &["scan", "-A", "-o", "json", "--kubeconfig", kcs], &[("XDG_CONFIG_HOME", home)]);
+        rw.push(w);
+        rr.push(m);
+    }
+    let kubectl = Command::new("kubectl").arg("version").arg("--client").output().is_ok_and(|o| o.status.success());
+    let (mut kw, mut kr) = (Vec::new(), Vec::new());
+    if kubectl {
+        let cache = dir.join("kcache");
+        for _ in 0..3 {
+            let (w, m) = timed("kubectl", &["--kubeconfig", kcs, "--cache-dir", cache.to_str().unwrap(), "get",
+                "rayclusters,pods,services,networkpolicies,resourcequotas,serviceaccounts,rolebindings", "-A", "-o", "json"], &[]);
+            kw.push(w);
+            kr.push(m);
+        }
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    rr.sort_by(f64::total_cmp);
+    let raydar_wall = median(rw);
+    println!("{:<64} {}", "`raydar scan -A -o json`, 5000 clusters", ms(raydar_wall));
+    println!("{:<64} {:.0} MiB", "`raydar scan -A -o json` peak RSS (max over runs)", rr.last().copied().unwrap_or(0.0));
+    if kubectl {
+        kr.sort_by(f64::total_cmp);
+        let kw = median(kw);
+        println!("{:<64} {}", "`kubectl get <7 kinds> -A -o json`, same server", ms(kw));
+        println!("{:<64} {:.0} MiB", "kubectl peak RSS (max over runs)", kr.last().copied().unwrap_or(0.0));
+        println!("{:<64} {:.2}", "ratio raydar / kubectl (wall-time medians)", raydar_wall.as_secs_f64() / kw.as_secs_f64());
+    } else {
+        println!("kubectl not on PATH: ratio not measured");
+    }
+
+    // 3. `scan -f` of 100 manifests (each a RayCluster with a Service and a NetworkPolicy).
+    let mdir = dir.join("manifests");
+    std::fs::create_dir_all(&mdir).unwrap();
+    let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/manifests/exposed.yaml")).unwrap();
+    for i in 0..100 {
+        let text = template.replace("name: web", &format!("name: web-{i:03}")).replace("ray.io/cluster: web", &format!("ray.io/cluster: web-{i:03}"));
+        std::fs::write(mdir.join(format!("cluster-{i:03}.yaml")), text).unwrap();
+    }
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let (w, _) = timed(bin, &["scan", "-f", mdir.to_str().unwrap(), "-o", "json"], &[("XDG_CONFIG_HOME", home)]);
+        times.push(w);
+    }
+    println!("{:<64} {}", "`raydar scan -f` of 100 manifest files (process, wall)", ms(median(times)));
+    let mut times = Vec::new();
+    for _ in 0..runs {
+        let t = Instant::now();
+        let set = raydar::manifest::ManifestSet::load(std::slice::from_ref(&mdir)).unwrap();
+        let e = evaluate(&set.inventory, &cfg);
+        assert_eq!(e.len(), 100);
+        times.push(t.elapsed());
+    }
+    println!("{:<64} {}", "load + evaluate 100 manifest files (in-process)", ms(median(times)));
+    let _ = std::fs::remove_dir_all(&dir);
+}
