@@ -47,13 +47,21 @@ fn timed(cmd: &str, args: &[&str], env: &[(&str, &str)]) -> (Duration, f64) {
 
 #[tokio::main]
 async fn main() {
-    let runs: usize = std::env::var("RAYDAR_BENCH_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let runs: usize =
+        std::env::var("RAYDAR_BENCH_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(5);
     println!("scan benchmarks ({runs} runs each, medians)");
 
     // 1. Posture evaluation alone, on an inventory listed from the 5,000-cluster demo.
-    let s = DemoServer::start(DemoOptions { population: Some((1000, 5000)), port: 0 }).await.unwrap();
-    let conn = cluster::Connection { client: s.client(DemoUser::Admin).await.unwrap(), context: "bench".into(), server: s.url(), demo: None };
-    let (inv, errors) = cluster::list_inventory(&conn, &Scope::All, Arc::new(Progress::default())).await.unwrap();
+    let s =
+        DemoServer::start(DemoOptions { population: Some((1000, 5000)), port: 0 }).await.unwrap();
+    let conn = cluster::Connection {
+        client: s.client(DemoUser::Admin).await.unwrap(),
+        context: "bench".into(),
+        server: s.url(),
+        demo: None,
+    };
+    let (inv, errors) =
+        cluster::list_inventory(&conn, &Scope::All, Arc::new(Progress::default())).await.unwrap();
     assert!(errors.is_empty());
     let cfg = PostureConfig::default();
     let mut times = Vec::new();
@@ -63,7 +71,15 @@ async fn main() {
         n = evaluate(&inv, &cfg).len();
         times.push(t.elapsed());
     }
-    println!("{:<64} {}", format!("posture evaluation, {} clusters / {} pods ({n} entries)", inv.ray_clusters.len(), inv.pods.len()), ms(median(times)));
+    println!(
+        "{:<64} {}",
+        format!(
+            "posture evaluation, {} clusters / {} pods ({n} entries)",
+            inv.ray_clusters.len(),
+            inv.pods.len()
+        ),
+        ms(median(times))
+    );
     drop(inv);
     drop(s);
 
@@ -90,11 +106,19 @@ async fn main() {
     let home = dir.to_str().unwrap();
     let (mut rw, mut rr) = (Vec::new(), Vec::new());
     for _ in 0..runs.min(5) {
-        let (w, m) = timed(bin, &["scan", "-A", "-o", "json", "--kubeconfig", kcs], &[("XDG_CONFIG_HOME", home)]);
+        let (w, m) = timed(
+            bin,
+            &["scan", "-A", "-o", "json", "--kubeconfig", kcs],
+            &[("XDG_CONFIG_HOME", home)],
+        );
         rw.push(w);
         rr.push(m);
     }
-    let kubectl = Command::new("kubectl").arg("version").arg("--client").output().is_ok_and(|o| o.status.success());
+    let kubectl = Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_ok_and(|o| o.status.success());
     let (mut kw, mut kr) = (Vec::new(), Vec::new());
     if kubectl {
         let cache = dir.join("kcache");
@@ -110,13 +134,25 @@ async fn main() {
     rr.sort_by(f64::total_cmp);
     let raydar_wall = median(rw);
     println!("{:<64} {}", "`raydar scan -A -o json`, 5000 clusters", ms(raydar_wall));
-    println!("{:<64} {:.0} MiB", "`raydar scan -A -o json` peak RSS (max over runs)", rr.last().copied().unwrap_or(0.0));
+    println!(
+        "{:<64} {:.0} MiB",
+        "`raydar scan -A -o json` peak RSS (max over runs)",
+        rr.last().copied().unwrap_or(0.0)
+    );
     if kubectl {
         kr.sort_by(f64::total_cmp);
         let kw = median(kw);
         println!("{:<64} {}", "`kubectl get <7 kinds> -A -o json`, same server", ms(kw));
-        println!("{:<64} {:.0} MiB", "kubectl peak RSS (max over runs)", kr.last().copied().unwrap_or(0.0));
-        println!("{:<64} {:.2}", "ratio raydar / kubectl (wall-time medians)", raydar_wall.as_secs_f64() / kw.as_secs_f64());
+        println!(
+            "{:<64} {:.0} MiB",
+            "kubectl peak RSS (max over runs)",
+            kr.last().copied().unwrap_or(0.0)
+        );
+        println!(
+            "{:<64} {:.2}",
+            "ratio raydar / kubectl (wall-time medians)",
+            raydar_wall.as_secs_f64() / kw.as_secs_f64()
+        );
     } else {
         println!("kubectl not on PATH: ratio not measured");
     }
@@ -124,17 +160,31 @@ async fn main() {
     // 3. `scan -f` of 100 manifests (each a RayCluster with a Service and a NetworkPolicy).
     let mdir = dir.join("manifests");
     std::fs::create_dir_all(&mdir).unwrap();
-    let template = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/manifests/exposed.yaml")).unwrap();
+    let template = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/manifests/exposed.yaml"
+    ))
+    .unwrap();
     for i in 0..100 {
-        let text = template.replace("name: web", &format!("name: web-{i:03}")).replace("ray.io/cluster: web", &format!("ray.io/cluster: web-{i:03}"));
+        let text = template
+            .replace("name: web", &format!("name: web-{i:03}"))
+            .replace("ray.io/cluster: web", &format!("ray.io/cluster: web-{i:03}"));
         std::fs::write(mdir.join(format!("cluster-{i:03}.yaml")), text).unwrap();
     }
     let mut times = Vec::new();
     for _ in 0..runs {
-        let (w, _) = timed(bin, &["scan", "-f", mdir.to_str().unwrap(), "-o", "json"], &[("XDG_CONFIG_HOME", home)]);
+        let (w, _) = timed(
+            bin,
+            &["scan", "-f", mdir.to_str().unwrap(), "-o", "json"],
+            &[("XDG_CONFIG_HOME", home)],
+        );
         times.push(w);
     }
-    println!("{:<64} {}", "`raydar scan -f` of 100 manifest files (process, wall)", ms(median(times)));
+    println!(
+        "{:<64} {}",
+        "`raydar scan -f` of 100 manifest files (process, wall)",
+        ms(median(times))
+    );
     let mut times = Vec::new();
     for _ in 0..runs {
         let t = Instant::now();

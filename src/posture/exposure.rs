@@ -35,9 +35,7 @@ fn ingresses(s: &Subject, out: &mut Vec<Finding>) {
         return;
     }
     let dashboards: Vec<_> = s.exposures.iter().filter(|e| e.kind == PortKind::Dashboard).collect();
-    for ing in
-        s.inv.ingresses.iter().filter(|i| i.metadata.namespace.as_deref() == Some(s.namespace))
-    {
+    for ing in s.idx.ingresses.get(s.namespace).into_iter().flatten() {
         let ann = ing.metadata.annotations.clone().unwrap_or_default();
         let authed = INGRESS_AUTH.iter().any(|k| ann.contains_key(*k))
             || ann.values().any(|v| v.contains("oauth2-proxy") || v.contains("oauth2/auth"));
@@ -71,10 +69,9 @@ fn ingresses(s: &Subject, out: &mut Vec<Finding>) {
     }
     // enableIngress without a live Ingress (manifests): KubeRay will create an open one.
     let asked = s.spec.is_some_and(|sp| sp.head_group_spec.enable_ingress == Some(true));
-    let live_ingress = s.inv.ingresses.iter().any(|i| {
-        i.metadata.namespace.as_deref() == Some(s.namespace)
-            && i.metadata.name.as_deref()
-                == Some(format!("{}-head-ingress", s.cluster.unwrap_or(s.name)).as_str())
+    let live_ingress = s.idx.ingresses.get(s.namespace).into_iter().flatten().any(|i| {
+        i.metadata.name.as_deref()
+            == Some(format!("{}-head-ingress", s.cluster.unwrap_or(s.name)).as_str())
     });
     if asked && !live_ingress && !s.inv.live {
         out.push(Finding::new(rule("RAY-EXP-004"), Severity::Critical,
@@ -83,7 +80,7 @@ fn ingresses(s: &Subject, out: &mut Vec<Finding>) {
 }
 
 fn host_exposure(s: &Subject, out: &mut Vec<Finding>) {
-    for t in s.templates().into_iter().filter(|t| t.head) {
+    for t in s.templates().iter().filter(|t| t.head) {
         if t.spec.host_network == Some(true) {
             out.push(Finding::new(rule("RAY-EXP-001"), Severity::Critical,
                 format!("{} {}.hostNetwork=true: GCS 6379, dashboard 8265 and client 10001 listen on the node's address", s.object(), t.path)));

@@ -20,6 +20,7 @@ pub use subject::Subject;
 
 use crate::inventory::Inventory;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -76,27 +77,28 @@ impl PostureConfig {
 }
 
 /// One finding: what, where (object and field path, never a secret value) and how to fix it.
+/// The catalog's texts are borrowed (no allocation per finding); only evidence is owned.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
-    pub rule: String,
-    pub section: String,
+    pub rule: Cow<'static, str>,
+    pub section: Cow<'static, str>,
     pub severity: Severity,
-    pub title: String,
+    pub title: Cow<'static, str>,
     pub evidence: String,
-    pub remediation: String,
-    pub fix: Option<String>,
+    pub remediation: Cow<'static, str>,
+    pub fix: Option<Cow<'static, str>>,
 }
 
 impl Finding {
-    pub fn new(rule: &Rule, severity: Severity, evidence: impl Into<String>) -> Self {
+    pub fn new(rule: &'static Rule, severity: Severity, evidence: impl Into<String>) -> Self {
         Self {
-            rule: rule.id.into(),
-            section: rule.section.into(),
+            rule: Cow::Borrowed(rule.id),
+            section: Cow::Borrowed(rule.section),
             severity,
-            title: rule.title.into(),
+            title: Cow::Borrowed(rule.title),
             evidence: evidence.into(),
-            remediation: rule.remediation.into(),
-            fix: rule.fix.map(Into::into),
+            remediation: Cow::Borrowed(rule.remediation),
+            fix: rule.fix.map(Cow::Borrowed),
         }
     }
 }

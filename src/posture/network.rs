@@ -40,13 +40,13 @@ pub fn check(s: &Subject, out: &mut Vec<Finding>) {
     if s.spec.is_none() || !s.inv.readable(s.namespace, "networkpolicies") {
         return;
     }
-    let policies: Vec<&NetworkPolicy> = s.inv.policies_in(s.namespace).collect();
-    let head = s.head_labels();
-    if !policies.iter().any(|p| selects(p, &head)) {
+    let policies: &[&NetworkPolicy] = s.idx.policies.get(s.namespace).map_or(&[], Vec::as_slice);
+    let head = &s.head_labels;
+    if !policies.iter().any(|p| selects(p, head)) {
         out.push(Finding::new(rule("RAY-NET-001"), Severity::High,
             format!("{}: no NetworkPolicy in namespace {} selects the head pod (ray.io/cluster={}, ray.io/node-type=head)", s.object(), s.namespace, s.cluster.unwrap_or(s.name))));
     }
-    let workers = s.worker_labels();
+    let workers = &s.worker_labels;
     if let Some(w) = workers.iter().find(|w| !policies.iter().any(|p| selects(p, w))) {
         out.push(Finding::new(
             rule("RAY-NET-002"),
@@ -59,8 +59,7 @@ pub fn check(s: &Subject, out: &mut Vec<Finding>) {
             ),
         ));
     }
-    for p in policies.iter().filter(|p| selects(p, &head) || workers.iter().any(|w| selects(p, w)))
-    {
+    for p in policies.iter().filter(|p| selects(p, head) || workers.iter().any(|w| selects(p, w))) {
         let name = p.metadata.name.as_deref().unwrap_or("");
         for (i, r) in
             p.spec.as_ref().and_then(|s| s.ingress.as_ref()).into_iter().flatten().enumerate()

@@ -44,12 +44,8 @@ pub fn check(s: &Subject, out: &mut Vec<Finding>) {
     if !s.inv.readable(s.namespace, "resourcequotas") {
         return;
     }
-    let quotas: Vec<_> = s
-        .inv
-        .resource_quotas
-        .iter()
-        .filter(|q| q.metadata.namespace.as_deref() == Some(s.namespace))
-        .collect();
+    let quotas: &[&k8s_openapi::api::core::v1::ResourceQuota] =
+        s.idx.quotas.get(s.namespace).map_or(&[], Vec::as_slice);
     if quotas.is_empty() {
         if !s.inv.elastic_quota_trees.iter().any(|t| eqt_covers(t, s.namespace)) {
             out.push(Finding::new(

@@ -68,16 +68,13 @@ pub fn check(s: &Subject, out: &mut Vec<Finding>) {
     let templates = s.templates();
     let mut sas = BTreeSet::new();
     let mut default_users = Vec::new();
-    for t in &templates {
+    for t in templates {
         let sa = sa_name(s, t);
         if sa == "default" {
             default_users.push(t.group.to_string());
         }
         // Token automount: the pod's setting, else the ServiceAccount's, else on.
-        let sa_obj = s.inv.service_accounts.iter().find(|x| {
-            x.metadata.namespace.as_deref() == Some(s.namespace)
-                && x.metadata.name.as_deref() == Some(sa.as_str())
-        });
+        let sa_obj = s.idx.accounts.get(&(s.namespace, sa.as_str()));
         let automount = t
             .spec
             .automount_service_account_token
@@ -113,12 +110,7 @@ pub fn check(s: &Subject, out: &mut Vec<Finding>) {
     }
     for sa in &sas {
         if s.inv.readable(s.namespace, "rolebindings") {
-            for b in s
-                .inv
-                .role_bindings
-                .iter()
-                .filter(|b| b.metadata.namespace.as_deref() == Some(s.namespace))
-            {
+            for b in s.idx.role_bindings.get(s.namespace).into_iter().flatten() {
                 if binds(b.subjects.as_ref(), sa, s.namespace, s.namespace) {
                     if let Some(role) =
                         powerful_role(s, &b.role_ref.kind, &b.role_ref.name, s.namespace)

@@ -5,7 +5,10 @@
 use super::{Owner, PostureConfig};
 use crate::inventory::Inventory;
 use crate::kuberay::{RayClusterSpec, RayJobSpec};
-use crate::model::{Container, ContainerPort, IntOrString, Pod, PodSpec, Service};
+use crate::model::{Container, ContainerPort, Ingress, IntOrString, Pod, PodSpec, Service};
+use k8s_openapi::api::core::v1::{ResourceQuota, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::RoleBinding;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::{BTreeMap, HashMap};
 
@@ -14,6 +17,19 @@ pub struct Index<'a> {
     pods: HashMap<(&'a str, &'a str), Vec<&'a Pod>>,
     services: HashMap<&'a str, Vec<&'a Service>>,
     clusters_per_ns: HashMap<&'a str, usize>,
+    pub policies: HashMap<&'a str, Vec<&'a NetworkPolicy>>,
+    pub quotas: HashMap<&'a str, Vec<&'a ResourceQuota>>,
+    pub ingresses: HashMap<&'a str, Vec<&'a Ingress>>,
+    pub role_bindings: HashMap<&'a str, Vec<&'a RoleBinding>>,
+    pub accounts: HashMap<(&'a str, &'a str), &'a ServiceAccount>,
+}
+
+fn by_ns<T>(items: &[T], meta: impl Fn(&T) -> &ObjectMeta) -> HashMap<&str, Vec<&T>> {
+    let mut m: HashMap<&str, Vec<&T>> = HashMap::new();
+    for i in items {
+        m.entry(meta(i).namespace.as_deref().unwrap_or("")).or_default().push(i);
+    }
+    m
 }
 
 fn ns(m: &ObjectMeta) -> &str {
@@ -41,7 +57,21 @@ impl<'a> Index<'a> {
         for c in &inv.ray_clusters {
             *clusters_per_ns.entry(ns(&c.metadata)).or_default() += 1;
         }
-        Self { pods, services, clusters_per_ns }
+        let accounts = inv
+            .service_accounts
+            .iter()
+            .map(|a| ((ns(&a.metadata), name(&a.metadata)), a))
+            .collect();
+        Self {
+            pods,
+            services,
+            clusters_per_ns,
+            policies: by_ns(&inv.network_policies, |p| &p.metadata),
+            quotas: by_ns(&inv.resource_quotas, |q| &q.metadata),
+            ingresses: by_ns(&inv.ingresses, |i| &i.metadata),
+            role_bindings: by_ns(&inv.role_bindings, |b| &b.metadata),
+            accounts,
+        }
     }
     pub fn clusters_in(&self, namespace: &str) -> usize {
         self.clusters_per_ns.get(namespace).copied().unwrap_or(0)
@@ -102,15 +132,30 @@ pub struct Subject<'a> {
     /// Evaluate the cluster rules (false for an owner whose cluster has its own entry).
     pub cluster_rules: bool,
     pub job: Option<&'a RayJobSpec>,
+    /// Computed once by `finish`: the pod templates, and the head's and workers' labels.
+    pub templates: Vec<Template<'a>>,
+    pub head_labels: BTreeMap<String, String>,
+    pub worker_labels: Vec<BTreeMap<String, String>>,
 }
 
 impl<'a> Subject<'a> {
+    /// Fills the derived fields once the spec, cluster and pods are known.
+    fn finish(&mut self) {
+        self.templates = self.compute_templates();
+        self.head_labels = self.compute_head_labels();
+        self.worker_labels = self.compute_worker_labels();
+    }
+
     /// `RayCluster ray-prod/train`.
     pub fn object(&self) -> String {
         format!("{} {}/{}", self.kind, self.namespace, self.name)
     }
 
-    pub fn templates(&self) -> Vec<Template<'a>> {
+    pub fn templates(&self) -> &[Template<'a>] {
+        &self.templates
+    }
+
+    fn compute_templates(&self) -> Vec<Template<'a>> {
         let Some(spec) = self.spec else { return Vec::new() };
         let mut out = vec![Template {
             path: format!("{}.headGroupSpec.template.spec", self.spec_path),
@@ -152,7 +197,7 @@ impl<'a> Subject<'a> {
     }
 
     /// The labels a head pod of this cluster has (live, else as KubeRay would set them).
-    pub fn head_labels(&self) -> BTreeMap<String, String> {
+    fn compute_head_labels(&self) -> BTreeMap<String, String> {
         if let Some(l) = self.head_pods().next().and_then(|p| p.metadata.labels.clone()) {
             return l;
         }
@@ -165,7 +210,7 @@ impl<'a> Subject<'a> {
     }
 
     /// Labels of each worker group's pods (live, else synthesized).
-    pub fn worker_labels(&self) -> Vec<BTreeMap<String, String>> {
+    fn compute_worker_labels(&self) -> Vec<BTreeMap<String, String>> {
         let live: Vec<_> = self.worker_pods().filter_map(|p| p.metadata.labels.clone()).collect();
         if !live.is_empty() {
             return live;
@@ -427,7 +472,7 @@ impl<'a> Builder<'a> {
         keep: impl Fn(&Service) -> bool,
         synthesize: bool,
     ) -> Vec<Exposure> {
-        let head_labels = s.head_labels();
+        let head_labels = &s.head_labels;
         let head_container =
             s.head_pods().next().and_then(|p| p.spec.containers.first()).or_else(|| {
                 s.spec.and_then(|sp| sp.head_group_spec.template.spec.containers.first())
@@ -444,7 +489,7 @@ impl<'a> Builder<'a> {
         for svc in self.idx.services.get(s.namespace).into_iter().flatten() {
             head_svc_present |= name(&svc.metadata) == head_svc;
             let Some(sel) = svc.spec.selector.as_ref() else { continue };
-            if selects(sel, &head_labels) && keep(svc) {
+            if selects(sel, head_labels) && keep(svc) {
                 out.extend(exposures_of(svc, head_container));
             }
         }
@@ -484,6 +529,9 @@ impl<'a> Builder<'a> {
             exposures: Vec::new(),
             cluster_rules: true,
             job: None,
+            templates: Vec::new(),
+            head_labels: BTreeMap::new(),
+            worker_labels: Vec::new(),
         }
     }
 
@@ -509,10 +557,13 @@ impl<'a> Builder<'a> {
         s.spec = spec;
         s.spec_path = spec_path;
         let running = cluster.filter(|c| self.cluster_exists(namespace, c));
+        if let Some(c) = running {
+            s.cluster = Some(c);
+            s.pods = self.pods(namespace, c);
+        }
+        s.finish();
         match running {
-            Some(c) => {
-                s.cluster = Some(c);
-                s.pods = self.pods(namespace, c);
+            Some(_) => {
                 s.cluster_rules = false;
                 s.exposures = self.exposures(&s, |svc| owned_by(&svc.metadata, kind, entry), false);
             }
@@ -539,6 +590,7 @@ pub fn subjects<'a>(
         s.spec = Some(&rc.spec);
         s.cluster = Some(c);
         s.pods = b.pods(n, c);
+        s.finish();
         // Services a RayJob/RayService created belong to that owner's entry.
         s.exposures = b.exposures(&s, |svc| !owned_by_ray_parent(&svc.metadata), true);
         out.push(s);

@@ -12,7 +12,7 @@ pub fn check(s: &Subject, out: &mut Vec<Finding>) {
     // The Ray container is the first container of each group's template.
     let groups: Vec<(String, Option<&crate::model::Container>)> = s
         .templates()
-        .into_iter()
+        .iter()
         .map(|t| (format!("{}.containers[0]", t.path), t.spec.containers.first()))
         .collect();
     let on = |c: &crate::model::Container| {

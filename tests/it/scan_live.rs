@@ -163,7 +163,7 @@ async fn manifests_files_directories_lists_and_broken_documents() {
         raydar::scan::gather(&global(), &[fixtures()], &PostureConfig::default()).await.unwrap();
     assert_eq!(r.source, "files");
     let web = r.clusters.iter().find(|c| c.name == "web").unwrap();
-    let rules: Vec<&str> = web.findings.iter().map(|f| f.rule.as_str()).collect();
+    let rules: Vec<&str> = web.findings.iter().map(|f| f.rule.as_ref()).collect();
     for want in [
         "RAY-SVC-001",
         "RAY-EXP-002",

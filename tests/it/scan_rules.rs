@@ -43,7 +43,10 @@ fn run(docs: Vec<Value>, cfg: &PostureConfig) -> Vec<Entry> {
 }
 
 fn rules_of(entries: &[Entry]) -> Vec<(String, Severity)> {
-    entries.iter().flat_map(|e| e.findings.iter().map(|f| (f.rule.clone(), f.severity))).collect()
+    entries
+        .iter()
+        .flat_map(|e| e.findings.iter().map(|f| (f.rule.to_string(), f.severity)))
+        .collect()
 }
 
 fn head(d: &mut [Value]) -> &mut Value {
@@ -319,7 +322,7 @@ fn entries_for_jobs_and_services_follow_their_clusters() {
         "spec": {"entrypoint": "x", "shutdownAfterJobFinishes": true, "rayClusterSpec": spec}}));
     let e = run(docs.clone(), &PostureConfig::default());
     let job = e.iter().find(|x| x.kind == "RayJob").unwrap();
-    let rules: Vec<&str> = job.findings.iter().map(|f| f.rule.as_str()).collect();
+    let rules: Vec<&str> = job.findings.iter().map(|f| f.rule.as_ref()).collect();
     assert!(rules.contains(&"RAY-SVC-001") && rules.contains(&"RAY-EXP-002"), "{rules:?}");
     assert!(job
         .findings
