@@ -121,8 +121,8 @@ impl Inventory {
 
     /// Whether `kind` could be read in `ns` (and cluster-wide, for cluster-scoped kinds).
     pub fn readable(&self, ns: &str, kind: &str) -> bool {
-        !self.unreadable.contains(&(ns.to_string(), kind.to_string()))
-            && !self.unreadable.contains(&(String::new(), kind.to_string()))
+        self.unreadable.is_empty()
+            || !self.unreadable.iter().any(|(n, k)| k == kind && (n == ns || n.is_empty()))
     }
 
     pub fn pods_in<'a>(&'a self, ns: &'a str) -> impl Iterator<Item = &'a Pod> + 'a {

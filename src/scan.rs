@@ -91,15 +91,21 @@ pub async fn run(g: &Global, files: &[PathBuf], output: Output, fail_on: Option<
             return 2;
         }
     };
-    let text = match output {
-        Output::Json => report.json(),
-        Output::Sarif => report::sarif(&report, &origins),
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let written = match output {
+        Output::Json => report.write_json(&mut out),
+        Output::Sarif => writeln!(out, "{}", report::sarif(&report, &origins)),
         Output::Table => {
             let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            report::table(&report, color)
+            report::write_table(&mut out, &report, color)
         }
     };
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{}", text.trim_end());
+    // A closed pipe (`| head`) is not an error worth a message.
+    if let Err(e) = written.and_then(|()| out.flush()) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("raydar: writing the report: {e}");
+            return 2;
+        }
+    }
     report.exit_code(fail_on)
 }

@@ -96,6 +96,7 @@ pub static RULES: &[Rule] = &[
       "Isolate teams and workloads in namespaces of their own.", None),
 ];
 
+/// The catalog entry of `id` (ids are compile-time constants in the rule families).
 pub fn rule(id: &str) -> &'static Rule {
     RULES.iter().find(|r| r.id == id).unwrap_or(&RULES[0])
 }

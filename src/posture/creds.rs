@@ -67,7 +67,7 @@ pub fn check(s: &Subject, out: &mut Vec<Finding>) {
         for (i, init, c) in t.spec.all_containers() {
             let path =
                 format!("{}.{}[{i}]", t.path, if init { "initContainers" } else { "containers" });
-            scan(&obj, &path, c, &mut seen, out);
+            scan(obj, &path, c, &mut seen, out);
         }
     }
     // Live pods win where webhooks mutate them.

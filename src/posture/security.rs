@@ -16,8 +16,10 @@ const DANGEROUS_CAPS: [&str; 9] = [
 
 pub fn check(s: &Subject, out: &mut Vec<Finding>) {
     let obj = s.object();
+    let none = crate::model::SecurityContext::default();
+    let no_caps = crate::model::Capabilities::default();
     for t in s.templates() {
-        let pod_sc = t.spec.security_context.clone().unwrap_or_default();
+        let pod_sc = t.spec.security_context.as_ref().unwrap_or(&none);
         for (i, init, c) in t.spec.all_containers() {
             let path = format!(
                 "{}.{}[{i}] ({})",
@@ -25,7 +27,7 @@ pub fn check(s: &Subject, out: &mut Vec<Finding>) {
                 if init { "initContainers" } else { "containers" },
                 c.name
             );
-            let sc = c.security_context.clone().unwrap_or_default();
+            let sc = c.security_context.as_ref().unwrap_or(&none);
             if sc.privileged == Some(true) {
                 out.push(Finding::new(
                     rule("RAY-SEC-001"),
@@ -57,7 +59,7 @@ pub fn check(s: &Subject, out: &mut Vec<Finding>) {
                     format!("{obj} {path}: allowPrivilegeEscalation is not false"),
                 ));
             }
-            let caps = sc.capabilities.clone().unwrap_or_default();
+            let caps = sc.capabilities.as_ref().unwrap_or(&no_caps);
             let added: Vec<&str> = caps
                 .add
                 .iter()

@@ -136,6 +136,8 @@ pub struct Subject<'a> {
     pub templates: Vec<Template<'a>>,
     pub head_labels: BTreeMap<String, String>,
     pub worker_labels: Vec<BTreeMap<String, String>>,
+    /// `RayCluster ray-prod/train`, the prefix of most evidence.
+    object: String,
 }
 
 impl<'a> Subject<'a> {
@@ -147,8 +149,8 @@ impl<'a> Subject<'a> {
     }
 
     /// `RayCluster ray-prod/train`.
-    pub fn object(&self) -> String {
-        format!("{} {}/{}", self.kind, self.namespace, self.name)
+    pub fn object(&self) -> &str {
+        &self.object
     }
 
     pub fn templates(&self) -> &[Template<'a>] {
@@ -211,7 +213,19 @@ impl<'a> Subject<'a> {
 
     /// Labels of each worker group's pods (live, else synthesized).
     fn compute_worker_labels(&self) -> Vec<BTreeMap<String, String>> {
-        let live: Vec<_> = self.worker_pods().filter_map(|p| p.metadata.labels.clone()).collect();
+        // One label set per worker group is enough: all pods of a group carry the same labels.
+        let mut groups: Vec<&str> = Vec::new();
+        let live: Vec<_> = self
+            .worker_pods()
+            .filter(|p| {
+                let g = p.label("ray.io/group").unwrap_or("");
+                !groups.contains(&g) && {
+                    groups.push(g);
+                    true
+                }
+            })
+            .filter_map(|p| p.metadata.labels.clone())
+            .collect();
         if !live.is_empty() {
             return live;
         }
@@ -532,6 +546,7 @@ impl<'a> Builder<'a> {
             templates: Vec::new(),
             head_labels: BTreeMap::new(),
             worker_labels: Vec::new(),
+            object: format!("{kind} {namespace}/{name}"),
         }
     }
 

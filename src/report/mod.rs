@@ -5,7 +5,7 @@ mod sarif;
 mod table;
 
 pub use sarif::sarif;
-pub use table::{rules_table, table};
+pub use table::{rules_table, table, write_table};
 
 use crate::cluster::ScanError;
 use crate::manifest::Origin;
@@ -32,6 +32,12 @@ impl Report {
 
     pub fn json(&self) -> String {
         serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Streams the JSON report (no intermediate String).
+    pub fn write_json(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut *w, self)?;
+        writeln!(w)
     }
 
     pub fn count(&self, s: Severity) -> usize {

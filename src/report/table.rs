@@ -57,7 +57,9 @@ fn worst_first(a: &&Entry, b: &&Entry) -> std::cmp::Ordering {
     key(b).cmp(&key(a)).then_with(|| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)))
 }
 
-pub fn table(r: &Report, color: bool) -> String {
+/// Writes the table report to `w`, one entry at a time (a 5,000-cluster report is never one
+/// String in memory).
+pub fn write_table(w: &mut dyn std::io::Write, r: &Report, color: bool) -> std::io::Result<()> {
     let p = Paint(color);
     let mut out = String::new();
     let mut entries: Vec<&Entry> = r.clusters.iter().collect();
@@ -87,7 +89,9 @@ pub fn table(r: &Report, color: bool) -> String {
             p.grade(&e.grade), e.score, e.namespace, e.name, e.kind, e.ray_version.as_deref().unwrap_or("?"),
             e.count(Severity::Critical), e.count(Severity::High), e.count(Severity::Medium), e.count(Severity::Low), e.count(Severity::Info));
     }
+    w.write_all(out.as_bytes())?;
     for e in entries.iter().filter(|e| !e.findings.is_empty()) {
+        out.clear();
         let owner = e
             .owner
             .as_ref()
@@ -117,7 +121,9 @@ pub fn table(r: &Report, color: bool) -> String {
             let _ = writeln!(out, "         {}", f.evidence);
             let _ = writeln!(out, "         → {}", f.remediation);
         }
+        w.write_all(out.as_bytes())?;
     }
+    out.clear();
     if !r.errors.is_empty() {
         let _ = writeln!(out, "\n{} (results are partial)", p.bold("Errors"));
         for e in &r.errors {
@@ -130,7 +136,14 @@ pub fn table(r: &Report, color: bool) -> String {
             let _ = writeln!(out, "  {place}{}", e.message);
         }
     }
-    out
+    w.write_all(out.as_bytes())
+}
+
+/// The table report as a String (tests and small reports).
+pub fn table(r: &Report, color: bool) -> String {
+    let mut buf = Vec::new();
+    let _ = write_table(&mut buf, r, color);
+    String::from_utf8(buf).unwrap_or_default()
 }
 
 pub fn rules_table() -> String {
