@@ -1,8 +1,8 @@
 //! Guide §1.2: Ray token authentication (RAY-AUTH-001).
 
-use super::{catalog::rule, images::parse_version, Finding, Subject};
+use super::{catalog::rule, images::parse_version, Findings, Subject};
 
-pub fn check(s: &Subject, out: &mut Vec<Finding>) {
+pub fn check(s: &Subject, out: &mut Findings) {
     let Some(spec) = s.spec else { return };
     if spec.auth_options.as_ref().and_then(|a| a.mode.as_deref()) == Some("token") {
         return;
@@ -28,5 +28,5 @@ pub fn check(s: &Subject, out: &mut Vec<Finding>) {
             ev.push_str(&format!("; Ray {v} must be upgraded to 2.52 or later first"));
         }
     }
-    out.push(Finding::new(rule("RAY-AUTH-001"), rule("RAY-AUTH-001").severity, ev));
+    out.add(rule("RAY-AUTH-001"), rule("RAY-AUTH-001").severity, format_args!("{ev}"));
 }

@@ -1,7 +1,7 @@
 //! Guide §8: static cloud credentials (RAY-CRED-001, RAY-CRED-002). Values are never read
 //! into a finding: only the variable's name and where it is.
 
-use super::{catalog::rule, Finding, Severity, Subject};
+use super::{catalog::rule, Findings, Severity, Subject};
 use crate::model::Container;
 use std::collections::BTreeSet;
 
@@ -28,7 +28,7 @@ fn scan(
     path: &str,
     c: &Container,
     seen: &mut BTreeSet<(String, String)>,
-    out: &mut Vec<Finding>,
+    out: &mut Findings,
 ) {
     for e in &c.env {
         if !CREDENTIAL_ENV.contains(&e.name.as_str()) {
@@ -37,30 +37,33 @@ fn scan(
         if e.value.as_deref().is_some_and(|v| !v.is_empty())
             && seen.insert(("lit".into(), e.name.clone()))
         {
-            out.push(Finding::new(
+            out.add(
                 rule("RAY-CRED-001"),
                 Severity::Critical,
-                format!("{obj} {path} ({}) env {} is a literal value (not shown)", c.name, e.name),
-            ));
+                format_args!(
+                    "{obj} {path} ({}) env {} is a literal value (not shown)",
+                    c.name, e.name
+                ),
+            );
         }
         if let Some(sk) = e.value_from.as_ref().and_then(|v| v.secret_key_ref.as_ref()) {
             if seen.insert(("ref".into(), e.name.clone())) {
-                out.push(Finding::new(
+                out.add(
                     rule("RAY-CRED-002"),
                     Severity::Medium,
-                    format!(
+                    format_args!(
                         "{obj} {path} ({}) env {} comes from Secret {}",
                         c.name,
                         e.name,
                         sk.name.as_deref().unwrap_or("?")
                     ),
-                ));
+                );
             }
         }
     }
 }
 
-pub fn check(s: &Subject, out: &mut Vec<Finding>) {
+pub fn check(s: &Subject, out: &mut Findings) {
     let obj = s.object();
     let mut seen = BTreeSet::new();
     for t in s.templates() {

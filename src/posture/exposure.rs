@@ -3,7 +3,7 @@
 //! Ingress (RAY-EXP-004), and a CR that asks for an exposed head Service (RAY-SVC-001).
 
 use super::subject::PortKind;
-use super::{catalog::rule, Finding, Severity, Subject};
+use super::{catalog::rule, Findings, Severity, Subject};
 
 const INGRESS_AUTH: [&str; 4] = [
     "nginx.ingress.kubernetes.io/auth-type",
@@ -13,24 +13,24 @@ const INGRESS_AUTH: [&str; 4] = [
 ];
 
 /// Exposure through Services (all entries that own Services).
-fn services(s: &Subject, out: &mut Vec<Finding>) {
+fn services(s: &Subject, out: &mut Findings) {
     for e in s.exposures.iter().filter(|e| e.outside) {
         match e.kind {
             PortKind::Gcs | PortKind::Client => {
-                out.push(Finding::new(rule("RAY-EXP-001"), Severity::Critical, e.evidence.clone()));
+                out.add(rule("RAY-EXP-001"), Severity::Critical, format_args!("{}", e.evidence));
             }
             PortKind::Dashboard if e.acl.is_none() => {
-                out.push(Finding::new(rule("RAY-EXP-002"), Severity::Critical, e.evidence.clone()));
+                out.add(rule("RAY-EXP-002"), Severity::Critical, format_args!("{}", e.evidence));
             }
             PortKind::Dashboard => {
-                out.push(Finding::new(rule("RAY-EXP-003"), Severity::High, e.evidence.clone()))
+                out.add(rule("RAY-EXP-003"), Severity::High, format_args!("{}", e.evidence))
             }
             PortKind::Other => {}
         }
     }
 }
 
-fn ingresses(s: &Subject, out: &mut Vec<Finding>) {
+fn ingresses(s: &Subject, out: &mut Findings) {
     if !s.inv.readable(s.namespace, "ingresses") {
         return;
     }
@@ -56,14 +56,14 @@ fn ingresses(s: &Subject, out: &mut Vec<Finding>) {
                 } else {
                     (Severity::Critical, "with no authentication")
                 };
-                out.push(Finding::new(
+                out.add(
                     rule("RAY-EXP-004"),
                     sev,
-                    format!(
+                    format_args!(
                         "Ingress {}/{iname} {path} routes to Service {} (dashboard) {how}",
                         s.namespace, b.name
                     ),
-                ));
+                );
             }
         }
     }
@@ -74,16 +74,16 @@ fn ingresses(s: &Subject, out: &mut Vec<Finding>) {
             == Some(format!("{}-head-ingress", s.cluster.unwrap_or(s.name)).as_str())
     });
     if asked && !live_ingress && !s.inv.live {
-        out.push(Finding::new(rule("RAY-EXP-004"), Severity::Critical,
-            format!("{} {}.headGroupSpec.enableIngress=true: KubeRay creates an Ingress to the dashboard with no authentication", s.object(), s.spec_path)));
+        out.add(rule("RAY-EXP-004"), Severity::Critical,
+            format_args!("{} {}.headGroupSpec.enableIngress=true: KubeRay creates an Ingress to the dashboard with no authentication", s.object(), s.spec_path));
     }
 }
 
-fn host_exposure(s: &Subject, out: &mut Vec<Finding>) {
+fn host_exposure(s: &Subject, out: &mut Findings) {
     for t in s.templates().iter().filter(|t| t.head) {
         if t.spec.host_network == Some(true) {
-            out.push(Finding::new(rule("RAY-EXP-001"), Severity::Critical,
-                format!("{} {}.hostNetwork=true: GCS 6379, dashboard 8265 and client 10001 listen on the node's address", s.object(), t.path)));
+            out.add(rule("RAY-EXP-001"), Severity::Critical,
+                format_args!("{} {}.hostNetwork=true: GCS 6379, dashboard 8265 and client 10001 listen on the node's address", s.object(), t.path));
         }
         for (i, c) in t.spec.containers.iter().enumerate() {
             for p in &c.ports {
@@ -93,10 +93,10 @@ fn host_exposure(s: &Subject, out: &mut Vec<Finding>) {
                         PortKind::Gcs | PortKind::Client | PortKind::Dashboard
                     )
                 {
-                    out.push(Finding::new(
+                    out.add(
                         rule("RAY-EXP-001"),
                         Severity::Critical,
-                        format!(
+                        format_args!(
                             "{} {}.containers[{i}] ({}) port {} has hostPort {}",
                             s.object(),
                             t.path,
@@ -104,14 +104,14 @@ fn host_exposure(s: &Subject, out: &mut Vec<Finding>) {
                             p.container_port,
                             p.host_port.unwrap_or(0)
                         ),
-                    ));
+                    );
                 }
             }
         }
     }
 }
 
-fn service_type(s: &Subject, out: &mut Vec<Finding>) {
+fn service_type(s: &Subject, out: &mut Findings) {
     let Some(spec) = s.spec else { return };
     let hg = &spec.head_group_spec;
     let asked = [
@@ -123,20 +123,20 @@ fn service_type(s: &Subject, out: &mut Vec<Finding>) {
     ];
     for (field, ty) in asked {
         if let Some(ty @ ("LoadBalancer" | "NodePort")) = ty {
-            out.push(Finding::new(
+            out.add(
                 rule("RAY-SVC-001"),
                 Severity::High,
-                format!(
+                format_args!(
                     "{} {}.{field}={ty}: a recreated head Service would be exposed again",
                     s.object(),
                     s.spec_path
                 ),
-            ));
+            );
         }
     }
 }
 
-pub fn check(s: &Subject, out: &mut Vec<Finding>) {
+pub fn check(s: &Subject, out: &mut Findings) {
     services(s, out);
     ingresses(s, out);
     host_exposure(s, out);
@@ -144,7 +144,7 @@ pub fn check(s: &Subject, out: &mut Vec<Finding>) {
 }
 
 /// For a RayJob/RayService whose cluster has its own entry: only its own Services and CR field.
-pub fn check_own_services(s: &Subject, out: &mut Vec<Finding>) {
+pub fn check_own_services(s: &Subject, out: &mut Findings) {
     services(s, out);
     service_type(s, out);
 }

@@ -1,6 +1,6 @@
 //! Guide §6: images and Ray versions (RAY-IMG-001, RAY-IMG-002, RAY-IMG-003, RAY-VER-001).
 
-use super::{catalog::rule, Finding, Severity, Subject};
+use super::{catalog::rule, Findings, Severity, Subject};
 use std::collections::BTreeSet;
 
 /// An image reference split into its parts; `registry` is normalised (`docker.io`).
@@ -45,7 +45,7 @@ pub fn parse_version(v: &str) -> Option<(u32, u32, u32)> {
     Some((major, minor, patch))
 }
 
-pub fn check(s: &Subject, out: &mut Vec<Finding>) {
+pub fn check(s: &Subject, out: &mut Findings) {
     let obj = s.object();
     let mut seen = BTreeSet::new();
     for t in s.templates() {
@@ -58,18 +58,18 @@ pub fn check(s: &Subject, out: &mut Vec<Finding>) {
                 format!("{}.{}[{i}]", t.path, if init { "initContainers" } else { "containers" });
             let r = split_image(image);
             if r.digest.is_none() && r.tag.as_deref().is_none_or(|t| t == "latest") {
-                out.push(Finding::new(
+                out.add(
                     rule("RAY-IMG-001"),
                     Severity::Medium,
-                    format!("{obj} {path} image {image}"),
-                ));
+                    format_args!("{obj} {path} image {image}"),
+                );
             }
             if r.digest.is_none() {
-                out.push(Finding::new(
+                out.add(
                     rule("RAY-IMG-002"),
                     Severity::Low,
-                    format!("{obj} {path} image {image} has no @sha256 digest"),
-                ));
+                    format_args!("{obj} {path} image {image} has no @sha256 digest"),
+                );
             }
             let full = format!("{}/{}", r.registry, r.repository);
             if !s.cfg.trusted_registries.is_empty()
@@ -79,15 +79,15 @@ pub fn check(s: &Subject, out: &mut Vec<Finding>) {
                     .iter()
                     .any(|p| full.starts_with(p.trim_end_matches('/')))
             {
-                out.push(Finding::new(
+                out.add(
                     rule("RAY-IMG-003"),
                     Severity::Info,
-                    format!(
+                    format_args!(
                         "{obj} {path} image from {} (trusted: {})",
                         r.registry,
                         s.cfg.trusted_registries.join(", ")
                     ),
-                ));
+                );
             }
         }
     }
@@ -100,7 +100,7 @@ pub fn check(s: &Subject, out: &mut Vec<Finding>) {
             } else {
                 return;
             };
-            out.push(Finding::new(rule("RAY-VER-001"), sev, format!("{obj} Ray {v} is {why}")));
+            out.add(rule("RAY-VER-001"), sev, format_args!("{obj} Ray {v} is {why}"));
         }
     }
 }

@@ -103,6 +103,32 @@ impl Finding {
     }
 }
 
+/// Collects one entry's findings, one per (rule, severity): further evidence for the same rule
+/// is appended (`; `), formatted straight into that finding's buffer.
+#[derive(Debug, Default)]
+pub struct Findings(Vec<Finding>);
+
+impl Findings {
+    pub fn add(&mut self, rule: &'static Rule, severity: Severity, evidence: std::fmt::Arguments) {
+        use std::fmt::Write;
+        match self.0.iter_mut().find(|f| f.rule == rule.id && f.severity == severity) {
+            Some(f) => {
+                f.evidence.push_str("; ");
+                let _ = f.evidence.write_fmt(evidence);
+            }
+            None => {
+                let mut ev = String::with_capacity(160);
+                let _ = ev.write_fmt(evidence);
+                self.0.push(Finding::new(rule, severity, ev));
+            }
+        }
+    }
+
+    pub fn into_vec(self) -> Vec<Finding> {
+        self.0
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Owner {
     pub kind: String,
@@ -159,7 +185,7 @@ pub fn evaluate(inv: &Inventory, cfg: &PostureConfig) -> Vec<Entry> {
     let mut out: Vec<Entry> = subject::subjects(inv, &index, cfg)
         .iter()
         .map(|s| {
-            let mut f = Vec::new();
+            let mut f = Findings::default();
             if s.cluster_rules {
                 tls::check(s, &mut f);
                 auth::check(s, &mut f);
@@ -175,13 +201,13 @@ pub fn evaluate(inv: &Inventory, cfg: &PostureConfig) -> Vec<Entry> {
                 exposure::check_own_services(s, &mut f);
             }
             jobs::check(s, &mut f);
+            let mut f = f.into_vec();
             f.sort_by(|a, b| {
                 b.severity
                     .cmp(&a.severity)
                     .then_with(|| a.rule.cmp(&b.rule))
                     .then_with(|| a.evidence.cmp(&b.evidence))
             });
-            f.dedup();
             let (grade, score) = grade(&f);
             Entry {
                 namespace: s.namespace.to_string(),

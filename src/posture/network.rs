@@ -1,6 +1,6 @@
 //! Guide §1.4: NetworkPolicies around Ray pods (RAY-NET-001, RAY-NET-002, RAY-NET-003).
 
-use super::{catalog::rule, Finding, Severity, Subject};
+use super::{catalog::rule, Findings, Severity, Subject};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use std::collections::BTreeMap;
@@ -36,28 +36,28 @@ fn selects(np: &NetworkPolicy, labels: &BTreeMap<String, String>) -> bool {
         && guards_ingress(np)
 }
 
-pub fn check(s: &Subject, out: &mut Vec<Finding>) {
+pub fn check(s: &Subject, out: &mut Findings) {
     if s.spec.is_none() || !s.inv.readable(s.namespace, "networkpolicies") {
         return;
     }
     let policies: &[&NetworkPolicy] = s.idx.policies.get(s.namespace).map_or(&[], Vec::as_slice);
     let head = &s.head_labels;
     if !policies.iter().any(|p| selects(p, head)) {
-        out.push(Finding::new(rule("RAY-NET-001"), Severity::High,
-            format!("{}: no NetworkPolicy in namespace {} selects the head pod (ray.io/cluster={}, ray.io/node-type=head)", s.object(), s.namespace, s.cluster.unwrap_or(s.name))));
+        out.add(rule("RAY-NET-001"), Severity::High,
+            format_args!("{}: no NetworkPolicy in namespace {} selects the head pod (ray.io/cluster={}, ray.io/node-type=head)", s.object(), s.namespace, s.cluster.unwrap_or(s.name)));
     }
     let workers = &s.worker_labels;
     if let Some(w) = workers.iter().find(|w| !policies.iter().any(|p| selects(p, w))) {
-        out.push(Finding::new(
+        out.add(
             rule("RAY-NET-002"),
             Severity::Medium,
-            format!(
+            format_args!(
                 "{}: no NetworkPolicy in namespace {} selects the worker pods (group {})",
                 s.object(),
                 s.namespace,
                 w.get("ray.io/group").map_or("", String::as_str)
             ),
-        ));
+        );
     }
     for p in policies.iter().filter(|p| selects(p, head) || workers.iter().any(|w| selects(p, w))) {
         let name = p.metadata.name.as_deref().unwrap_or("");
@@ -72,11 +72,11 @@ pub fn check(s: &Subject, out: &mut Vec<Finding>) {
                 }),
             };
             if let Some(why) = why {
-                out.push(Finding::new(
+                out.add(
                     rule("RAY-NET-003"),
                     Severity::High,
-                    format!("NetworkPolicy {}/{name} spec.ingress[{i}] {why}", s.namespace),
-                ));
+                    format_args!("NetworkPolicy {}/{name} spec.ingress[{i}] {why}", s.namespace),
+                );
             }
         }
     }

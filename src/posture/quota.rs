@@ -1,7 +1,7 @@
 //! Guide §2 and §3: namespace isolation and resource quotas (RAY-NS-001, RAY-QUOTA-001,
 //! RAY-QUOTA-002).
 
-use super::{catalog::rule, Finding, Severity, Subject};
+use super::{catalog::rule, Findings, Severity, Subject};
 use serde_json::Value;
 
 fn system_namespace(ns: &str) -> bool {
@@ -30,16 +30,16 @@ fn requests_gpus(s: &Subject) -> bool {
     })
 }
 
-pub fn check(s: &Subject, out: &mut Vec<Finding>) {
+pub fn check(s: &Subject, out: &mut Findings) {
     if s.spec.is_none() {
         return;
     }
     if system_namespace(s.namespace) {
-        out.push(Finding::new(
+        out.add(
             rule("RAY-NS-001"),
             Severity::Medium,
-            format!("{} runs in namespace {}", s.object(), s.namespace),
-        ));
+            format_args!("{} runs in namespace {}", s.object(), s.namespace),
+        );
     }
     if !s.inv.readable(s.namespace, "resourcequotas") {
         return;
@@ -48,14 +48,14 @@ pub fn check(s: &Subject, out: &mut Vec<Finding>) {
         s.idx.quotas.get(s.namespace).map_or(&[], Vec::as_slice);
     if quotas.is_empty() {
         if !s.inv.elastic_quota_trees.iter().any(|t| eqt_covers(t, s.namespace)) {
-            out.push(Finding::new(
+            out.add(
                 rule("RAY-QUOTA-001"),
                 Severity::Medium,
-                format!(
+                format_args!(
                     "Namespace {} has no ResourceQuota and no ElasticQuotaTree leaf covers it",
                     s.namespace
                 ),
-            ));
+            );
         }
         return;
     }
@@ -67,15 +67,15 @@ pub fn check(s: &Subject, out: &mut Vec<Finding>) {
     });
     if requests_gpus(s) && !caps_gpu {
         let names: Vec<&str> = quotas.iter().filter_map(|q| q.metadata.name.as_deref()).collect();
-        out.push(Finding::new(
+        out.add(
             rule("RAY-QUOTA-002"),
             Severity::Low,
-            format!(
+            format_args!(
                 "{} requests GPUs but ResourceQuota {}/{} caps no GPU resource",
                 s.object(),
                 s.namespace,
                 names.join(",")
             ),
-        ));
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! Guide §4: ServiceAccounts and RBAC (RAY-RBAC-001, RAY-RBAC-002, RAY-RBAC-003).
 
-use super::{catalog::rule, Finding, Severity, Subject};
+use super::{catalog::rule, Findings, Severity, Subject};
 use std::collections::BTreeSet;
 
 const POWERFUL: [&str; 3] = ["cluster-admin", "admin", "edit"];
@@ -61,7 +61,7 @@ fn binds(
     })
 }
 
-pub fn check(s: &Subject, out: &mut Vec<Finding>) {
+pub fn check(s: &Subject, out: &mut Findings) {
     if s.spec.is_none() {
         return;
     }
@@ -88,25 +88,29 @@ pub fn check(s: &Subject, out: &mut Vec<Finding>) {
             } else {
                 (Severity::Medium, "workers never need it")
             };
-            out.push(Finding::new(
+            out.add(
                 rule("RAY-RBAC-002"),
                 sev,
-                format!("{} {}: ServiceAccount {sa} token is mounted ({why})", s.object(), t.path),
-            ));
+                format_args!(
+                    "{} {}: ServiceAccount {sa} token is mounted ({why})",
+                    s.object(),
+                    t.path
+                ),
+            );
         }
         sas.insert(sa);
     }
     if !default_users.is_empty() {
-        out.push(Finding::new(
+        out.add(
             rule("RAY-RBAC-001"),
             Severity::Medium,
-            format!(
+            format_args!(
                 "{}: pods of {} run as ServiceAccount {}/default",
                 s.object(),
                 default_users.join(", "),
                 s.namespace
             ),
-        ));
+        );
     }
     for sa in &sas {
         if s.inv.readable(s.namespace, "rolebindings") {
@@ -115,16 +119,16 @@ pub fn check(s: &Subject, out: &mut Vec<Finding>) {
                     if let Some(role) =
                         powerful_role(s, &b.role_ref.kind, &b.role_ref.name, s.namespace)
                     {
-                        out.push(Finding::new(
+                        out.add(
                             rule("RAY-RBAC-003"),
                             Severity::Critical,
-                            format!(
+                            format_args!(
                                 "RoleBinding {}/{} binds ServiceAccount {}/{sa} to {role}",
                                 s.namespace,
                                 b.metadata.name.as_deref().unwrap_or(""),
                                 s.namespace
                             ),
-                        ));
+                        );
                     }
                 }
             }
@@ -133,15 +137,15 @@ pub fn check(s: &Subject, out: &mut Vec<Finding>) {
             for b in &s.inv.cluster_role_bindings {
                 if binds(b.subjects.as_ref(), sa, s.namespace, "") {
                     if let Some(role) = powerful_role(s, &b.role_ref.kind, &b.role_ref.name, "") {
-                        out.push(Finding::new(
+                        out.add(
                             rule("RAY-RBAC-003"),
                             Severity::Critical,
-                            format!(
+                            format_args!(
                                 "ClusterRoleBinding {} binds ServiceAccount {}/{sa} to {role}",
                                 b.metadata.name.as_deref().unwrap_or(""),
                                 s.namespace
                             ),
-                        ));
+                        );
                     }
                 }
             }

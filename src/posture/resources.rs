@@ -1,8 +1,8 @@
 //! Guide §7: requests and limits on Ray containers (RAY-RES-001, RAY-RES-002).
 
-use super::{catalog::rule, Finding, Severity, Subject};
+use super::{catalog::rule, Findings, Severity, Subject};
 
-pub fn check(s: &Subject, out: &mut Vec<Finding>) {
+pub fn check(s: &Subject, out: &mut Findings) {
     let obj = s.object();
     for t in s.templates() {
         let Some(c) = t.spec.containers.first() else { continue };
@@ -11,23 +11,23 @@ pub fn check(s: &Subject, out: &mut Vec<Finding>) {
         let has_req = |k: &str| r.requests.contains_key(k) || r.limits.contains_key(k);
         let missing: Vec<&str> = ["cpu", "memory"].into_iter().filter(|k| !has_req(k)).collect();
         if !missing.is_empty() {
-            out.push(Finding::new(
+            out.add(
                 rule("RAY-RES-001"),
                 Severity::Medium,
-                format!(
+                format_args!(
                     "{obj} {}.containers[0] ({}) has no {} request",
                     t.path,
                     c.name,
                     missing.join(" or ")
                 ),
-            ));
+            );
         }
         if !r.limits.contains_key("memory") {
-            out.push(Finding::new(
+            out.add(
                 rule("RAY-RES-002"),
                 Severity::Medium,
-                format!("{obj} {}.containers[0] ({}) has no memory limit", t.path, c.name),
-            ));
+                format_args!("{obj} {}.containers[0] ({}) has no memory limit", t.path, c.name),
+            );
         }
     }
 }

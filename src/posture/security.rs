@@ -1,6 +1,6 @@
 //! Guide §5: security contexts and host access (RAY-SEC-001 … RAY-SEC-006).
 
-use super::{catalog::rule, Finding, Severity, Subject};
+use super::{catalog::rule, Findings, Severity, Subject};
 
 const DANGEROUS_CAPS: [&str; 9] = [
     "ALL",
@@ -14,7 +14,7 @@ const DANGEROUS_CAPS: [&str; 9] = [
     "SYS_BOOT",
 ];
 
-pub fn check(s: &Subject, out: &mut Vec<Finding>) {
+pub fn check(s: &Subject, out: &mut Findings) {
     let obj = s.object();
     let none = crate::model::SecurityContext::default();
     let no_caps = crate::model::Capabilities::default();
@@ -29,35 +29,35 @@ pub fn check(s: &Subject, out: &mut Vec<Finding>) {
             );
             let sc = c.security_context.as_ref().unwrap_or(&none);
             if sc.privileged == Some(true) {
-                out.push(Finding::new(
+                out.add(
                     rule("RAY-SEC-001"),
                     Severity::Critical,
-                    format!("{obj} {path} securityContext.privileged=true"),
-                ));
+                    format_args!("{obj} {path} securityContext.privileged=true"),
+                );
             }
             let user = sc.run_as_user.or(pod_sc.run_as_user);
             let non_root = sc.run_as_non_root.or(pod_sc.run_as_non_root);
             if user == Some(0) {
-                out.push(Finding::new(
+                out.add(
                     rule("RAY-SEC-002"),
                     Severity::High,
-                    format!("{obj} {path} runAsUser=0"),
-                ));
+                    format_args!("{obj} {path} runAsUser=0"),
+                );
             } else if non_root != Some(true) && user.is_none() {
-                out.push(Finding::new(
+                out.add(
                     rule("RAY-SEC-002"),
                     Severity::High,
-                    format!(
+                    format_args!(
                         "{obj} {path}: runAsNonRoot is not true and no non-zero runAsUser is set"
                     ),
-                ));
+                );
             }
             if sc.allow_privilege_escalation != Some(false) {
-                out.push(Finding::new(
+                out.add(
                     rule("RAY-SEC-003"),
                     Severity::Medium,
-                    format!("{obj} {path}: allowPrivilegeEscalation is not false"),
-                ));
+                    format_args!("{obj} {path}: allowPrivilegeEscalation is not false"),
+                );
             }
             let caps = sc.capabilities.as_ref().unwrap_or(&no_caps);
             let added: Vec<&str> = caps
@@ -67,17 +67,17 @@ pub fn check(s: &Subject, out: &mut Vec<Finding>) {
                 .filter(|c| DANGEROUS_CAPS.contains(&c.trim_start_matches("CAP_")))
                 .collect();
             if !added.is_empty() {
-                out.push(Finding::new(
+                out.add(
                     rule("RAY-SEC-006"),
                     Severity::Medium,
-                    format!("{obj} {path} adds capabilities {}", added.join(",")),
-                ));
+                    format_args!("{obj} {path} adds capabilities {}", added.join(",")),
+                );
             } else if !caps.drop.iter().any(|d| d == "ALL") {
-                out.push(Finding::new(
+                out.add(
                     rule("RAY-SEC-006"),
                     Severity::Medium,
-                    format!("{obj} {path}: capabilities.drop does not include ALL"),
-                ));
+                    format_args!("{obj} {path}: capabilities.drop does not include ALL"),
+                );
             }
         }
         for (k, on) in [
@@ -86,11 +86,11 @@ pub fn check(s: &Subject, out: &mut Vec<Finding>) {
             ("hostIPC", t.spec.host_ipc),
         ] {
             if on == Some(true) {
-                out.push(Finding::new(
+                out.add(
                     rule("RAY-SEC-005"),
                     Severity::High,
-                    format!("{obj} {}.{k}=true", t.path),
-                ));
+                    format_args!("{obj} {}.{k}=true", t.path),
+                );
             }
         }
         for v in &t.spec.volumes {
@@ -106,11 +106,11 @@ pub fn check(s: &Subject, out: &mut Vec<Finding>) {
                 (false, false) => "is outside the allowed hostPath prefixes",
                 (false, true) => continue,
             };
-            out.push(Finding::new(
+            out.add(
                 rule("RAY-SEC-004"),
                 Severity::High,
-                format!("{obj} {}.volumes {} hostPath {} {why}", t.path, v.name, hp.path),
-            ));
+                format_args!("{obj} {}.volumes {} hostPath {} {why}", t.path, v.name, hp.path),
+            );
         }
     }
 }

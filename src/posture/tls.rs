@@ -1,10 +1,10 @@
 //! Guide §1.1: TLS between the Ray head and workers (RAY-TLS-001, RAY-TLS-002).
 
-use super::{catalog::rule, Finding, Subject};
+use super::{catalog::rule, Findings, Subject};
 
 const CERT_ENV: [&str; 3] = ["RAY_TLS_SERVER_CERT", "RAY_TLS_SERVER_KEY", "RAY_TLS_CA_CERT"];
 
-pub fn check(s: &Subject, out: &mut Vec<Finding>) {
+pub fn check(s: &Subject, out: &mut Findings) {
     let Some(spec) = s.spec else { return };
     if spec.tls_options.as_ref().and_then(|t| t.enabled) == Some(true) {
         return;
@@ -21,42 +21,42 @@ pub fn check(s: &Subject, out: &mut Vec<Finding>) {
     let enabled: Vec<&(String, Option<&crate::model::Container>)> =
         groups.iter().filter(|(_, c)| c.is_some_and(on)).collect();
     if enabled.is_empty() {
-        out.push(Finding::new(
+        out.add(
             rule("RAY-TLS-001"),
             rule("RAY-TLS-001").severity,
-            format!(
+            format_args!(
                 "{}: no RAY_USE_TLS=1 on any Ray container and no {}.tlsOptions.enabled",
                 s.object(),
                 s.spec_path
             ),
-        ));
+        );
         return;
     }
     for (path, c) in &groups {
         let Some(c) = c else { continue };
         if !on(c) {
-            out.push(Finding::new(
+            out.add(
                 rule("RAY-TLS-002"),
                 rule("RAY-TLS-002").severity,
-                format!(
+                format_args!(
                     "{} {path} ({}): RAY_USE_TLS is not set while other groups use TLS",
                     s.object(),
                     c.name
                 ),
-            ));
+            );
         } else {
             let missing: Vec<&str> = CERT_ENV.iter().copied().filter(|k| !c.has_env(k)).collect();
             if !missing.is_empty() {
-                out.push(Finding::new(
+                out.add(
                     rule("RAY-TLS-002"),
                     rule("RAY-TLS-002").severity,
-                    format!(
+                    format_args!(
                         "{} {path} ({}): RAY_USE_TLS=1 without {}",
                         s.object(),
                         c.name,
                         missing.join(", ")
                     ),
-                ));
+                );
             }
         }
     }
