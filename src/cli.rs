@@ -171,7 +171,7 @@ fn not_yet(what: &str, issue: u32) -> anyhow::Result<i32> {
 /// Runs the parsed command line; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
-        None => not_yet("the interactive TUI", 4),
+        None => Ok(crate::tui::run(&cli.global).await),
         Some(Command::Scan { files, output, fail_on }) => {
             Ok(crate::scan::run(&cli.global, &files, output, fail_on.map(Into::into)).await)
         }

@@ -47,6 +47,8 @@ pub struct Inventory {
     pub cluster_roles: Vec<ClusterRole>,
     pub namespaces: Vec<Namespace>,
     pub elastic_quota_trees: Vec<Value>,
+    /// Recent Warning events (the TUI lists them; rules do not read them).
+    pub events: Vec<k8s_openapi::api::core::v1::Event>,
     /// (namespace or "" for cluster scope, kind plural) that could not be read. Rules that
     /// need such a kind stay silent there instead of reporting a false finding.
     pub unreadable: BTreeSet<(String, String)>,

@@ -91,6 +91,14 @@ pub struct RayClusterSpec {
     pub head_service_annotations: Option<BTreeMap<String, String>>,
 }
 
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RayClusterStatus {
+    pub state: Option<String>,
+    pub desired_worker_replicas: Option<i32>,
+    pub ready_worker_replicas: Option<i32>,
+}
+
 /// A RayCluster as listed: metadata plus the parts raydar reads.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -99,6 +107,8 @@ pub struct RayCluster {
     pub metadata: ObjectMeta,
     #[serde(default)]
     pub spec: RayClusterSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<RayClusterStatus>,
 }
 resource!(RayCluster, "ray.io", "v1", "RayCluster", "rayclusters");
 

@@ -12,3 +12,4 @@ pub mod model;
 pub mod posture;
 pub mod report;
 pub mod scan;
+pub mod tui;

@@ -1,0 +1,356 @@
+//! Live data: one kube-runtime reflector per kind (per namespace when cluster-wide lists are
+//! forbidden), no polling. Changes are debounced, the inventory rebuilt from the stores and
+//! evaluated off the UI thread, and the rows sent as one `Msg::Snapshot`. Watch errors mark the
+//! data stale (`Msg::Disconnected`) and the watchers reconnect with backoff.
+
+use super::model::Snapshot;
+use super::update::Msg;
+use crate::cluster::{Connection, ScanError, Scope};
+use crate::inventory::Inventory;
+use crate::kuberay::{RayCluster, RayCronJob, RayJob, RayService};
+use crate::model::{Ingress, Pod, Service};
+use crate::posture::{self, PostureConfig};
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::{Event as KEvent, Namespace, ResourceQuota, ServiceAccount};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kube::api::{Api, ListParams};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::Resource;
+use serde::de::DeserializeOwned;
+use std::collections::BTreeSet;
+use std::fmt::Debug;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+enum Signal {
+    Ready(usize),
+    Changed,
+    Forbidden(usize),
+    Failed(String),
+}
+
+/// A watched (kind, namespace) and its store.
+struct Watch<K: Resource<DynamicType = ()> + Clone + 'static> {
+    id: usize,
+    store: Store<K>,
+}
+
+fn forbidden(e: &watcher::Error) -> bool {
+    let api = match e {
+        watcher::Error::InitialListFailed(kube::Error::Api(s))
+        | watcher::Error::WatchStartFailed(kube::Error::Api(s)) => Some(s.code),
+        watcher::Error::WatchError(s) => Some(s.code),
+        _ => None,
+    };
+    matches!(api, Some(403 | 404))
+}
+
+fn spawn_watch<K>(
+    api: Api<K>,
+    cfg: watcher::Config,
+    id: usize,
+    sig: mpsc::UnboundedSender<Signal>,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> Watch<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let (store, writer) = reflector::store();
+    tasks.push(tokio::spawn(async move {
+        let stream = reflector::reflector(writer, watcher(api, cfg).default_backoff());
+        futures::pin_mut!(stream);
+        let mut failing = false;
+        while let Some(ev) = stream.next().await {
+            match ev {
+                Ok(watcher::Event::InitDone) => {
+                    failing = false;
+                    let _ = sig.send(Signal::Ready(id));
+                }
+                Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
+                Ok(_) => {
+                    failing = false;
+                    let _ = sig.send(Signal::Changed);
+                }
+                Err(e) if forbidden(&e) && !failing => {
+                    let _ = sig.send(Signal::Forbidden(id));
+                    return;
+                }
+                Err(e) => {
+                    failing = true;
+                    let _ = sig.send(Signal::Failed(crate::cluster::root_cause(&e)));
+                }
+            }
+        }
+    }));
+    Watch { id, store }
+}
+
+fn owned<K>(s: &Store<K>) -> Vec<K>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    s.state().iter().map(|a| (**a).clone()).collect()
+}
+
+/// All the stores, per kind (several per kind when watching namespace by namespace).
+#[derive(Default)]
+struct Stores {
+    rc: Vec<Watch<RayCluster>>,
+    jobs: Vec<Watch<RayJob>>,
+    svcs: Vec<Watch<RayService>>,
+    crons: Vec<Watch<RayCronJob>>,
+    pods: Vec<Watch<Pod>>,
+    services: Vec<Watch<Service>>,
+    ingresses: Vec<Watch<Ingress>>,
+    policies: Vec<Watch<NetworkPolicy>>,
+    quotas: Vec<Watch<ResourceQuota>>,
+    accounts: Vec<Watch<ServiceAccount>>,
+    bindings: Vec<Watch<RoleBinding>>,
+    roles: Vec<Watch<Role>>,
+    crbs: Vec<Watch<ClusterRoleBinding>>,
+    croles: Vec<Watch<ClusterRole>>,
+    events: Vec<Watch<KEvent>>,
+    /// id → (namespace or "", kind plural)
+    names: Vec<(String, &'static str)>,
+}
+
+impl Stores {
+    fn inventory(&self, forbidden: &BTreeSet<usize>) -> Inventory {
+        macro_rules! collect {
+            ($f:ident) => {
+                self.$f
+                    .iter()
+                    .filter(|w| !forbidden.contains(&w.id))
+                    .flat_map(|w| owned(&w.store))
+                    .collect()
+            };
+        }
+        let mut inv = Inventory {
+            ray_clusters: collect!(rc),
+            ray_jobs: collect!(jobs),
+            ray_services: collect!(svcs),
+            ray_cron_jobs: collect!(crons),
+            pods: collect!(pods),
+            services: collect!(services),
+            ingresses: collect!(ingresses),
+            network_policies: collect!(policies),
+            resource_quotas: collect!(quotas),
+            service_accounts: collect!(accounts),
+            role_bindings: collect!(bindings),
+            roles: collect!(roles),
+            cluster_role_bindings: collect!(crbs),
+            cluster_roles: collect!(croles),
+            events: collect!(events),
+            live: true,
+            ..Default::default()
+        };
+        for id in forbidden {
+            if let Some((ns, kind)) = self.names.get(*id) {
+                inv.unreadable.insert((ns.clone(), kind.to_string()));
+            }
+        }
+        inv
+    }
+
+    fn errors(&self, forbidden: &BTreeSet<usize>) -> Vec<ScanError> {
+        let mut by_ns: Vec<(String, Vec<&str>)> = Vec::new();
+        for id in forbidden {
+            let Some((ns, kind)) = self.names.get(*id) else { continue };
+            match by_ns.iter_mut().find(|(n, _)| n == ns) {
+                Some((_, k)) => k.push(kind),
+                None => by_ns.push((ns.clone(), vec![kind])),
+            }
+        }
+        by_ns
+            .into_iter()
+            .map(|(ns, kinds)| ScanError {
+                namespace: (!ns.is_empty()).then_some(ns),
+                file: None,
+                document: None,
+                message: if kinds.len() >= 12 {
+                    "forbidden: no access to this namespace".into()
+                } else {
+                    format!("forbidden (list {})", kinds.join(", "))
+                },
+            })
+            .collect()
+    }
+}
+
+/// Who the user is (SelfSubjectReview) and which KubeRay runs (operator image tag).
+async fn identity(conn: &Connection) -> Msg {
+    let client = &conn.client;
+    let review: serde_json::Value =
+        serde_json::json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"});
+    let req = http::Request::builder()
+        .method("POST")
+        .uri("/apis/authentication.k8s.io/v1/selfsubjectreviews")
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&review).unwrap_or_default());
+    let user = match req {
+        Ok(r) => client.request::<serde_json::Value>(r).await.ok().and_then(|v| {
+            v.pointer("/status/userInfo/username").and_then(|u| u.as_str()).map(str::to_string)
+        }),
+        Err(_) => None,
+    };
+    let deploys: Api<k8s_openapi::api::apps::v1::Deployment> = Api::all(client.clone());
+    let kuberay = deploys
+        .list(&ListParams::default().labels("app.kubernetes.io/name=kuberay-operator"))
+        .await
+        .ok()
+        .and_then(|l| l.items.into_iter().next())
+        .and_then(|d| d.spec?.template.spec?.containers.first()?.image.clone())
+        .and_then(|img| img.rsplit_once(':').map(|(_, t)| t.to_string()));
+    Msg::Identity { user: user.unwrap_or_else(|| "?".into()), kuberay }
+}
+
+/// Which namespaces to watch: None = cluster-wide.
+async fn plan(conn: &Connection, scope: &Scope) -> Result<Option<Vec<String>>, String> {
+    match scope {
+        Scope::Namespaces(n) => Ok(Some(n.clone())),
+        Scope::All => {
+            let probe: Api<RayCluster> = Api::all(conn.client.clone());
+            match probe.list(&ListParams::default().limit(1)).await {
+                Ok(_) => Ok(None),
+                Err(kube::Error::Api(s)) if s.code == 404 => Err(format!(
+                    "the KubeRay CRDs (ray.io/v1) are not installed on {}",
+                    conn.server
+                )),
+                Err(kube::Error::Api(s)) if s.code == 403 => {
+                    let ns: Api<Namespace> = Api::all(conn.client.clone());
+                    let l = ns.list(&ListParams::default()).await.map_err(|e| {
+                        format!(
+                            "cannot list rayclusters cluster-wide nor namespaces: {}",
+                            crate::cluster::root_cause(&e)
+                        )
+                    })?;
+                    Ok(Some(l.items.into_iter().filter_map(|n| n.metadata.name).collect()))
+                }
+                Err(e) => {
+                    Err(format!("cannot reach {}: {}", conn.server, crate::cluster::root_cause(&e)))
+                }
+            }
+        }
+    }
+}
+
+/// Runs until aborted: watchers, debounced snapshots, stale marking.
+pub async fn run(conn: Connection, scope: Scope, cfg: PostureConfig, tx: mpsc::Sender<Msg>) {
+    let _ = tx.send(identity(&conn).await).await;
+    let namespaces = match plan(&conn, &scope).await {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = tx.send(Msg::Disconnected(e)).await;
+            return;
+        }
+    };
+    let (sig_tx, mut sig) = mpsc::unbounded_channel::<Signal>();
+    let mut tasks = Vec::new();
+    let mut st = Stores::default();
+    let c = &conn.client;
+    let nss: Vec<Option<String>> = match &namespaces {
+        None => vec![None],
+        Some(l) => l.iter().cloned().map(Some).collect(),
+    };
+    macro_rules! watch {
+        ($field:ident, $t:ty, $kind:expr, $ns:expr, $cfg:expr) => {{
+            let id = st.names.len();
+            st.names.push(($ns.clone().unwrap_or_default(), $kind));
+            let api: Api<$t> = match &$ns {
+                Some(n) => Api::namespaced(c.clone(), n),
+                None => Api::all(c.clone()),
+            };
+            st.$field.push(spawn_watch(api, $cfg, id, sig_tx.clone(), &mut tasks));
+        }};
+    }
+    let plain = watcher::Config::default;
+    for ns in &nss {
+        watch!(rc, RayCluster, "rayclusters", ns, plain());
+        watch!(jobs, RayJob, "rayjobs", ns, plain());
+        watch!(svcs, RayService, "rayservices", ns, plain());
+        watch!(crons, RayCronJob, "raycronjobs", ns, plain());
+        watch!(pods, Pod, "pods", ns, plain().labels("ray.io/cluster"));
+        watch!(services, Service, "services", ns, plain());
+        watch!(ingresses, Ingress, "ingresses", ns, plain());
+        watch!(policies, NetworkPolicy, "networkpolicies", ns, plain());
+        watch!(quotas, ResourceQuota, "resourcequotas", ns, plain());
+        watch!(accounts, ServiceAccount, "serviceaccounts", ns, plain());
+        watch!(bindings, RoleBinding, "rolebindings", ns, plain());
+        watch!(roles, Role, "roles", ns, plain());
+        watch!(events, KEvent, "events", ns, plain().fields("type=Warning"));
+    }
+    {
+        let id = st.names.len();
+        st.names.push((String::new(), "clusterrolebindings"));
+        st.crbs.push(spawn_watch(Api::all(c.clone()), plain(), id, sig_tx.clone(), &mut tasks));
+        let id = st.names.len();
+        st.names.push((String::new(), "clusterroles"));
+        st.croles.push(spawn_watch(Api::all(c.clone()), plain(), id, sig_tx.clone(), &mut tasks));
+    }
+    drop(sig_tx);
+    let mut pending: BTreeSet<usize> = (0..st.names.len()).collect();
+    let mut forbidden: BTreeSet<usize> = BTreeSet::new();
+    let mut failing = false;
+    let st = Arc::new(st);
+    let cfg = Arc::new(cfg);
+    loop {
+        let Some(first) = sig.recv().await else { break };
+        let mut changed = false;
+        let mut handle = |s: Signal, changed: &mut bool, failing: &mut bool| match s {
+            Signal::Ready(id) => {
+                pending.remove(&id);
+                *changed = true;
+                *failing = false;
+            }
+            Signal::Changed => {
+                *changed = true;
+                *failing = false;
+            }
+            Signal::Forbidden(id) => {
+                pending.remove(&id);
+                forbidden.insert(id);
+                *changed = true;
+            }
+            Signal::Failed(why) => {
+                if !*failing {
+                    *failing = true;
+                    let tx = tx.clone();
+                    tokio::spawn(async move {
+                        let _ = tx.send(Msg::Disconnected(why)).await;
+                    });
+                }
+            }
+        };
+        handle(first, &mut changed, &mut failing);
+        // Debounce: take everything that arrives within 100 ms as one change.
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(100);
+        while let Ok(Some(s)) = tokio::time::timeout_at(deadline, sig.recv()).await {
+            handle(s, &mut changed, &mut failing);
+        }
+        if !changed || !pending.is_empty() || failing {
+            continue;
+        }
+        let (st2, cfg2, forb) = (st.clone(), cfg.clone(), forbidden.clone());
+        let snap = tokio::task::spawn_blocking(move || {
+            let inv = st2.inventory(&forb);
+            let entries = posture::evaluate(&inv, &cfg2);
+            Snapshot {
+                rows: super::rows::rows(&inv, entries),
+                errors: st2.errors(&forb),
+                synced: chrono::Local::now().format("%H:%M:%S").to_string(),
+            }
+        })
+        .await;
+        if let Ok(s) = snap {
+            if tx.send(Msg::Snapshot(Box::new(s))).await.is_err() {
+                break;
+            }
+        }
+    }
+    for t in tasks {
+        t.abort();
+    }
+}

@@ -1,0 +1,199 @@
+//! The interactive TUI: one event loop over terminal input and background messages, a pure
+//! `update`, a pure view, redraws only when something changed (DESIGN.md §6).
+
+pub mod keymap;
+mod live;
+pub mod model;
+pub mod rows;
+pub mod theme;
+pub mod update;
+pub mod view;
+
+use crate::cli::Global;
+use crate::cluster::{self, Connection};
+use crate::report::Report;
+use futures::StreamExt;
+use model::Model;
+use std::path::PathBuf;
+use tokio::sync::mpsc;
+use update::{update, Cmd, Msg};
+
+/// Writes the report of the current rows as JSON and Markdown into the state directory.
+pub fn export(m: &Model, dir: &std::path::Path) -> Result<(String, String), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("export: {}: {e}", dir.display()))?;
+    let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
+    let base = dir.join(format!("raydar-{}-{stamp}", m.context.replace(['/', ':'], "_")));
+    let entries: Vec<_> =
+        m.visible.iter().filter_map(|i| m.rows.get(*i)).map(|r| r.entry.clone()).collect();
+    let report = Report::new(format!("context:{}", m.context), entries, m.errors.clone());
+    let json = base.with_extension("json");
+    std::fs::write(&json, report.json()).map_err(|e| format!("export: {}: {e}", json.display()))?;
+    let mut md = format!("# raydar report — context {}\n\n| grade | namespace | name | kind | critical | high | medium | low |\n|---|---|---|---|---|---|---|---|\n", m.context);
+    for e in &report.clusters {
+        use crate::posture::Severity::*;
+        md.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            e.grade,
+            e.namespace,
+            e.name,
+            e.kind,
+            e.count(Critical),
+            e.count(High),
+            e.count(Medium),
+            e.count(Low)
+        ));
+    }
+    for e in report.clusters.iter().filter(|e| !e.findings.is_empty()) {
+        md.push_str(&format!(
+            "\n## {}/{} ({}, grade {})\n\n",
+            e.namespace, e.name, e.kind, e.grade
+        ));
+        for f in &e.findings {
+            md.push_str(&format!(
+                "- **{}** `{}` §{} {} — {}\n  - fix: {}\n",
+                f.severity.as_str(),
+                f.rule,
+                f.section,
+                f.title,
+                f.evidence,
+                f.remediation
+            ));
+        }
+    }
+    let mdp = base.with_extension("md");
+    std::fs::write(&mdp, md).map_err(|e| format!("export: {}: {e}", mdp.display()))?;
+    Ok((json.display().to_string(), mdp.display().to_string()))
+}
+
+fn kube_contexts(path: Option<&PathBuf>) -> Vec<String> {
+    let kc = match path {
+        Some(p) => kube::config::Kubeconfig::read_from(p).ok(),
+        None => kube::config::Kubeconfig::read().ok(),
+    };
+    kc.map(|k| k.contexts.into_iter().map(|c| c.name).collect()).unwrap_or_default()
+}
+
+fn init_logging() {
+    let dir = crate::cli::state_dir();
+    let _ = std::fs::create_dir_all(&dir);
+    if let Ok(file) =
+        std::fs::OpenOptions::new().create(true).append(true).open(dir.join("raydar.log"))
+    {
+        let filter = tracing_subscriber::EnvFilter::try_from_env("RAYDAR_LOG")
+            .unwrap_or_else(|_| "warn".into());
+        let _ = tracing_subscriber::fmt()
+            .with_writer(std::sync::Mutex::new(file))
+            .with_ansi(false)
+            .with_env_filter(filter)
+            .try_init();
+    }
+}
+
+/// Runs the TUI until the user quits; returns the exit code. Connection problems are reported
+/// before the terminal is touched.
+pub async fn run(g: &Global) -> i32 {
+    if let Err(e) = crate::scan::posture_config(g) {
+        eprintln!("raydar: {e}");
+        return 2;
+    }
+    let conn = if g.demo {
+        cluster::connect_demo().await
+    } else {
+        cluster::connect(g.kubeconfig.as_ref(), g.context.as_deref()).await
+    };
+    let conn = match conn {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("raydar: {e}");
+            return 2;
+        }
+    };
+    init_logging();
+    let overrides = crate::config::config_dir()
+        .and_then(|d| std::fs::read_to_string(d.join("keymap.toml")).ok());
+    let (keymap, warnings) = keymap::Keymap::load(overrides.as_deref());
+    let theme = g.theme.clone().unwrap_or_else(|| "dark".into());
+    let mut model = Model::new(&conn.context, &conn.server, keymap, &theme, g.read_only);
+    model.contexts =
+        if g.demo { vec![conn.context.clone()] } else { kube_contexts(g.kubeconfig.as_ref()) };
+    if let Some(w) = warnings.first() {
+        tracing::warn!("{w}");
+        model.notice = Some((w.clone(), true));
+    }
+    if g.theme.as_deref().is_some_and(|t| t != model.theme.name) {
+        model.notice = Some((
+            format!("unknown theme {:?}; using dark (themes: dark, light, high-contrast)", theme),
+            true,
+        ));
+    }
+    let mut terminal = ratatui::init();
+    let code = event_loop(&mut terminal, model, conn, g).await;
+    ratatui::restore();
+    code
+}
+
+async fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    mut model: Model,
+    conn: Connection,
+    g: &Global,
+) -> i32 {
+    let (tx, mut rx) = mpsc::channel::<Msg>(64);
+    let scope = crate::scan::scope(g);
+    let cfg = crate::scan::posture_config(g).unwrap_or_default();
+    let mut live = tokio::spawn(live::run(conn, scope.clone(), cfg.clone(), tx.clone()));
+    let mut input = crossterm::event::EventStream::new();
+    loop {
+        if model.dirty {
+            if let Err(e) = terminal.draw(|f| view::render(&model, f)) {
+                tracing::error!("draw: {e}");
+                return 2;
+            }
+            model.dirty = false;
+        }
+        let msg = tokio::select! {
+            ev = input.next() => match ev {
+                Some(Ok(crossterm::event::Event::Key(k))) => Msg::Key(k),
+                Some(Ok(crossterm::event::Event::Resize(..))) => Msg::Resize,
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return 0,
+            },
+            m = rx.recv() => match m { Some(m) => m, None => continue },
+        };
+        let mut cmds = update(&mut model, msg);
+        // Drain what is already queued before drawing once.
+        while let Ok(m) = rx.try_recv() {
+            cmds.extend(update(&mut model, m));
+        }
+        for cmd in cmds {
+            match cmd {
+                Cmd::Quit => {
+                    live.abort();
+                    return 0;
+                }
+                Cmd::Export => {
+                    let r = export(&model, &crate::cli::state_dir().join("exports"));
+                    cmds_done(&mut model, Msg::Exported(r));
+                }
+                Cmd::SwitchContext(ctx) => {
+                    live.abort();
+                    match cluster::connect(g.kubeconfig.as_ref(), Some(&ctx)).await {
+                        Ok(c) => {
+                            cmds_done(
+                                &mut model,
+                                Msg::Switched(Ok((c.context.clone(), c.server.clone()))),
+                            );
+                            live =
+                                tokio::spawn(live::run(c, scope.clone(), cfg.clone(), tx.clone()));
+                        }
+                        Err(e) => cmds_done(&mut model, Msg::Switched(Err(e.to_string()))),
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn cmds_done(m: &mut Model, msg: Msg) {
+    let _ = update(m, msg);
+}

@@ -1,0 +1,272 @@
+//! The TUI's state: everything the view draws, nothing it fetches. Rows are computed in the
+//! background from the inventory (see `rows`); the model only selects, filters and sorts them.
+
+use super::keymap::Keymap;
+use super::theme::{Theme, BUILTIN};
+use crate::cluster::ScanError;
+use crate::posture::{Entry, Severity};
+use tui_input::Input;
+
+/// One line of the clusters table: the posture entry plus what the columns show.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub entry: Entry,
+    pub state: String,
+    pub workers_ready: usize,
+    pub workers_desired: usize,
+    pub head_restarts: i32,
+    pub head_svc: String,
+    /// `PUBLIC`, `ACL`, `INGRESS`, `NODE` (hostNetwork) or `internal`.
+    pub exposure: &'static str,
+    pub tls: bool,
+    pub auth: bool,
+    pub netpol: bool,
+    /// Recent Warning events of the cluster's pods and CR: (age, object, reason, message).
+    pub events: Vec<EventLine>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventLine {
+    pub object: String,
+    pub reason: String,
+    pub message: String,
+    pub count: i32,
+}
+
+/// What the background sends after each (debounced) change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub rows: Vec<Row>,
+    pub errors: Vec<ScanError>,
+    /// Wall-clock time of the sync, `HH:MM:SS`.
+    pub synced: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    Namespaces,
+    Clusters,
+    Detail,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    Filter,
+    Command,
+    Help,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sort {
+    Grade,
+    Name,
+    Namespace,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tab {
+    Findings,
+    Events,
+}
+
+/// Connection state shown in the status line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// Still listing for the first time.
+    Loading,
+    Live,
+    /// The API went away: data kept, marked stale.
+    Reconnecting(String),
+}
+
+/// Per-namespace summary for the namespaces pane.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NsStat {
+    pub name: String,
+    pub worst: String,
+    pub count: usize,
+    pub critical: usize,
+}
+
+pub struct Model {
+    pub context: String,
+    pub server: String,
+    pub user: String,
+    pub kuberay: Option<String>,
+    pub read_only: bool,
+    pub rows: Vec<Row>,
+    pub errors: Vec<ScanError>,
+    pub synced: Option<String>,
+    pub link: Link,
+    /// Indices into `rows`, after namespace selection, filter and sort.
+    pub visible: Vec<usize>,
+    pub namespaces: Vec<NsStat>,
+    /// 0 = all namespaces; i = namespaces[i-1].
+    pub ns_index: usize,
+    pub selected: usize,
+    pub finding: usize,
+    pub focus: Focus,
+    pub mode: Mode,
+    pub filter: Input,
+    pub command: Input,
+    pub sort: Sort,
+    pub tab: Tab,
+    pub theme: Theme,
+    pub keymap: Keymap,
+    /// A one-off message for the status line (export path, warnings, command errors).
+    pub notice: Option<(String, bool)>,
+    pub contexts: Vec<String>,
+    pub quit: bool,
+    /// Something changed since the last frame.
+    pub dirty: bool,
+}
+
+pub fn grade_rank(g: &str) -> u8 {
+    match g {
+        "A" => 0,
+        "B" => 1,
+        "C" => 2,
+        "D" => 3,
+        _ => 4,
+    }
+}
+
+impl Model {
+    pub fn new(context: &str, server: &str, keymap: Keymap, theme: &str, read_only: bool) -> Self {
+        Self {
+            context: context.into(),
+            server: server.into(),
+            user: String::new(),
+            kuberay: None,
+            read_only,
+            rows: Vec::new(),
+            errors: Vec::new(),
+            synced: None,
+            link: Link::Loading,
+            visible: Vec::new(),
+            namespaces: Vec::new(),
+            ns_index: 0,
+            selected: 0,
+            finding: 0,
+            focus: Focus::Clusters,
+            mode: Mode::Normal,
+            filter: Input::default(),
+            command: Input::default(),
+            sort: Sort::Grade,
+            tab: Tab::Findings,
+            theme: Theme::builtin(theme),
+            keymap,
+            notice: None,
+            contexts: Vec::new(),
+            quit: false,
+            dirty: true,
+        }
+    }
+
+    pub fn selected_ns(&self) -> Option<&str> {
+        self.ns_index.checked_sub(1).and_then(|i| self.namespaces.get(i)).map(|n| n.name.as_str())
+    }
+
+    pub fn current(&self) -> Option<&Row> {
+        self.visible.get(self.selected).and_then(|i| self.rows.get(*i))
+    }
+
+    pub fn next_theme(&mut self) {
+        let i = BUILTIN.iter().position(|(n, _)| *n == self.theme.name).unwrap_or(0);
+        self.theme = Theme::builtin(BUILTIN[(i + 1) % BUILTIN.len()].0);
+    }
+
+    /// Recomputes namespaces and the visible rows (after a snapshot, filter or sort change).
+    pub fn refresh(&mut self) {
+        let mut stats: Vec<NsStat> = Vec::new();
+        for r in &self.rows {
+            let e = &r.entry;
+            match stats.iter_mut().find(|s| s.name == e.namespace) {
+                Some(s) => {
+                    s.count += 1;
+                    s.critical += e.count(Severity::Critical);
+                    if grade_rank(&e.grade) > grade_rank(&s.worst) {
+                        s.worst = e.grade.clone();
+                    }
+                }
+                None => stats.push(NsStat {
+                    name: e.namespace.clone(),
+                    worst: e.grade.clone(),
+                    count: 1,
+                    critical: e.count(Severity::Critical),
+                }),
+            }
+        }
+        stats.sort_by(|a, b| {
+            grade_rank(&b.worst)
+                .cmp(&grade_rank(&a.worst))
+                .then(b.critical.cmp(&a.critical))
+                .then(a.name.cmp(&b.name))
+        });
+        let keep = self.selected_ns().map(str::to_string);
+        self.namespaces = stats;
+        self.ns_index = keep
+            .and_then(|k| self.namespaces.iter().position(|n| n.name == k).map(|i| i + 1))
+            .unwrap_or(0);
+        let keep_row = self
+            .current()
+            .map(|r| (r.entry.namespace.clone(), r.entry.name.clone(), r.entry.kind.clone()));
+        let ns = self.selected_ns().map(str::to_string);
+        let filter = self.filter.value().to_lowercase();
+        let mut vis: Vec<usize> = self
+            .rows
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| ns.as_deref().is_none_or(|n| r.entry.namespace == n))
+            .filter(|(_, r)| filter.is_empty() || matches_filter(r, &filter))
+            .map(|(i, _)| i)
+            .collect();
+        let rows = &self.rows;
+        match self.sort {
+            Sort::Grade => vis.sort_by(|a, b| {
+                let (x, y) = (&rows[*a].entry, &rows[*b].entry);
+                grade_rank(&y.grade)
+                    .cmp(&grade_rank(&x.grade))
+                    .then(y.count(Severity::Critical).cmp(&x.count(Severity::Critical)))
+                    .then(x.score.cmp(&y.score))
+                    .then((&x.namespace, &x.name).cmp(&(&y.namespace, &y.name)))
+            }),
+            Sort::Name => vis.sort_by(|a, b| {
+                (&rows[*a].entry.name, &rows[*a].entry.namespace)
+                    .cmp(&(&rows[*b].entry.name, &rows[*b].entry.namespace))
+            }),
+            Sort::Namespace => vis.sort_by(|a, b| {
+                (&rows[*a].entry.namespace, &rows[*a].entry.name)
+                    .cmp(&(&rows[*b].entry.namespace, &rows[*b].entry.name))
+            }),
+        }
+        self.visible = vis;
+        // Keep the same cluster selected across live updates.
+        self.selected = keep_row
+            .and_then(|k| {
+                self.visible.iter().position(|i| {
+                    let e = &self.rows[*i].entry;
+                    (&e.namespace, &e.name, &e.kind) == (&k.0, &k.1, &k.2)
+                })
+            })
+            .unwrap_or(self.selected)
+            .min(self.visible.len().saturating_sub(1));
+        let n = self.current().map_or(0, |r| r.entry.findings.len());
+        self.finding = self.finding.min(n.saturating_sub(1));
+    }
+}
+
+/// `/` filter: every word must match the namespace, name, kind, a rule id or a severity.
+fn matches_filter(r: &Row, filter: &str) -> bool {
+    filter.split_whitespace().all(|w| {
+        let e = &r.entry;
+        e.namespace.to_lowercase().contains(w)
+            || e.name.to_lowercase().contains(w)
+            || e.kind.to_lowercase().contains(w)
+            || e.grade.eq_ignore_ascii_case(w)
+            || e.findings
+                .iter()
+                .any(|f| f.rule.to_lowercase().contains(w) || f.severity.as_str() == w)
+    })
+}

@@ -1,0 +1,144 @@
+//! From inventory and posture entries to table rows: state, workers, head Service, exposure,
+//! TLS/auth/NetworkPolicy marks and recent Warning events. Pure, runs off the UI thread.
+
+use super::model::{EventLine, Row};
+use crate::inventory::Inventory;
+use crate::model::Pod;
+use crate::posture::Entry;
+use std::collections::HashMap;
+
+fn has(e: &Entry, rule: &str) -> bool {
+    e.findings.iter().any(|f| f.rule == rule)
+}
+
+fn exposure(e: &Entry) -> &'static str {
+    let ev = |rule: &str| e.findings.iter().find(|f| f.rule == rule).map(|f| f.evidence.as_str());
+    if has(e, "RAY-EXP-002") || ev("RAY-EXP-001").is_some_and(|x| x.contains("Service ")) {
+        "PUBLIC"
+    } else if has(e, "RAY-EXP-004") {
+        "INGRESS"
+    } else if has(e, "RAY-EXP-001") {
+        "NODE"
+    } else if has(e, "RAY-EXP-003") {
+        "ACL"
+    } else {
+        "internal"
+    }
+}
+
+pub fn rows(inv: &Inventory, entries: Vec<Entry>) -> Vec<Row> {
+    let mut pods: HashMap<(&str, &str), Vec<&Pod>> = HashMap::new();
+    for p in &inv.pods {
+        if let Some(c) = p.label("ray.io/cluster") {
+            pods.entry((p.metadata.namespace.as_deref().unwrap_or(""), c)).or_default().push(p);
+        }
+    }
+    let services: HashMap<(&str, &str), &crate::model::Service> = inv
+        .services
+        .iter()
+        .map(|s| {
+            (
+                (
+                    s.metadata.namespace.as_deref().unwrap_or(""),
+                    s.metadata.name.as_deref().unwrap_or(""),
+                ),
+                s,
+            )
+        })
+        .collect();
+    let clusters: HashMap<(&str, &str), &crate::kuberay::RayCluster> = inv
+        .ray_clusters
+        .iter()
+        .map(|c| {
+            (
+                (
+                    c.metadata.namespace.as_deref().unwrap_or(""),
+                    c.metadata.name.as_deref().unwrap_or(""),
+                ),
+                c,
+            )
+        })
+        .collect();
+    let mut events: HashMap<&str, Vec<&k8s_openapi::api::core::v1::Event>> = HashMap::new();
+    for ev in &inv.events {
+        events.entry(ev.metadata.namespace.as_deref().unwrap_or("")).or_default().push(ev);
+    }
+    entries
+        .into_iter()
+        .map(|e| {
+            let key = (e.namespace.as_str(), e.name.as_str());
+            let rc = (e.kind == "RayCluster").then(|| clusters.get(&key)).flatten();
+            let ps = if e.kind == "RayCluster" {
+                pods.get(&key).cloned().unwrap_or_default()
+            } else {
+                Vec::new()
+            };
+            let workers_ready = ps
+                .iter()
+                .filter(|p| p.label("ray.io/node-type") == Some("worker") && p.is_ready())
+                .count();
+            let workers_desired = rc.map_or(0, |c| {
+                c.spec
+                    .worker_group_specs
+                    .iter()
+                    .map(|g| {
+                        g.replicas.unwrap_or(0).max(0) as usize
+                            * g.num_of_hosts.unwrap_or(1).max(1) as usize
+                    })
+                    .sum()
+            });
+            let head_restarts = ps
+                .iter()
+                .filter(|p| p.label("ray.io/node-type") == Some("head"))
+                .flat_map(|p| p.status.container_statuses.iter().map(|c| c.restart_count))
+                .sum();
+            let state = match rc {
+                Some(c) => {
+                    c.status.as_ref().and_then(|s| s.state.clone()).unwrap_or_else(|| "-".into())
+                }
+                None => "-".into(),
+            };
+            let head_svc = services
+                .get(&(e.namespace.as_str(), format!("{}-head-svc", e.name).as_str()))
+                .map_or_else(|| "-".to_string(), |s| s.type_().to_string());
+            let prefix = format!("{}-", e.name);
+            let evs: Vec<EventLine> = events
+                .get(e.namespace.as_str())
+                .into_iter()
+                .flatten()
+                .filter(|ev| {
+                    let io = &ev.involved_object;
+                    let n = io.name.as_deref().unwrap_or("");
+                    match io.kind.as_deref() {
+                        Some("Pod") => n.starts_with(&prefix),
+                        Some(_) => n == e.name,
+                        None => false,
+                    }
+                })
+                .map(|ev| EventLine {
+                    object: format!(
+                        "{}/{}",
+                        ev.involved_object.kind.as_deref().unwrap_or(""),
+                        ev.involved_object.name.as_deref().unwrap_or("")
+                    ),
+                    reason: ev.reason.clone().unwrap_or_default(),
+                    message: ev.message.clone().unwrap_or_default(),
+                    count: ev.count.unwrap_or(1),
+                })
+                .collect();
+            Row {
+                state,
+                workers_ready,
+                workers_desired,
+                head_restarts,
+                head_svc,
+                exposure: exposure(&e),
+                tls: !has(&e, "RAY-TLS-001") && !has(&e, "RAY-TLS-002"),
+                auth: !has(&e, "RAY-AUTH-001"),
+                netpol: !has(&e, "RAY-NET-001"),
+                events: evs,
+                entry: e,
+            }
+        })
+        .collect()
+}

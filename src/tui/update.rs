@@ -1,0 +1,327 @@
+//! `update(&mut Model, Msg) -> Vec<Cmd>`: every state change of the TUI, synchronous and pure.
+//! Background work is requested as a `Cmd` and answers with a `Msg`.
+
+use super::keymap::Action;
+use super::model::{Focus, Link, Mode, Model, Snapshot, Sort, Tab};
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind};
+use tui_input::backend::crossterm::EventHandler;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Msg {
+    Key(KeyEvent),
+    Resize,
+    Snapshot(Box<Snapshot>),
+    /// The API went away (watch failing); data is kept and marked stale.
+    Disconnected(String),
+    /// Who the user is and what KubeRay runs (best effort, once per context).
+    Identity {
+        user: String,
+        kuberay: Option<String>,
+    },
+    Exported(Result<(String, String), String>),
+    /// `:ctx` finished switching (or failed).
+    Switched(Result<(String, String), String>),
+    Warning(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cmd {
+    Quit,
+    /// Write the current report as JSON and Markdown into the state directory.
+    Export,
+    SwitchContext(String),
+}
+
+fn page(m: &Model) -> usize {
+    10.min(m.visible.len().max(1))
+}
+
+fn move_sel(m: &mut Model, delta: isize) {
+    match m.focus {
+        Focus::Namespaces => {
+            let n = m.namespaces.len() + 1;
+            m.ns_index = (m.ns_index as isize + delta).clamp(0, n as isize - 1) as usize;
+            m.selected = 0;
+            m.finding = 0;
+            m.refresh();
+        }
+        Focus::Clusters => {
+            let n = m.visible.len();
+            if n > 0 {
+                m.selected = (m.selected as isize + delta).clamp(0, n as isize - 1) as usize;
+                m.finding = 0;
+            }
+        }
+        Focus::Detail => {
+            let n = m.current().map_or(0, |r| {
+                if m.tab == Tab::Findings {
+                    r.entry.findings.len()
+                } else {
+                    r.events.len()
+                }
+            });
+            if n > 0 {
+                m.finding = (m.finding as isize + delta).clamp(0, n as isize - 1) as usize;
+            }
+        }
+    }
+}
+
+/// Completion for `:ctx` and `:ns`: the single match, or the longest common prefix.
+pub fn complete(m: &Model, line: &str) -> Option<String> {
+    let (cmd, arg) = line.split_once(' ').unwrap_or((line, ""));
+    let pool: Vec<String> = match cmd {
+        "ctx" => m.contexts.clone(),
+        "ns" => std::iter::once("all".to_string())
+            .chain(m.namespaces.iter().map(|n| n.name.clone()))
+            .collect(),
+        _ => return ["ctx ", "ns "].iter().find(|c| c.starts_with(line)).map(|c| c.to_string()),
+    };
+    let hits: Vec<&String> = pool.iter().filter(|p| p.starts_with(arg)).collect();
+    let first = hits.first()?;
+    let common = hits.iter().fold(first.to_string(), |acc, h| {
+        acc.chars().zip(h.chars()).take_while(|(a, b)| a == b).map(|(a, _)| a).collect()
+    });
+    Some(format!("{cmd} {common}"))
+}
+
+fn run_command(m: &mut Model, line: &str) -> Vec<Cmd> {
+    let (cmd, arg) =
+        line.trim().split_once(' ').map(|(c, a)| (c, a.trim())).unwrap_or((line.trim(), ""));
+    match cmd {
+        "ctx" if !arg.is_empty() => {
+            if m.contexts.iter().any(|c| c == arg) {
+                m.notice = Some((format!("switching to context {arg}…"), false));
+                return vec![Cmd::SwitchContext(arg.into())];
+            }
+            m.notice = Some((format!("no context {arg:?} in the kubeconfig"), true));
+        }
+        "ns" if arg == "all" || arg.is_empty() => {
+            m.ns_index = 0;
+            m.refresh();
+        }
+        "ns" => match m.namespaces.iter().position(|n| n.name == arg) {
+            Some(i) => {
+                m.ns_index = i + 1;
+                m.selected = 0;
+                m.refresh();
+            }
+            None => m.notice = Some((format!("no Ray clusters in namespace {arg:?}"), true)),
+        },
+        "q" | "quit" => return vec![Cmd::Quit],
+        "" => {}
+        other => {
+            m.notice =
+                Some((format!("unknown command :{other} (try :ctx NAME, :ns NAME, :ns all)"), true))
+        }
+    }
+    vec![]
+}
+
+fn key(m: &mut Model, k: KeyEvent) -> Vec<Cmd> {
+    match m.mode {
+        Mode::Filter => {
+            match k.code {
+                KeyCode::Enter => m.mode = Mode::Normal,
+                KeyCode::Esc => {
+                    m.filter.reset();
+                    m.mode = Mode::Normal;
+                    m.refresh();
+                }
+                _ => {
+                    m.filter.handle_event(&Event::Key(k));
+                    m.selected = 0;
+                    m.refresh();
+                }
+            }
+            return vec![];
+        }
+        Mode::Command => {
+            match k.code {
+                KeyCode::Enter => {
+                    let line = m.command.value().to_string();
+                    m.command.reset();
+                    m.mode = Mode::Normal;
+                    return run_command(m, &line);
+                }
+                KeyCode::Esc => {
+                    m.command.reset();
+                    m.mode = Mode::Normal;
+                }
+                KeyCode::Tab => {
+                    if let Some(c) = complete(m, m.command.value()) {
+                        m.command = tui_input::Input::new(c);
+                    }
+                }
+                _ => {
+                    m.command.handle_event(&Event::Key(k));
+                }
+            }
+            return vec![];
+        }
+        Mode::Help => {
+            if matches!(
+                k.code,
+                KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q') | KeyCode::Enter
+            ) {
+                m.mode = Mode::Normal;
+            }
+            return vec![];
+        }
+        Mode::Normal => {}
+    }
+    let Some(action) = m.keymap.action(&k) else { return vec![] };
+    if !action.available(m.read_only) {
+        let what = match action {
+            Action::Fix | Action::Undo if m.read_only => {
+                "read-only mode: fixes and undo are off".to_string()
+            }
+            Action::Fix | Action::Undo => "fixes arrive with issue #6".to_string(),
+            _ => "dashboard forwards arrive with issue #5".to_string(),
+        };
+        m.notice = Some((what, false));
+        return vec![];
+    }
+    m.notice = None;
+    match action {
+        Action::Quit => {
+            m.quit = true;
+            return vec![Cmd::Quit];
+        }
+        Action::Up => move_sel(m, -1),
+        Action::Down => move_sel(m, 1),
+        Action::PageUp => move_sel(m, -(page(m) as isize)),
+        Action::PageDown => move_sel(m, page(m) as isize),
+        Action::Top => move_sel(m, -1_000_000),
+        Action::Bottom => move_sel(m, 1_000_000),
+        Action::NextPane => {
+            m.focus = match m.focus {
+                Focus::Namespaces => Focus::Clusters,
+                Focus::Clusters => Focus::Detail,
+                Focus::Detail => Focus::Namespaces,
+            }
+        }
+        Action::PrevPane => {
+            m.focus = match m.focus {
+                Focus::Namespaces => Focus::Detail,
+                Focus::Clusters => Focus::Namespaces,
+                Focus::Detail => Focus::Clusters,
+            }
+        }
+        Action::Enter => {
+            m.focus = match m.focus {
+                Focus::Namespaces => Focus::Clusters,
+                _ => Focus::Detail,
+            }
+        }
+        Action::Back => {
+            if m.focus == Focus::Detail {
+                m.focus = Focus::Clusters;
+            } else if !m.filter.value().is_empty() {
+                m.filter.reset();
+                m.refresh();
+            } else if m.ns_index != 0 {
+                m.ns_index = 0;
+                m.refresh();
+            }
+        }
+        Action::Filter => m.mode = Mode::Filter,
+        Action::Command => m.mode = Mode::Command,
+        Action::Help => m.mode = Mode::Help,
+        Action::Theme => {
+            m.next_theme();
+            m.notice = Some((format!("theme: {}", m.theme.name), false));
+        }
+        Action::Export => return vec![Cmd::Export],
+        Action::Sort => {
+            m.sort = match m.sort {
+                Sort::Grade => Sort::Name,
+                Sort::Name => Sort::Namespace,
+                Sort::Namespace => Sort::Grade,
+            };
+            m.refresh();
+            m.notice = Some((format!("sorted by {:?}", m.sort).to_lowercase(), false));
+        }
+        Action::DetailTab => {
+            m.tab = if m.tab == Tab::Findings { Tab::Events } else { Tab::Findings };
+            m.finding = 0;
+        }
+        Action::Forward
+        | Action::OpenBrowser
+        | Action::StopForward
+        | Action::Fix
+        | Action::Undo => {}
+    }
+    vec![]
+}
+
+pub fn update(m: &mut Model, msg: Msg) -> Vec<Cmd> {
+    m.dirty = true;
+    match msg {
+        Msg::Key(k) if k.kind == KeyEventKind::Press => key(m, k),
+        Msg::Key(_) => {
+            m.dirty = false;
+            vec![]
+        }
+        Msg::Resize => vec![],
+        Msg::Snapshot(s) => {
+            if *s.as_ref()
+                == (Snapshot {
+                    rows: m.rows.clone(),
+                    errors: m.errors.clone(),
+                    synced: s.synced.clone(),
+                })
+                && m.link == Link::Live
+            {
+                // Nothing visible changed: just the sync time.
+                m.synced = Some(s.synced);
+                return vec![];
+            }
+            m.rows = s.rows;
+            m.errors = s.errors;
+            m.synced = Some(s.synced);
+            m.link = Link::Live;
+            m.refresh();
+            vec![]
+        }
+        Msg::Disconnected(why) => {
+            if m.link != Link::Loading || !m.rows.is_empty() {
+                m.link = Link::Reconnecting(why);
+            } else {
+                m.notice = Some((why, true));
+            }
+            vec![]
+        }
+        Msg::Identity { user, kuberay } => {
+            m.user = user;
+            m.kuberay = kuberay;
+            vec![]
+        }
+        Msg::Exported(Ok((json, md))) => {
+            m.notice = Some((format!("exported {json} and {md}"), false));
+            vec![]
+        }
+        Msg::Exported(Err(e)) | Msg::Warning(e) => {
+            m.notice = Some((e, true));
+            vec![]
+        }
+        Msg::Switched(Ok((ctx, server))) => {
+            m.context = ctx;
+            m.server = server;
+            m.rows.clear();
+            m.errors.clear();
+            m.link = Link::Loading;
+            m.user.clear();
+            m.kuberay = None;
+            m.ns_index = 0;
+            m.selected = 0;
+            m.refresh();
+            m.notice = Some((format!("context {}", m.context), false));
+            vec![]
+        }
+        Msg::Switched(Err(e)) => {
+            m.notice = Some((e, true));
+            vec![]
+        }
+    }
+}

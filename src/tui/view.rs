@@ -1,0 +1,428 @@
+//! Rendering: `render(&Model, &mut Frame)`, nothing else. Works at 80×24 and degrades
+//! sensibly narrower (the namespaces pane and wide columns go first).
+
+use super::model::{Focus, Link, Mode, Model, Row as DataRow, Tab};
+use crate::posture::Severity;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Clear, Paragraph, Row, Table, TableState, Wrap};
+use ratatui::Frame;
+
+fn mark(ok: bool) -> &'static str {
+    if ok {
+        "✓"
+    } else {
+        "✗"
+    }
+}
+
+fn block<'a>(m: &Model, title: String, focused: bool) -> Block<'a> {
+    Block::default()
+        .borders(Borders::ALL)
+        .border_style(m.theme.get(if focused { "border_focused" } else { "border" }))
+        .title(Span::styled(title, m.theme.get("title")))
+}
+
+pub fn render(m: &Model, f: &mut Frame) {
+    let area = f.area();
+    let [header, body, status] =
+        Layout::vertical([Constraint::Length(1), Constraint::Min(3), Constraint::Length(1)])
+            .areas(area);
+    render_header(m, f, header);
+    let detail_h = if body.height >= 16 { body.height * 2 / 5 } else { 0 };
+    let [top, detail] =
+        Layout::vertical([Constraint::Min(3), Constraint::Length(detail_h)]).areas(body);
+    if area.width >= 80 {
+        let ns_w = if area.width >= 110 { 24 } else { 20 };
+        let [ns, clusters] =
+            Layout::horizontal([Constraint::Length(ns_w), Constraint::Min(20)]).areas(top);
+        render_namespaces(m, f, ns);
+        render_clusters(m, f, clusters);
+    } else {
+        render_clusters(m, f, top);
+    }
+    if detail_h > 0 {
+        render_detail(m, f, detail);
+    }
+    render_status(m, f, status);
+    if m.mode == Mode::Help {
+        render_help(m, f, area);
+    }
+}
+
+fn render_header(m: &Model, f: &mut Frame, area: Rect) {
+    let t = &m.theme;
+    let mut spans = vec![
+        Span::styled(" raydar ", t.get("badge")),
+        Span::styled(format!(" ctx: {} ", m.context), t.get("header")),
+    ];
+    if area.width >= 100 {
+        spans.push(Span::styled(format!(" api: {} ", m.server), t.get("header")));
+    }
+    if !m.user.is_empty() {
+        spans.push(Span::styled(format!(" user: {} ", m.user), t.get("header")));
+    }
+    if area.width >= 90 {
+        let kr = m
+            .kuberay
+            .as_deref()
+            .map_or_else(|| "KubeRay ?".to_string(), |v| format!("KubeRay {v}"));
+        spans.push(Span::styled(format!(" {kr} "), t.get("header")));
+    }
+    if m.read_only {
+        spans.push(Span::styled(" READ-ONLY ", t.get("badge")));
+    }
+    f.render_widget(Paragraph::new(Line::from(spans)).style(t.get("header")), area);
+}
+
+fn render_namespaces(m: &Model, f: &mut Frame, area: Rect) {
+    let t = &m.theme;
+    let total: usize = m.namespaces.iter().map(|n| n.count).sum();
+    let mut rows =
+        vec![Row::new(vec![Cell::from("·"), Cell::from("all"), Cell::from(total.to_string())])];
+    for n in &m.namespaces {
+        rows.push(Row::new(vec![
+            Cell::from(Span::styled(n.worst.clone(), t.grade(&n.worst))),
+            Cell::from(n.name.clone()),
+            Cell::from(n.count.to_string()),
+        ]));
+    }
+    let table =
+        Table::new(rows, [Constraint::Length(1), Constraint::Min(6), Constraint::Length(4)])
+            .block(block(m, " Namespaces ".into(), m.focus == Focus::Namespaces))
+            .row_highlight_style(t.get("row_selected"))
+            .style(t.get("text"));
+    let mut st = TableState::default().with_selected(Some(m.ns_index));
+    f.render_stateful_widget(table, area, &mut st);
+}
+
+fn counts(e: &crate::posture::Entry) -> String {
+    let (c, h, md) =
+        (e.count(Severity::Critical), e.count(Severity::High), e.count(Severity::Medium));
+    let mut s = String::new();
+    if c > 0 {
+        s.push_str(&format!("✖{c} "));
+    }
+    if h > 0 {
+        s.push_str(&format!("▲{h} "));
+    }
+    if md > 0 {
+        s.push_str(&format!("●{md}"));
+    }
+    s.trim_end().to_string()
+}
+
+/// `F ✖2`: the grade, the worst severity's symbol and how many findings have it.
+fn grade_cell(e: &crate::posture::Entry) -> String {
+    match e.worst() {
+        Some(s) if s >= Severity::High => {
+            format!("{} {}{}", e.grade, s.label().chars().next().unwrap_or(' '), e.count(s))
+        }
+        _ => e.grade.clone(),
+    }
+}
+
+fn exposure_style(m: &Model, r: &DataRow) -> Style {
+    match r.exposure {
+        "internal" => m.theme.get("ok"),
+        "ACL" => m.theme.severity(Severity::High),
+        _ => m.theme.severity(Severity::Critical),
+    }
+}
+
+fn render_clusters(m: &Model, f: &mut Frame, area: Rect) {
+    let t = &m.theme;
+    let wide = area.width >= 94;
+    let mid = area.width >= 60;
+    // The namespaces pane shows the namespace when it is there; the column only when room allows.
+    let show_ns = m.ns_index == 0 && (area.width >= 124 || f.area().width < 80);
+    let mut header = vec!["GRADE", "NAME"];
+    let mut widths = vec![Constraint::Length(5), Constraint::Fill(1)];
+    if show_ns && mid {
+        header.push("NAMESPACE");
+        widths.push(Constraint::Length(12));
+    }
+    if wide {
+        header.extend(["KIND", "RAY", "STATE", "WORKERS", "HEAD-SVC"]);
+        widths.extend([
+            Constraint::Length(10),
+            Constraint::Length(7),
+            Constraint::Length(5),
+            Constraint::Length(7),
+            Constraint::Length(12),
+        ]);
+    } else if mid {
+        header.push("RAY");
+        widths.push(Constraint::Length(7));
+    }
+    header.extend(["EXPOSURE", "TLS", "AUTH", "NP"]);
+    widths.extend([
+        Constraint::Length(8),
+        Constraint::Length(3),
+        Constraint::Length(4),
+        Constraint::Length(2),
+    ]);
+    if mid && !wide {
+        header.push("FINDINGS");
+        widths.push(Constraint::Length(9));
+    }
+    let stale = matches!(m.link, Link::Reconnecting(_));
+    let rows: Vec<Row> = m
+        .visible
+        .iter()
+        .filter_map(|i| m.rows.get(*i))
+        .map(|r| {
+            let e = &r.entry;
+            let mut cells = vec![
+                Cell::from(Span::styled(grade_cell(e), t.grade(&e.grade))),
+                Cell::from(e.name.clone()),
+            ];
+            if show_ns && mid {
+                cells.push(Cell::from(e.namespace.clone()));
+            }
+            if wide {
+                let kind = match &e.owner {
+                    Some(o) => format!("↳{}", o.kind),
+                    None => e.kind.clone(),
+                };
+                cells.extend([
+                    Cell::from(kind),
+                    Cell::from(e.ray_version.clone().unwrap_or_else(|| "?".into())),
+                    Cell::from(r.state.clone()),
+                    Cell::from(format!("{}/{}", r.workers_ready, r.workers_desired)),
+                    Cell::from(r.head_svc.clone()),
+                ]);
+            } else if mid {
+                cells.push(Cell::from(e.ray_version.clone().unwrap_or_else(|| "?".into())));
+            }
+            cells.extend([
+                Cell::from(Span::styled(r.exposure, exposure_style(m, r))),
+                Cell::from(Span::styled(mark(r.tls), t.get(if r.tls { "ok" } else { "bad" }))),
+                Cell::from(Span::styled(mark(r.auth), t.get(if r.auth { "ok" } else { "bad" }))),
+                Cell::from(Span::styled(
+                    mark(r.netpol),
+                    t.get(if r.netpol { "ok" } else { "bad" }),
+                )),
+            ]);
+            if mid && !wide {
+                cells.push(Cell::from(counts(e)));
+            }
+            let row = Row::new(cells);
+            if stale {
+                row.style(t.get("stale"))
+            } else {
+                row
+            }
+        })
+        .collect();
+    let title = match m.selected_ns() {
+        Some(ns) => format!(" Ray clusters in {ns} ({}) ", m.visible.len()),
+        None => format!(" Ray clusters ({}) ", m.visible.len()),
+    };
+    let title =
+        if m.filter.value().is_empty() { title } else { format!("{title}/{} ", m.filter.value()) };
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).style(t.get("title").add_modifier(Modifier::BOLD)))
+        .block(block(m, title, m.focus == Focus::Clusters))
+        .row_highlight_style(t.get("row_selected"))
+        .style(t.get("text"));
+    let mut st = TableState::default().with_selected((!m.visible.is_empty()).then_some(m.selected));
+    f.render_stateful_widget(table, area, &mut st);
+    if m.visible.is_empty() {
+        let msg = match (&m.link, m.rows.is_empty()) {
+            (Link::Loading, _) => "listing Ray clusters…",
+            (_, true) => "no Ray clusters found in this scope",
+            _ => "nothing matches the filter (esc clears it)",
+        };
+        let inner =
+            Rect { x: area.x + 2, y: area.y + 2, width: area.width.saturating_sub(4), height: 1 };
+        f.render_widget(Paragraph::new(msg).style(t.get("muted")), inner);
+    }
+}
+
+fn render_detail(m: &Model, f: &mut Frame, area: Rect) {
+    let t = &m.theme;
+    let Some(r) = m.current() else {
+        f.render_widget(Paragraph::new("").block(block(m, " Findings ".into(), false)), area);
+        return;
+    };
+    let e = &r.entry;
+    let (ft, et) = match m.tab {
+        Tab::Findings => ("[findings]", "events"),
+        Tab::Events => ("findings", "[events]"),
+    };
+    let title = format!(
+        " {} · {ft} ({}) · {et} ({}) · grade {} ({}) ",
+        e.name,
+        e.findings.len(),
+        r.events.len(),
+        e.grade,
+        e.score
+    );
+    let width = area.width.saturating_sub(4) as usize;
+    let mut lines: Vec<Line> = Vec::new();
+    match m.tab {
+        Tab::Findings if e.findings.is_empty() => {
+            lines.push(Line::styled("no findings: nothing to fix here", t.get("ok")))
+        }
+        Tab::Findings => {
+            for (i, fd) in e.findings.iter().enumerate() {
+                let selected = i == m.finding && m.focus == Focus::Detail;
+                let mut head = vec![
+                    Span::styled(format!("{} ", fd.severity.label()), t.severity(fd.severity)),
+                    Span::styled(format!("{} §{} ", fd.rule, fd.section), t.get("key")),
+                    Span::raw(fd.title.to_string()),
+                ];
+                if let Some(fix) = &fd.fix {
+                    head.push(Span::styled(format!("  fix: {fix}"), t.get("muted")));
+                }
+                let mut line = Line::from(head);
+                if selected {
+                    line = line.style(t.get("row_selected"));
+                }
+                lines.push(line);
+                let ev: String = fd
+                    .evidence
+                    .chars()
+                    .take(width.saturating_sub(7).max(10) * if selected { 4 } else { 1 })
+                    .collect();
+                lines.push(Line::styled(format!("       {ev}"), t.get("muted")));
+                if selected {
+                    lines.push(Line::styled(format!("       → {}", fd.remediation), t.get("text")));
+                }
+            }
+        }
+        Tab::Events if r.events.is_empty() => {
+            lines.push(Line::styled("no recent Warning events", t.get("muted")))
+        }
+        Tab::Events => {
+            for (i, ev) in r.events.iter().enumerate() {
+                let line = Line::from(vec![
+                    Span::styled("⚠ Warning ", t.severity(Severity::Medium)),
+                    Span::styled(format!("{} ", ev.reason), t.get("key")),
+                    Span::raw(format!("{} (×{}): {}", ev.object, ev.count, ev.message)),
+                ]);
+                lines.push(if i == m.finding && m.focus == Focus::Detail {
+                    line.style(t.get("row_selected"))
+                } else {
+                    line
+                });
+            }
+        }
+    }
+    // Keep the selected finding in view.
+    let per = if m.tab == Tab::Findings { 2 } else { 1 };
+    let skip = (m.finding * per).saturating_sub(area.height.saturating_sub(4) as usize);
+    let p = Paragraph::new(lines)
+        .block(block(m, title, m.focus == Focus::Detail))
+        .wrap(Wrap { trim: false })
+        .scroll((skip as u16, 0));
+    f.render_widget(p, area);
+}
+
+fn render_status(m: &Model, f: &mut Frame, area: Rect) {
+    let t = &m.theme;
+    if m.mode == Mode::Filter {
+        let line = Line::from(vec![
+            Span::styled("/", t.get("key")),
+            Span::raw(m.filter.value().to_string()),
+            Span::styled("█", t.get("muted")),
+        ]);
+        f.render_widget(Paragraph::new(line), area);
+        return;
+    }
+    if m.mode == Mode::Command {
+        let hint = super::update::complete(m, m.command.value())
+            .filter(|c| c != m.command.value())
+            .map(|c| format!("   tab → :{c}"))
+            .unwrap_or_default();
+        let line = Line::from(vec![
+            Span::styled(":", t.get("key")),
+            Span::raw(m.command.value().to_string()),
+            Span::styled("█", t.get("muted")),
+            Span::styled(hint, t.get("muted")),
+        ]);
+        f.render_widget(Paragraph::new(line), area);
+        return;
+    }
+    let mut left: Vec<Span> = Vec::new();
+    match &m.link {
+        Link::Loading => left.push(Span::styled(" listing… ", t.get("muted"))),
+        Link::Live => left.push(Span::styled(
+            format!(" synced {} ", m.synced.as_deref().unwrap_or("")),
+            t.get("muted"),
+        )),
+        Link::Reconnecting(why) => left.push(Span::styled(
+            format!(
+                " reconnecting — data from {} is stale ({why}) ",
+                m.synced.as_deref().unwrap_or("?")
+            ),
+            t.get("stale"),
+        )),
+    }
+    if let Some((msg, err)) = &m.notice {
+        left.push(Span::styled(format!("· {msg} "), t.get(if *err { "error" } else { "text" })));
+    } else if !m.errors.is_empty() {
+        let e = &m.errors[0];
+        let more = if m.errors.len() > 1 {
+            format!(" (+{} more)", m.errors.len() - 1)
+        } else {
+            String::new()
+        };
+        let place = e.namespace.as_deref().map(|n| format!("{n}: ")).unwrap_or_default();
+        left.push(Span::styled(format!("· {place}{}{more} ", e.message), t.get("error")));
+    }
+    let hints: Vec<(&str, &str)> = [
+        (super::keymap::Action::Filter, "filter"),
+        (super::keymap::Action::Command, "cmd"),
+        (super::keymap::Action::Help, "help"),
+        (super::keymap::Action::Quit, "quit"),
+    ]
+    .iter()
+    .filter_map(|(a, d)| m.keymap.key_for(*a).map(|k| (k, *d)))
+    .collect();
+    let right: String =
+        hints.iter().map(|(k, d)| format!("{k} {d}")).collect::<Vec<_>>().join("  ");
+    let used: usize = left.iter().map(|s| s.content.chars().count()).sum();
+    let free = (area.width as usize).saturating_sub(used);
+    if free > right.chars().count() + 1 {
+        left.push(Span::raw(" ".repeat(free - right.chars().count() - 1)));
+        left.push(Span::styled(right, t.get("key")));
+    }
+    f.render_widget(Paragraph::new(Line::from(left)), area);
+}
+
+fn render_help(m: &Model, f: &mut Frame, area: Rect) {
+    let t = &m.theme;
+    let w = area.width.min(64);
+    let h = area.height.min(m.keymap.bindings.len() as u16 + 4);
+    let r = Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    };
+    let mut lines: Vec<Line> = Vec::new();
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for b in &m.keymap.bindings {
+        // One line per action: "j / down   move down".
+        match seen.iter_mut().find(|(_, d)| *d == b.desc) {
+            Some((keys, _)) => keys.push_str(&format!(" / {}", b.on)),
+            None => seen.push((b.on.clone(), b.desc.clone())),
+        }
+    }
+    for (keys, desc) in seen {
+        lines.push(Line::from(vec![
+            Span::styled(format!("{keys:>16}  "), t.get("key")),
+            Span::raw(desc),
+        ]));
+    }
+    f.render_widget(Clear, r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .block(block(m, " Keys (esc closes) ".into(), true))
+            .style(t.get("text")),
+        r,
+    );
+}
