@@ -41,7 +41,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
         return;
     }
     let policies: &[&NetworkPolicy] = s.idx.policies.get(s.namespace).map_or(&[], Vec::as_slice);
-    let head = &s.head_labels;
+    let head: &BTreeMap<String, String> = &s.head_labels;
     if !policies.iter().any(|p| selects(p, head)) {
         out.add(rule("RAY-NET-001"), Severity::High,
             format_args!("{}: no NetworkPolicy in namespace {} selects the head pod (ray.io/cluster={}, ray.io/node-type=head)", s.object(), s.namespace, s.cluster.unwrap_or(s.name)));

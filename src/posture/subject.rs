@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::{ResourceQuota, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 /// Indexes the inventory by namespace once, so evaluating 5,000 clusters stays linear.
@@ -134,8 +135,8 @@ pub struct Subject<'a> {
     pub job: Option<&'a RayJobSpec>,
     /// Computed once by `finish`: the pod templates, and the head's and workers' labels.
     pub templates: Vec<Template<'a>>,
-    pub head_labels: BTreeMap<String, String>,
-    pub worker_labels: Vec<BTreeMap<String, String>>,
+    pub head_labels: Cow<'a, BTreeMap<String, String>>,
+    pub worker_labels: Vec<Cow<'a, BTreeMap<String, String>>>,
     /// `RayCluster ray-prod/train`, the prefix of most evidence.
     object: String,
 }
@@ -199,24 +200,29 @@ impl<'a> Subject<'a> {
     }
 
     /// The labels a head pod of this cluster has (live, else as KubeRay would set them).
-    fn compute_head_labels(&self) -> BTreeMap<String, String> {
-        if let Some(l) = self.head_pods().next().and_then(|p| p.metadata.labels.clone()) {
-            return l;
+    fn compute_head_labels(&self) -> Cow<'a, BTreeMap<String, String>> {
+        let head: Option<&'a Pod> =
+            self.pods.iter().copied().find(|p| p.label("ray.io/node-type") == Some("head"));
+        if let Some(l) = head.and_then(|p| p.metadata.labels.as_ref()) {
+            return Cow::Borrowed(l);
         }
-        synthesized_labels(
+        Cow::Owned(synthesized_labels(
             self.cluster.unwrap_or(self.name),
             true,
             "headgroup",
             self.spec.map(|s| &s.head_group_spec.template.metadata.labels),
-        )
+        ))
     }
 
     /// Labels of each worker group's pods (live, else synthesized).
-    fn compute_worker_labels(&self) -> Vec<BTreeMap<String, String>> {
+    fn compute_worker_labels(&self) -> Vec<Cow<'a, BTreeMap<String, String>>> {
         // One label set per worker group is enough: all pods of a group carry the same labels.
         let mut groups: Vec<&str> = Vec::new();
-        let live: Vec<_> = self
-            .worker_pods()
+        let live: Vec<Cow<'a, BTreeMap<String, String>>> = self
+            .pods
+            .iter()
+            .copied()
+            .filter(|p| p.label("ray.io/node-type") == Some("worker"))
             .filter(|p| {
                 let g = p.label("ray.io/group").unwrap_or("");
                 !groups.contains(&g) && {
@@ -224,7 +230,7 @@ impl<'a> Subject<'a> {
                     true
                 }
             })
-            .filter_map(|p| p.metadata.labels.clone())
+            .filter_map(|p| p.metadata.labels.as_ref().map(Cow::Borrowed))
             .collect();
         if !live.is_empty() {
             return live;
@@ -234,12 +240,12 @@ impl<'a> Subject<'a> {
                 s.worker_group_specs
                     .iter()
                     .map(|g| {
-                        synthesized_labels(
+                        Cow::Owned(synthesized_labels(
                             self.cluster.unwrap_or(self.name),
                             false,
                             &g.group_name,
                             Some(&g.template.metadata.labels),
-                        )
+                        ))
                     })
                     .collect()
             })
@@ -363,14 +369,26 @@ fn exposures_of(svc: &Service, head: Option<&Container>) -> Vec<Exposure> {
                 }
             };
             let kind = classify(cport, cname.as_deref());
-            let label = cname.clone().unwrap_or_else(|| "port".into());
-            let mut ev =
-                format!("Service {svc_ns}/{svc_name} type={ty} port {} → {label} {cport}", p.port);
-            if let Some(np) = p.node_port {
-                ev.push_str(&format!(" (nodePort {np})"));
+            // Only what a rule can report on: Ray ports reachable from outside, and the
+            // dashboard (which an Ingress may route to).
+            if kind == PortKind::Other || (!outside && kind != PortKind::Dashboard) {
+                return None;
             }
-            if let Some(a) = &acl {
-                ev.push_str(&format!(", narrowed by {a}"));
+            let mut ev = String::new();
+            if outside {
+                use std::fmt::Write;
+                let label = cname.as_deref().unwrap_or("port");
+                let _ = write!(
+                    ev,
+                    "Service {svc_ns}/{svc_name} type={ty} port {} → {label} {cport}",
+                    p.port
+                );
+                if let Some(np) = p.node_port {
+                    let _ = write!(ev, " (nodePort {np})");
+                }
+                if let Some(a) = &acl {
+                    let _ = write!(ev, ", narrowed by {a}");
+                }
             }
             Some(Exposure {
                 kind,
@@ -544,7 +562,7 @@ impl<'a> Builder<'a> {
             cluster_rules: true,
             job: None,
             templates: Vec::new(),
-            head_labels: BTreeMap::new(),
+            head_labels: Cow::Owned(BTreeMap::new()),
             worker_labels: Vec::new(),
             object: format!("{kind} {namespace}/{name}"),
         }
