@@ -150,6 +150,7 @@ async fn event_loop(
                 return 2;
             }
             model.dirty = false;
+            tracing::trace!(target: "raydar::frame", "frame drawn");
         }
         let msg = tokio::select! {
             ev = input.next() => match ev {

@@ -177,8 +177,20 @@ impl Model {
         self.theme = Theme::builtin(BUILTIN[(i + 1) % BUILTIN.len()].0);
     }
 
-    /// Recomputes namespaces and the visible rows (after a snapshot, filter or sort change).
+    /// (namespace, name, kind) of the selected row, to keep it selected across updates.
+    pub fn selected_key(&self) -> Option<(String, String, String)> {
+        self.current()
+            .map(|r| (r.entry.namespace.clone(), r.entry.name.clone(), r.entry.kind.clone()))
+    }
+
+    /// Recomputes namespaces and the visible rows (after a filter or sort change).
     pub fn refresh(&mut self) {
+        let keep = self.selected_key();
+        self.refresh_keeping(keep);
+    }
+
+    /// Recomputes, keeping `keep` selected if it is still there (after new rows arrived).
+    pub fn refresh_keeping(&mut self, keep_row: Option<(String, String, String)>) {
         let mut stats: Vec<NsStat> = Vec::new();
         for r in &self.rows {
             let e = &r.entry;
@@ -209,9 +221,6 @@ impl Model {
         self.ns_index = keep
             .and_then(|k| self.namespaces.iter().position(|n| n.name == k).map(|i| i + 1))
             .unwrap_or(0);
-        let keep_row = self
-            .current()
-            .map(|r| (r.entry.namespace.clone(), r.entry.name.clone(), r.entry.kind.clone()));
         let ns = self.selected_ns().map(str::to_string);
         let filter = self.filter.value().to_lowercase();
         let mut vis: Vec<usize> = self

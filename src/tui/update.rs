@@ -277,11 +277,12 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Cmd> {
                 m.synced = Some(s.synced);
                 return vec![];
             }
+            let keep = m.selected_key();
             m.rows = s.rows;
             m.errors = s.errors;
             m.synced = Some(s.synced);
             m.link = Link::Live;
-            m.refresh();
+            m.refresh_keeping(keep);
             vec![]
         }
         Msg::Disconnected(why) => {

@@ -11,3 +11,4 @@ mod demo_watch;
 mod scan_live;
 mod scan_props;
 mod scan_rules;
+mod tui;

@@ -1,0 +1,278 @@
+//! The TUI: `update` message sequences, rendered frames (insta snapshots at 120×30, 80×24 and
+//! 60×20, on demo data), export, and an end-to-end run of the built binary in tmux.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use raydar::cluster::{self, Progress, Scope};
+use raydar::demo::{DemoOptions, DemoServer, DemoUser};
+use raydar::posture::{evaluate, PostureConfig};
+use raydar::tui::keymap::Keymap;
+use raydar::tui::model::{Focus, Link, Mode, Model, Snapshot};
+use raydar::tui::update::{update, Cmd, Msg};
+use raydar::tui::{rows, view};
+use std::sync::Arc;
+
+async fn snapshot(user: DemoUser) -> Snapshot {
+    let s = DemoServer::start(DemoOptions::default()).await.unwrap();
+    let conn = cluster::Connection {
+        client: s.client(user).await.unwrap(),
+        context: "t".into(),
+        server: s.url(),
+        demo: None,
+    };
+    let (inv, errors) =
+        cluster::list_inventory(&conn, &Scope::All, Arc::new(Progress::default())).await.unwrap();
+    // The TUI also shows Warning events; the scan inventory does not list them, so add the demo's.
+    let mut inv = inv;
+    let evs: kube::api::Api<k8s_openapi::api::core::v1::Event> =
+        kube::api::Api::all(conn.client.clone());
+    inv.events =
+        evs.list(&kube::api::ListParams::default()).await.map(|l| l.items).unwrap_or_default();
+    let entries = evaluate(&inv, &PostureConfig::demo());
+    Snapshot { rows: rows::rows(&inv, entries), errors, synced: "12:00:00".into() }
+}
+
+fn model() -> Model {
+    let mut m =
+        Model::new("raydar-demo", "https://127.0.0.1:6443", Keymap::load(None).0, "dark", false);
+    update(&mut m, Msg::Identity { user: "raydar-admin".into(), kuberay: Some("v1.7.0".into()) });
+    m.contexts = vec!["raydar-demo".into(), "prod-hz".into(), "prod-sh".into()];
+    m
+}
+
+fn key(c: char) -> Msg {
+    Msg::Key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE))
+}
+fn code(c: KeyCode) -> Msg {
+    Msg::Key(KeyEvent::new(c, KeyModifiers::NONE))
+}
+fn typed(m: &mut Model, s: &str) -> Vec<Cmd> {
+    s.chars().flat_map(|c| update(m, key(c))).collect()
+}
+
+fn render(m: &Model, w: u16, h: u16) -> String {
+    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
+    t.draw(|f| view::render(m, f)).unwrap();
+    t.backend().to_string()
+}
+
+fn names(m: &Model) -> Vec<String> {
+    m.visible.iter().map(|i| m.rows[*i].entry.name.clone()).collect()
+}
+
+#[tokio::test]
+async fn update_sequences() {
+    let mut m = model();
+    assert_eq!(m.link, Link::Loading);
+    update(&mut m, Msg::Snapshot(Box::new(snapshot(DemoUser::Admin).await)));
+    assert_eq!(m.link, Link::Live);
+    assert_eq!(m.visible.len(), 12);
+    assert_eq!(m.rows[m.visible[0]].entry.grade, "F", "worst first");
+    assert_eq!(m.rows[*m.visible.last().unwrap()].entry.grade, "A");
+    // Moving and focus.
+    update(&mut m, key('j'));
+    assert_eq!(m.selected, 1);
+    update(&mut m, key('G'));
+    assert_eq!(m.selected, 11);
+    update(&mut m, key('g'));
+    assert_eq!(m.selected, 0);
+    update(&mut m, code(KeyCode::Tab));
+    assert_eq!(m.focus, Focus::Detail);
+    update(&mut m, key('j'));
+    assert_eq!(m.finding, 1);
+    update(&mut m, code(KeyCode::Esc));
+    assert_eq!(m.focus, Focus::Clusters);
+    // Filter by namespace, rule id, severity; esc clears.
+    update(&mut m, key('/'));
+    assert_eq!(m.mode, Mode::Filter);
+    typed(&mut m, "prod");
+    assert_eq!(names(&m), ["train-exposed", "serve-acl", "hardened"]);
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(m.mode, Mode::Normal);
+    update(&mut m, code(KeyCode::Esc));
+    assert_eq!(m.visible.len(), 12);
+    update(&mut m, key('/'));
+    typed(&mut m, "RAY-EXP-004");
+    assert_eq!(names(&m), ["notebook"]);
+    update(&mut m, code(KeyCode::Esc));
+    // :ns with completion, :ns all, unknown namespace, :ctx unknown and known.
+    update(&mut m, key(':'));
+    typed(&mut m, "ns ray-d");
+    update(&mut m, code(KeyCode::Tab));
+    assert_eq!(m.command.value(), "ns ray-dev");
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(m.selected_ns(), Some("ray-dev"));
+    assert!(m.visible.iter().all(|i| m.rows[*i].entry.namespace == "ray-dev"));
+    update(&mut m, key(':'));
+    typed(&mut m, "ns all");
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(m.visible.len(), 12);
+    update(&mut m, key(':'));
+    typed(&mut m, "ns nope");
+    update(&mut m, code(KeyCode::Enter));
+    assert!(m.notice.as_ref().is_some_and(|(t, err)| *err && t.contains("nope")));
+    update(&mut m, key(':'));
+    typed(&mut m, "ctx prod-h");
+    update(&mut m, code(KeyCode::Tab));
+    assert_eq!(m.command.value(), "ctx prod-hz");
+    let cmds = update(&mut m, code(KeyCode::Enter));
+    assert_eq!(cmds, [Cmd::SwitchContext("prod-hz".into())]);
+    // Sort, theme, export, forward/fix placeholders, quit.
+    update(&mut m, key('s'));
+    assert_eq!(names(&m)[0], "adhoc-query", "sorted by name");
+    update(&mut m, key('t'));
+    assert_eq!(m.theme.name, "light");
+    assert_eq!(update(&mut m, key('e')), [Cmd::Export]);
+    update(&mut m, key('f'));
+    assert!(m.notice.as_ref().is_some_and(|(t, _)| t.contains("#5")));
+    assert_eq!(update(&mut m, key('q')), [Cmd::Quit]);
+}
+
+#[tokio::test]
+async fn live_updates_keep_selection_and_mark_stale() {
+    let snap = snapshot(DemoUser::Admin).await;
+    let mut m = model();
+    update(&mut m, Msg::Snapshot(Box::new(snap.clone())));
+    update(&mut m, key('j'));
+    update(&mut m, key('j'));
+    let picked = m.current().unwrap().entry.name.clone();
+    // The same data again changes nothing but the sync time (no visible change).
+    let mut again = snap.clone();
+    again.synced = "12:00:05".into();
+    update(&mut m, Msg::Snapshot(Box::new(again)));
+    assert_eq!(m.synced.as_deref(), Some("12:00:05"));
+    // A change that reorders rows keeps the same cluster selected.
+    let mut fewer = snap.clone();
+    fewer.rows.retain(|r| r.entry.name != "cowboy");
+    update(&mut m, Msg::Snapshot(Box::new(fewer)));
+    assert_eq!(m.current().unwrap().entry.name, picked);
+    // The API goes away: rows kept, marked stale.
+    update(&mut m, Msg::Disconnected("connection refused".into()));
+    assert!(matches!(m.link, Link::Reconnecting(_)));
+    assert_eq!(m.rows.len(), 11);
+    let frame = render(&m, 120, 30);
+    assert!(frame.contains("reconnecting") && frame.contains("stale"), "{frame}");
+}
+
+#[tokio::test]
+async fn frames() {
+    let snap = snapshot(DemoUser::Admin).await;
+    let mut m = model();
+    insta::assert_snapshot!("loading_80x24", render(&m, 80, 24));
+    update(&mut m, Msg::Snapshot(Box::new(snap)));
+    insta::assert_snapshot!("main_120x30", render(&m, 120, 30));
+    insta::assert_snapshot!("main_80x24", render(&m, 80, 24));
+    insta::assert_snapshot!("main_60x20", render(&m, 60, 20));
+    update(&mut m, key('j'));
+    update(&mut m, code(KeyCode::Tab));
+    update(&mut m, key('j'));
+    insta::assert_snapshot!("detail_120x30", render(&m, 120, 30));
+    update(&mut m, key('v'));
+    insta::assert_snapshot!("events_120x30", render(&m, 120, 30));
+    update(&mut m, code(KeyCode::Esc));
+    update(&mut m, key('?'));
+    insta::assert_snapshot!("help_80x24", render(&m, 80, 24));
+    update(&mut m, code(KeyCode::Esc));
+    update(&mut m, key('/'));
+    typed(&mut m, "ray-dev");
+    insta::assert_snapshot!("filter_80x24", render(&m, 80, 24));
+    update(&mut m, code(KeyCode::Esc));
+    update(&mut m, Msg::Disconnected("connection refused".into()));
+    insta::assert_snapshot!("stale_80x24", render(&m, 80, 24));
+}
+
+#[tokio::test]
+async fn limited_user_sees_forbidden_namespaces_in_the_status_line() {
+    let mut m = model();
+    update(&mut m, Msg::Snapshot(Box::new(snapshot(DemoUser::Limited).await)));
+    let names: std::collections::BTreeSet<&str> =
+        m.rows.iter().map(|r| r.entry.namespace.as_str()).collect();
+    assert_eq!(names.into_iter().collect::<Vec<_>>(), ["ml-team", "ray-dev"]);
+    insta::assert_snapshot!("limited_120x30", render(&m, 120, 30));
+}
+
+#[tokio::test]
+async fn export_writes_json_and_markdown() {
+    let mut m = model();
+    update(&mut m, Msg::Snapshot(Box::new(snapshot(DemoUser::Admin).await)));
+    let dir = std::env::temp_dir().join(format!("raydar-export-{}", std::process::id()));
+    let (json, md) = raydar::tui::export(&m, &dir).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["clusters"].as_array().unwrap().len(), 12);
+    let text = std::fs::read_to_string(&md).unwrap();
+    assert!(
+        text.contains("| F | ray-prod | train-exposed | RayCluster |")
+            && text.contains("RAY-EXP-002"),
+        "{text}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// tmux: start the built binary on the demo cluster, see it, filter, open help, quit, and check
+/// that the terminal is back to normal (no alternate screen, cursor visible, shell prompt).
+#[test]
+fn tmux_end_to_end() {
+    use std::process::Command;
+    if Command::new("tmux").arg("-V").output().is_err() {
+        eprintln!("skipped: tmux is not installed");
+        return;
+    }
+    let sock = format!("raydar-it-{}", std::process::id());
+    let tmux = |args: &[&str]| -> String {
+        let o = Command::new("tmux").arg("-L").arg(&sock).args(args).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let home = std::env::temp_dir().join(format!("raydar-tmux-home-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    let bin = env!("CARGO_BIN_EXE_raydar");
+    let shell = format!(
+        "env -i HOME={} TERM=xterm-256color PATH=/usr/bin:/bin bash --norc --noprofile",
+        home.display()
+    );
+    tmux(&["new-session", "-d", "-s", "e2e", "-x", "110", "-y", "30", &shell]);
+    let screen = || tmux(&["capture-pane", "-t", "e2e", "-p"]);
+    let wait_for = |what: &str| {
+        for _ in 0..100 {
+            if screen().contains(what) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        false
+    };
+    tmux(&["send-keys", "-t", "e2e", &format!("{bin} --demo; echo RAYDAR-EXIT=$?"), "Enter"]);
+    let ok = wait_for("train-exposed");
+    let first = screen();
+    assert!(ok, "no train-exposed on screen:\n{first}");
+    assert!(first.contains("ray-prod"));
+    assert_eq!(tmux(&["display", "-p", "-t", "e2e", "#{alternate_on}"]).trim(), "1");
+    tmux(&["send-keys", "-t", "e2e", "/", "cowboy", "Enter"]);
+    assert!(wait_for("(1) /cowboy"), "{}", screen());
+    assert!(!screen().contains("train-exposed  "));
+    tmux(&["send-keys", "-t", "e2e", "?"]);
+    assert!(wait_for("Keys (esc closes)"), "{}", screen());
+    tmux(&["send-keys", "-t", "e2e", "Escape"]);
+    tmux(&["send-keys", "-t", "e2e", "q"]);
+    assert!(wait_for("RAYDAR-EXIT=0"), "{}", screen());
+    assert_eq!(
+        tmux(&["display", "-p", "-t", "e2e", "#{alternate_on}"]).trim(),
+        "0",
+        "alternate screen left on"
+    );
+    assert_eq!(
+        tmux(&["display", "-p", "-t", "e2e", "#{cursor_flag}"]).trim(),
+        "1",
+        "cursor left hidden"
+    );
+    // The terminal still echoes what is typed (raw mode is off).
+    tmux(&["send-keys", "-t", "e2e", "echo still-cooked", "Enter"]);
+    assert!(
+        wait_for("still-cooked\n") || screen().matches("still-cooked").count() >= 2,
+        "{}",
+        screen()
+    );
+    tmux(&["kill-server"]);
+    let _ = std::fs::remove_dir_all(home);
+}
