@@ -1,0 +1,166 @@
+//! TUI benchmarks (DESIGN.md §8, issue #4), medians from one run:
+//! - frame render with 5,000 clusters (target ≤ 2 ms) and filter keystroke → frame (≤ 16 ms);
+//! - process start → first frame (≤ 50 ms), and → first frame with data on
+//!   `demo-server --namespaces 1000 --clusters 5000`, seen through tmux;
+//! - CPU and redraws over 10 s idle (≈ 0), peak RSS.
+//!
+//!   cargo bench --bench tui           (needs tmux for the process measurements)
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use raydar::cluster::{self, Progress, Scope};
+use raydar::demo::{DemoOptions, DemoServer, DemoUser};
+use raydar::posture::{evaluate, PostureConfig};
+use raydar::tui::keymap::Keymap;
+use raydar::tui::model::{Model, Snapshot};
+use raydar::tui::update::{update, Msg};
+use raydar::tui::{rows, view};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+fn tmux(sock: &str, args: &[&str]) -> String {
+    let o = Command::new("tmux").arg("-L").arg(sock).args(args).output().unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Starts `cmd` in a fresh tmux session and returns the time until `what` is on screen.
+fn time_to_screen(sock: &str, cmd: &str, what: &str, limit: Duration) -> Option<Duration> {
+    let t = Instant::now();
+    tmux(sock, &["new-session", "-d", "-s", "b", "-x", "120", "-y", "30", cmd]);
+    while t.elapsed() < limit {
+        if tmux(sock, &["capture-pane", "-t", "b", "-p"]).contains(what) {
+            return Some(t.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    None
+}
+
+fn cpu_ticks(pid: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+    fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0) + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+}
+
+fn vm_hwm_mib(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+#[tokio::main]
+async fn main() {
+    println!("TUI benchmarks (medians)");
+    // Rows for 5,000 clusters, as the live layer computes them.
+    let s = DemoServer::start(DemoOptions { population: Some((1000, 5000)), port: 0 }).await.unwrap();
+    let conn = cluster::Connection { client: s.client(DemoUser::Admin).await.unwrap(), context: "bench".into(), server: s.url(), demo: None };
+    let (inv, errors) = cluster::list_inventory(&conn, &Scope::All, Arc::new(Progress::default())).await.unwrap();
+    let t = Instant::now();
+    let snap = Snapshot { rows: rows::rows(&inv, evaluate(&inv, &PostureConfig::default())), errors, synced: "12:00:00".into() };
+    println!("{:<60} {}", "evaluate + rows for 5000 clusters (background, per change)", ms(t.elapsed()));
+    drop(inv);
+    drop(s);
+    let mut m = Model::new("bench", "https://127.0.0.1:6443", Keymap::load(None).0, "dark", false);
+    update(&mut m, Msg::Snapshot(Box::new(snap)));
+    let mut term = Terminal::new(TestBackend::new(120, 30)).unwrap();
+    let mut times = Vec::new();
+    for i in 0..200 {
+        update(&mut m, Msg::Key(KeyEvent::new(KeyCode::Char(if i % 2 == 0 { 'j' } else { 'k' }), KeyModifiers::NONE)));
+        let t = Instant::now();
+        term.draw(|f| view::render(&m, f)).unwrap();
+        times.push(t.elapsed());
+    }
+    println!("{:<60} {}", format!("frame render, {} clusters, 120×30", m.rows.len()), ms(median(times)));
+    let mut times = Vec::new();
+    update(&mut m, Msg::Key(KeyEvent::new(KeyCode::Char('/'), KeyModifiers::NONE)));
+    for (i, c) in "team-0042 rc".chars().cycle().take(60).enumerate() {
+        let t = Instant::now();
+        let key = if i % 12 == 11 { KeyCode::Backspace } else { KeyCode::Char(c) };
+        update(&mut m, Msg::Key(KeyEvent::new(key, KeyModifiers::NONE)));
+        term.draw(|f| view::render(&m, f)).unwrap();
+        times.push(t.elapsed());
+    }
+    println!("{:<60} {}", "filter keystroke → frame, 5000 clusters", ms(median(times)));
+
+    if Command::new("tmux").arg("-V").output().is_err() {
+        println!("tmux not installed: process measurements skipped");
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_raydar");
+    let dir = std::env::temp_dir().join(format!("raydar-tui-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sock = format!("raydar-bench-{}", std::process::id());
+    let env = format!("env HOME={0} XDG_STATE_HOME={0}/state XDG_CONFIG_HOME={0}/config RAYDAR_LOG=raydar::frame=trace", dir.display());
+    let mut firsts = Vec::new();
+    let mut with_demo = Vec::new();
+    for _ in 0..5 {
+        if let Some(d) = time_to_screen(&sock, &format!("{env} {bin} --demo"), " raydar ", Duration::from_secs(10)) {
+            firsts.push(d);
+        }
+        tmux(&sock, &["kill-server"]);
+        if let Some(d) = time_to_screen(&sock, &format!("{env} {bin} --demo"), "train-exposed", Duration::from_secs(10)) {
+            with_demo.push(d);
+        }
+        tmux(&sock, &["kill-server"]);
+    }
+    println!("{:<60} {}", "process start → first frame (`raydar --demo`)", ms(median(firsts)));
+    println!("{:<60} {}", "process start → graded clusters on screen (`--demo`)", ms(median(with_demo)));
+
+    // Against the 5,000-cluster server, through a kubeconfig.
+    let kc = dir.join("kubeconfig");
+    let mut server = Command::new(bin)
+        .args(["demo-server", "--namespaces", "1000", "--clusters", "5000", "--kubeconfig-out"])
+        .arg(&kc)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
+    for l in lines.by_ref() {
+        if l.unwrap().starts_with("kubeconfig:") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let cmd = format!("{env} {bin} --kubeconfig {}", kc.display());
+    let mut with_data = Vec::new();
+    for i in 0..3 {
+        let d = time_to_screen(&sock, &cmd, "Ray clusters (5000)", Duration::from_secs(60));
+        if let Some(d) = d {
+            with_data.push(d);
+        }
+        if i < 2 {
+            tmux(&sock, &["kill-server"]);
+        }
+    }
+    println!("{:<60} {}", "process start → 5000 graded clusters on screen", ms(median(with_data)));
+    // Idle: 10 s without input or cluster changes.
+    let pid = tmux(&sock, &["display", "-p", "-t", "b", "#{pane_pid}"]).trim().to_string();
+    let frames = || std::fs::read_to_string(dir.join("state/raydar/raydar.log")).unwrap_or_default().matches("frame drawn").count();
+    std::thread::sleep(Duration::from_secs(1));
+    let (c0, f0) = (cpu_ticks(&pid), frames());
+    std::thread::sleep(Duration::from_secs(10));
+    let (c1, f1) = (cpu_ticks(&pid), frames());
+    let ticks_per_s = 100.0;
+    println!("{:<60} {:.2}% of a core, {} redraws", "idle 10 s with 5000 clusters", (c1 - c0) as f64 / ticks_per_s / 10.0 * 100.0, f1 - f0);
+    println!("{:<60} {:.0} MiB", "TUI peak RSS (VmHWM), 5000 clusters", vm_hwm_mib(&pid));
+    tmux(&sock, &["kill-server"]);
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}
