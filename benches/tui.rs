@@ -8,6 +8,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::Terminal;
 use raydar::cluster::{self, Progress, Scope};
 use raydar::demo::{DemoOptions, DemoServer, DemoUser};
 use raydar::posture::{evaluate, PostureConfig};
@@ -15,8 +17,6 @@ use raydar::tui::keymap::Keymap;
 use raydar::tui::model::{Model, Snapshot};
 use raydar::tui::update::{update, Msg};
 use raydar::tui::{rows, view};
-use ratatui::backend::TestBackend;
-use ratatui::Terminal;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -50,8 +50,10 @@ fn time_to_screen(sock: &str, cmd: &str, what: &str, limit: Duration) -> Option<
 
 fn cpu_ticks(pid: &str) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
-    fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0) + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+    fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
 }
 
 fn vm_hwm_mib(pid: &str) -> f64 {
@@ -67,12 +69,27 @@ fn vm_hwm_mib(pid: &str) -> f64 {
 async fn main() {
     println!("TUI benchmarks (medians)");
     // Rows for 5,000 clusters, as the live layer computes them.
-    let s = DemoServer::start(DemoOptions { population: Some((1000, 5000)), port: 0 }).await.unwrap();
-    let conn = cluster::Connection { client: s.client(DemoUser::Admin).await.unwrap(), context: "bench".into(), server: s.url(), demo: None };
-    let (inv, errors) = cluster::list_inventory(&conn, &Scope::All, Arc::new(Progress::default())).await.unwrap();
+    let s =
+        DemoServer::start(DemoOptions { population: Some((1000, 5000)), port: 0 }).await.unwrap();
+    let conn = cluster::Connection {
+        client: s.client(DemoUser::Admin).await.unwrap(),
+        context: "bench".into(),
+        server: s.url(),
+        demo: None,
+    };
+    let (inv, errors) =
+        cluster::list_inventory(&conn, &Scope::All, Arc::new(Progress::default())).await.unwrap();
     let t = Instant::now();
-    let snap = Snapshot { rows: rows::rows(&inv, evaluate(&inv, &PostureConfig::default())), errors, synced: "12:00:00".into() };
-    println!("{:<60} {}", "evaluate + rows for 5000 clusters (background, per change)", ms(t.elapsed()));
+    let snap = Snapshot {
+        rows: rows::rows(&inv, evaluate(&inv, &PostureConfig::default())),
+        errors,
+        synced: "12:00:00".into(),
+    };
+    println!(
+        "{:<60} {}",
+        "evaluate + rows for 5000 clusters (background, per change)",
+        ms(t.elapsed())
+    );
     drop(inv);
     drop(s);
     let mut m = Model::new("bench", "https://127.0.0.1:6443", Keymap::load(None).0, "dark", false);
@@ -80,12 +97,22 @@ async fn main() {
     let mut term = Terminal::new(TestBackend::new(120, 30)).unwrap();
     let mut times = Vec::new();
     for i in 0..200 {
-        update(&mut m, Msg::Key(KeyEvent::new(KeyCode::Char(if i % 2 == 0 { 'j' } else { 'k' }), KeyModifiers::NONE)));
+        update(
+            &mut m,
+            Msg::Key(KeyEvent::new(
+                KeyCode::Char(if i % 2 == 0 { 'j' } else { 'k' }),
+                KeyModifiers::NONE,
+            )),
+        );
         let t = Instant::now();
         term.draw(|f| view::render(&m, f)).unwrap();
         times.push(t.elapsed());
     }
-    println!("{:<60} {}", format!("frame render, {} clusters, 120×30", m.rows.len()), ms(median(times)));
+    println!(
+        "{:<60} {}",
+        format!("frame render, {} clusters, 120×30", m.rows.len()),
+        ms(median(times))
+    );
     let mut times = Vec::new();
     update(&mut m, Msg::Key(KeyEvent::new(KeyCode::Char('/'), KeyModifiers::NONE)));
     for (i, c) in "team-0042 rc".chars().cycle().take(60).enumerate() {
@@ -109,17 +136,31 @@ async fn main() {
     let mut firsts = Vec::new();
     let mut with_demo = Vec::new();
     for _ in 0..5 {
-        if let Some(d) = time_to_screen(&sock, &format!("{env} {bin} --demo"), " raydar ", Duration::from_secs(10)) {
+        if let Some(d) = time_to_screen(
+            &sock,
+            &format!("{env} {bin} --demo"),
+            " raydar ",
+            Duration::from_secs(10),
+        ) {
             firsts.push(d);
         }
         tmux(&sock, &["kill-server"]);
-        if let Some(d) = time_to_screen(&sock, &format!("{env} {bin} --demo"), "train-exposed", Duration::from_secs(10)) {
+        if let Some(d) = time_to_screen(
+            &sock,
+            &format!("{env} {bin} --demo"),
+            "train-exposed",
+            Duration::from_secs(10),
+        ) {
             with_demo.push(d);
         }
         tmux(&sock, &["kill-server"]);
     }
     println!("{:<60} {}", "process start → first frame (`raydar --demo`)", ms(median(firsts)));
-    println!("{:<60} {}", "process start → graded clusters on screen (`--demo`)", ms(median(with_demo)));
+    println!(
+        "{:<60} {}",
+        "process start → graded clusters on screen (`--demo`)",
+        ms(median(with_demo))
+    );
 
     // Against the 5,000-cluster server, through a kubeconfig.
     let kc = dir.join("kubeconfig");
@@ -151,13 +192,23 @@ async fn main() {
     println!("{:<60} {}", "process start → 5000 graded clusters on screen", ms(median(with_data)));
     // Idle: 10 s without input or cluster changes.
     let pid = tmux(&sock, &["display", "-p", "-t", "b", "#{pane_pid}"]).trim().to_string();
-    let frames = || std::fs::read_to_string(dir.join("state/raydar/raydar.log")).unwrap_or_default().matches("frame drawn").count();
+    let frames = || {
+        std::fs::read_to_string(dir.join("state/raydar/raydar.log"))
+            .unwrap_or_default()
+            .matches("frame drawn")
+            .count()
+    };
     std::thread::sleep(Duration::from_secs(1));
     let (c0, f0) = (cpu_ticks(&pid), frames());
     std::thread::sleep(Duration::from_secs(10));
     let (c1, f1) = (cpu_ticks(&pid), frames());
     let ticks_per_s = 100.0;
-    println!("{:<60} {:.2}% of a core, {} redraws", "idle 10 s with 5000 clusters", (c1 - c0) as f64 / ticks_per_s / 10.0 * 100.0, f1 - f0);
+    println!(
+        "{:<60} {:.2}% of a core, {} redraws",
+        "idle 10 s with 5000 clusters",
+        (c1 - c0) as f64 / ticks_per_s / 10.0 * 100.0,
+        f1 - f0
+    );
     println!("{:<60} {:.0} MiB", "TUI peak RSS (VmHWM), 5000 clusters", vm_hwm_mib(&pid));
     tmux(&sock, &["kill-server"]);
     let _ = server.kill();

@@ -23,6 +23,22 @@ pub struct Row {
     pub netpol: bool,
     /// Recent Warning events of the cluster's pods and CR: (age, object, reason, message).
     pub events: Vec<EventLine>,
+    /// Lowercase namespace, name, kind, grade, rule ids and severities, for the `/` filter.
+    pub search: String,
+}
+
+impl Row {
+    pub fn search_key(e: &Entry) -> String {
+        let mut s =
+            format!("{} {} {} grade:{} ", e.namespace, e.name, e.kind, e.grade).to_lowercase();
+        for f in &e.findings {
+            s.push_str(&f.rule.to_lowercase());
+            s.push(' ');
+            s.push_str(f.severity.as_str());
+            s.push(' ');
+        }
+        s
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -101,6 +117,8 @@ pub struct Model {
     pub link: Link,
     /// Indices into `rows`, after namespace selection, filter and sort.
     pub visible: Vec<usize>,
+    /// All row indices in sort order (recomputed when rows or the sort change).
+    order: Vec<usize>,
     pub namespaces: Vec<NsStat>,
     /// 0 = all namespaces; i = namespaces[i-1].
     pub ns_index: usize,
@@ -145,6 +163,7 @@ impl Model {
             synced: None,
             link: Link::Loading,
             visible: Vec::new(),
+            order: Vec::new(),
             namespaces: Vec::new(),
             ns_index: 0,
             selected: 0,
@@ -183,13 +202,13 @@ impl Model {
             .map(|r| (r.entry.namespace.clone(), r.entry.name.clone(), r.entry.kind.clone()))
     }
 
-    /// Recomputes namespaces and the visible rows (after a filter or sort change).
+    /// Recomputes the visible rows (after a filter, sort or namespace change).
     pub fn refresh(&mut self) {
         let keep = self.selected_key();
-        self.refresh_keeping(keep);
+        self.refresh_visible(keep);
     }
 
-    /// Recomputes, keeping `keep` selected if it is still there (after new rows arrived).
+    /// Recomputes namespaces and visible rows after new rows arrived, keeping `keep` selected.
     pub fn refresh_keeping(&mut self, keep_row: Option<(String, String, String)>) {
         let mut stats: Vec<NsStat> = Vec::new();
         for r in &self.rows {
@@ -221,35 +240,57 @@ impl Model {
         self.ns_index = keep
             .and_then(|k| self.namespaces.iter().position(|n| n.name == k).map(|i| i + 1))
             .unwrap_or(0);
-        let ns = self.selected_ns().map(str::to_string);
-        let filter = self.filter.value().to_lowercase();
-        let mut vis: Vec<usize> = self
-            .rows
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| ns.as_deref().is_none_or(|n| r.entry.namespace == n))
-            .filter(|(_, r)| filter.is_empty() || matches_filter(r, &filter))
-            .map(|(i, _)| i)
-            .collect();
+        self.resort_rows();
+        self.refresh_visible(keep_row);
+    }
+
+    /// Changes the sort and recomputes the order.
+    pub fn set_sort(&mut self, sort: Sort) {
+        let keep = self.selected_key();
+        self.sort = sort;
+        self.resort_rows();
+        self.refresh_visible(keep);
+    }
+
+    fn resort_rows(&mut self) {
         let rows = &self.rows;
+        // Counting criticals once per row, not once per comparison.
+        let crit: Vec<usize> = rows.iter().map(|r| r.entry.count(Severity::Critical)).collect();
+        let mut order: Vec<usize> = (0..rows.len()).collect();
         match self.sort {
-            Sort::Grade => vis.sort_by(|a, b| {
+            Sort::Grade => order.sort_by(|a, b| {
                 let (x, y) = (&rows[*a].entry, &rows[*b].entry);
                 grade_rank(&y.grade)
                     .cmp(&grade_rank(&x.grade))
-                    .then(y.count(Severity::Critical).cmp(&x.count(Severity::Critical)))
+                    .then(crit[*b].cmp(&crit[*a]))
                     .then(x.score.cmp(&y.score))
                     .then((&x.namespace, &x.name).cmp(&(&y.namespace, &y.name)))
             }),
-            Sort::Name => vis.sort_by(|a, b| {
+            Sort::Name => order.sort_by(|a, b| {
                 (&rows[*a].entry.name, &rows[*a].entry.namespace)
                     .cmp(&(&rows[*b].entry.name, &rows[*b].entry.namespace))
             }),
-            Sort::Namespace => vis.sort_by(|a, b| {
+            Sort::Namespace => order.sort_by(|a, b| {
                 (&rows[*a].entry.namespace, &rows[*a].entry.name)
                     .cmp(&(&rows[*b].entry.namespace, &rows[*b].entry.name))
             }),
         }
+        self.order = order;
+    }
+
+    fn refresh_visible(&mut self, keep_row: Option<(String, String, String)>) {
+        let ns = self.selected_ns().map(str::to_string);
+        let filter = self.filter.value().to_lowercase();
+        let vis: Vec<usize> = self
+            .order
+            .iter()
+            .copied()
+            .filter(|i| {
+                let r = &self.rows[*i];
+                ns.as_deref().is_none_or(|n| r.entry.namespace == n)
+                    && (filter.is_empty() || matches_filter(r, &filter))
+            })
+            .collect();
         self.visible = vis;
         // Keep the same cluster selected across live updates.
         self.selected = keep_row

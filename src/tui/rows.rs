@@ -137,6 +137,7 @@ pub fn rows(inv: &Inventory, entries: Vec<Entry>) -> Vec<Row> {
                 auth: !has(&e, "RAY-AUTH-001"),
                 netpol: !has(&e, "RAY-NET-001"),
                 events: evs,
+                search: Row::search_key(&e),
                 entry: e,
             }
         })

@@ -234,12 +234,12 @@ fn key(m: &mut Model, k: KeyEvent) -> Vec<Cmd> {
         }
         Action::Export => return vec![Cmd::Export],
         Action::Sort => {
-            m.sort = match m.sort {
+            let next = match m.sort {
                 Sort::Grade => Sort::Name,
                 Sort::Name => Sort::Namespace,
                 Sort::Namespace => Sort::Grade,
             };
-            m.refresh();
+            m.set_sort(next);
             m.notice = Some((format!("sorted by {:?}", m.sort).to_lowercase(), false));
         }
         Action::DetailTab => {
