@@ -180,18 +180,22 @@ async fn main() {
     std::thread::spawn(move || for _ in lines {});
     let cmd = format!("{env} {bin} --kubeconfig {}", kc.display());
     let mut with_data = Vec::new();
-    for i in 0..3 {
-        let d = time_to_screen(&sock, &cmd, "Ray clusters (5000)", Duration::from_secs(60));
-        if let Some(d) = d {
+    for _ in 0..3 {
+        if let Some(d) = time_to_screen(&sock, &cmd, "Ray clusters (5000)", Duration::from_secs(60)) {
             with_data.push(d);
         }
-        if i < 2 {
-            tmux(&sock, &["kill-server"]);
-        }
+        tmux(&sock, &["kill-server"]);
     }
     println!("{:<60} {}", "process start → 5000 graded clusters on screen", ms(median(with_data)));
-    // Idle: 10 s without input or cluster changes.
-    let pid = tmux(&sock, &["display", "-p", "-t", "b", "#{pane_pid}"]).trim().to_string();
+    // Idle: 10 s without input or cluster changes, in a session of its own.
+    let shown = time_to_screen(&sock, &cmd, "Ray clusters (5000)", Duration::from_secs(60));
+    assert!(shown.is_some(), "the TUI did not show the 5000 clusters");
+    let mut pid = tmux(&sock, &["display", "-p", "-t", "b", "#{pane_pid}"]).trim().to_string();
+    if std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim() != "raydar" {
+        let kids = Command::new("pgrep").arg("-P").arg(&pid).output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+        pid = kids.lines().next().unwrap_or("").to_string();
+    }
+    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim(), "raydar", "raydar's pid");
     let frames = || {
         std::fs::read_to_string(dir.join("state/raydar/raydar.log"))
             .unwrap_or_default()
@@ -202,6 +206,7 @@ async fn main() {
     let (c0, f0) = (cpu_ticks(&pid), frames());
     std::thread::sleep(Duration::from_secs(10));
     let (c1, f1) = (cpu_ticks(&pid), frames());
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "raydar exited while idle");
     let ticks_per_s = 100.0;
     println!(
         "{:<60} {:.2}% of a core, {} redraws",
