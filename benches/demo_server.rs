@@ -5,54 +5,14 @@
 //!   cargo bench --bench demo_server            (RAYDAR_BENCH_RUNS=N to change the run count)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common.rs"]
+mod common;
+use common::{median, ms, peak_rss_mib, spawn_demo_server};
+
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use raydar::demo::{DemoOptions, DemoServer, DemoUser};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
-
-/// Starts `raydar demo-server` as a process; returns it, the kubeconfig path and time to ready.
-fn spawn_server(args: &[&str], kc: &std::path::Path) -> (std::process::Child, Duration) {
-    let t = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_raydar"))
-        .arg("demo-server")
-        .arg("--kubeconfig-out")
-        .arg(kc)
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("raydar demo-server starts");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    for line in lines.by_ref() {
-        if line.unwrap().starts_with("kubeconfig:") {
-            break;
-        }
-    }
-    let ready = t.elapsed();
-    std::thread::spawn(move || for _ in lines {});
-    (child, ready)
-}
-
-fn peak_rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
-}
+use std::time::Instant;
 
 #[tokio::main]
 async fn main() {
@@ -91,7 +51,7 @@ async fn main() {
     ] {
         let mut times = Vec::new();
         for _ in 0..runs {
-            let (mut child, ready) = spawn_server(&args, &kc);
+            let (mut child, ready) = spawn_demo_server(&args, &kc);
             times.push(ready);
             let _ = child.kill();
             let _ = child.wait();
@@ -100,7 +60,7 @@ async fn main() {
     }
 
     // Lists through kube-rs against the large population, served by the CLI process.
-    let (mut child, _) = spawn_server(&["--namespaces", "1000", "--clusters", "5000"], &kc);
+    let (mut child, _) = spawn_demo_server(&["--namespaces", "1000", "--clusters", "5000"], &kc);
     let kcfg = kube::config::Kubeconfig::read_from(&kc).unwrap();
     let opts = kube::config::KubeConfigOptions {
         context: Some(DemoUser::Admin.context().into()),
@@ -148,7 +108,7 @@ async fn main() {
     println!(
         "{:<58} {:.0} MiB",
         "server peak RSS (VmHWM) after the lists",
-        peak_rss_mib(child.id())
+        peak_rss_mib(&child.id().to_string())
     );
     let _ = child.kill();
     let _ = child.wait();

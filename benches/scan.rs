@@ -8,22 +8,16 @@
 //!   cargo bench --bench scan          (RAYDAR_BENCH_RUNS=N, default 5; kubectl runs 3 times)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common.rs"]
+mod common;
+use common::{median, ms, spawn_demo_server};
+
 use raydar::cluster::{self, Progress, Scope};
 use raydar::demo::{DemoOptions, DemoServer, DemoUser};
 use raydar::posture::{evaluate, PostureConfig};
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
-}
 
 /// Runs a command under /usr/bin/time; returns wall time and max RSS in MiB.
 fn timed(cmd: &str, args: &[&str], env: &[(&str, &str)]) -> (Duration, f64) {
@@ -88,20 +82,7 @@ async fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let kc = dir.join("kubeconfig");
     let bin = env!("CARGO_BIN_EXE_raydar");
-    let mut server = Command::new(bin)
-        .args(["demo-server", "--namespaces", "1000", "--clusters", "5000", "--kubeconfig-out"])
-        .arg(&kc)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    for line in lines.by_ref() {
-        if line.unwrap().starts_with("kubeconfig:") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
+    let (mut server, _) = spawn_demo_server(&["--namespaces", "1000", "--clusters", "5000"], &kc);
     let kcs = kc.to_str().unwrap();
     let home = dir.to_str().unwrap();
     let (mut rw, mut rr) = (Vec::new(), Vec::new());

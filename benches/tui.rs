@@ -7,6 +7,10 @@
 //!   cargo bench --bench tui           (needs tmux for the process measurements)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "common.rs"]
+mod common;
+use common::{median, ms, peak_rss_mib, spawn_demo_server};
+
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
@@ -17,18 +21,9 @@ use raydar::tui::keymap::Keymap;
 use raydar::tui::model::{Model, Snapshot};
 use raydar::tui::update::{update, Msg};
 use raydar::tui::{rows, view};
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
-}
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
-}
 
 fn tmux(sock: &str, args: &[&str]) -> String {
     let o = Command::new("tmux").arg("-L").arg(sock).args(args).output().unwrap();
@@ -54,15 +49,6 @@ fn cpu_ticks(pid: &str) -> u64 {
         stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
     fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
         + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
-}
-
-fn vm_hwm_mib(pid: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 #[tokio::main]
@@ -164,24 +150,12 @@ async fn main() {
 
     // Against the 5,000-cluster server, through a kubeconfig.
     let kc = dir.join("kubeconfig");
-    let mut server = Command::new(bin)
-        .args(["demo-server", "--namespaces", "1000", "--clusters", "5000", "--kubeconfig-out"])
-        .arg(&kc)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    for l in lines.by_ref() {
-        if l.unwrap().starts_with("kubeconfig:") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
+    let (mut server, _) = spawn_demo_server(&["--namespaces", "1000", "--clusters", "5000"], &kc);
     let cmd = format!("{env} {bin} --kubeconfig {}", kc.display());
     let mut with_data = Vec::new();
     for _ in 0..3 {
-        if let Some(d) = time_to_screen(&sock, &cmd, "Ray clusters (5000)", Duration::from_secs(60)) {
+        if let Some(d) = time_to_screen(&sock, &cmd, "Ray clusters (5000)", Duration::from_secs(60))
+        {
             with_data.push(d);
         }
         tmux(&sock, &["kill-server"]);
@@ -192,10 +166,19 @@ async fn main() {
     assert!(shown.is_some(), "the TUI did not show the 5000 clusters");
     let mut pid = tmux(&sock, &["display", "-p", "-t", "b", "#{pane_pid}"]).trim().to_string();
     if std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim() != "raydar" {
-        let kids = Command::new("pgrep").arg("-P").arg(&pid).output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+        let kids = Command::new("pgrep")
+            .arg("-P")
+            .arg(&pid)
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default();
         pid = kids.lines().next().unwrap_or("").to_string();
     }
-    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim(), "raydar", "raydar's pid");
+    assert_eq!(
+        std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default().trim(),
+        "raydar",
+        "raydar's pid"
+    );
     let frames = || {
         std::fs::read_to_string(dir.join("state/raydar/raydar.log"))
             .unwrap_or_default()
@@ -214,7 +197,7 @@ async fn main() {
         (c1 - c0) as f64 / ticks_per_s / 10.0 * 100.0,
         f1 - f0
     );
-    println!("{:<60} {:.0} MiB", "TUI peak RSS (VmHWM), 5000 clusters", vm_hwm_mib(&pid));
+    println!("{:<60} {:.0} MiB", "TUI peak RSS (VmHWM), 5000 clusters", peak_rss_mib(&pid));
     tmux(&sock, &["kill-server"]);
     let _ = server.kill();
     let _ = server.wait();

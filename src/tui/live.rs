@@ -14,7 +14,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Event as KEvent, Namespace, ResourceQuota, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
-use kube::api::{Api, ListParams};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::Resource;
@@ -88,6 +88,48 @@ where
     Watch { id, store }
 }
 
+/// The ElasticQuotaTree watcher (a CRD that may be absent: then it reports Forbidden/404 once).
+fn spawn_dynamic(
+    c: &kube::Client,
+    id: usize,
+    sig: mpsc::UnboundedSender<Signal>,
+    tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+) -> Store<DynamicObject> {
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("scheduling.sigs.k8s.io", "v1beta1", "ElasticQuotaTree"),
+        "elasticquotatrees",
+    );
+    let api: Api<DynamicObject> = Api::all_with(c.clone(), &ar);
+    let writer = reflector::store::Writer::new(ar);
+    let store = writer.as_reader();
+    tasks.push(tokio::spawn(async move {
+        let stream = reflector::reflector(
+            writer,
+            watcher(api, watcher::Config::default()).default_backoff(),
+        );
+        futures::pin_mut!(stream);
+        while let Some(ev) = stream.next().await {
+            match ev {
+                Ok(watcher::Event::InitDone) => {
+                    let _ = sig.send(Signal::Ready(id));
+                }
+                Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
+                Ok(_) => {
+                    let _ = sig.send(Signal::Changed);
+                }
+                Err(e) if forbidden(&e) => {
+                    let _ = sig.send(Signal::Forbidden(id));
+                    return;
+                }
+                Err(e) => {
+                    let _ = sig.send(Signal::Failed(crate::cluster::root_cause(&e)));
+                }
+            }
+        }
+    }));
+    store
+}
+
 fn owned<K>(s: &Store<K>) -> Vec<K>
 where
     K: Resource<DynamicType = ()> + Clone + 'static,
@@ -113,6 +155,7 @@ struct Stores {
     crbs: Vec<Watch<ClusterRoleBinding>>,
     croles: Vec<Watch<ClusterRole>>,
     events: Vec<Watch<KEvent>>,
+    trees: Vec<(usize, Store<DynamicObject>)>,
     /// id → (namespace or "", kind plural)
     names: Vec<(String, &'static str)>,
 }
@@ -144,6 +187,17 @@ impl Stores {
             cluster_role_bindings: collect!(crbs),
             cluster_roles: collect!(croles),
             events: collect!(events),
+            elastic_quota_trees: self
+                .trees
+                .iter()
+                .filter(|(id, _)| !forbidden.contains(id))
+                .flat_map(|(_, st)| {
+                    st.state()
+                        .iter()
+                        .filter_map(|o| serde_json::to_value(&**o).ok())
+                        .collect::<Vec<_>>()
+                })
+                .collect(),
             live: true,
             ..Default::default()
         };
@@ -289,6 +343,10 @@ pub async fn run(conn: Connection, scope: Scope, cfg: PostureConfig, tx: mpsc::S
         let id = st.names.len();
         st.names.push((String::new(), "clusterroles"));
         st.croles.push(spawn_watch(Api::all(c.clone()), plain(), id, sig_tx.clone(), &mut tasks));
+        // ElasticQuotaTrees (ACK): a namespace listed in a leaf counts as quota-covered.
+        let id = st.names.len();
+        st.names.push((String::new(), "elasticquotatrees"));
+        st.trees.push((id, spawn_dynamic(c, id, sig_tx.clone(), &mut tasks)));
     }
     drop(sig_tx);
     let mut pending: BTreeSet<usize> = (0..st.names.len()).collect();

@@ -79,21 +79,29 @@ fn render_header(m: &Model, f: &mut Frame, area: Rect) {
 fn render_namespaces(m: &Model, f: &mut Frame, area: Rect) {
     let t = &m.theme;
     let total: usize = m.namespaces.iter().map(|n| n.count).sum();
-    let mut rows =
-        vec![Row::new(vec![Cell::from("·"), Cell::from("all"), Cell::from(total.to_string())])];
-    for n in &m.namespaces {
-        rows.push(Row::new(vec![
-            Cell::from(Span::styled(n.worst.clone(), t.grade(&n.worst))),
-            Cell::from(n.name.clone()),
-            Cell::from(n.count.to_string()),
-        ]));
-    }
+    // Only the namespaces in view are built (1,000 namespaces cost the same as 5). Line 0 is
+    // "all", line i is namespaces[i-1].
+    let height = area.height.saturating_sub(2).max(1) as usize;
+    let offset = m.ns_index.saturating_sub(height - 1);
+    let rows: Vec<Row> = (offset..(m.namespaces.len() + 1).min(offset + height))
+        .map(|i| match i.checked_sub(1).and_then(|j| m.namespaces.get(j)) {
+            None => {
+                Row::new(vec![Cell::from("·"), Cell::from("all"), Cell::from(total.to_string())])
+            }
+            Some(n) => Row::new(vec![
+                Cell::from(Span::styled(n.worst.clone(), t.grade(&n.worst))),
+                Cell::from(n.name.clone()),
+                Cell::from(n.count.to_string()),
+            ]),
+        })
+        .collect();
     let table =
-        Table::new(rows, [Constraint::Length(1), Constraint::Min(6), Constraint::Length(4)])
+        Table::new(rows, [Constraint::Length(1), Constraint::Min(6), Constraint::Length(5)])
             .block(block(m, " Namespaces ".into(), m.focus == Focus::Namespaces))
             .row_highlight_style(t.get("row_selected"))
+            .highlight_symbol("›")
             .style(t.get("text"));
-    let mut st = TableState::default().with_selected(Some(m.ns_index));
+    let mut st = TableState::default().with_selected(Some(m.ns_index - offset));
     f.render_stateful_widget(table, area, &mut st);
 }
 

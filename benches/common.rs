@@ -1,0 +1,51 @@
+//! Helpers shared by the benchmarks: medians, formatting, the demo server as a process, and
+//! /proc readings. Included with `#[path]` by each bench target.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+pub fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1000.0)
+}
+
+/// Starts `raydar demo-server ARGS --kubeconfig-out KC`; returns it once ready and how long
+/// that took (process start to the kubeconfig line).
+pub fn spawn_demo_server(args: &[&str], kc: &Path) -> (Child, Duration) {
+    let t = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_raydar"))
+        .arg("demo-server")
+        .args(args)
+        .arg("--kubeconfig-out")
+        .arg(kc)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("raydar demo-server starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    for line in lines.by_ref() {
+        if line.map(|l| l.starts_with("kubeconfig:")).unwrap_or(true) {
+            break;
+        }
+    }
+    let ready = t.elapsed();
+    std::thread::spawn(move || for _ in lines {});
+    (child, ready)
+}
+
+/// Peak resident set size (VmHWM) of a live process, in MiB.
+pub fn peak_rss_mib(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(0.0, |kb| kb / 1024.0)
+}
