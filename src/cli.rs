@@ -182,7 +182,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        Some(Command::Forward { .. }) => not_yet("`raydar forward`", 5),
+        Some(Command::Forward { cluster, target, port, no_gate, open }) => {
+            forward(&cli.global, &cluster, target, port, no_gate, open).await
+        }
         Some(Command::Fix { .. }) => not_yet("`raydar fix`", 6),
         Some(Command::Undo { .. }) => not_yet("`raydar undo`", 6),
         Some(Command::History) => not_yet("`raydar history`", 6),
@@ -190,6 +192,74 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             demo_server(kubeconfig_out, ns_count.zip(cluster_count), port).await
         }
     }
+}
+
+async fn forward(
+    g: &Global,
+    cluster: &str,
+    target: Target,
+    port: Option<u16>,
+    no_gate: bool,
+    open: bool,
+) -> anyhow::Result<i32> {
+    use crate::forward::{self, ForwardSpec};
+    let Some((ns, name)) =
+        cluster.split_once('/').filter(|(n, c)| !n.is_empty() && !c.is_empty() && !c.contains('/'))
+    else {
+        eprintln!("raydar: forward takes NAMESPACE/CLUSTER, got {cluster:?}");
+        return Ok(2);
+    };
+    let target = match target {
+        Target::Dashboard => forward::Target::Dashboard,
+        Target::Client => forward::Target::Client,
+        Target::Serve => forward::Target::Serve,
+    };
+    if !no_gate && target != forward::Target::Client {
+        eprintln!("raydar: the token gate for HTTP targets is not built yet (issue #5); pass --no-gate to forward raw TCP on 127.0.0.1 (any local process can then reach it)");
+        return Ok(2);
+    }
+    let conn = if g.demo {
+        crate::cluster::connect_demo().await
+    } else {
+        crate::cluster::connect(g.kubeconfig.as_ref(), g.context.as_deref()).await
+    };
+    let conn = match conn {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("raydar: {e}");
+            return Ok(2);
+        }
+    };
+    let mut spec = ForwardSpec::new(ns, name, target);
+    spec.local_port = port;
+    let fwd = match forward::start(conn.client.clone(), spec).await {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("raydar: {e}");
+            return Ok(2);
+        }
+    };
+    let addr = fwd.local;
+    println!("forwarding {ns}/{name} {:?} → {} (raw TCP, loopback only)", target, fwd.url());
+    match target {
+        forward::Target::Dashboard => {
+            println!("dashboard: {}", fwd.url());
+            println!("jobs:      ray job submit --address {} -- python my_script.py", fwd.url());
+        }
+        forward::Target::Client => println!("client:    ray.init(\"ray://{addr}\")"),
+        forward::Target::Serve => println!("serve:     curl {}/", fwd.url()),
+    }
+    if open {
+        println!(
+            "open {} in your browser (opening a browser arrives with the gate, issue #5)",
+            fwd.url()
+        );
+    }
+    println!("Ctrl-C stops it.");
+    wait_for_signal().await;
+    eprintln!("raydar: forward stopped · {}", fwd.stats.summary());
+    drop(conn);
+    Ok(0)
 }
 
 async fn demo_server(

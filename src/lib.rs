@@ -5,6 +5,7 @@ pub mod cli;
 pub mod cluster;
 pub mod config;
 pub mod demo;
+pub mod forward;
 pub mod inventory;
 pub mod kuberay;
 pub mod manifest;

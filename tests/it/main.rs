@@ -8,6 +8,7 @@ mod demo_errors;
 mod demo_kubectl;
 mod demo_portforward;
 mod demo_watch;
+mod forward;
 mod scan_live;
 mod scan_props;
 mod scan_rules;

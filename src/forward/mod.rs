@@ -1,0 +1,338 @@
+//! Dashboard (and client/serve) access through the Kubernetes port-forward API with the user's
+//! own credentials: never an exposed Service. Listens on loopback only; follows the head pod, so
+//! new connections go to the replacement when it is Ready, and a connection that arrives while
+//! no head is Ready waits (bounded) instead of failing. Counts everything per forward.
+//!
+//! This module forwards raw TCP. The HTTP token gate in front of it is not built yet (#5).
+
+use crate::model::Pod;
+use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
+use kube::api::{Api, ListParams, PostParams};
+use kube::runtime::{watcher, WatchStreamExt};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// Which head port to forward.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Dashboard,
+    Client,
+    Serve,
+}
+
+impl Target {
+    /// The container port name KubeRay uses, and its default number.
+    pub fn port(self) -> (&'static str, u16) {
+        match self {
+            Self::Dashboard => ("dashboard", 8265),
+            Self::Client => ("client", 10001),
+            Self::Serve => ("serve", 8000),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ForwardSpec {
+    pub namespace: String,
+    pub cluster: String,
+    pub target: Target,
+    /// Local port; None picks a free one.
+    pub local_port: Option<u16>,
+    /// Must be a loopback address.
+    pub bind: IpAddr,
+    /// How long a connection waits for a Ready head before it is closed.
+    pub wait: Duration,
+}
+
+impl ForwardSpec {
+    pub fn new(namespace: &str, cluster: &str, target: Target) -> Self {
+        Self {
+            namespace: namespace.into(),
+            cluster: cluster.into(),
+            target,
+            local_port: None,
+            bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            wait: Duration::from_secs(30),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ForwardError {
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("refusing to listen on {0}: raydar forwards listen on loopback only (127.0.0.1)")]
+    NotLoopback(IpAddr),
+    #[error("local port {0} is busy ({1}); pick another with --port or leave it out")]
+    PortBusy(u16, String),
+    #[error("{0}")]
+    NoHead(String),
+    #[error("{0}")]
+    Api(String),
+}
+
+/// Live numbers of one forward.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub open: AtomicU64,
+    pub total: AtomicU64,
+    /// From the pod to the local client.
+    pub bytes_down: AtomicU64,
+    /// From the local client to the pod.
+    pub bytes_up: AtomicU64,
+    /// Times the head pod changed under the forward.
+    pub reconnects: AtomicU64,
+    pub last_error: Mutex<Option<String>>,
+    pub pod: Mutex<Option<String>>,
+}
+
+impl Stats {
+    fn error(&self, e: String) {
+        tracing::warn!("forward: {e}");
+        if let Ok(mut le) = self.last_error.lock() {
+            *le = Some(e);
+        }
+    }
+    pub fn summary(&self) -> String {
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        format!(
+            "pod {} · {} open / {} total connections · {} B down / {} B up · {} reconnects{}",
+            self.pod.lock().ok().and_then(|p| p.clone()).unwrap_or_else(|| "-".into()),
+            l(&self.open),
+            l(&self.total),
+            l(&self.bytes_down),
+            l(&self.bytes_up),
+            l(&self.reconnects),
+            self.last_error
+                .lock()
+                .ok()
+                .and_then(|e| e.clone())
+                .map(|e| format!(" · last error: {e}"))
+                .unwrap_or_default()
+        )
+    }
+}
+
+/// The head pod a forward currently targets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Head {
+    pod: String,
+    port: u16,
+}
+
+/// A running forward; dropping it stops the listener and every connection.
+pub struct Forward {
+    pub local: SocketAddr,
+    pub stats: Arc<Stats>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Forward {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.local)
+    }
+}
+
+impl Drop for Forward {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn ready_head(pods: &[&Pod], target: Target) -> Option<Head> {
+    let p = pods
+        .iter()
+        .filter(|p| p.is_ready() && p.metadata.deletion_timestamp.is_none())
+        .max_by_key(|p| p.metadata.creation_timestamp.clone())?;
+    let (name, default) = target.port();
+    let port = p
+        .spec
+        .containers
+        .iter()
+        .flat_map(|c| &c.ports)
+        .find(|cp| cp.name.as_deref() == Some(name))
+        .map_or(default, |cp| u16::try_from(cp.container_port).unwrap_or(default));
+    Some(Head { pod: p.metadata.name.clone()?, port })
+}
+
+/// Asks the API server whether the user may open port-forwards in the namespace.
+async fn may_forward(client: &kube::Client, ns: &str) -> Result<bool, ForwardError> {
+    let review: SelfSubjectAccessReview = serde_json::from_value(serde_json::json!({
+        "apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
+        "spec": {"resourceAttributes": {"namespace": ns, "verb": "create", "resource": "pods", "subresource": "portforward"}}}))
+    .map_err(|e| ForwardError::Api(e.to_string()))?;
+    let out = Api::<SelfSubjectAccessReview>::all(client.clone())
+        .create(&PostParams::default(), &review)
+        .await
+        .map_err(|e| {
+            ForwardError::Api(format!("access review: {}", crate::cluster::root_cause(&e)))
+        })?;
+    Ok(out.status.is_some_and(|s| s.allowed))
+}
+
+/// Starts a forward: RBAC pre-check, head lookup, loopback listener, head watcher.
+pub async fn start(client: kube::Client, spec: ForwardSpec) -> Result<Forward, ForwardError> {
+    if !spec.bind.is_loopback() {
+        return Err(ForwardError::NotLoopback(spec.bind));
+    }
+    let who = format!("{}/{}", spec.namespace, spec.cluster);
+    if !may_forward(&client, &spec.namespace).await? {
+        return Err(ForwardError::Forbidden(format!(
+            "{who}: forbidden to create pods/portforward in namespace {} (RBAC); ask for 'create pods/portforward' there",
+            spec.namespace
+        )));
+    }
+    let selector = format!("ray.io/cluster={},ray.io/node-type=head", spec.cluster);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &spec.namespace);
+    let listed = pods.list(&ListParams::default().labels(&selector)).await.map_err(|e| {
+        ForwardError::Api(format!("{who}: listing head pods: {}", crate::cluster::root_cause(&e)))
+    })?;
+    if listed.items.is_empty() {
+        return Err(ForwardError::NoHead(format!(
+            "{who}: no head pod (labels {selector}); is the RayCluster there?"
+        )));
+    }
+    let first = ready_head(&listed.items.iter().collect::<Vec<_>>(), spec.target);
+    let port = match spec.local_port {
+        Some(p) => p,
+        None => portpicker::pick_unused_port()
+            .ok_or_else(|| ForwardError::PortBusy(0, "no free local port".into()))?,
+    };
+    let listener = TcpListener::bind((spec.bind, port))
+        .await
+        .map_err(|e| ForwardError::PortBusy(port, e.to_string()))?;
+    let local = listener.local_addr().map_err(|e| ForwardError::Api(e.to_string()))?;
+    let stats = Arc::new(Stats::default());
+    if let (Some(h), Ok(mut p)) = (&first, stats.pod.lock()) {
+        *p = Some(h.pod.clone());
+    }
+    let (head_tx, head_rx) = watch::channel(first);
+
+    // Follow the head: a replacement becomes the target once it is Ready.
+    let watch_stats = stats.clone();
+    let target = spec.target;
+    let head_task = tokio::spawn(async move {
+        let (store, writer) = kube::runtime::reflector::store();
+        let stream = kube::runtime::reflector::reflector(
+            writer,
+            watcher(pods, watcher::Config::default().labels(&selector)).default_backoff(),
+        );
+        futures::pin_mut!(stream);
+        use futures::StreamExt;
+        // The last pod served, across gaps with no Ready head (a replacement counts once).
+        let mut last_pod: Option<String> = head_tx.borrow().as_ref().map(|h| h.pod.clone());
+        while let Some(ev) = stream.next().await {
+            if let Err(e) = ev {
+                watch_stats.error(format!("watching the head pod: {e}"));
+                continue;
+            }
+            let state = store.state();
+            let now = ready_head(&state.iter().map(|p| &**p).collect::<Vec<_>>(), target);
+            if *head_tx.borrow() != now {
+                if let Some(h) = &now {
+                    if last_pod.as_ref().is_some_and(|p| *p != h.pod) {
+                        watch_stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                    }
+                    last_pod = Some(h.pod.clone());
+                    if let Ok(mut p) = watch_stats.pod.lock() {
+                        *p = Some(h.pod.clone());
+                    }
+                }
+                let _ = head_tx.send(now);
+            }
+        }
+    });
+
+    let pf_api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client, &spec.namespace);
+    let accept_stats = stats.clone();
+    let wait = spec.wait;
+    let accept_task = tokio::spawn(async move {
+        loop {
+            let Ok((conn, _)) = listener.accept().await else { continue };
+            let _ = conn.set_nodelay(true);
+            let (api, stats, rx) = (pf_api.clone(), accept_stats.clone(), head_rx.clone());
+            tokio::spawn(async move { connection(conn, api, stats, rx, wait).await });
+        }
+    });
+    Ok(Forward { local, stats, tasks: vec![head_task, accept_task] })
+}
+
+/// Waits until the head is Ready and is not `avoid` (a pod that just failed), or the deadline.
+async fn wait_for_head(
+    rx: &mut watch::Receiver<Option<Head>>,
+    avoid: Option<&str>,
+    deadline: tokio::time::Instant,
+) -> Option<Head> {
+    let got = tokio::time::timeout_at(
+        deadline,
+        rx.wait_for(|h| h.as_ref().is_some_and(|h| Some(h.pod.as_str()) != avoid)),
+    )
+    .await;
+    match got {
+        Ok(Ok(h)) => h.clone(),
+        _ => None,
+    }
+}
+
+/// Opens the upstream stream: the current Ready head, or — when the port-forward to it fails
+/// (it was just deleted, the watch has not caught up) — the next one, until the deadline.
+async fn upstream(
+    api: &Api<k8s_openapi::api::core::v1::Pod>,
+    stats: &Stats,
+    rx: &mut watch::Receiver<Option<Head>>,
+    wait: Duration,
+) -> Option<(String, tokio::io::DuplexStream)> {
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut failed: Option<String> = None;
+    loop {
+        let Some(head) = wait_for_head(rx, failed.as_deref(), deadline).await else {
+            stats.error(format!("no Ready head pod within {}s; connection closed", wait.as_secs()));
+            return None;
+        };
+        match api.portforward(&head.pod, &[head.port]).await {
+            Ok(mut pf) => match pf.take_stream(head.port) {
+                Some(s) => {
+                    // Keep the forwarder's tasks running for as long as the stream is used.
+                    tokio::spawn(async move {
+                        let _ = pf.join().await;
+                    });
+                    return Some((head.pod, s));
+                }
+                None => stats.error("port-forward stream missing".into()),
+            },
+            Err(e) => stats.error(format!(
+                "port-forward to {}: {}",
+                head.pod,
+                crate::cluster::root_cause(&e)
+            )),
+        }
+        failed = Some(head.pod);
+    }
+}
+
+async fn connection(
+    mut conn: TcpStream,
+    api: Api<k8s_openapi::api::core::v1::Pod>,
+    stats: Arc<Stats>,
+    mut rx: watch::Receiver<Option<Head>>,
+    wait: Duration,
+) {
+    stats.open.fetch_add(1, Ordering::Relaxed);
+    stats.total.fetch_add(1, Ordering::Relaxed);
+    if let Some((pod, mut up)) = upstream(&api, &stats, &mut rx, wait).await {
+        match tokio::io::copy_bidirectional(&mut conn, &mut up).await {
+            Ok((u, d)) => {
+                stats.bytes_up.fetch_add(u, Ordering::Relaxed);
+                stats.bytes_down.fetch_add(d, Ordering::Relaxed);
+            }
+            Err(e) => stats.error(format!("connection to {pod}: {e}")),
+        }
+    }
+    stats.open.fetch_sub(1, Ordering::Relaxed);
+}

@@ -1,0 +1,185 @@
+//! Forwards against the demo server (raw TCP; the HTTP gate is not built yet): byte-exact bulk
+//! transfer both ways, many concurrent connections, a head pod replaced mid-session, RBAC
+//! refusal, loopback only.
+
+use http_body_util::{BodyExt, Empty};
+use raydar::demo::{DemoOptions, DemoServer, DemoUser};
+use raydar::forward::{self, ForwardError, ForwardSpec, Target};
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn demo() -> (DemoServer, kube::Client) {
+    let s = DemoServer::start(DemoOptions::default()).await.unwrap();
+    let c = s.client(DemoUser::Admin).await.unwrap();
+    (s, c)
+}
+
+/// `n` requests on one keep-alive connection; returns how many answered 200.
+async fn requests(addr: std::net::SocketAddr, path: &str, n: usize) -> usize {
+    let Ok(tcp) = TcpStream::connect(addr).await else { return 0 };
+    let Ok((mut send, conn)) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await
+    else {
+        return 0;
+    };
+    tokio::spawn(conn);
+    let mut ok = 0;
+    for _ in 0..n {
+        let req = hyper::Request::get(path)
+            .header("host", format!("127.0.0.1:{}", addr.port()))
+            .body(Empty::<bytes::Bytes>::new())
+            .unwrap();
+        match send.send_request(req).await {
+            Ok(r) if r.status() == 200 => {
+                ok += usize::from(r.into_body().collect().await.is_ok());
+            }
+            _ => {}
+        }
+    }
+    ok
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_and_concurrent_connections() {
+    let (_s, c) = demo().await;
+    let f = forward::start(c, ForwardSpec::new("ray-prod", "train-exposed", Target::Dashboard))
+        .await
+        .unwrap();
+    assert!(f.local.ip().is_loopback());
+    let tasks: Vec<_> =
+        (0..64).map(|_| tokio::spawn(requests(f.local, "/api/version", 100))).collect();
+    let mut ok = 0;
+    for t in tasks {
+        ok += t.await.unwrap();
+    }
+    assert_eq!(ok, 6400, "64 connections × 100 requests, 0 errors");
+    assert_eq!(f.stats.total.load(Ordering::Relaxed), 64);
+    assert!(f.stats.last_error.lock().unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn byte_exact_64_mib_each_way() {
+    let (_s, c) = demo().await;
+    // The client port of a head is an echo backend in the demo: what goes up comes back down.
+    let f =
+        forward::start(c, ForwardSpec::new("ray-prod", "serve-acl", Target::Client)).await.unwrap();
+    let tcp = TcpStream::connect(f.local).await.unwrap();
+    let (mut r, mut w) = tcp.into_split();
+    const N: usize = 64 << 20;
+    let writer = tokio::spawn(async move {
+        let mut chunk = vec![0u8; 1 << 20];
+        let mut h: u64 = 0xcbf29ce484222325;
+        for i in 0..(N >> 20) {
+            for (j, b) in chunk.iter_mut().enumerate() {
+                *b = ((i * 31 + j * 7) % 251) as u8;
+                h = (h ^ u64::from(*b)).wrapping_mul(0x100000001b3);
+            }
+            w.write_all(&chunk).await.unwrap();
+        }
+        // No shutdown: the v4 port-forward protocol has no half-close (kube-rs closes the
+        // WebSocket when the local writer shuts down), so read everything first.
+        (h, w)
+    });
+    let mut buf = vec![0u8; 1 << 16];
+    let (mut got, mut h): (usize, u64) = (0, 0xcbf29ce484222325);
+    while got < N {
+        let n = tokio::time::timeout(Duration::from_secs(60), r.read(&mut buf))
+            .await
+            .expect("transfer stalled")
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        for b in &buf[..n] {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x100000001b3);
+        }
+        got += n;
+    }
+    let (sent, _w) = writer.await.unwrap();
+    assert_eq!(got, N);
+    assert_eq!(h, sent, "bytes differ");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_pod_replaced_mid_session() {
+    let (s, c) = demo().await;
+    let mut spec = ForwardSpec::new("ray-prod", "hardened", Target::Client);
+    spec.wait = Duration::from_secs(10);
+    let f = forward::start(c, spec).await.unwrap();
+    let echo = |addr| async move {
+        let mut t = TcpStream::connect(addr).await.ok()?;
+        t.write_all(b"ping").await.ok()?;
+        let mut b = [0u8; 4];
+        tokio::time::timeout(Duration::from_secs(15), t.read_exact(&mut b)).await.ok()?.ok()?;
+        Some(b)
+    };
+    assert_eq!(echo(f.local).await, Some(*b"ping"));
+    let old = f.stats.pod.lock().unwrap().clone().unwrap();
+    let new = s.replace_pod("ray-prod", &old, Duration::from_millis(500)).unwrap();
+    // A connection made while the replacement is not Ready waits for it, then works.
+    assert_eq!(echo(f.local).await, Some(*b"ping"));
+    for _ in 0..20 {
+        assert_eq!(echo(f.local).await, Some(*b"ping"));
+    }
+    assert_eq!(f.stats.pod.lock().unwrap().as_deref(), Some(new.as_str()));
+    assert!(f.stats.reconnects.load(Ordering::Relaxed) >= 1);
+}
+
+#[tokio::test]
+async fn no_ready_head_closes_the_connection_after_the_wait() {
+    let (s, c) = demo().await;
+    let mut spec = ForwardSpec::new("ray-dev", "notebook", Target::Client);
+    spec.wait = Duration::from_millis(300);
+    let f = forward::start(c, spec).await.unwrap();
+    let old = f.stats.pod.lock().unwrap().clone().unwrap();
+    s.replace_pod("ray-dev", &old, Duration::from_secs(3600)).unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut t = TcpStream::connect(f.local).await.unwrap();
+    let mut b = [0u8; 1];
+    let n =
+        tokio::time::timeout(Duration::from_secs(5), t.read(&mut b)).await.unwrap().unwrap_or(0);
+    assert_eq!(n, 0, "closed without data");
+    assert!(f
+        .stats
+        .last_error
+        .lock()
+        .unwrap()
+        .as_deref()
+        .is_some_and(|e| e.contains("no Ready head")));
+}
+
+#[tokio::test]
+async fn refused_when_forbidden_non_loopback_or_busy() {
+    let (s, _) = demo().await;
+    let lim = s.client(DemoUser::Limited).await.unwrap();
+    let e = forward::start(
+        lim.clone(),
+        ForwardSpec::new("ray-prod", "train-exposed", Target::Dashboard),
+    )
+    .await
+    .err()
+    .unwrap();
+    assert!(
+        matches!(&e, ForwardError::Forbidden(m) if m.contains("pods/portforward") && m.contains("ray-prod")),
+        "{e}"
+    );
+    // The limited user may forward where it may work.
+    assert!(forward::start(lim, ForwardSpec::new("ray-dev", "cowboy", Target::Client))
+        .await
+        .is_ok());
+    let admin = s.client(DemoUser::Admin).await.unwrap();
+    let mut spec = ForwardSpec::new("ray-prod", "train-exposed", Target::Dashboard);
+    spec.bind = "0.0.0.0".parse().unwrap();
+    assert!(matches!(forward::start(admin.clone(), spec).await, Err(ForwardError::NotLoopback(_))));
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut spec = ForwardSpec::new("ray-prod", "train-exposed", Target::Dashboard);
+    spec.local_port = Some(taken.local_addr().unwrap().port());
+    assert!(matches!(forward::start(admin.clone(), spec).await, Err(ForwardError::PortBusy(..))));
+    let e = forward::start(admin, ForwardSpec::new("ray-prod", "nope", Target::Dashboard))
+        .await
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("no head pod"), "{e}");
+}
