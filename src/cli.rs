@@ -214,10 +214,6 @@ async fn forward(
         Target::Client => forward::Target::Client,
         Target::Serve => forward::Target::Serve,
     };
-    if !no_gate && target != forward::Target::Client {
-        eprintln!("raydar: the token gate for HTTP targets is not built yet (issue #5); pass --no-gate to forward raw TCP on 127.0.0.1 (any local process can then reach it)");
-        return Ok(2);
-    }
     let conn = if g.demo {
         crate::cluster::connect_demo().await
     } else {
@@ -232,6 +228,7 @@ async fn forward(
     };
     let mut spec = ForwardSpec::new(ns, name, target);
     spec.local_port = port;
+    spec.gate = !no_gate && target != forward::Target::Client;
     let fwd = match forward::start(conn.client.clone(), spec).await {
         Ok(f) => f,
         Err(e) => {
@@ -240,20 +237,27 @@ async fn forward(
         }
     };
     let addr = fwd.local;
-    println!("forwarding {ns}/{name} {:?} → {} (raw TCP, loopback only)", target, fwd.url());
-    match target {
-        forward::Target::Dashboard => {
-            println!("dashboard: {}", fwd.url());
-            println!("jobs:      ray job submit --address {} -- python my_script.py", fwd.url());
+    let mode = if fwd.token.is_some() { "token-gated" } else { "raw TCP" };
+    println!("forwarding {ns}/{name} {target:?} → {} ({mode}, loopback only)", fwd.url());
+    if fwd.ray_token {
+        println!("the cluster uses Ray token auth: raydar adds its token upstream");
+    }
+    match (&fwd.token, target) {
+        (Some(t), _) => {
+            println!("open:      {}", fwd.login_url());
+            println!("scripts:   curl -H 'X-Raydar-Token: {t}' {}/api/version", fwd.url());
+            if target == forward::Target::Dashboard {
+                println!(
+                    "jobs:      RAY_JOB_HEADERS='{{\"X-Raydar-Token\": \"{t}\"}}' ray job submit --address {} -- python my_script.py",
+                    fwd.url()
+                );
+            }
         }
-        forward::Target::Client => println!("client:    ray.init(\"ray://{addr}\")"),
-        forward::Target::Serve => println!("serve:     curl {}/", fwd.url()),
+        (None, forward::Target::Client) => println!("client:    ray.init(\"ray://{addr}\")"),
+        (None, _) => println!("url:       {} (no gate: any local process can reach it)", fwd.url()),
     }
     if open {
-        println!(
-            "open {} in your browser (opening a browser arrives with the gate, issue #5)",
-            fwd.url()
-        );
+        println!("open {} in your browser", fwd.login_url());
     }
     println!("Ctrl-C stops it.");
     wait_for_signal().await;

@@ -3,7 +3,12 @@
 //! new connections go to the replacement when it is Ready, and a connection that arrives while
 //! no head is Ready waits (bounded) instead of failing. Counts everything per forward.
 //!
-//! This module forwards raw TCP. The HTTP token gate in front of it is not built yet (#5).
+//! HTTP targets go through the token gate (`gate.rs`) unless `gate` is off; the Ray Client
+//! target is raw TCP (gRPC).
+
+mod gate;
+
+use gate::{Gate, Verdict};
 
 use crate::model::Pod;
 use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
@@ -46,6 +51,8 @@ pub struct ForwardSpec {
     pub bind: IpAddr,
     /// How long a connection waits for a Ready head before it is closed.
     pub wait: Duration,
+    /// Put the token gate in front (HTTP targets).
+    pub gate: bool,
 }
 
 impl ForwardSpec {
@@ -57,6 +64,7 @@ impl ForwardSpec {
             local_port: None,
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             wait: Duration::from_secs(30),
+            gate: target != Target::Client,
         }
     }
 }
@@ -128,12 +136,24 @@ struct Head {
 pub struct Forward {
     pub local: SocketAddr,
     pub stats: Arc<Stats>,
+    /// The gate's token (None for raw forwards). Never logged.
+    pub token: Option<String>,
+    /// Whether the cluster's Ray token is added upstream.
+    pub ray_token: bool,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Forward {
+    /// The clean URL (what the browser shows after signing in).
     pub fn url(&self) -> String {
         format!("http://{}", self.local)
+    }
+    /// The URL to open: with the one-time token for gated forwards.
+    pub fn login_url(&self) -> String {
+        match &self.token {
+            Some(t) => format!("http://{}/?raydar_token={t}", self.local),
+            None => self.url(),
+        }
     }
 }
 
@@ -249,6 +269,16 @@ pub async fn start(client: kube::Client, spec: ForwardSpec) -> Result<Forward, F
         }
     });
 
+    let ray_token =
+        if spec.gate { ray_token(&client, &spec.namespace, &spec.cluster).await } else { None };
+    let gate = spec.gate.then(|| {
+        Arc::new(Gate {
+            token: gate::new_token(),
+            port: local.port(),
+            ray_token: ray_token.clone(),
+        })
+    });
+    let token = gate.as_ref().map(|g| g.token.clone());
     let pf_api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client, &spec.namespace);
     let accept_stats = stats.clone();
     let wait = spec.wait;
@@ -257,10 +287,26 @@ pub async fn start(client: kube::Client, spec: ForwardSpec) -> Result<Forward, F
             let Ok((conn, _)) = listener.accept().await else { continue };
             let _ = conn.set_nodelay(true);
             let (api, stats, rx) = (pf_api.clone(), accept_stats.clone(), head_rx.clone());
-            tokio::spawn(async move { connection(conn, api, stats, rx, wait).await });
+            match &gate {
+                None => {
+                    tokio::spawn(async move { connection(conn, api, stats, rx, wait).await });
+                }
+                Some(g) => {
+                    let g = g.clone();
+                    tokio::spawn(
+                        async move { gated_connection(conn, api, stats, rx, wait, g).await },
+                    );
+                }
+            }
         }
     });
-    Ok(Forward { local, stats, tasks: vec![head_task, accept_task] })
+    Ok(Forward {
+        local,
+        stats,
+        token,
+        ray_token: ray_token.is_some(),
+        tasks: vec![head_task, accept_task],
+    })
 }
 
 /// Waits until the head is Ready and is not `avoid` (a pod that just failed), or the deadline.
@@ -335,4 +381,169 @@ async fn connection(
         }
     }
     stats.open.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// The cluster's Ray token (`authOptions.mode: token`), when the user may read its Secret.
+async fn ray_token(client: &kube::Client, ns: &str, cluster: &str) -> Option<String> {
+    let rcs: Api<crate::kuberay::RayCluster> = Api::namespaced(client.clone(), ns);
+    let rc = rcs.get(cluster).await.ok()?;
+    let auth = rc.spec.auth_options.as_ref()?;
+    if auth.mode.as_deref() != Some("token") {
+        return None;
+    }
+    let secret_name = auth.secret_name.clone().unwrap_or_else(|| cluster.to_string());
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), ns);
+    let s = secrets.get(&secret_name).await.ok()?;
+    let raw = s.data?.remove("auth_token")?.0;
+    String::from_utf8(raw).ok().filter(|t| !t.is_empty())
+}
+
+/// Counts bytes both ways on the local connection.
+struct Counted<T> {
+    inner: T,
+    stats: Arc<Stats>,
+}
+
+impl<T: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Counted<T> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        self.stats.bytes_up.fetch_add((buf.filled().len() - before) as u64, Ordering::Relaxed);
+        r
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Counted<T> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let r = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let std::task::Poll::Ready(Ok(n)) = &r {
+            self.stats.bytes_down.fetch_add(*n as u64, Ordering::Relaxed);
+        }
+        r
+    }
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<hyper::body::Incoming>;
+
+/// One local HTTP connection through the gate; one upstream connection behind it, reopened
+/// (on the current head) when it closes.
+async fn gated_connection(
+    conn: TcpStream,
+    api: Api<k8s_openapi::api::core::v1::Pod>,
+    stats: Arc<Stats>,
+    rx: watch::Receiver<Option<Head>>,
+    wait: Duration,
+    gate: Arc<Gate>,
+) {
+    stats.open.fetch_add(1, Ordering::Relaxed);
+    stats.total.fetch_add(1, Ordering::Relaxed);
+    let up: Arc<tokio::sync::Mutex<Option<Sender>>> = Arc::new(tokio::sync::Mutex::new(None));
+    let svc_stats = stats.clone();
+    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let (gate, up, api, stats, mut rx) =
+            (gate.clone(), up.clone(), api.clone(), svc_stats.clone(), rx.clone());
+        async move {
+            let req = match gate.check(req) {
+                Verdict::Answer(r) => return Ok::<_, std::convert::Infallible>(r),
+                Verdict::Pass(r) => r,
+            };
+            Ok(proxy(req, &up, &api, &stats, &mut rx, wait).await)
+        }
+    });
+    let io = hyper_util::rt::TokioIo::new(Counted { inner: conn, stats: stats.clone() });
+    if let Err(e) =
+        hyper::server::conn::http1::Builder::new().serve_connection(io, svc).with_upgrades().await
+    {
+        tracing::debug!("gated connection ended: {e}");
+    }
+    stats.open.fetch_sub(1, Ordering::Relaxed);
+}
+
+async fn proxy(
+    mut req: hyper::Request<hyper::body::Incoming>,
+    up: &tokio::sync::Mutex<Option<Sender>>,
+    api: &Api<k8s_openapi::api::core::v1::Pod>,
+    stats: &Stats,
+    rx: &mut watch::Receiver<Option<Head>>,
+    wait: Duration,
+) -> hyper::Response<gate::Body> {
+    use http_body_util::BodyExt;
+    let mut guard = up.lock().await;
+    if guard.as_ref().is_none_or(|s| s.is_closed()) {
+        let Some((pod, stream)) = upstream(api, stats, rx, wait).await else {
+            return gate::page(hyper::StatusCode::SERVICE_UNAVAILABLE, "no Ray head is ready", &format!("no Ready head pod within {}s; raydar keeps watching and the next request may succeed.", wait.as_secs()));
+        };
+        match hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await {
+            Ok((sender, conn)) => {
+                tokio::spawn(async move {
+                    let _ = conn.with_upgrades().await;
+                });
+                *guard = Some(sender);
+            }
+            Err(e) => {
+                stats.error(format!("HTTP to {pod}: {e}"));
+                return gate::page(
+                    hyper::StatusCode::BAD_GATEWAY,
+                    "upstream error",
+                    "the Ray dashboard did not answer.",
+                );
+            }
+        }
+    }
+    let Some(sender) = guard.as_mut() else {
+        return gate::page(
+            hyper::StatusCode::BAD_GATEWAY,
+            "upstream error",
+            "no upstream connection.",
+        );
+    };
+    let wants_upgrade = req.headers().contains_key(hyper::header::UPGRADE);
+    let client_upgrade = wants_upgrade.then(|| hyper::upgrade::on(&mut req));
+    match sender.send_request(req).await {
+        Ok(mut resp) => {
+            if resp.status() == hyper::StatusCode::SWITCHING_PROTOCOLS {
+                if let Some(cu) = client_upgrade {
+                    let su = hyper::upgrade::on(&mut resp);
+                    *guard = None;
+                    tokio::spawn(async move {
+                        if let (Ok(c), Ok(s)) = (cu.await, su.await) {
+                            let (mut c, mut s) =
+                                (hyper_util::rt::TokioIo::new(c), hyper_util::rt::TokioIo::new(s));
+                            let _ = tokio::io::copy_bidirectional(&mut c, &mut s).await;
+                        }
+                    });
+                }
+            }
+            resp.map(|b| b.boxed())
+        }
+        Err(e) => {
+            *guard = None;
+            stats.error(format!("upstream request: {e}"));
+            gate::page(
+                hyper::StatusCode::BAD_GATEWAY,
+                "upstream error",
+                "the connection to the Ray head broke; retry.",
+            )
+        }
+    }
 }

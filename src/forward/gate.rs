@@ -1,0 +1,181 @@
+//! The HTTP gate in front of a forward: a per-forward random token. `/?raydar_token=T` sets an
+//! HttpOnly, SameSite=Strict cookie and redirects to the clean URL; scripts send
+//! `X-Raydar-Token: T`. The Host must be `127.0.0.1:PORT` or `localhost:PORT` (DNS rebinding is
+//! how a web page in the user's own browser reaches a localhost dashboard: CVE-2025-62593,
+//! CVE-2026-27482), and a non-GET with an Origin must come from that same origin. raydar's
+//! cookie and header never go upstream; the cluster's Ray token is added when there is one.
+//! The token is compared in constant time and never logged.
+
+use bytes::Bytes;
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, COOKIE, HOST, LOCATION, ORIGIN, SET_COOKIE};
+use hyper::{Request, Response, StatusCode};
+
+pub type Body = BoxBody<Bytes, hyper::Error>;
+
+/// A fresh token: 32 random URL-safe characters.
+pub fn new_token() -> String {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    (0..32)
+        .map(|_| {
+            char::from(
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+                    [rng.random_range(0..62)],
+            )
+        })
+        .collect()
+}
+
+pub fn page(code: StatusCode, title: &str, text: &str) -> Response<Body> {
+    let html = format!("<!doctype html><html><head><title>raydar: {title}</title></head><body><h1>{title}</h1><p>{text}</p></body></html>");
+    Response::builder()
+        .status(code)
+        .header("content-type", "text/html; charset=utf-8")
+        .header("cache-control", "no-store")
+        .body(Full::new(Bytes::from(html)).map_err(|never| match never {}).boxed())
+        .unwrap_or_else(|_| {
+            Response::new(Full::new(Bytes::new()).map_err(|never| match never {}).boxed())
+        })
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// What the gate decided about a request.
+pub enum Verdict {
+    /// Answer locally (401, 403, or the cookie-setting redirect).
+    Answer(Response<Body>),
+    /// Pass upstream (already cleaned of raydar's credentials).
+    Pass(Request<Incoming>),
+}
+
+pub struct Gate {
+    pub token: String,
+    pub port: u16,
+    /// The cluster's Ray token, added upstream as `X-Ray-Authorization: Bearer …`.
+    pub ray_token: Option<String>,
+}
+
+impl Gate {
+    pub fn cookie_name(&self) -> String {
+        format!("raydar_{}", self.port)
+    }
+
+    fn host_ok(&self, req: &Request<Incoming>) -> bool {
+        let host = req.headers().get(HOST).and_then(|h| h.to_str().ok()).unwrap_or("");
+        host == format!("127.0.0.1:{}", self.port) || host == format!("localhost:{}", self.port)
+    }
+
+    fn origin_ok(&self, req: &Request<Incoming>) -> bool {
+        if matches!(*req.method(), hyper::Method::GET | hyper::Method::HEAD) {
+            return true;
+        }
+        match req.headers().get(ORIGIN).and_then(|o| o.to_str().ok()) {
+            None => true,
+            Some(o) => {
+                o == format!("http://127.0.0.1:{}", self.port)
+                    || o == format!("http://localhost:{}", self.port)
+            }
+        }
+    }
+
+    fn presented(&self, req: &Request<Incoming>) -> Option<String> {
+        if let Some(h) = req.headers().get("x-raydar-token").and_then(|h| h.to_str().ok()) {
+            return Some(h.to_string());
+        }
+        let name = self.cookie_name();
+        req.headers()
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|c| c.to_str().ok())
+            .flat_map(|c| c.split(';'))
+            .find_map(|kv| {
+                let (k, v) = kv.trim().split_once('=')?;
+                (k == name).then(|| v.to_string())
+            })
+    }
+
+    pub fn check(&self, mut req: Request<Incoming>) -> Verdict {
+        if !self.host_ok(&req) {
+            return Verdict::Answer(page(StatusCode::FORBIDDEN, "forbidden host", "raydar only answers to 127.0.0.1 and localhost on this port (DNS-rebinding protection)."));
+        }
+        if !self.origin_ok(&req) {
+            return Verdict::Answer(page(
+                StatusCode::FORBIDDEN,
+                "forbidden origin",
+                "a page from another origin may not send requests to this dashboard.",
+            ));
+        }
+        // The one-time URL: set the cookie and redirect to the clean URL.
+        let query = req.uri().query().unwrap_or("");
+        if let Some(t) = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(k, _)| k == "raydar_token")
+            .map(|(_, v)| v.into_owned())
+        {
+            if !constant_time_eq(t.as_bytes(), self.token.as_bytes()) {
+                return Verdict::Answer(page(
+                    StatusCode::UNAUTHORIZED,
+                    "wrong token",
+                    "open the URL raydar printed, with its token.",
+                ));
+            }
+            let rest: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
+                .filter(|(k, _)| k != "raydar_token")
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            let mut clean = req.uri().path().to_string();
+            if !rest.is_empty() {
+                clean.push('?');
+                clean.push_str(
+                    &url::form_urlencoded::Serializer::new(String::new())
+                        .extend_pairs(rest)
+                        .finish(),
+                );
+            }
+            let cookie =
+                format!("{}={}; HttpOnly; SameSite=Strict; Path=/", self.cookie_name(), self.token);
+            let mut r = page(StatusCode::SEE_OTHER, "signed in", "redirecting…");
+            if let (Ok(loc), Ok(c)) =
+                (HeaderValue::from_str(&clean), HeaderValue::from_str(&cookie))
+            {
+                r.headers_mut().insert(LOCATION, loc);
+                r.headers_mut().insert(SET_COOKIE, c);
+            }
+            return Verdict::Answer(r);
+        }
+        match self.presented(&req) {
+            Some(t) if constant_time_eq(t.as_bytes(), self.token.as_bytes()) => {}
+            _ => return Verdict::Answer(page(StatusCode::UNAUTHORIZED, "sign in through raydar", "open the URL raydar printed (it carries a one-time token), or send the X-Raydar-Token header.")),
+        }
+        // Clean: raydar's credentials stay here.
+        let name = self.cookie_name();
+        let headers = req.headers_mut();
+        headers.remove("x-raydar-token");
+        let kept: Vec<String> = headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|c| c.to_str().ok())
+            .flat_map(|c| c.split(';'))
+            .map(str::trim)
+            .filter(|kv| !kv.is_empty() && kv.split_once('=').is_none_or(|(k, _)| k != name))
+            .map(str::to_string)
+            .collect();
+        headers.remove(COOKIE);
+        if !kept.is_empty() {
+            if let Ok(v) = HeaderValue::from_str(&kept.join("; ")) {
+                headers.insert(COOKIE, v);
+            }
+        }
+        if let Some(rt) = &self.ray_token {
+            if !headers.contains_key("x-ray-authorization") {
+                if let Ok(v) = HeaderValue::from_str(&format!("Bearer {rt}")) {
+                    headers.insert("x-ray-authorization", v);
+                }
+            }
+        }
+        Verdict::Pass(req)
+    }
+}
