@@ -67,7 +67,6 @@ impl Action {
     /// Keys whose features belong to later issues, or that write to the cluster.
     pub fn available(self, read_only: bool) -> bool {
         match self {
-            Self::Forward | Self::OpenBrowser | Self::StopForward => false,
             Self::Fix | Self::Undo => {
                 let _ = read_only;
                 false

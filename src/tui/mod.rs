@@ -132,6 +132,33 @@ pub async fn run(g: &Global) -> i32 {
     code
 }
 
+fn forward_views(
+    forwards: &std::collections::BTreeMap<(String, String), crate::forward::Forward>,
+) -> Vec<model::ForwardView> {
+    forwards
+        .iter()
+        .map(|((ns, c), f)| model::ForwardView {
+            namespace: ns.clone(),
+            cluster: c.clone(),
+            login_url: f.login_url(),
+            url: f.url(),
+            summary: f.stats.summary(),
+        })
+        .collect()
+}
+
+/// Opens `url` in the browser when the machine has an opener; false when none could start.
+fn open_browser(url: &str) -> bool {
+    let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
+    std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .is_ok()
+}
+
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     mut model: Model,
@@ -139,6 +166,10 @@ async fn event_loop(
     g: &Global,
 ) -> i32 {
     let (tx, mut rx) = mpsc::channel::<Msg>(64);
+    let mut client = conn.client.clone();
+    let mut forwards: std::collections::BTreeMap<(String, String), crate::forward::Forward> =
+        Default::default();
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     let scope = crate::scan::scope(g);
     let cfg = crate::scan::posture_config(g).unwrap_or_default();
     let mut live = tokio::spawn(live::run(conn, scope.clone(), cfg.clone(), tx.clone()));
@@ -160,6 +191,8 @@ async fn event_loop(
                 Some(Err(_)) | None => return 0,
             },
             m = rx.recv() => match m { Some(m) => m, None => continue },
+            // Forward stats change while forwards run; nothing ticks otherwise.
+            _ = tick.tick(), if !forwards.is_empty() => Msg::Forwards(forward_views(&forwards)),
         };
         let mut cmds = update(&mut model, msg);
         // Drain what is already queued before drawing once.
@@ -176,10 +209,48 @@ async fn event_loop(
                     let r = export(&model, &crate::cli::state_dir().join("exports"));
                     cmds_done(&mut model, Msg::Exported(r));
                 }
+                Cmd::Forward(ns, name) => {
+                    let spec = crate::forward::ForwardSpec::new(
+                        &ns,
+                        &name,
+                        crate::forward::Target::Dashboard,
+                    );
+                    match crate::forward::start(client.clone(), spec).await {
+                        Ok(f) => {
+                            model.notice = Some((
+                                format!("{ns}/{name} → {} (o opens it, x stops it)", f.url()),
+                                false,
+                            ));
+                            forwards.insert((ns, name), f);
+                        }
+                        Err(e) => cmds_done(&mut model, Msg::Warning(e.to_string())),
+                    }
+                    cmds_done(&mut model, Msg::Forwards(forward_views(&forwards)));
+                }
+                Cmd::StopForward(ns, name) => {
+                    if let Some(f) = forwards.remove(&(ns.clone(), name.clone())) {
+                        model.notice = Some((
+                            format!("stopped the forward of {ns}/{name} · {}", f.stats.summary()),
+                            false,
+                        ));
+                    }
+                    let _ = update(&mut model, Msg::Forwards(forward_views(&forwards)));
+                }
+                Cmd::Open(url) => {
+                    let clean = url.split("/?raydar_token=").next().unwrap_or(&url).to_string();
+                    model.notice = Some(if open_browser(&url) {
+                        (format!("opened {clean} in the browser"), false)
+                    } else {
+                        (format!("no browser here: open {url}"), false)
+                    });
+                    model.dirty = true;
+                }
                 Cmd::SwitchContext(ctx) => {
                     live.abort();
+                    forwards.clear();
                     match cluster::connect(g.kubeconfig.as_ref(), Some(&ctx)).await {
                         Ok(c) => {
+                            client = c.client.clone();
                             cmds_done(
                                 &mut model,
                                 Msg::Switched(Ok((c.context.clone(), c.server.clone()))),

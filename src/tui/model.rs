@@ -49,6 +49,17 @@ pub struct EventLine {
     pub count: i32,
 }
 
+/// A running forward as the view shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardView {
+    pub namespace: String,
+    pub cluster: String,
+    /// The URL with the one-time token (what `o` opens).
+    pub login_url: String,
+    pub url: String,
+    pub summary: String,
+}
+
 /// What the background sends after each (debounced) change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
@@ -135,6 +146,9 @@ pub struct Model {
     /// A one-off message for the status line (export path, warnings, command errors).
     pub notice: Option<(String, bool)>,
     pub contexts: Vec<String>,
+    pub forwards: Vec<ForwardView>,
+    /// Show the forwards view instead of the detail pane.
+    pub show_forwards: bool,
     pub quit: bool,
     /// Something changed since the last frame.
     pub dirty: bool,
@@ -178,9 +192,17 @@ impl Model {
             keymap,
             notice: None,
             contexts: Vec::new(),
+            forwards: Vec::new(),
+            show_forwards: false,
             quit: false,
             dirty: true,
         }
+    }
+
+    /// The forward of the selected cluster, if any.
+    pub fn current_forward(&self) -> Option<&ForwardView> {
+        let r = self.current()?;
+        self.forwards.iter().find(|f| f.namespace == r.entry.namespace && f.cluster == r.entry.name)
     }
 
     pub fn selected_ns(&self) -> Option<&str> {

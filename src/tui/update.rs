@@ -22,6 +22,8 @@ pub enum Msg {
     /// `:ctx` finished switching (or failed).
     Switched(Result<(String, String), String>),
     Warning(String),
+    /// The running forwards (after a start, stop, or stats tick).
+    Forwards(Vec<super::model::ForwardView>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +32,11 @@ pub enum Cmd {
     /// Write the current report as JSON and Markdown into the state directory.
     Export,
     SwitchContext(String),
+    /// Forward the dashboard of namespace/cluster.
+    Forward(String, String),
+    StopForward(String, String),
+    /// Open a URL in the browser (or say it where none can be opened).
+    Open(String),
 }
 
 fn page(m: &Model) -> usize {
@@ -177,7 +184,7 @@ fn key(m: &mut Model, k: KeyEvent) -> Vec<Cmd> {
                 "read-only mode: fixes and undo are off".to_string()
             }
             Action::Fix | Action::Undo => "fixes arrive with issue #6".to_string(),
-            _ => "dashboard forwards arrive with issue #5".to_string(),
+            _ => String::new(),
         };
         m.notice = Some((what, false));
         return vec![];
@@ -215,7 +222,9 @@ fn key(m: &mut Model, k: KeyEvent) -> Vec<Cmd> {
             }
         }
         Action::Back => {
-            if m.focus == Focus::Detail {
+            if m.show_forwards {
+                m.show_forwards = false;
+            } else if m.focus == Focus::Detail {
                 m.focus = Focus::Clusters;
             } else if !m.filter.value().is_empty() {
                 m.filter.reset();
@@ -246,11 +255,34 @@ fn key(m: &mut Model, k: KeyEvent) -> Vec<Cmd> {
             m.tab = if m.tab == Tab::Findings { Tab::Events } else { Tab::Findings };
             m.finding = 0;
         }
-        Action::Forward
-        | Action::OpenBrowser
-        | Action::StopForward
-        | Action::Fix
-        | Action::Undo => {}
+        Action::Forward => {
+            let Some(r) = m.current() else { return vec![] };
+            let (ns, name) = (r.entry.namespace.clone(), r.entry.name.clone());
+            if r.entry.kind != "RayCluster" {
+                m.notice = Some((
+                    format!("{ns}/{name} is a {}: forward its RayCluster", r.entry.kind),
+                    true,
+                ));
+                return vec![];
+            }
+            if m.current_forward().is_some() {
+                m.show_forwards = true;
+                return vec![];
+            }
+            m.notice = Some((format!("forwarding {ns}/{name}…"), false));
+            return vec![Cmd::Forward(ns, name)];
+        }
+        Action::OpenBrowser => match m.current_forward().or(m.forwards.first()) {
+            Some(f) => return vec![Cmd::Open(f.login_url.clone())],
+            None => {
+                m.notice = Some(("no forward yet: f forwards the selected cluster".into(), false))
+            }
+        },
+        Action::StopForward => match m.current_forward().or(m.forwards.first()) {
+            Some(f) => return vec![Cmd::StopForward(f.namespace.clone(), f.cluster.clone())],
+            None => m.notice = Some(("no forward to stop".into(), false)),
+        },
+        Action::Fix | Action::Undo => {}
     }
     vec![]
 }
@@ -318,6 +350,15 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Cmd> {
             m.selected = 0;
             m.refresh();
             m.notice = Some((format!("context {}", m.context), false));
+            vec![]
+        }
+        Msg::Forwards(list) => {
+            if list.is_empty() {
+                m.show_forwards = false;
+            } else if list.len() > m.forwards.len() {
+                m.show_forwards = true;
+            }
+            m.forwards = list;
             vec![]
         }
         Msg::Switched(Err(e)) => {

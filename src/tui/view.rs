@@ -42,7 +42,9 @@ pub fn render(m: &Model, f: &mut Frame) {
     } else {
         render_clusters(m, f, top);
     }
-    if detail_h > 0 {
+    if detail_h > 0 && m.show_forwards && !m.forwards.is_empty() {
+        render_forwards(m, f, detail);
+    } else if detail_h > 0 {
         render_detail(m, f, detail);
     }
     render_status(m, f, status);
@@ -69,6 +71,12 @@ fn render_header(m: &Model, f: &mut Frame, area: Rect) {
             .as_deref()
             .map_or_else(|| "KubeRay ?".to_string(), |v| format!("KubeRay {v}"));
         spans.push(Span::styled(format!(" {kr} "), t.get("header")));
+    }
+    if !m.forwards.is_empty() {
+        spans.push(Span::styled(
+            format!(" forwards: {} ", m.forwards.len()),
+            t.get("forward_active"),
+        ));
     }
     if m.read_only {
         spans.push(Span::styled(" READ-ONLY ", t.get("badge")));
@@ -189,7 +197,14 @@ fn render_clusters(m: &Model, f: &mut Frame, area: Rect) {
             let e = &r.entry;
             let mut cells = vec![
                 Cell::from(Span::styled(grade_cell(e), t.grade(&e.grade))),
-                Cell::from(e.name.clone()),
+                Cell::from(
+                    if m.forwards.iter().any(|f| f.namespace == e.namespace && f.cluster == e.name)
+                    {
+                        format!("{} ⇄", e.name)
+                    } else {
+                        e.name.clone()
+                    },
+                ),
             ];
             if show_ns && mid {
                 cells.push(Cell::from(e.namespace.clone()));
@@ -334,6 +349,24 @@ fn render_detail(m: &Model, f: &mut Frame, area: Rect) {
         .wrap(Wrap { trim: false })
         .scroll((skip as u16, 0));
     f.render_widget(p, area);
+}
+
+fn render_forwards(m: &Model, f: &mut Frame, area: Rect) {
+    let t = &m.theme;
+    let mut lines: Vec<Line> = Vec::new();
+    for fw in &m.forwards {
+        lines.push(Line::from(vec![
+            Span::styled("⇄ ", t.get("forward_active")),
+            Span::styled(format!("{}/{} ", fw.namespace, fw.cluster), t.get("key")),
+            Span::raw(format!("{}  (o opens it with its token, x stops it)", fw.url)),
+        ]));
+        lines.push(Line::styled(format!("   {}", fw.summary), t.get("muted")));
+    }
+    let title = format!(" Forwards ({}) · esc back to findings ", m.forwards.len());
+    f.render_widget(
+        Paragraph::new(lines).block(block(m, title, true)).wrap(Wrap { trim: false }),
+        area,
+    );
 }
 
 fn render_status(m: &Model, f: &mut Frame, area: Rect) {

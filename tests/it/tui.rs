@@ -124,9 +124,58 @@ async fn update_sequences() {
     update(&mut m, key('t'));
     assert_eq!(m.theme.name, "light");
     assert_eq!(update(&mut m, key('e')), [Cmd::Export]);
-    update(&mut m, key('f'));
-    assert!(m.notice.as_ref().is_some_and(|(t, _)| t.contains("#5")));
     assert_eq!(update(&mut m, key('q')), [Cmd::Quit]);
+}
+
+#[tokio::test]
+async fn forward_keys() {
+    use raydar::tui::model::ForwardView;
+    let mut m = model();
+    update(&mut m, Msg::Snapshot(Box::new(snapshot(DemoUser::Admin).await)));
+    // o and x without a forward explain themselves.
+    assert!(update(&mut m, key('o')).is_empty());
+    assert!(m.notice.as_ref().is_some_and(|(t, _)| t.contains("no forward")));
+    let first = m.current().unwrap().entry.clone();
+    assert_eq!(
+        update(&mut m, key('f')),
+        [Cmd::Forward(first.namespace.clone(), first.name.clone())]
+    );
+    let fv = ForwardView {
+        namespace: first.namespace.clone(),
+        cluster: first.name.clone(),
+        login_url: "http://127.0.0.1:1/?raydar_token=t".into(),
+        url: "http://127.0.0.1:1".into(),
+        summary: "pod x".into(),
+    };
+    update(&mut m, Msg::Forwards(vec![fv.clone()]));
+    assert!(m.show_forwards);
+    let frame = render(&m, 120, 30);
+    assert!(
+        frame.contains("Forwards (1)")
+            && frame.contains("forwards: 1")
+            && frame.contains(&format!("{} ⇄", first.name)),
+        "{frame}"
+    );
+    assert!(!frame.contains("raydar_token=t"), "the token is not shown on screen");
+    assert_eq!(update(&mut m, key('o')), [Cmd::Open(fv.login_url.clone())]);
+    assert_eq!(
+        update(&mut m, key('x')),
+        [Cmd::StopForward(fv.namespace.clone(), fv.cluster.clone())]
+    );
+    // f on an already forwarded cluster shows the forwards view instead of a second forward.
+    m.show_forwards = false;
+    assert!(update(&mut m, key('f')).is_empty());
+    assert!(m.show_forwards);
+    update(&mut m, code(KeyCode::Esc));
+    assert!(!m.show_forwards);
+    update(&mut m, Msg::Forwards(vec![]));
+    assert!(m.forwards.is_empty());
+    // A RayJob entry is not forwarded itself.
+    update(&mut m, key('/'));
+    typed(&mut m, "adhoc");
+    update(&mut m, code(KeyCode::Enter));
+    assert!(update(&mut m, key('f')).is_empty());
+    assert!(m.notice.as_ref().is_some_and(|(t, err)| *err && t.contains("RayJob")));
 }
 
 #[tokio::test]
