@@ -219,6 +219,21 @@ async fn dashboard(app: &App, d: &Dashboard, req: Request<Incoming>) -> Resp {
                 "status": "PENDING", "message": "Job has not started yet.", "metadata": spec["metadata"]}));
             json_reply(200, &json!({"job_id": id, "submission_id": sid}))
         }
+        ("GET", "/api/v0/logs/file") => {
+            // Ray's log API: `lines` lines of the file, streamed (bulk downloads in tests).
+            let q = req.uri().query().unwrap_or("");
+            let lines: usize = url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "lines")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(1000)
+                .min(10_000_000);
+            let line = format!("{} INFO worker.py:1 -- {} log line padding padding padding padding padding padding\n", d.cluster, d.namespace);
+            let mut body = String::with_capacity(line.len() * lines);
+            for _ in 0..lines {
+                body.push_str(&line);
+            }
+            reply(200, "text/plain; charset=utf-8", body)
+        }
         ("PUT", p) if p.starts_with("/api/packages/") => {
             let mut body = req.into_body();
             let mut n: u64 = 0;

@@ -420,6 +420,32 @@ impl DemoServer {
         Ok(())
     }
 
+    /// Serves a pod's backend (what a port-forward to `port` reaches) directly on a loopback
+    /// TCP port: the "direct loopback" baseline for forward benchmarks. The listener stops with
+    /// the returned task.
+    pub async fn serve_backend_directly(
+        &self,
+        ns: &str,
+        pod: &str,
+        port: u16,
+    ) -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        let (app, ns, pod) = (self.app.clone(), ns.to_string(), pod.to_string());
+        let task = tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                let _ = tcp.set_nodelay(true);
+                let (app, ns, pod) = (app.clone(), ns.clone(), pod.clone());
+                tokio::spawn(async move {
+                    if let Ok(mut backend) = backends::connect(&app, &ns, &pod, port).await {
+                        let _ = tokio::io::copy_bidirectional(&mut tcp, &mut backend).await;
+                    }
+                });
+            }
+        });
+        Ok((addr, task))
+    }
+
     /// Stops accepting connections and ends the server task.
     pub fn stop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
