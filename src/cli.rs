@@ -256,8 +256,8 @@ async fn forward(
         (None, forward::Target::Client) => println!("client:    ray.init(\"ray://{addr}\")"),
         (None, _) => println!("url:       {} (no gate: any local process can reach it)", fwd.url()),
     }
-    if open {
-        println!("open {} in your browser", fwd.login_url());
+    if open && !forward::open_browser(&fwd.login_url()) {
+        println!("no browser could be opened here: open {} yourself", fwd.login_url());
     }
     println!("Ctrl-C stops it.");
     wait_for_signal().await;

@@ -383,6 +383,19 @@ async fn connection(
     stats.open.fetch_sub(1, Ordering::Relaxed);
 }
 
+/// Opens `url` in the browser when the machine has an opener (`xdg-open`, macOS `open`);
+/// false when none could be started (the caller then shows the URL).
+pub fn open_browser(url: &str) -> bool {
+    let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
+    std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .is_ok()
+}
+
 /// The cluster's Ray token (`authOptions.mode: token`), when the user may read its Secret.
 async fn ray_token(client: &kube::Client, ns: &str, cluster: &str) -> Option<String> {
     let rcs: Api<crate::kuberay::RayCluster> = Api::namespaced(client.clone(), ns);

@@ -147,18 +147,6 @@ fn forward_views(
         .collect()
 }
 
-/// Opens `url` in the browser when the machine has an opener; false when none could start.
-fn open_browser(url: &str) -> bool {
-    let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
-    std::process::Command::new(opener)
-        .arg(url)
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .is_ok()
-}
-
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     mut model: Model,
@@ -238,7 +226,7 @@ async fn event_loop(
                 }
                 Cmd::Open(url) => {
                     let clean = url.split("/?raydar_token=").next().unwrap_or(&url).to_string();
-                    model.notice = Some(if open_browser(&url) {
+                    model.notice = Some(if crate::forward::open_browser(&url) {
                         (format!("opened {clean} in the browser"), false)
                     } else {
                         (format!("no browser here: open {url}"), false)
