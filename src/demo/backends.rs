@@ -192,6 +192,25 @@ async fn dashboard(app: &App, d: &Dashboard, req: Request<Incoming>) -> Resp {
         }
     }
     let key = format!("{}/{}", d.namespace, d.cluster);
+    // A protocol upgrade that echoes bytes (how tests see that upgrades, WebSockets' included,
+    // pass through a forward): `Upgrade: echo` → 101, then every byte comes back.
+    if req.headers().get("upgrade").and_then(|v| v.to_str().ok()) == Some("echo") {
+        let mut req = req;
+        let on = hyper::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            if let Ok(up) = on.await {
+                let io = hyper_util::rt::TokioIo::new(up);
+                let (mut r, mut w) = tokio::io::split(io);
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            }
+        });
+        return Response::builder()
+            .status(101)
+            .header("connection", "upgrade")
+            .header("upgrade", "echo")
+            .body(Full::new(Bytes::new()))
+            .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
+    }
     match (method.as_str(), path.as_str()) {
         ("GET", "/") | ("GET", "/index.html") => reply(200, "text/html; charset=utf-8", format!(
             "<!doctype html><html><head><title>Ray Dashboard</title></head><body><h1>Ray Dashboard</h1>\

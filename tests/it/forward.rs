@@ -308,3 +308,33 @@ async fn gated_forward_survives_a_head_replacement_with_503_when_none_is_ready()
     }
     assert!(f.stats.reconnects.load(Ordering::Relaxed) >= 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_upgrades_pass_through_the_gate() {
+    let (_s, c) = demo().await;
+    let f = forward::start(c, ForwardSpec::new("ray-prod", "train-exposed", Target::Dashboard))
+        .await
+        .unwrap();
+    let token = f.token.clone().unwrap();
+    let mut tcp = TcpStream::connect(f.local).await.unwrap();
+    let req = format!("GET /api/echo HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nX-Raydar-Token: {token}\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n", f.local.port());
+    tcp.write_all(req.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        tokio::time::timeout(Duration::from_secs(10), tcp.read_exact(&mut b))
+            .await
+            .unwrap()
+            .unwrap();
+        head.push(b[0]);
+    }
+    let head = String::from_utf8_lossy(&head);
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    tcp.write_all(b"hello through the upgrade").await.unwrap();
+    let mut back = [0u8; 25];
+    tokio::time::timeout(Duration::from_secs(10), tcp.read_exact(&mut back))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&back, b"hello through the upgrade");
+}
