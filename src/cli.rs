@@ -111,6 +111,10 @@ pub enum Command {
         /// Open the URL in the browser.
         #[arg(long)]
         open: bool,
+        /// How long a connection waits for a Ready head pod (after a restart) before it gets a
+        /// 503 page (gated) or is closed (raw).
+        #[arg(long, value_name = "SECONDS", default_value_t = 30)]
+        wait: u64,
     },
     /// Apply a one-key fix to a Ray cluster, with preview and server-side dry-run.
     Fix {
@@ -182,8 +186,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             }
             Ok(0)
         }
-        Some(Command::Forward { cluster, target, port, no_gate, open }) => {
-            forward(&cli.global, &cluster, target, port, no_gate, open).await
+        Some(Command::Forward { cluster, target, port, no_gate, open, wait }) => {
+            forward(&cli.global, &cluster, target, port, no_gate, open, wait).await
         }
         Some(Command::Fix { .. }) => not_yet("`raydar fix`", 6),
         Some(Command::Undo { .. }) => not_yet("`raydar undo`", 6),
@@ -201,6 +205,7 @@ async fn forward(
     port: Option<u16>,
     no_gate: bool,
     open: bool,
+    wait: u64,
 ) -> anyhow::Result<i32> {
     use crate::forward::{self, ForwardSpec};
     let Some((ns, name)) =
@@ -229,6 +234,7 @@ async fn forward(
     let mut spec = ForwardSpec::new(ns, name, target);
     spec.local_port = port;
     spec.gate = !no_gate && target != forward::Target::Client;
+    spec.wait = std::time::Duration::from_secs(wait);
     let fwd = match forward::start(conn.client.clone(), spec).await {
         Ok(f) => f,
         Err(e) => {
@@ -331,7 +337,18 @@ mod tests {
             &["raydar"][..],
             &["raydar", "--demo", "-n", "a", "-n", "b", "--read-only", "--theme", "light"],
             &["raydar", "scan", "-A", "-o", "json", "--fail-on", "high", "-f", "x.yaml", "-f", "-"],
-            &["raydar", "forward", "ns/c", "--target", "client", "--port", "8265", "--no-gate"],
+            &[
+                "raydar",
+                "forward",
+                "ns/c",
+                "--target",
+                "client",
+                "--port",
+                "8265",
+                "--no-gate",
+                "--wait",
+                "5",
+            ],
             &["raydar", "fix", "ns/c", "--fix", "service-clusterip", "--dry-run", "--yes"],
             &["raydar", "undo", "abc", "--yes"],
             &["raydar", "history"],
