@@ -49,3 +49,24 @@ pub fn peak_rss_mib(pid: &str) -> f64 {
         .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
         .map_or(0.0, |kb| kb / 1024.0)
 }
+
+/// The 1,000-namespace / 5,000-cluster demo population, listed through kube-rs as a scan does.
+pub async fn listed_population() -> raydar::inventory::Inventory {
+    use raydar::cluster::{self, Progress, Scope};
+    use raydar::demo::{DemoOptions, DemoServer, DemoUser};
+    let s = DemoServer::start(DemoOptions { population: Some((1000, 5000)), port: 0 })
+        .await
+        .expect("demo server");
+    let conn = cluster::Connection {
+        client: s.client(DemoUser::Admin).await.expect("client"),
+        context: "bench".into(),
+        server: s.url(),
+        demo: None,
+    };
+    let (inv, errors) =
+        cluster::list_inventory(&conn, &Scope::All, std::sync::Arc::new(Progress::default()))
+            .await
+            .expect("listing");
+    assert!(errors.is_empty(), "{errors:?}");
+    inv
+}

@@ -12,11 +12,8 @@
 mod common;
 use common::{median, ms, spawn_demo_server};
 
-use raydar::cluster::{self, Progress, Scope};
-use raydar::demo::{DemoOptions, DemoServer, DemoUser};
 use raydar::posture::{evaluate, PostureConfig};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Runs a command under /usr/bin/time; returns wall time and max RSS in MiB.
@@ -46,17 +43,7 @@ async fn main() {
     println!("scan benchmarks ({runs} runs each, medians)");
 
     // 1. Posture evaluation alone, on an inventory listed from the 5,000-cluster demo.
-    let s =
-        DemoServer::start(DemoOptions { population: Some((1000, 5000)), port: 0 }).await.unwrap();
-    let conn = cluster::Connection {
-        client: s.client(DemoUser::Admin).await.unwrap(),
-        context: "bench".into(),
-        server: s.url(),
-        demo: None,
-    };
-    let (inv, errors) =
-        cluster::list_inventory(&conn, &Scope::All, Arc::new(Progress::default())).await.unwrap();
-    assert!(errors.is_empty());
+    let inv = common::listed_population().await;
     let cfg = PostureConfig::default();
     let mut times = Vec::new();
     let mut n = 0;
@@ -75,7 +62,6 @@ async fn main() {
         ms(median(times))
     );
     drop(inv);
-    drop(s);
 
     // 2. The CLI against `raydar demo-server --namespaces 1000 --clusters 5000`.
     let dir = std::env::temp_dir().join(format!("raydar-scan-bench-{}", std::process::id()));

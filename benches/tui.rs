@@ -14,15 +14,12 @@ use common::{median, ms, peak_rss_mib, spawn_demo_server};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
-use raydar::cluster::{self, Progress, Scope};
-use raydar::demo::{DemoOptions, DemoServer, DemoUser};
 use raydar::posture::{evaluate, PostureConfig};
 use raydar::tui::keymap::Keymap;
 use raydar::tui::model::{Model, Snapshot};
 use raydar::tui::update::{update, Msg};
 use raydar::tui::{rows, view};
 use std::process::Command;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn tmux(sock: &str, args: &[&str]) -> String {
@@ -55,20 +52,11 @@ fn cpu_ticks(pid: &str) -> u64 {
 async fn main() {
     println!("TUI benchmarks (medians)");
     // Rows for 5,000 clusters, as the live layer computes them.
-    let s =
-        DemoServer::start(DemoOptions { population: Some((1000, 5000)), port: 0 }).await.unwrap();
-    let conn = cluster::Connection {
-        client: s.client(DemoUser::Admin).await.unwrap(),
-        context: "bench".into(),
-        server: s.url(),
-        demo: None,
-    };
-    let (inv, errors) =
-        cluster::list_inventory(&conn, &Scope::All, Arc::new(Progress::default())).await.unwrap();
+    let inv = common::listed_population().await;
     let t = Instant::now();
     let snap = Snapshot {
         rows: rows::rows(&inv, evaluate(&inv, &PostureConfig::default())),
-        errors,
+        errors: Vec::new(),
         synced: "12:00:00".into(),
     };
     println!(
@@ -77,7 +65,6 @@ async fn main() {
         ms(t.elapsed())
     );
     drop(inv);
-    drop(s);
     let mut m = Model::new("bench", "https://127.0.0.1:6443", Keymap::load(None).0, "dark", false);
     update(&mut m, Msg::Snapshot(Box::new(snap)));
     let mut term = Terminal::new(TestBackend::new(120, 30)).unwrap();

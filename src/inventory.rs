@@ -9,8 +9,10 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 use serde_json::Value;
 use std::collections::BTreeSet;
 
-/// Kinds an inventory holds, by their plural (as errors and `unreadable` name them).
-pub const KINDS: &[&str] = &[
+/// The namespaced kinds an inventory holds, by their plural (as errors and `unreadable` name
+/// them); the cluster-scoped ones are clusterrolebindings, clusterroles, namespaces and
+/// elasticquotatrees.
+pub const NAMESPACED_KINDS: [&str; 12] = [
     "rayclusters",
     "rayjobs",
     "rayservices",
@@ -23,10 +25,6 @@ pub const KINDS: &[&str] = &[
     "serviceaccounts",
     "rolebindings",
     "roles",
-    "clusterrolebindings",
-    "clusterroles",
-    "namespaces",
-    "elasticquotatrees",
 ];
 
 #[derive(Debug, Clone, Default)]

@@ -115,20 +115,7 @@ enum Batch {
     Trees(Vec<serde_json::Value>),
 }
 
-const NAMESPACED: [&str; 12] = [
-    "rayclusters",
-    "rayjobs",
-    "rayservices",
-    "raycronjobs",
-    "pods",
-    "services",
-    "ingresses",
-    "networkpolicies",
-    "resourcequotas",
-    "serviceaccounts",
-    "rolebindings",
-    "roles",
-];
+use crate::inventory::NAMESPACED_KINDS as NAMESPACED;
 
 async fn run(c: &kube::Client, job: &Job, p: &Progress) -> Result<Batch, kube::Error> {
     let ns = job.ns.as_deref();
