@@ -56,25 +56,12 @@ pub enum RulesOutput {
     Json,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Severity {
-    Info,
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl From<Severity> for crate::posture::Severity {
-    fn from(s: Severity) -> Self {
-        match s {
-            Severity::Info => Self::Info,
-            Severity::Low => Self::Low,
-            Severity::Medium => Self::Medium,
-            Severity::High => Self::High,
-            Severity::Critical => Self::Critical,
-        }
-    }
+/// `--fail-on`: one of the posture severities, by name.
+fn parse_severity(s: &str) -> Result<crate::posture::Severity, String> {
+    crate::posture::Severity::ALL
+        .into_iter()
+        .find(|x| x.as_str() == s)
+        .ok_or_else(|| format!("unknown severity {s:?} (info, low, medium, high, critical)"))
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -94,8 +81,8 @@ pub enum Command {
         #[arg(short = 'o', long, value_enum, default_value = "table")]
         output: Output,
         /// Exit 1 when a finding at or above this severity exists.
-        #[arg(long, value_enum, value_name = "SEVERITY")]
-        fail_on: Option<Severity>,
+        #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
+        fail_on: Option<crate::posture::Severity>,
     },
     /// Forward a Ray cluster's dashboard (or client/serve port) to 127.0.0.1, gated by a token.
     Forward {
@@ -177,7 +164,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         None => Ok(crate::tui::run(&cli.global).await),
         Some(Command::Scan { files, output, fail_on }) => {
-            Ok(crate::scan::run(&cli.global, &files, output, fail_on.map(Into::into)).await)
+            Ok(crate::scan::run(&cli.global, &files, output, fail_on).await)
         }
         Some(Command::Rules { output }) => {
             match output {

@@ -84,6 +84,15 @@ async fn watch_from_zero_starts_with_the_current_state_and_honours_selectors() {
     assert_eq!(added, want);
 }
 
+/// The name of the first pod matching `selector`.
+async fn first_pod(api: &Api<Pod>, selector: &str) -> String {
+    api.list(&ListParams::default().labels(selector)).await.unwrap().items[0]
+        .metadata
+        .name
+        .clone()
+        .unwrap()
+}
+
 type Snapshot = Vec<(String, String)>;
 
 fn snapshot_of(pods: impl IntoIterator<Item = Pod>) -> Snapshot {
@@ -154,15 +163,7 @@ async fn reflector_stays_in_sync_across_watch_cuts_and_compaction() {
         )
         .await
         .unwrap();
-    let victim = api
-        .list(&ListParams::default().labels("ray.io/cluster=cowboy,ray.io/node-type=worker"))
-        .await
-        .unwrap()
-        .items[0]
-        .metadata
-        .name
-        .clone()
-        .unwrap();
+    let victim = first_pod(&api, "ray.io/cluster=cowboy,ray.io/node-type=worker").await;
     assert!(s.delete_pod("ray-dev", &victim));
     wait_in_sync(&store, &api).await.unwrap();
 
@@ -170,22 +171,8 @@ async fn reflector_stays_in_sync_across_watch_cuts_and_compaction() {
     s.compact();
     s.cut_watches();
     ns_api.delete("r2", &DeleteParams::default()).await.unwrap();
-    let new_head = s
-        .replace_pod(
-            "ray-dev",
-            &api.list(
-                &ListParams::default().labels("ray.io/cluster=notebook,ray.io/node-type=head"),
-            )
-            .await
-            .unwrap()
-            .items[0]
-                .metadata
-                .name
-                .clone()
-                .unwrap(),
-            Duration::from_millis(50),
-        )
-        .unwrap();
+    let head = first_pod(&api, "ray.io/cluster=notebook,ray.io/node-type=head").await;
+    let new_head = s.replace_pod("ray-dev", &head, Duration::from_millis(50)).unwrap();
     wait_in_sync(&store, &api).await.unwrap();
     assert!(store.state().iter().any(|p| p.metadata.name.as_deref() == Some(new_head.as_str())));
     task.abort();
