@@ -297,8 +297,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Cmd> {
         }
         Msg::Resize => vec![],
         Msg::Snapshot(s) => {
-            if s.rows == m.rows && s.errors == m.errors && m.link == Link::Live
-            {
+            if s.rows == m.rows && s.errors == m.errors && m.link == Link::Live {
                 // Nothing visible changed: just the sync time.
                 m.synced = Some(s.synced);
                 return vec![];
