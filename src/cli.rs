@@ -154,11 +154,6 @@ pub fn state_dir() -> PathBuf {
         .join("raydar")
 }
 
-fn not_yet(what: &str, issue: u32) -> anyhow::Result<i32> {
-    eprintln!("raydar: {what} is not available in this build yet (tracked in issue #{issue})");
-    Ok(2)
-}
-
 /// Runs the parsed command line; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
@@ -176,9 +171,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Forward { cluster, target, port, no_gate, open, wait }) => {
             forward(&cli.global, &cluster, target, port, no_gate, open, wait).await
         }
-        Some(Command::Fix { .. }) => not_yet("`raydar fix`", 6),
-        Some(Command::Undo { .. }) => not_yet("`raydar undo`", 6),
-        Some(Command::History) => not_yet("`raydar history`", 6),
+        Some(Command::Fix { cluster, fix, dry_run, yes }) => {
+            Ok(crate::fixcmd::fix(&cli.global, &cluster, &fix, dry_run, yes).await)
+        }
+        Some(Command::Undo { change_id, yes }) => {
+            Ok(crate::fixcmd::undo(&cli.global, change_id.as_deref(), yes).await)
+        }
+        Some(Command::History) => Ok(crate::fixcmd::history()),
         Some(Command::DemoServer { kubeconfig_out, ns_count, cluster_count, port }) => {
             demo_server(kubeconfig_out, ns_count.zip(cluster_count), port).await
         }

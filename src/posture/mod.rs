@@ -16,7 +16,8 @@ mod subject;
 mod tls;
 
 pub use catalog::{Rule, RULES};
-pub use subject::Subject;
+pub use creds::CREDENTIAL_ENV;
+pub use subject::{synthesized_labels, Subject};
 
 use crate::inventory::Inventory;
 use serde::{Deserialize, Serialize};

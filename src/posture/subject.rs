@@ -253,7 +253,8 @@ impl<'a> Subject<'a> {
     }
 }
 
-fn synthesized_labels(
+/// The labels KubeRay puts on a head or worker pod of `cluster` (plus the template's own).
+pub fn synthesized_labels(
     cluster: &str,
     head: bool,
     group: &str,

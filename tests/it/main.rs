@@ -9,6 +9,8 @@ mod demo_kubectl;
 mod demo_portforward;
 mod demo_watch;
 mod forward;
+mod remediate;
+mod remediate_props;
 mod scan_live;
 mod scan_props;
 mod scan_rules;

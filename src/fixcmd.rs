@@ -1,0 +1,261 @@
+//! `raydar fix`, `raydar undo` and `raydar history`: the CLI faces of `remediate`.
+//! Exit codes: 0 applied (or nothing to do, or a dry run), 1 declined at the prompt,
+//! 2 usage, connection, permission or API error (one line on stderr).
+
+use crate::cli::Global;
+use crate::cluster::Connection;
+use crate::remediate::journal::{self, Journal};
+use crate::remediate::session::{self, Prepared};
+use crate::remediate::FixId;
+use std::io::{IsTerminal, Write};
+
+/// How often a conflict (the cluster changed under the preview) re-plans before giving up.
+const MAX_REPLANS: usize = 3;
+
+async fn connect(g: &Global) -> Result<Connection, i32> {
+    let conn = if g.demo {
+        crate::cluster::connect_demo().await
+    } else {
+        crate::cluster::connect(g.kubeconfig.as_ref(), g.context.as_deref()).await
+    };
+    conn.map_err(|e| {
+        eprintln!("raydar: {e}");
+        2
+    })
+}
+
+fn refuse_read_only(g: &Global, what: &str) -> bool {
+    if g.read_only {
+        eprintln!("raydar: --read-only is set and `raydar {what}` writes to the cluster; refusing");
+    }
+    g.read_only
+}
+
+struct Colors {
+    on: bool,
+}
+
+impl Colors {
+    fn paint(&self, line: &str) -> String {
+        if !self.on {
+            return line.to_string();
+        }
+        let code = match line.chars().next() {
+            Some('+') if !line.starts_with("+ create") => "32",
+            Some('-') if !line.starts_with("- delete") => "31",
+            Some('@') => "36",
+            Some('~' | '+' | '-') => "1",
+            _ => return line.to_string(),
+        };
+        format!("\x1b[{code}m{line}\x1b[0m")
+    }
+}
+
+fn print_preview(p: &Prepared, context: &str) {
+    let colors =
+        Colors { on: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() };
+    let mut out = std::io::stdout().lock();
+    let _ =
+        writeln!(out, "{} (context {context}): {} write(s)", p.plan.title(), p.plan.changes.len());
+    let _ = writeln!(out);
+    for line in p.plan.diff().lines() {
+        let _ = writeln!(out, "{}", colors.paint(line));
+    }
+    if !p.plan.warnings.is_empty() {
+        let _ = writeln!(out, "warnings:");
+        for w in &p.plan.warnings {
+            let _ = writeln!(out, "  ! {w}");
+        }
+    }
+    for l in p.answer_lines() {
+        let _ = writeln!(out, "{l}");
+    }
+}
+
+/// Asks on the terminal; `strong` wants the cluster's name typed, not just y.
+async fn confirm(question: String, strong: Option<String>) -> bool {
+    tokio::task::spawn_blocking(move || {
+        let mut err = std::io::stderr();
+        match &strong {
+            Some(name) => {
+                let _ = write!(err, "{question} Type the name {name:?} to confirm: ");
+            }
+            None => {
+                let _ = write!(err, "{question} [y/N] ");
+            }
+        }
+        let _ = err.flush();
+        let mut line = String::new();
+        if std::io::stdin().read_line(&mut line).is_err() {
+            return false;
+        }
+        let line = line.trim();
+        match &strong {
+            Some(name) => line == name,
+            None => matches!(line, "y" | "Y" | "yes" | "YES" | "Yes"),
+        }
+    })
+    .await
+    .unwrap_or(false)
+}
+
+/// Shows the preview, asks, writes. Shared by fix and undo.
+async fn confirm_and_commit(
+    conn: &Connection,
+    p: &Prepared,
+    dry_run_only: bool,
+    yes: bool,
+    journal: &Journal,
+) -> Result<i32, bool> {
+    print_preview(p, &conn.context);
+    if let Err(e) = &p.access {
+        eprintln!("raydar: {e}");
+        return Ok(2);
+    }
+    if let Err(e) = &p.dry_run {
+        if e.is_conflict() {
+            eprintln!("raydar: {e}; planning again against the current state");
+            return Err(true);
+        }
+        eprintln!("raydar: {e}");
+        return Ok(2);
+    }
+    if dry_run_only {
+        println!("dry run only: nothing was written");
+        return Ok(0);
+    }
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            eprintln!("raydar: refusing to write without a confirmation: stdin is not a terminal (pass --yes to apply the preview above)");
+            return Ok(2);
+        }
+        let strong = p.plan.strong.then(|| p.plan.entry.clone());
+        let q =
+            format!("Apply these {} write(s) to context {}?", p.plan.changes.len(), conn.context);
+        if !confirm(q, strong).await {
+            eprintln!("raydar: not confirmed; nothing was written");
+            return Ok(1);
+        }
+    }
+    match session::commit(&conn.client, &p.plan, journal, &conn.context, &conn.server).await {
+        Ok(entry) => {
+            println!(
+                "applied change {} ({}); undo with `raydar undo {}`",
+                entry.id,
+                p.plan.summary().join(", "),
+                entry.id
+            );
+            Ok(0)
+        }
+        Err(e) if e.is_conflict() => {
+            eprintln!("raydar: {e}; planning again against the current state");
+            Err(true)
+        }
+        Err(e) => {
+            eprintln!("raydar: {e}");
+            Ok(2)
+        }
+    }
+}
+
+/// `raydar fix NAMESPACE/CLUSTER --fix ID [--dry-run] [--yes]`.
+pub async fn fix(g: &Global, target: &str, fix: &str, dry_run: bool, yes: bool) -> i32 {
+    if refuse_read_only(g, "fix") {
+        return 2;
+    }
+    let Some((ns, name)) =
+        target.split_once('/').filter(|(n, c)| !n.is_empty() && !c.is_empty() && !c.contains('/'))
+    else {
+        eprintln!("raydar: fix takes NAMESPACE/CLUSTER, got {target:?}");
+        return 2;
+    };
+    let Some(fix) = FixId::parse(fix) else {
+        eprintln!("raydar: unknown fix id {fix:?} (one of: {})", FixId::list());
+        return 2;
+    };
+    let conn = match connect(g).await {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let journal = Journal::new(Journal::default_path());
+    for _ in 0..MAX_REPLANS {
+        let p = match session::prepare_fix(&conn.client, ns, name, fix).await {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("raydar: {e}");
+                return 2;
+            }
+        };
+        if p.plan.is_empty() {
+            println!("nothing to change: {fix} has nothing left to do on {ns}/{name}");
+            return 0;
+        }
+        match confirm_and_commit(&conn, &p, dry_run, yes, &journal).await {
+            Ok(code) => return code,
+            Err(_) => continue,
+        }
+    }
+    eprintln!("raydar: {ns}/{name} kept changing under the preview ({MAX_REPLANS} tries); nothing was overwritten");
+    2
+}
+
+/// `raydar undo [ID] [--yes]`.
+pub async fn undo(g: &Global, id: Option<&str>, yes: bool) -> i32 {
+    if refuse_read_only(g, "undo") {
+        return 2;
+    }
+    let conn = match connect(g).await {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let journal = Journal::new(Journal::default_path());
+    for _ in 0..MAX_REPLANS {
+        let (entry, p) = match session::prepare_undo(&conn.client, &journal, &conn.server, id).await
+        {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("raydar: {e}");
+                return 2;
+            }
+        };
+        println!("undo {} made {} ({})", entry.id, entry.time, entry.what());
+        match confirm_and_commit(&conn, &p, false, yes, &journal).await {
+            Ok(code) => return code,
+            Err(_) => continue,
+        }
+    }
+    eprintln!("raydar: the objects kept changing under the preview; nothing was overwritten");
+    2
+}
+
+/// `raydar history`: the journal, newest last.
+pub fn history() -> i32 {
+    let journal = Journal::new(Journal::default_path());
+    let (entries, bad) = match journal.load() {
+        Ok(x) => x,
+        Err(e) => {
+            eprintln!("raydar: {e}");
+            return 2;
+        }
+    };
+    if entries.is_empty() {
+        println!("no changes recorded yet ({})", journal.path().display());
+    } else {
+        println!("{:<22} {:<20} {:<20} {:<48} STATE", "ID", "TIME", "CONTEXT", "CHANGE");
+        for e in &entries {
+            let state = match (&e.undoes, journal::undone_by(&entries, &e.id)) {
+                (Some(_), _) => "undo".to_string(),
+                (None, Some(by)) => format!("undone by {}", by.id),
+                (None, None) => "applied".to_string(),
+            };
+            println!("{:<22} {:<20} {:<20} {:<48} {state}", e.id, e.time, e.context, e.what());
+            for c in &e.changes {
+                println!("{:<22}   {} {}", "", c.op.verb(), c.target);
+            }
+        }
+    }
+    if bad > 0 {
+        eprintln!("raydar: {bad} unreadable line(s) in {} were skipped", journal.path().display());
+    }
+    0
+}

@@ -1,0 +1,94 @@
+//! Kubernetes resource quantities, as far as sizing a quota needs: parse to a number of milli
+//! units, sum, and print back in the usual unit.
+
+/// Parses `500m`, `2`, `1.5`, `4Gi`, `512Mi`, `1G`, `1e3` into milli-units (1 = 1000).
+pub fn parse_milli(q: &str) -> Option<u128> {
+    let q = q.trim();
+    let split = q.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(q.len());
+    let (num, suffix) = q.split_at(split);
+    if num.is_empty() {
+        return None;
+    }
+    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
+    if frac.contains('.') {
+        return None;
+    }
+    // value × 1000 as an exact integer: int·1000 + first three fraction digits (rounded up).
+    let int: u128 = if int.is_empty() { 0 } else { int.parse().ok()? };
+    let mut milli = int.checked_mul(1000)?;
+    let digits: Vec<u32> = frac.chars().map(|c| c.to_digit(10)).collect::<Option<_>>()?;
+    for (i, d) in digits.iter().take(3).enumerate() {
+        milli += u128::from(*d) * 10u128.pow(2 - i as u32);
+    }
+    let rest_nonzero = digits.iter().skip(3).any(|d| *d != 0);
+    let mult: u128 = match suffix {
+        "" => 1,
+        "m" => return Some(int + u128::from(digits.iter().any(|d| *d != 0))),
+        "k" => 1_000,
+        "M" => 1_000_000,
+        "G" => 1_000_000_000,
+        "T" => 1_000_000_000_000,
+        "P" => 1_000_000_000_000_000,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        "Ti" => 1 << 40,
+        "Pi" => 1 << 50,
+        s if s.starts_with(['e', 'E']) => 10u128.checked_pow(s[1..].parse().ok()?)?,
+        _ => return None,
+    };
+    milli.checked_mul(mult).map(|m| m + u128::from(rest_nonzero))
+}
+
+/// CPU in milli-cores as Kubernetes would print it: `12` or `12500m`.
+pub fn format_cpu(milli: u128) -> String {
+    if milli % 1000 == 0 {
+        format!("{}", milli / 1000)
+    } else {
+        format!("{milli}m")
+    }
+}
+
+/// Bytes (given in milli-bytes) rounded up to `Mi`, printed as `Gi` when whole.
+pub fn format_bytes(milli: u128) -> String {
+    let bytes = milli.div_ceil(1000);
+    let mi = bytes.div_ceil(1 << 20);
+    if mi % 1024 == 0 {
+        format!("{}Gi", mi / 1024)
+    } else {
+        format!("{mi}Mi")
+    }
+}
+
+/// A count (GPUs): whole units, rounded up.
+pub fn format_count(milli: u128) -> String {
+    format!("{}", milli.div_ceil(1000))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_usual_forms() {
+        assert_eq!(parse_milli("500m"), Some(500));
+        assert_eq!(parse_milli("2"), Some(2000));
+        assert_eq!(parse_milli("1.5"), Some(1500));
+        assert_eq!(parse_milli("4Gi"), Some(4 * (1 << 30) * 1000));
+        assert_eq!(parse_milli("1G"), Some(1_000_000_000_000));
+        assert_eq!(parse_milli("1e3"), Some(1_000_000));
+        assert_eq!(parse_milli("0.5Gi"), Some(512 * (1 << 20) * 1000));
+        assert_eq!(parse_milli("x"), None);
+        assert_eq!(parse_milli("1Xi"), None);
+        assert_eq!(parse_milli(""), None);
+    }
+
+    #[test]
+    fn formats_back() {
+        assert_eq!(format_cpu(12_000), "12");
+        assert_eq!(format_cpu(12_500), "12500m");
+        assert_eq!(format_bytes(parse_milli("8Gi").unwrap_or(0)), "8Gi");
+        assert_eq!(format_bytes(parse_milli("1.2Gi").unwrap_or(0)), "1229Mi");
+        assert_eq!(format_count(1200), "2");
+    }
+}
