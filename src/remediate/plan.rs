@@ -20,7 +20,7 @@ pub fn plan(fix: FixId, snap: &Snapshot, entry: &str) -> Result<Plan, PlanError>
         undoes: None,
     };
     match fix {
-        FixId::ServiceClusterip => service_clusterip(&t, snap, &mut p),
+        FixId::ServiceClusterip => service_clusterip(&t, snap, &mut p)?,
         FixId::NetworkPolicy => network_policy(&t, snap, &mut p)?,
         FixId::DisableIngress => disable_ingress(&t, snap, &mut p),
         FixId::AutomountToken => automount_token(&t, &mut p)?,
@@ -318,7 +318,7 @@ pub fn to_cluster_ip(svc: &Value) -> Value {
     v
 }
 
-fn service_clusterip(t: &Target, snap: &Snapshot, p: &mut Plan) {
+fn service_clusterip(t: &Target, snap: &Snapshot, p: &mut Plan) -> Result<(), PlanError> {
     let groups = t.group_labels(snap);
     let all: Vec<&Labels> = groups.values().flatten().collect();
     for svc in &snap.services {
@@ -370,11 +370,18 @@ fn service_clusterip(t: &Target, snap: &Snapshot, p: &mut Plan) {
                     .any(|port| port.get("hostPort").is_some_and(|h| !h.is_null()))
             })
     });
+    if host && p.changes.is_empty() {
+        return Err(PlanError::NotApplicable(format!(
+            "{}/{} is reachable from outside through hostNetwork/hostPort, which no Service change closes: remove them from the templates (RAY-SEC-005)",
+            p.namespace, t.name
+        )));
+    }
     if host {
         p.warnings.push(
             "hostNetwork/hostPort exposure is not changed by this fix: remove it from the templates (RAY-SEC-005)".into(),
         );
     }
+    Ok(())
 }
 
 // -- network-policy ----------------------------------------------------------------------------

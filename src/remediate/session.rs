@@ -7,7 +7,7 @@ use super::{
 };
 
 /// A plan with the server's answers, ready to show and confirm.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Prepared {
     pub plan: Plan,
     /// The RBAC pre-check (SelfSubjectAccessReview for every write).

@@ -64,13 +64,10 @@ impl Action {
         Self::ALL.iter().find(|(_, n)| *n == s).map(|(a, _)| *a)
     }
 
-    /// Keys whose features belong to later issues, or that write to the cluster.
+    /// Whether the key does anything: `--read-only` removes the ones that write.
     pub fn available(self, read_only: bool) -> bool {
         match self {
-            Self::Fix | Self::Undo => {
-                let _ = read_only;
-                false
-            }
+            Self::Fix | Self::Undo => !read_only,
             _ => true,
         }
     }

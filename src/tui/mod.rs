@@ -11,6 +11,8 @@ pub mod view;
 
 use crate::cli::Global;
 use crate::cluster::{self, Connection};
+use crate::remediate::journal::Journal;
+use crate::remediate::session;
 use crate::report::Report;
 use futures::StreamExt;
 use model::Model;
@@ -232,6 +234,41 @@ async fn event_loop(
                         (format!("no browser here: open {url}"), false)
                     });
                     model.dirty = true;
+                }
+                Cmd::PlanFix(ns, name, fix) => {
+                    let (client, tx) = (client.clone(), tx.clone());
+                    tokio::spawn(async move {
+                        let r = session::prepare_fix(&client, &ns, &name, fix).await;
+                        let _ = tx
+                            .send(Msg::FixPrepared(r.map(Box::new).map_err(|e| e.to_string())))
+                            .await;
+                    });
+                }
+                Cmd::PlanUndo => {
+                    let (client, tx) = (client.clone(), tx.clone());
+                    let server = model.server.clone();
+                    tokio::spawn(async move {
+                        let journal = Journal::new(Journal::default_path());
+                        let r = session::prepare_undo(&client, &journal, &server, None).await;
+                        let _ = tx
+                            .send(Msg::FixPrepared(
+                                r.map(|(_, p)| Box::new(p)).map_err(|e| e.to_string()),
+                            ))
+                            .await;
+                    });
+                }
+                Cmd::Apply(plan) => {
+                    let (client, tx) = (client.clone(), tx.clone());
+                    let (context, server) = (model.context.clone(), model.server.clone());
+                    tokio::spawn(async move {
+                        let journal = Journal::new(Journal::default_path());
+                        let r = session::commit(&client, &plan, &journal, &context, &server).await;
+                        let msg = match r {
+                            Ok(e) => Ok((e.id, plan.title())),
+                            Err(e) => Err((e.to_string(), e.is_conflict())),
+                        };
+                        let _ = tx.send(Msg::FixApplied(msg)).await;
+                    });
                 }
                 Cmd::SwitchContext(ctx) => {
                     live.abort();

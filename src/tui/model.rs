@@ -82,6 +82,34 @@ pub enum Mode {
     Filter,
     Command,
     Help,
+    /// The fix (or undo) modal is open.
+    Fix,
+}
+
+/// Where the fix modal is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FixStage {
+    /// Reading the namespace, planning, RBAC check and dry run.
+    Planning,
+    /// The diff, warnings and the server's answers; waiting for y/n.
+    Preview(Box<crate::remediate::session::Prepared>),
+    Applying,
+    /// The outcome (message, is an error).
+    Done(String, bool),
+}
+
+/// The fix modal: what it is about and where it is.
+#[derive(Debug, Clone)]
+pub struct FixModal {
+    /// `service-clusterip on ray-prod/train-exposed`, or `undo`.
+    pub title: String,
+    /// Set for fixes (None for undo): what to plan again after a conflict.
+    pub fix: Option<(String, String, crate::remediate::FixId)>,
+    pub stage: FixStage,
+    /// First line shown of the preview.
+    pub scroll: u16,
+    /// The typed confirmation for plans that delete something.
+    pub confirm: Input,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,6 +177,8 @@ pub struct Model {
     pub forwards: Vec<ForwardView>,
     /// Show the forwards view instead of the detail pane.
     pub show_forwards: bool,
+    /// The fix/undo modal (Mode::Fix).
+    pub fix: Option<FixModal>,
     pub quit: bool,
     /// Something changed since the last frame.
     pub dirty: bool,
@@ -194,6 +224,7 @@ impl Model {
             contexts: Vec::new(),
             forwards: Vec::new(),
             show_forwards: false,
+            fix: None,
             quit: false,
             dirty: true,
         }

@@ -2,7 +2,9 @@
 //! Background work is requested as a `Cmd` and answers with a `Msg`.
 
 use super::keymap::Action;
-use super::model::{Focus, Link, Mode, Model, Snapshot, Sort, Tab};
+use super::model::{FixModal, FixStage, Focus, Link, Mode, Model, Snapshot, Sort, Tab};
+use crate::remediate::session::Prepared;
+use crate::remediate::{FixId, Plan};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind};
 use tui_input::backend::crossterm::EventHandler;
 
@@ -24,9 +26,14 @@ pub enum Msg {
     Warning(String),
     /// The running forwards (after a start, stop, or stats tick).
     Forwards(Vec<super::model::ForwardView>),
+    /// A fix or undo is planned and checked (or could not be).
+    FixPrepared(Result<Box<Prepared>, String>),
+    /// The writes are done: the journal id and what was written, or the error (and whether
+    /// it was a conflict, which plans again).
+    FixApplied(Result<(String, String), (String, bool)>),
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Cmd {
     Quit,
     /// Write the current report as JSON and Markdown into the state directory.
@@ -37,6 +44,88 @@ pub enum Cmd {
     StopForward(String, String),
     /// Open a URL in the browser (or say it where none can be opened).
     Open(String),
+    /// Plan a fix for namespace/entry and ask the server about it.
+    PlanFix(String, String, FixId),
+    /// Plan the undo of the newest change on this server.
+    PlanUndo,
+    /// Write a confirmed plan and journal it.
+    Apply(Box<Plan>),
+}
+
+/// Keys while the fix modal is open.
+fn fix_key(m: &mut Model, k: KeyEvent) -> Vec<Cmd> {
+    let Some(modal) = m.fix.as_mut() else {
+        m.mode = Mode::Normal;
+        return vec![];
+    };
+    let close = |m: &mut Model| {
+        m.fix = None;
+        m.mode = Mode::Normal;
+    };
+    let strong = matches!(&modal.stage, FixStage::Preview(p) if p.plan.strong && p.ready());
+    match (&modal.stage, k.code) {
+        (FixStage::Applying, _) => {}
+        (_, KeyCode::Esc) => close(m),
+        (FixStage::Preview(_), KeyCode::Up) => modal.scroll = modal.scroll.saturating_sub(1),
+        (FixStage::Preview(_), KeyCode::Down) => modal.scroll = modal.scroll.saturating_add(1),
+        (FixStage::Preview(_), KeyCode::PageUp) => modal.scroll = modal.scroll.saturating_sub(10),
+        (FixStage::Preview(_), KeyCode::PageDown) => modal.scroll = modal.scroll.saturating_add(10),
+        (FixStage::Preview(p), KeyCode::Enter) if strong => {
+            if modal.confirm.value() == p.plan.entry {
+                let plan = Box::new(p.plan.clone());
+                modal.stage = FixStage::Applying;
+                return vec![Cmd::Apply(plan)];
+            }
+            m.notice = Some((format!("type {:?} exactly to confirm", p.plan.entry), true));
+        }
+        (FixStage::Preview(_), _) if strong => {
+            modal.confirm.handle_event(&Event::Key(k));
+        }
+        (FixStage::Preview(p), KeyCode::Char('y')) if p.ready() => {
+            let plan = Box::new(p.plan.clone());
+            modal.stage = FixStage::Applying;
+            return vec![Cmd::Apply(plan)];
+        }
+        (_, KeyCode::Char('n' | 'q')) => close(m),
+        (FixStage::Done(..), KeyCode::Enter) => close(m),
+        (FixStage::Preview(_), KeyCode::Char('k')) => modal.scroll = modal.scroll.saturating_sub(1),
+        (FixStage::Preview(_), KeyCode::Char('j')) => modal.scroll = modal.scroll.saturating_add(1),
+        _ => {}
+    }
+    vec![]
+}
+
+/// `r`: the selected finding's fix (in the detail pane), else the worst finding with one.
+fn start_fix(m: &mut Model) -> Vec<Cmd> {
+    let Some(r) = m.current() else {
+        m.notice = Some(("no cluster selected".into(), false));
+        return vec![];
+    };
+    let e = &r.entry;
+    let finding = if m.focus == Focus::Detail && m.tab == Tab::Findings {
+        e.findings.get(m.finding)
+    } else {
+        e.findings.iter().find(|f| f.fix.is_some())
+    };
+    let Some(f) = finding else {
+        m.notice =
+            Some((format!("no finding of {}/{} has a one-key fix", e.namespace, e.name), false));
+        return vec![];
+    };
+    let Some(fix) = f.fix.as_deref().and_then(FixId::parse) else {
+        m.notice = Some((format!("{} has no one-key fix", f.rule), false));
+        return vec![];
+    };
+    let (ns, name) = (e.namespace.clone(), e.name.clone());
+    m.fix = Some(FixModal {
+        title: format!("{fix} on {ns}/{name}"),
+        fix: Some((ns.clone(), name.clone(), fix)),
+        stage: FixStage::Planning,
+        scroll: 0,
+        confirm: tui_input::Input::default(),
+    });
+    m.mode = Mode::Fix;
+    vec![Cmd::PlanFix(ns, name, fix)]
 }
 
 fn page(m: &Model) -> usize {
@@ -166,6 +255,7 @@ fn key(m: &mut Model, k: KeyEvent) -> Vec<Cmd> {
             }
             return vec![];
         }
+        Mode::Fix => return fix_key(m, k),
         Mode::Help => {
             if matches!(
                 k.code,
@@ -180,10 +270,7 @@ fn key(m: &mut Model, k: KeyEvent) -> Vec<Cmd> {
     let Some(action) = m.keymap.action(&k) else { return vec![] };
     if !action.available(m.read_only) {
         let what = match action {
-            Action::Fix | Action::Undo if m.read_only => {
-                "read-only mode: fixes and undo are off".to_string()
-            }
-            Action::Fix | Action::Undo => "fixes arrive with issue #6".to_string(),
+            Action::Fix | Action::Undo => "read-only mode: fixes and undo are off".to_string(),
             _ => String::new(),
         };
         m.notice = Some((what, false));
@@ -282,7 +369,18 @@ fn key(m: &mut Model, k: KeyEvent) -> Vec<Cmd> {
             Some(f) => return vec![Cmd::StopForward(f.namespace.clone(), f.cluster.clone())],
             None => m.notice = Some(("no forward to stop".into(), false)),
         },
-        Action::Fix | Action::Undo => {}
+        Action::Fix => return start_fix(m),
+        Action::Undo => {
+            m.fix = Some(FixModal {
+                title: "undo the last change".into(),
+                fix: None,
+                stage: FixStage::Planning,
+                scroll: 0,
+                confirm: tui_input::Input::default(),
+            });
+            m.mode = Mode::Fix;
+            return vec![Cmd::PlanUndo];
+        }
     }
     vec![]
 }
@@ -357,6 +455,48 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Cmd> {
         Msg::Switched(Err(e)) => {
             m.notice = Some((e, true));
             vec![]
+        }
+        Msg::FixPrepared(r) => {
+            let Some(modal) = m.fix.as_mut() else { return vec![] };
+            modal.scroll = 0;
+            modal.stage = match r {
+                Ok(p) if p.plan.is_empty() => FixStage::Done(
+                    format!("nothing to change: {} has nothing left to do", modal.title),
+                    false,
+                ),
+                Ok(p) => {
+                    modal.title = p.plan.title();
+                    FixStage::Preview(p)
+                }
+                Err(e) => FixStage::Done(e, true),
+            };
+            vec![]
+        }
+        Msg::FixApplied(Ok((id, what))) => {
+            m.fix = None;
+            m.mode = Mode::Normal;
+            m.notice = Some((format!("applied {what} as change {id} (u undoes it)"), false));
+            vec![]
+        }
+        Msg::FixApplied(Err((e, conflict))) => {
+            let Some(modal) = m.fix.as_mut() else { return vec![] };
+            match (&modal.fix, conflict) {
+                (Some((ns, name, fix)), true) => {
+                    m.notice = Some((format!("{e}; here is the new plan"), true));
+                    let cmd = Cmd::PlanFix(ns.clone(), name.clone(), *fix);
+                    modal.stage = FixStage::Planning;
+                    vec![cmd]
+                }
+                (None, true) => {
+                    modal.stage = FixStage::Planning;
+                    m.notice = Some((format!("{e}; here is the new plan"), true));
+                    vec![Cmd::PlanUndo]
+                }
+                (_, false) => {
+                    modal.stage = FixStage::Done(e, true);
+                    vec![]
+                }
+            }
         }
     }
 }

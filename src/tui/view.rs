@@ -51,6 +51,114 @@ pub fn render(m: &Model, f: &mut Frame) {
     if m.mode == Mode::Help {
         render_help(m, f, area);
     }
+    if let (Mode::Fix, Some(modal)) = (m.mode, &m.fix) {
+        render_fix(m, modal, f, area);
+    }
+}
+
+/// The fix modal: diff of every object, warnings, the RBAC check and the server's dry-run
+/// answer, and what to press.
+fn render_fix(m: &Model, modal: &super::model::FixModal, f: &mut Frame, area: Rect) {
+    use super::model::FixStage;
+    let t = &m.theme;
+    let w = area.width.saturating_sub(4).clamp(20, 120);
+    let h = area.height.saturating_sub(2).max(6);
+    let r = Rect {
+        x: area.x + (area.width - w) / 2,
+        y: area.y + (area.height - h) / 2,
+        width: w,
+        height: h,
+    };
+    let mut lines: Vec<Line> = Vec::new();
+    let footer: Line;
+    match &modal.stage {
+        FixStage::Planning => {
+            lines.push(Line::styled(
+                "planning: reading the namespace, RBAC pre-check, server-side dry run…",
+                t.get("muted"),
+            ));
+            footer = Line::styled("esc cancel", t.get("key"));
+        }
+        FixStage::Applying => {
+            lines.push(Line::styled(
+                "applying (with resourceVersion preconditions)…",
+                t.get("muted"),
+            ));
+            footer = Line::styled("", t.get("key"));
+        }
+        FixStage::Done(msg, err) => {
+            lines.push(Line::styled(msg.clone(), t.get(if *err { "error" } else { "ok" })));
+            footer = Line::styled("enter/esc close", t.get("key"));
+        }
+        FixStage::Preview(p) => {
+            for s in p.plan.summary() {
+                lines.push(Line::styled(s, t.get("title")));
+            }
+            for wn in &p.plan.warnings {
+                lines.push(Line::styled(format!("! {wn}"), t.get("severity_medium")));
+            }
+            for a in p.answer_lines() {
+                let bad = a.contains("forbidden")
+                    || a.contains("rejected")
+                    || a.contains("changed since");
+                lines.push(Line::styled(a, t.get(if bad { "error" } else { "ok" })));
+            }
+            lines.push(Line::raw(""));
+            for l in p.plan.diff().lines() {
+                let style = match l.chars().next() {
+                    Some('+' | '-' | '~')
+                        if l.starts_with("+ create")
+                            || l.starts_with("- delete")
+                            || l.starts_with("~ update") =>
+                    {
+                        t.get("title")
+                    }
+                    Some('+') => t.get("ok"),
+                    Some('-') => t.get("bad"),
+                    Some('@') => t.get("key"),
+                    _ => t.get("text"),
+                };
+                lines.push(Line::styled(l.to_string(), style));
+            }
+            footer = if !p.ready() {
+                Line::styled("cannot apply: see above · esc close", t.get("error"))
+            } else if p.plan.strong {
+                Line::from(vec![
+                    Span::styled(
+                        format!(
+                            "this deletes objects: type {:?} and enter to apply: ",
+                            p.plan.entry
+                        ),
+                        t.get("key"),
+                    ),
+                    Span::raw(modal.confirm.value().to_string()),
+                    Span::styled("█", t.get("key")),
+                    Span::styled("   esc cancel", t.get("muted")),
+                ])
+            } else {
+                Line::styled(
+                    format!(
+                        "y apply {} write(s) to {} · n/esc cancel · ↑↓ scroll",
+                        p.plan.changes.len(),
+                        m.context
+                    ),
+                    t.get("key"),
+                )
+            };
+        }
+    }
+    let [body, foot] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)])
+        .areas(Block::default().borders(Borders::ALL).inner(r));
+    f.render_widget(Clear, r);
+    f.render_widget(block(m, format!(" {} ", modal.title), true), r);
+    f.render_widget(
+        Paragraph::new(lines)
+            .style(t.get("text"))
+            .wrap(Wrap { trim: false })
+            .scroll((modal.scroll, 0)),
+        body,
+    );
+    f.render_widget(Paragraph::new(footer), foot);
 }
 
 fn render_header(m: &Model, f: &mut Frame, area: Rect) {
@@ -304,8 +412,14 @@ fn render_detail(m: &Model, f: &mut Frame, area: Rect) {
                     Span::styled(format!("{} §{} ", fd.rule, fd.section), t.get("key")),
                     Span::raw(fd.title.to_string()),
                 ];
-                if let Some(fix) = &fd.fix {
-                    head.push(Span::styled(format!("  fix: {fix}"), t.get("muted")));
+                match (&fd.fix, m.read_only, m.keymap.key_for(super::keymap::Action::Fix)) {
+                    (Some(fix), false, Some(k)) => {
+                        head.push(Span::styled(format!("  [{k}] fix: {fix}"), t.get("key")))
+                    }
+                    (Some(fix), _, _) => {
+                        head.push(Span::styled(format!("  fix: {fix}"), t.get("muted")))
+                    }
+                    _ => {}
                 }
                 let mut line = Line::from(head);
                 if selected {
@@ -458,7 +572,7 @@ fn render_help(m: &Model, f: &mut Frame, area: Rect) {
     };
     let mut lines: Vec<Line> = Vec::new();
     let mut seen: Vec<(String, String)> = Vec::new();
-    for b in &m.keymap.bindings {
+    for b in m.keymap.bindings.iter().filter(|b| b.action.available(m.read_only)) {
         // One line per action: "j / down   move down".
         match seen.iter_mut().find(|(_, d)| *d == b.desc) {
             Some((keys, _)) => keys.push_str(&format!(" / {}", b.on)),

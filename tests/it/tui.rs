@@ -232,6 +232,96 @@ async fn frames() {
 }
 
 #[tokio::test]
+async fn fix_modal_flow_and_read_only() {
+    use raydar::remediate::session;
+    use raydar::remediate::FixId;
+    use raydar::tui::model::FixStage;
+    let s = DemoServer::start(DemoOptions::default()).await.unwrap();
+    let admin = s.client(DemoUser::Admin).await.unwrap();
+    let mut m = model();
+    update(&mut m, Msg::Snapshot(Box::new(snapshot(DemoUser::Admin).await)));
+    update(&mut m, key('/'));
+    typed(&mut m, "train");
+    update(&mut m, code(KeyCode::Enter));
+    // From the clusters table, r takes the worst finding that has a fix.
+    assert_eq!(
+        update(&mut m, key('r')),
+        [Cmd::PlanFix("ray-prod".into(), "train-exposed".into(), FixId::ServiceClusterip)]
+    );
+    assert_eq!(m.mode, Mode::Fix);
+    assert!(render(&m, 120, 30).contains("planning"));
+    let p = session::prepare_fix(&admin, "ray-prod", "train-exposed", FixId::ServiceClusterip)
+        .await
+        .unwrap();
+    update(&mut m, Msg::FixPrepared(Ok(Box::new(p.clone()))));
+    let frame = render(&m, 120, 30);
+    assert!(frame.contains("update Service ray-prod/train-exposed-head-svc"), "{frame}");
+    assert!(frame.contains("y apply 2 write(s)"), "{frame}");
+    update(&mut m, code(KeyCode::Down));
+    assert_eq!(m.fix.as_ref().unwrap().scroll, 1);
+    assert_eq!(update(&mut m, key('y')), [Cmd::Apply(Box::new(p.plan.clone()))]);
+    assert!(matches!(m.fix.as_ref().unwrap().stage, FixStage::Applying));
+    assert!(update(&mut m, code(KeyCode::Esc)).is_empty(), "no cancel while writing");
+    // A conflict plans again instead of overwriting.
+    assert_eq!(
+        update(&mut m, Msg::FixApplied(Err(("changed since the preview".into(), true)))),
+        [Cmd::PlanFix("ray-prod".into(), "train-exposed".into(), FixId::ServiceClusterip)]
+    );
+    update(&mut m, Msg::FixPrepared(Ok(Box::new(p.clone()))));
+    update(&mut m, key('y'));
+    update(&mut m, Msg::FixApplied(Ok(("20261127-000000-abcd".into(), "done".into()))));
+    assert_eq!(m.mode, Mode::Normal);
+    assert!(render(&m, 120, 30).contains("20261127-000000-abcd"));
+    // n cancels; u opens the undo modal.
+    assert_eq!(update(&mut m, key('u')), [Cmd::PlanUndo]);
+    update(&mut m, key('n'));
+    assert_eq!(m.mode, Mode::Normal);
+    // Deleting fixes want the cluster's name typed.
+    let p =
+        session::prepare_fix(&admin, "ray-dev", "notebook", FixId::DisableIngress).await.unwrap();
+    m.mode = Mode::Fix;
+    m.fix = Some(raydar::tui::model::FixModal {
+        title: "t".into(),
+        fix: None,
+        stage: FixStage::Preview(Box::new(p.clone())),
+        scroll: 0,
+        confirm: Default::default(),
+    });
+    assert!(render(&m, 120, 30).contains("type \"notebook\""));
+    assert!(update(&mut m, key('y')).is_empty(), "y is not enough");
+    update(&mut m, code(KeyCode::Backspace));
+    assert!(typed(&mut m, "noteboo").is_empty());
+    assert!(update(&mut m, code(KeyCode::Enter)).is_empty());
+    update(&mut m, key('k'));
+    assert_eq!(update(&mut m, code(KeyCode::Enter)), [Cmd::Apply(Box::new(p.plan.clone()))]);
+    // A refused plan cannot be applied.
+    let viewer = s.client(DemoUser::Viewer).await.unwrap();
+    let p = session::prepare_fix(&viewer, "ray-prod", "train-exposed", FixId::NetworkPolicy)
+        .await
+        .unwrap();
+    m.fix.as_mut().unwrap().stage = FixStage::Preview(Box::new(p));
+    let frame = render(&m, 120, 30);
+    assert!(frame.contains("forbidden") && frame.contains("cannot apply"), "{frame}");
+    assert!(update(&mut m, key('y')).is_empty());
+    update(&mut m, code(KeyCode::Esc));
+
+    // --read-only: the keys do nothing and are gone from the help.
+    let mut ro = Model::new("c", "s", Keymap::load(None).0, "dark", true);
+    update(&mut ro, Msg::Snapshot(Box::new(snapshot(DemoUser::Admin).await)));
+    assert!(update(&mut ro, key('r')).is_empty());
+    assert!(update(&mut ro, key('u')).is_empty());
+    assert!(render(&ro, 120, 30).contains("read-only"));
+    update(&mut ro, key('?'));
+    let help = render(&ro, 120, 40);
+    assert!(
+        !help.contains("fix the selected finding") && !help.contains("undo the last fix"),
+        "{help}"
+    );
+    update(&mut m, key('?'));
+    assert!(render(&m, 120, 40).contains("fix the selected finding"));
+}
+
+#[tokio::test]
 async fn limited_user_sees_forbidden_namespaces_in_the_status_line() {
     let mut m = model();
     update(&mut m, Msg::Snapshot(Box::new(snapshot(DemoUser::Limited).await)));
@@ -303,6 +393,23 @@ fn tmux_end_to_end() {
     tmux(&["send-keys", "-t", "e2e", "?"]);
     assert!(wait_for("Keys (esc closes)"), "{}", screen());
     tmux(&["send-keys", "-t", "e2e", "Escape"]);
+    // r fixes the worst finding with a fix: preview, y, and the watcher shows the result.
+    tmux(&["send-keys", "-t", "e2e", "Escape"]);
+    assert!(wait_for("Ray clusters (12)"), "{}", screen());
+    tmux(&["send-keys", "-t", "e2e", "/", "train", "Enter"]);
+    assert!(wait_for("(1) /train"), "{}", screen());
+    assert!(screen().contains(" PUBLIC "), "{}", screen());
+    tmux(&["send-keys", "-t", "e2e", "r"]);
+    assert!(wait_for("y apply 2 write(s)"), "{}", screen());
+    assert!(screen().contains("server-side dry run"), "{}", screen());
+    tmux(&["send-keys", "-t", "e2e", "y"]);
+    assert!(wait_for(" internal "), "{}", screen());
+    assert!(screen().contains("applied"), "{}", screen());
+    // u undoes it, with the same preview and checks.
+    tmux(&["send-keys", "-t", "e2e", "u"]);
+    assert!(wait_for("undo of change"), "{}", screen());
+    tmux(&["send-keys", "-t", "e2e", "y"]);
+    assert!(wait_for(" PUBLIC "), "{}", screen());
     tmux(&["send-keys", "-t", "e2e", "q"]);
     assert!(wait_for("RAYDAR-EXIT=0"), "{}", screen());
     assert_eq!(
