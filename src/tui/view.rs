@@ -70,25 +70,24 @@ fn render_fix(m: &Model, modal: &super::model::FixModal, f: &mut Frame, area: Re
         height: h,
     };
     let mut lines: Vec<Line> = Vec::new();
-    let footer: Line;
-    match &modal.stage {
+    let footer: Line = match &modal.stage {
         FixStage::Planning => {
             lines.push(Line::styled(
                 "planning: reading the namespace, RBAC pre-check, server-side dry run…",
                 t.get("muted"),
             ));
-            footer = Line::styled("esc cancel", t.get("key"));
+            Line::styled("esc cancel", t.get("key"))
         }
         FixStage::Applying => {
             lines.push(Line::styled(
                 "applying (with resourceVersion preconditions)…",
                 t.get("muted"),
             ));
-            footer = Line::styled("", t.get("key"));
+            Line::styled("", t.get("key"))
         }
         FixStage::Done(msg, err) => {
             lines.push(Line::styled(msg.clone(), t.get(if *err { "error" } else { "ok" })));
-            footer = Line::styled("enter/esc close", t.get("key"));
+            Line::styled("enter/esc close", t.get("key"))
         }
         FixStage::Preview(p) => {
             for s in p.plan.summary() {
@@ -120,7 +119,7 @@ fn render_fix(m: &Model, modal: &super::model::FixModal, f: &mut Frame, area: Re
                 };
                 lines.push(Line::styled(l.to_string(), style));
             }
-            footer = if !p.ready() {
+            if !p.ready() {
                 Line::styled("cannot apply: see above · esc close", t.get("error"))
             } else if p.plan.strong {
                 Line::from(vec![
@@ -144,9 +143,9 @@ fn render_fix(m: &Model, modal: &super::model::FixModal, f: &mut Frame, area: Re
                     ),
                     t.get("key"),
                 )
-            };
+            }
         }
-    }
+    };
     let [body, foot] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)])
         .areas(Block::default().borders(Borders::ALL).inner(r));
     f.render_widget(Clear, r);
