@@ -50,22 +50,73 @@ pub async fn gather(
         let entries = posture::evaluate(&set.inventory, cfg);
         return Ok((Report::new("files".into(), entries, set.errors), set.origins));
     }
-    let conn = if g.demo {
-        cluster::connect_demo().await
-    } else {
-        cluster::connect(g.kubeconfig.as_ref(), g.context.as_deref()).await
-    }
-    .map_err(|e| e.to_string())?;
+    let conn = connect(g).await?;
+    let mut entries = Vec::new();
+    let errors =
+        list_live(g, &conn, &mut |inv| entries.extend(posture::evaluate(inv, cfg))).await?;
+    Ok((Report::new(conn.source(), entries, errors), Origins::new()))
+}
+
+/// Lists the live cluster namespace by namespace (with a progress line on a terminal) and
+/// hands each namespace's inventory to `each`.
+async fn list_live(
+    g: &Global,
+    conn: &cluster::Connection,
+    each: &mut dyn FnMut(&crate::inventory::Inventory),
+) -> Result<Vec<cluster::ScanError>, String> {
     let progress = Arc::new(Progress::default());
     let ticker = progress_ticker(progress.clone());
-    let listed = cluster::list_inventory(&conn, &scope(g), progress).await;
+    let listed = cluster::for_each_namespace(conn, &scope(g), progress, each).await;
     if let Some(t) = ticker {
         t.abort();
         eprint!("\r\x1b[2K");
     }
-    let (inv, errors) = listed.map_err(|e| e.to_string())?;
-    let entries = posture::evaluate(&inv, cfg);
-    Ok((Report::new(conn.source(), entries, errors), Origins::new()))
+    listed.map_err(|e| e.to_string())
+}
+
+async fn connect(g: &Global) -> Result<cluster::Connection, String> {
+    if g.demo {
+        cluster::connect_demo().await
+    } else {
+        cluster::connect(g.kubeconfig.as_ref(), g.context.as_deref()).await
+    }
+    .map_err(|e| e.to_string())
+}
+
+/// `scan -o json` of a live cluster: entries are written as each namespace is evaluated, so
+/// memory stays at one namespace however large the cluster. Returns the exit code.
+pub async fn stream_json(
+    g: &Global,
+    cfg: &PostureConfig,
+    out: &mut dyn Write,
+    fail_on: Option<Severity>,
+) -> Result<i32, String> {
+    let conn = connect(g).await?;
+    let mut json = report::JsonStream::begin(out, &conn.source()).map_err(|e| e.to_string())?;
+    let mut worst: Option<Severity> = None;
+    let mut failed: Option<std::io::Error> = None;
+    let errors = list_live(g, &conn, &mut |inv| {
+        for e in posture::evaluate(inv, cfg) {
+            worst = worst.max(e.worst());
+            if failed.is_none() {
+                if let Err(err) = json.entry(&e) {
+                    failed = Some(err);
+                }
+            }
+        }
+    })
+    .await?;
+    let written = match failed {
+        Some(e) => Err(e),
+        None => json.finish(&errors),
+    };
+    let code = report::exit_code(worst, !errors.is_empty(), fail_on);
+    match written {
+        // A closed pipe (`| head`) is not an error worth a message.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(code),
+        Err(e) => Err(format!("writing the report: {e}")),
+        Ok(()) => Ok(code),
+    }
 }
 
 pub fn posture_config(g: &Global) -> Result<PostureConfig, String> {
@@ -84,6 +135,23 @@ pub async fn run(g: &Global, files: &[PathBuf], output: Output, fail_on: Option<
             return 2;
         }
     };
+    if files.is_empty() && matches!(output, Output::Json) {
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+        let r = stream_json(g, &cfg, &mut out, fail_on).await;
+        let flushed = out.flush();
+        return match (r, flushed) {
+            (Ok(code), Ok(())) => code,
+            (Err(e), _) => {
+                eprintln!("raydar: {e}");
+                2
+            }
+            (Ok(_), Err(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+            (Ok(_), Err(e)) => {
+                eprintln!("raydar: writing the report: {e}");
+                2
+            }
+        };
+    }
     let (report, origins) = match gather(g, files, &cfg).await {
         Ok(r) => r,
         Err(e) => {

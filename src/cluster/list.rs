@@ -31,7 +31,7 @@ pub struct Progress {
     pub objects: AtomicUsize,
 }
 
-enum Failure {
+pub(super) enum Failure {
     /// The kind does not exist on this server (CRD not installed): silently empty.
     Missing,
     Forbidden(String),
@@ -39,7 +39,7 @@ enum Failure {
     Unreachable(String),
 }
 
-fn classify(e: kube::Error, what: &str) -> Failure {
+pub(super) fn classify(e: kube::Error, what: &str) -> Failure {
     match e {
         kube::Error::Api(s) if s.code == 404 => Failure::Missing,
         kube::Error::Api(s) if s.code == 403 => {
@@ -91,12 +91,12 @@ where
 
 /// One list to run: a kind in a namespace (or cluster-wide).
 #[derive(Clone)]
-struct Job {
-    kind: &'static str,
-    ns: Option<String>,
+pub(super) struct Job {
+    pub kind: &'static str,
+    pub ns: Option<String>,
 }
 
-enum Batch {
+pub(super) enum Batch {
     RayClusters(Vec<RayCluster>),
     RayJobs(Vec<RayJob>),
     RayServices(Vec<RayService>),
@@ -152,7 +152,7 @@ async fn run(c: &kube::Client, job: &Job, p: &Progress) -> Result<Batch, kube::E
     })
 }
 
-fn absorb(inv: &mut Inventory, b: Batch) {
+pub(super) fn absorb(inv: &mut Inventory, b: Batch) {
     match b {
         Batch::RayClusters(v) => inv.ray_clusters.extend(v),
         Batch::RayJobs(v) => inv.ray_jobs.extend(v),
@@ -173,17 +173,17 @@ fn absorb(inv: &mut Inventory, b: Batch) {
     }
 }
 
-/// Runs `jobs` with bounded concurrency; returns what failed per job.
-async fn run_all(
+/// Runs `jobs` with bounded concurrency into `inv`; marks what could not be read as
+/// unreadable and returns those failures (an unreachable server ends the scan).
+pub(super) async fn run_jobs(
     conn: &Connection,
     jobs: Vec<Job>,
     inv: &mut Inventory,
-    errors: &mut Vec<ScanError>,
     p: &Arc<Progress>,
-) -> Result<(), ConnectError> {
+) -> Result<Vec<(Job, Failure)>, ConnectError> {
     p.lists_total.fetch_add(jobs.len(), Ordering::Relaxed);
     let client = conn.client.clone();
-    let results: Vec<(Job, Result<Batch, kube::Error>)> = stream::iter(jobs)
+    let mut results: Vec<(Job, Result<Batch, kube::Error>)> = stream::iter(jobs)
         .map(|job| {
             let (c, p) = (client.clone(), p.clone());
             async move {
@@ -195,43 +195,49 @@ async fn run_all(
         .buffer_unordered(16)
         .collect()
         .await;
-    let mut results = results;
     // Deterministic order regardless of which list finished first.
     results.sort_by(|a, b| (a.0.ns.as_deref(), a.0.kind).cmp(&(b.0.ns.as_deref(), b.0.kind)));
-    let mut forbidden: Vec<(Option<String>, Vec<&'static str>)> = Vec::new();
+    let mut failed = Vec::new();
     for (job, r) in results {
-        let e = match r {
-            Ok(b) => {
-                absorb(inv, b);
-                continue;
-            }
-            Err(e) => e,
-        };
-        match classify(e, job.kind) {
-            Failure::Missing => {}
-            Failure::Unreachable(reason) => {
-                return Err(ConnectError::Unreachable {
-                    server: conn.server.clone(),
-                    context: conn.context.clone(),
-                    reason,
-                })
-            }
-            Failure::Forbidden(_) => {
-                inv.unreadable.insert((job.ns.clone().unwrap_or_default(), job.kind.to_string()));
-                match forbidden.iter_mut().find(|(ns, _)| *ns == job.ns) {
-                    Some((_, kinds)) => kinds.push(job.kind),
-                    None => forbidden.push((job.ns.clone(), vec![job.kind])),
+        match r {
+            Ok(b) => absorb(inv, b),
+            Err(e) => match classify(e, job.kind) {
+                Failure::Unreachable(reason) => {
+                    return Err(ConnectError::Unreachable {
+                        server: conn.server.clone(),
+                        context: conn.context.clone(),
+                        reason,
+                    })
                 }
-            }
-            Failure::Other(m) => {
-                inv.unreadable.insert((job.ns.clone().unwrap_or_default(), job.kind.to_string()));
-                errors.push(ScanError {
-                    namespace: job.ns.clone(),
-                    file: None,
-                    document: None,
-                    message: m,
-                });
-            }
+                Failure::Missing => {}
+                f => {
+                    inv.unreadable
+                        .insert((job.ns.clone().unwrap_or_default(), job.kind.to_string()));
+                    failed.push((job, f));
+                }
+            },
+        }
+    }
+    Ok(failed)
+}
+
+/// Turns failed lists into error lines: one per namespace for what was forbidden there, one
+/// per other failure.
+pub(super) fn report_failures(failed: Vec<(Job, Failure)>, errors: &mut Vec<ScanError>) {
+    let mut forbidden: Vec<(Option<String>, Vec<&'static str>)> = Vec::new();
+    for (job, f) in failed {
+        match f {
+            Failure::Forbidden(_) => match forbidden.iter_mut().find(|(ns, _)| *ns == job.ns) {
+                Some((_, kinds)) => kinds.push(job.kind),
+                None => forbidden.push((job.ns.clone(), vec![job.kind])),
+            },
+            Failure::Other(m) => errors.push(ScanError {
+                namespace: job.ns.clone(),
+                file: None,
+                document: None,
+                message: m,
+            }),
+            Failure::Missing | Failure::Unreachable(_) => {}
         }
     }
     // One line per namespace: the kinds it could not read, or that it could read nothing.
@@ -244,26 +250,22 @@ async fn run_all(
         errors.push(ScanError { namespace: ns, file: None, document: None, message });
     }
     errors.sort_by(|a, b| a.namespace.cmp(&b.namespace));
-    Ok(())
 }
 
-/// Lists everything the rules read within `scope`.
-pub async fn list_inventory(
+/// Which namespaces to list one by one (None: cluster-wide lists work). Probes RayClusters
+/// first: a 404 means KubeRay is not installed, a connection error ends here.
+pub(super) async fn namespaces_to_scan(
     conn: &Connection,
     scope: &Scope,
-    progress: Arc<Progress>,
-) -> Result<(Inventory, Vec<ScanError>), ConnectError> {
-    let mut inv = Inventory { live: true, ..Default::default() };
-    let mut errors = Vec::new();
+    errors: &mut Vec<ScanError>,
+) -> Result<Option<Vec<String>>, ConnectError> {
     let c = &conn.client;
-
-    // RayClusters first: a 404 means KubeRay is not installed, a connection error ends here.
     let probe_ns = match scope {
         Scope::All => None,
         Scope::Namespaces(n) => n.first().map(String::as_str),
     };
     let probe: Api<RayCluster> = api(c, probe_ns);
-    let namespaces: Option<Vec<String>> = match probe.list(&ListParams::default().limit(1)).await {
+    Ok(match probe.list(&ListParams::default().limit(1)).await {
         Ok(_) => match scope {
             Scope::All => None,
             Scope::Namespaces(n) => Some(n.clone()),
@@ -310,7 +312,19 @@ pub async fn list_inventory(
                 }
             },
         },
-    };
+    })
+}
+
+/// Lists everything the rules read within `scope`, all at once (the TUI's first load, tests
+/// and benches; `raydar scan` streams namespace by namespace instead).
+pub async fn list_inventory(
+    conn: &Connection,
+    scope: &Scope,
+    progress: Arc<Progress>,
+) -> Result<(Inventory, Vec<ScanError>), ConnectError> {
+    let mut inv = Inventory { live: true, ..Default::default() };
+    let mut errors = Vec::new();
+    let namespaces = namespaces_to_scan(conn, scope, &mut errors).await?;
     let mut jobs: Vec<Job> = Vec::new();
     match &namespaces {
         None => {
@@ -326,6 +340,7 @@ pub async fn list_inventory(
     for k in ["clusterrolebindings", "clusterroles", "elasticquotatrees"] {
         jobs.push(Job { kind: k, ns: None });
     }
-    run_all(conn, jobs, &mut inv, &mut errors, &progress).await?;
+    let failed = run_jobs(conn, jobs, &mut inv, &progress).await?;
+    report_failures(failed, &mut errors);
     Ok((inv, errors))
 }

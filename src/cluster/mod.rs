@@ -2,8 +2,10 @@
 //! demo), and listing the inventory the rules read. Rules never see a `Client`.
 
 mod list;
+mod stream;
 
 pub use list::{list_inventory, Progress, Scope};
+pub use stream::for_each_namespace;
 
 use crate::demo::{DemoOptions, DemoServer, DemoUser};
 use kube::config::{KubeConfigOptions, Kubeconfig};

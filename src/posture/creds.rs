@@ -74,7 +74,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
         }
     }
     // Live pods win where webhooks mutate them.
-    for p in &s.pods {
+    for p in s.pods {
         let pod = format!("Pod {}/{}", s.namespace, p.metadata.name.as_deref().unwrap_or(""));
         for (i, c) in p.spec.containers.iter().enumerate() {
             scan(&pod, &format!("spec.containers[{i}]"), c, &mut seen, out);

@@ -35,8 +35,12 @@ fn ingresses(s: &Subject, out: &mut Findings) {
         return;
     }
     let dashboards: Vec<_> = s.exposures.iter().filter(|e| e.kind == PortKind::Dashboard).collect();
+    let cluster = s.cluster.unwrap_or(s.name);
+    let generated_svc = format!("{cluster}-head-svc");
+    let generated_ingress = format!("{cluster}-head-ingress");
     for ing in s.idx.ingresses.get(s.namespace).into_iter().flatten() {
-        let ann = ing.metadata.annotations.clone().unwrap_or_default();
+        static NONE: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
+        let ann = ing.metadata.annotations.as_ref().unwrap_or(&NONE);
         let authed = INGRESS_AUTH.iter().any(|k| ann.contains_key(*k))
             || ann.values().any(|v| v.contains("oauth2-proxy") || v.contains("oauth2/auth"));
         for (b, path) in ing.backends() {
@@ -48,7 +52,7 @@ fn ingresses(s: &Subject, out: &mut Findings) {
             });
             let synthesized =
                 s.spec.is_some_and(|sp| sp.head_group_spec.enable_ingress == Some(true))
-                    && b.name == format!("{}-head-svc", s.cluster.unwrap_or(s.name));
+                    && b.name == generated_svc;
             if hit.is_some() || synthesized {
                 let iname = ing.metadata.name.as_deref().unwrap_or("");
                 let (sev, how) = if authed {
@@ -69,10 +73,13 @@ fn ingresses(s: &Subject, out: &mut Findings) {
     }
     // enableIngress without a live Ingress (manifests): KubeRay will create an open one.
     let asked = s.spec.is_some_and(|sp| sp.head_group_spec.enable_ingress == Some(true));
-    let live_ingress = s.idx.ingresses.get(s.namespace).into_iter().flatten().any(|i| {
-        i.metadata.name.as_deref()
-            == Some(format!("{}-head-ingress", s.cluster.unwrap_or(s.name)).as_str())
-    });
+    let live_ingress = s
+        .idx
+        .ingresses
+        .get(s.namespace)
+        .into_iter()
+        .flatten()
+        .any(|i| i.metadata.name.as_deref() == Some(generated_ingress.as_str()));
     if asked && !live_ingress && !s.inv.live {
         out.add(rule("RAY-EXP-004"), Severity::Critical,
             format_args!("{} {}.headGroupSpec.enableIngress=true: KubeRay creates an Ingress to the dashboard with no authentication", s.object(), s.spec_path));

@@ -112,7 +112,9 @@ pub struct Findings(Vec<Finding>);
 impl Findings {
     pub fn add(&mut self, rule: &'static Rule, severity: Severity, evidence: std::fmt::Arguments) {
         use std::fmt::Write;
-        match self.0.iter_mut().find(|f| f.rule == rule.id && f.severity == severity) {
+        // Rule ids are the catalog's statics: compare addresses, not text.
+        let same = |f: &Finding| matches!(&f.rule, Cow::Borrowed(r) if std::ptr::eq(*r, rule.id));
+        match self.0.iter_mut().find(|f| f.severity == severity && same(f)) {
             Some(f) => {
                 f.evidence.push_str("; ");
                 let _ = f.evidence.write_fmt(evidence);
@@ -179,49 +181,63 @@ pub fn grade(findings: &[Finding]) -> (String, u32) {
 
 pub const GRADE_FORMULA: &str = "F if any critical finding; otherwise score = 100 − 15·high − 5·medium − 1·low, and A ≥ 90, B ≥ 75, C ≥ 60, D ≥ 40, else F.";
 
+/// Every rule on one subject: its entry with grade and sorted findings.
+fn entry(s: &Subject) -> Entry {
+    let mut f = Findings::default();
+    if s.cluster_rules {
+        tls::check(s, &mut f);
+        auth::check(s, &mut f);
+        exposure::check(s, &mut f);
+        network::check(s, &mut f);
+        quota::check(s, &mut f);
+        rbac::check(s, &mut f);
+        security::check(s, &mut f);
+        images::check(s, &mut f);
+        resources::check(s, &mut f);
+        creds::check(s, &mut f);
+    } else {
+        exposure::check_own_services(s, &mut f);
+    }
+    jobs::check(s, &mut f);
+    let mut f = f.into_vec();
+    f.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then_with(|| a.rule.cmp(&b.rule))
+            .then_with(|| a.evidence.cmp(&b.evidence))
+    });
+    let (grade, score) = grade(&f);
+    Entry {
+        namespace: s.namespace.to_string(),
+        name: s.name.to_string(),
+        kind: s.kind.to_string(),
+        owner: s.owner.clone(),
+        ray_version: s.ray_version(),
+        grade,
+        score,
+        findings: f,
+    }
+}
+
 /// Evaluates every rule for every entry of the inventory. Entries come sorted by namespace,
 /// name and kind; findings by severity (worst first), then rule id.
 pub fn evaluate(inv: &Inventory, cfg: &PostureConfig) -> Vec<Entry> {
     let index = subject::Index::new(inv);
-    let mut out: Vec<Entry> = subject::subjects(inv, &index, cfg)
-        .iter()
-        .map(|s| {
-            let mut f = Findings::default();
-            if s.cluster_rules {
-                tls::check(s, &mut f);
-                auth::check(s, &mut f);
-                exposure::check(s, &mut f);
-                network::check(s, &mut f);
-                quota::check(s, &mut f);
-                rbac::check(s, &mut f);
-                security::check(s, &mut f);
-                images::check(s, &mut f);
-                resources::check(s, &mut f);
-                creds::check(s, &mut f);
-            } else {
-                exposure::check_own_services(s, &mut f);
-            }
-            jobs::check(s, &mut f);
-            let mut f = f.into_vec();
-            f.sort_by(|a, b| {
-                b.severity
-                    .cmp(&a.severity)
-                    .then_with(|| a.rule.cmp(&b.rule))
-                    .then_with(|| a.evidence.cmp(&b.evidence))
-            });
-            let (grade, score) = grade(&f);
-            Entry {
-                namespace: s.namespace.to_string(),
-                name: s.name.to_string(),
-                kind: s.kind.to_string(),
-                owner: s.owner.clone(),
-                ray_version: s.ray_version(),
-                grade,
-                score,
-                findings: f,
-            }
+    let subjects = subject::subjects(inv, &index, cfg);
+    // Entries are independent: large inventories are split across the cores.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let mut out: Vec<Entry> = if threads > 1 && subjects.len() >= 512 {
+        let chunk = subjects.len().div_ceil(threads);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = subjects
+                .chunks(chunk)
+                .map(|part| scope.spawn(move || part.iter().map(entry).collect::<Vec<_>>()))
+                .collect();
+            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
         })
-        .collect();
+    } else {
+        subjects.iter().map(entry).collect()
+    };
     out.sort_by(|a, b| (&a.namespace, &a.name, &a.kind).cmp(&(&b.namespace, &b.name, &b.kind)));
     out
 }

@@ -6,7 +6,8 @@ pub fn check(s: &Subject, out: &mut Findings) {
     let obj = s.object();
     for t in s.templates() {
         let Some(c) = t.spec.containers.first() else { continue };
-        let r = c.resources.clone().unwrap_or_default();
+        let none = crate::model::Resources::default();
+        let r = c.resources.as_ref().unwrap_or(&none);
         // Kubernetes defaults missing requests to the limits.
         let has_req = |k: &str| r.requests.contains_key(k) || r.limits.contains_key(k);
         let missing: Vec<&str> = ["cpu", "memory"].into_iter().filter(|k| !has_req(k)).collect();

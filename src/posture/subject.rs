@@ -6,12 +6,13 @@ use super::{Owner, PostureConfig};
 use crate::inventory::Inventory;
 use crate::kuberay::{RayClusterSpec, RayJobSpec};
 use crate::model::{Container, ContainerPort, Ingress, IntOrString, Pod, PodSpec, Service};
+use foldhash::HashMap;
 use k8s_openapi::api::core::v1::{ResourceQuota, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 /// Indexes the inventory by namespace once, so evaluating 5,000 clusters stays linear.
 pub struct Index<'a> {
@@ -26,7 +27,7 @@ pub struct Index<'a> {
 }
 
 fn by_ns<T>(items: &[T], meta: impl Fn(&T) -> &ObjectMeta) -> HashMap<&str, Vec<&T>> {
-    let mut m: HashMap<&str, Vec<&T>> = HashMap::new();
+    let mut m: HashMap<&str, Vec<&T>> = HashMap::default();
     for i in items {
         m.entry(meta(i).namespace.as_deref().unwrap_or("")).or_default().push(i);
     }
@@ -42,7 +43,7 @@ fn name(m: &ObjectMeta) -> &str {
 
 impl<'a> Index<'a> {
     pub fn new(inv: &'a Inventory) -> Self {
-        let mut pods: HashMap<(&str, &str), Vec<&Pod>> = HashMap::new();
+        let mut pods: HashMap<(&str, &str), Vec<&Pod>> = HashMap::default();
         for p in &inv.pods {
             if let Some(c) = p.label("ray.io/cluster") {
                 if p.label("ray.io/node-type") != Some("redis-cleanup") {
@@ -50,11 +51,11 @@ impl<'a> Index<'a> {
                 }
             }
         }
-        let mut services: HashMap<&str, Vec<&Service>> = HashMap::new();
+        let mut services: HashMap<&str, Vec<&Service>> = HashMap::default();
         for s in &inv.services {
             services.entry(ns(&s.metadata)).or_default().push(s);
         }
-        let mut clusters_per_ns: HashMap<&str, usize> = HashMap::new();
+        let mut clusters_per_ns: HashMap<&str, usize> = HashMap::default();
         for c in &inv.ray_clusters {
             *clusters_per_ns.entry(ns(&c.metadata)).or_default() += 1;
         }
@@ -128,7 +129,7 @@ pub struct Subject<'a> {
     pub spec_path: &'static str,
     /// The running cluster's name when one exists.
     pub cluster: Option<&'a str>,
-    pub pods: Vec<&'a Pod>,
+    pub pods: &'a [&'a Pod],
     pub exposures: Vec<Exposure>,
     /// Evaluate the cluster rules (false for an owner whose cluster has its own entry).
     pub cluster_rules: bool,
@@ -298,10 +299,13 @@ fn default_head_ports() -> Vec<ContainerPort> {
     .collect()
 }
 
-fn head_ports(c: Option<&Container>) -> Vec<ContainerPort> {
+static DEFAULT_HEAD_PORTS: std::sync::LazyLock<Vec<ContainerPort>> =
+    std::sync::LazyLock::new(default_head_ports);
+
+fn head_ports(c: Option<&Container>) -> &[ContainerPort] {
     match c {
-        Some(c) if !c.ports.is_empty() => c.ports.clone(),
-        _ => default_head_ports(),
+        Some(c) if !c.ports.is_empty() => &c.ports,
+        _ => &DEFAULT_HEAD_PORTS,
     }
 }
 
@@ -347,8 +351,9 @@ pub fn acl(
 fn exposures_of(svc: &Service, head: Option<&Container>) -> Vec<Exposure> {
     let ty = svc.type_();
     let outside = matches!(ty, "LoadBalancer" | "NodePort") || !svc.spec.external_ips.is_empty();
-    let ann = svc.metadata.annotations.clone().unwrap_or_default();
-    let acl = acl(ty, &ann, &svc.spec.load_balancer_source_ranges);
+    static NO_ANNOTATIONS: BTreeMap<String, String> = BTreeMap::new();
+    let ann = svc.metadata.annotations.as_ref().unwrap_or(&NO_ANNOTATIONS);
+    let acl = acl(ty, ann, &svc.spec.load_balancer_source_ranges);
     let ports = head_ports(head);
     let svc_ns = ns(&svc.metadata);
     let svc_name = name(&svc.metadata);
@@ -442,7 +447,7 @@ fn synthesized_head_service(
     let svc_name = format!("{cluster}-head-svc");
     Some(
         head_ports(spec.head_group_spec.template.spec.containers.first())
-            .into_iter()
+            .iter()
             .map(|p| {
                 let label = p.name.clone().unwrap_or_else(|| "port".into());
                 let mut ev = format!("{kind} {namespace}/{entry} {spec_path}.{field}={ty}: the head Service KubeRay creates exposes {label} {}", p.container_port);
@@ -494,8 +499,8 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    fn pods(&self, namespace: &str, cluster: &str) -> Vec<&'a Pod> {
-        self.idx.pods.get(&(namespace, cluster)).cloned().unwrap_or_default()
+    fn pods(&self, namespace: &'a str, cluster: &'a str) -> &'a [&'a Pod] {
+        self.idx.pods.get(&(namespace, cluster)).map_or(&[], Vec::as_slice)
     }
 
     /// Exposures of Services selecting the cluster's head; `keep` filters which Services count.
@@ -558,7 +563,7 @@ impl<'a> Builder<'a> {
             spec: None,
             spec_path: "spec",
             cluster: None,
-            pods: Vec::new(),
+            pods: &[],
             exposures: Vec::new(),
             cluster_rules: true,
             job: None,

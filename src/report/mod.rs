@@ -47,16 +47,68 @@ impl Report {
     /// The exit code of DESIGN.md §1: 1 for findings at or above `fail_on`, else 3 when
     /// results are partial, else 0.
     pub fn exit_code(&self, fail_on: Option<Severity>) -> i32 {
-        let tripped = fail_on.is_some_and(|f| {
-            self.clusters.iter().flat_map(|c| &c.findings).any(|x| x.severity >= f)
-        });
-        if tripped {
-            1
-        } else if !self.errors.is_empty() {
-            3
-        } else {
-            0
+        let worst = self.clusters.iter().filter_map(Entry::worst).max();
+        exit_code(worst, !self.errors.is_empty(), fail_on)
+    }
+}
+
+/// DESIGN.md §1: 1 when the worst finding is at or above `fail_on`, else 3 for partial
+/// results, else 0.
+pub fn exit_code(worst: Option<Severity>, partial: bool, fail_on: Option<Severity>) -> i32 {
+    if fail_on.is_some_and(|f| worst.is_some_and(|w| w >= f)) {
+        1
+    } else if partial {
+        3
+    } else {
+        0
+    }
+}
+
+/// Writes the JSON report entry by entry, byte for byte what [`Report::write_json`] writes,
+/// so a scan never holds every entry in memory.
+pub struct JsonStream<'w> {
+    w: &'w mut dyn std::io::Write,
+    entries: usize,
+}
+
+fn indented(w: &mut dyn std::io::Write, text: &str, pad: &str, first: bool) -> std::io::Result<()> {
+    for (i, line) in text.lines().enumerate() {
+        if i > 0 {
+            w.write_all(b"\n")?;
         }
+        if i > 0 || first {
+            w.write_all(pad.as_bytes())?;
+        }
+        w.write_all(line.as_bytes())?;
+    }
+    Ok(())
+}
+
+impl<'w> JsonStream<'w> {
+    pub fn begin(w: &'w mut dyn std::io::Write, source: &str) -> std::io::Result<Self> {
+        let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
+        write!(
+            w,
+            "{{\n  \"raydar_version\": {},\n  \"source\": {},\n  \"clusters\": [",
+            q(VERSION),
+            q(source)
+        )?;
+        Ok(Self { w, entries: 0 })
+    }
+
+    pub fn entry(&mut self, e: &Entry) -> std::io::Result<()> {
+        self.w.write_all(if self.entries == 0 { b"\n" } else { b",\n" })?;
+        self.entries += 1;
+        let text = serde_json::to_string_pretty(e).map_err(std::io::Error::other)?;
+        indented(self.w, &text, "    ", true)
+    }
+
+    pub fn finish(self, errors: &[ScanError]) -> std::io::Result<()> {
+        self.w.write_all(if self.entries == 0 { b"],\n" } else { b"\n  ],\n" })?;
+        self.w.write_all(b"  \"errors\": ")?;
+        let text = serde_json::to_string_pretty(errors).map_err(std::io::Error::other)?;
+        indented(self.w, &text, "  ", false)?;
+        self.w.write_all(b"\n}\n")
     }
 }
 

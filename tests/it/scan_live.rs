@@ -157,6 +157,53 @@ async fn limited_user_gets_partial_results_and_exit_3() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
+/// The streamed `scan -o json` writes exactly the report the collected scan builds, also when
+/// results are partial; and the same for a population large enough to span many list pages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_json_is_the_collected_report() {
+    let dir = tmpdir("stream");
+    for (opts, user) in [
+        (DemoOptions::default(), DemoUser::Admin),
+        (DemoOptions::default(), DemoUser::Limited),
+        (DemoOptions { population: Some((40, 300)), port: 0 }, DemoUser::Admin),
+    ] {
+        let s = DemoServer::start(opts).await.unwrap();
+        let kc = dir.join(format!("{}.kubeconfig", user.context()));
+        s.write_kubeconfig(&kc, user).unwrap();
+        let g = Global { kubeconfig: Some(kc), context: Some(user.context().into()), ..global() };
+        let cfg = PostureConfig::demo();
+        let (report, _) = raydar::scan::gather(&g, &[], &cfg).await.unwrap();
+        let mut collected = Vec::new();
+        report.write_json(&mut collected).unwrap();
+        let mut streamed = Vec::new();
+        let code = raydar::scan::stream_json(&g, &cfg, &mut streamed, None).await.unwrap();
+        assert_eq!(String::from_utf8(streamed).unwrap(), String::from_utf8(collected).unwrap());
+        assert_eq!(code, report.exit_code(None));
+        if user == DemoUser::Limited {
+            assert_eq!(code, 3);
+        }
+        assert!(report.clusters.len() >= 8, "{}", report.clusters.len());
+        // The namespace-by-namespace merge sees what listing everything at once sees.
+        let conn = raydar::cluster::Connection {
+            client: s.client(user).await.unwrap(),
+            context: user.context().into(),
+            server: s.url(),
+            demo: None,
+        };
+        let (inv, errors) = raydar::cluster::list_inventory(
+            &conn,
+            &raydar::cluster::Scope::All,
+            std::sync::Arc::new(raydar::cluster::Progress::default()),
+        )
+        .await
+        .unwrap();
+        let all_at_once = raydar::posture::evaluate(&inv, &cfg);
+        assert_eq!(report.clusters, all_at_once);
+        assert_eq!(report.errors, errors);
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
+
 #[tokio::test]
 async fn manifests_files_directories_lists_and_broken_documents() {
     let (r, origins) =
