@@ -23,17 +23,20 @@ pub const CREDENTIAL_ENV: [&str; 15] = [
     "AZURE_CLIENT_SECRET",
 ];
 
+/// Whether an env var name is a static cloud credential (cheap first-letter test first: most
+/// containers have none).
+fn is_credential(name: &str) -> bool {
+    matches!(name.as_bytes().first(), Some(b'A' | b'O' | b'G')) && CREDENTIAL_ENV.contains(&name)
+}
+
 fn scan(
-    obj: &str,
-    path: &str,
+    obj: &dyn std::fmt::Display,
+    path: &dyn std::fmt::Display,
     c: &Container,
     seen: &mut BTreeSet<(String, String)>,
     out: &mut Findings,
 ) {
-    for e in &c.env {
-        if !CREDENTIAL_ENV.contains(&e.name.as_str()) {
-            continue;
-        }
+    for e in c.env.iter().filter(|e| is_credential(&e.name)) {
         if e.value.as_deref().is_some_and(|v| !v.is_empty())
             && seen.insert(("lit".into(), e.name.clone()))
         {
@@ -63,21 +66,43 @@ fn scan(
     }
 }
 
+/// `<base>.<list>[i]`, formatted only into evidence.
+struct Indexed<'a> {
+    base: &'a dyn std::fmt::Display,
+    list: &'static str,
+    i: usize,
+}
+
+impl std::fmt::Display for Indexed<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}[{}]", self.base, self.list, self.i)
+    }
+}
+
 pub fn check(s: &Subject, out: &mut Findings) {
     let obj = s.object();
     let mut seen = BTreeSet::new();
     for t in s.templates() {
         for (i, init, c) in t.spec.all_containers() {
-            let path =
-                format!("{}.{}[{i}]", t.path, if init { "initContainers" } else { "containers" });
-            scan(obj, &path, c, &mut seen, out);
+            if !c.env.iter().any(|e| is_credential(&e.name)) {
+                continue;
+            }
+            let path = Indexed {
+                base: &t.path,
+                list: if init { "initContainers" } else { "containers" },
+                i,
+            };
+            scan(&obj, &path, c, &mut seen, out);
         }
     }
     // Live pods win where webhooks mutate them.
     for p in s.pods {
-        let pod = format!("Pod {}/{}", s.namespace, p.metadata.name.as_deref().unwrap_or(""));
         for (i, c) in p.spec.containers.iter().enumerate() {
-            scan(&pod, &format!("spec.containers[{i}]"), c, &mut seen, out);
+            if !c.env.iter().any(|e| is_credential(&e.name)) {
+                continue;
+            }
+            let pod = format!("Pod {}/{}", s.namespace, p.metadata.name.as_deref().unwrap_or(""));
+            scan(&pod, &Indexed { base: &"spec", list: "containers", i }, c, &mut seen, out);
         }
     }
 }

@@ -21,12 +21,8 @@ pub fn check(s: &Subject, out: &mut Findings) {
     for t in s.templates() {
         let pod_sc = t.spec.security_context.as_ref().unwrap_or(&none);
         for (i, init, c) in t.spec.all_containers() {
-            let path = format!(
-                "{}.{}[{i}] ({})",
-                t.path,
-                if init { "initContainers" } else { "containers" },
-                c.name
-            );
+            let path =
+                super::subject::ContainerPath { template: t.path, init, index: i, name: &c.name };
             let sc = c.security_context.as_ref().unwrap_or(&none);
             if sc.privileged == Some(true) {
                 out.add(

@@ -16,7 +16,8 @@ use std::collections::BTreeMap;
 
 /// Indexes the inventory by namespace once, so evaluating 5,000 clusters stays linear.
 pub struct Index<'a> {
-    pods: HashMap<(&'a str, &'a str), Vec<&'a Pod>>,
+    /// A cluster's pods, heads first, then workers, then any other: and how many of each.
+    pods: HashMap<(&'a str, &'a str), (Vec<&'a Pod>, usize, usize)>,
     services: HashMap<&'a str, Vec<&'a Service>>,
     clusters_per_ns: HashMap<&'a str, usize>,
     pub policies: HashMap<&'a str, Vec<&'a NetworkPolicy>>,
@@ -43,15 +44,30 @@ fn name(m: &ObjectMeta) -> &str {
 
 impl<'a> Index<'a> {
     pub fn new(inv: &'a Inventory) -> Self {
-        let mut pods: HashMap<(&str, &str), Vec<&Pod>> = HashMap::default();
+        let mut grouped: HashMap<(&str, &str), Vec<(u8, &Pod)>> =
+            HashMap::with_capacity_and_hasher(inv.ray_clusters.len(), Default::default());
         for p in &inv.pods {
-            if let Some(c) = p.label("ray.io/cluster") {
-                if p.label("ray.io/node-type") != Some("redis-cleanup") {
-                    pods.entry((ns(&p.metadata), c)).or_default().push(p);
-                }
-            }
+            let Some(labels) = p.metadata.labels.as_ref() else { continue };
+            let Some(c) = labels.get("ray.io/cluster") else { continue };
+            let rank = match labels.get("ray.io/node-type").map(String::as_str) {
+                Some("head") => 0,
+                Some("worker") => 1,
+                Some("redis-cleanup") => continue,
+                _ => 2,
+            };
+            grouped.entry((ns(&p.metadata), c)).or_default().push((rank, p));
         }
-        let mut services: HashMap<&str, Vec<&Service>> = HashMap::default();
+        let pods = grouped
+            .into_iter()
+            .map(|(k, mut v)| {
+                v.sort_by_key(|(rank, _)| *rank);
+                let heads = v.iter().filter(|(r, _)| *r == 0).count();
+                let workers = v.iter().filter(|(r, _)| *r == 1).count();
+                (k, (v.into_iter().map(|(_, p)| p).collect(), heads, workers))
+            })
+            .collect();
+        let mut services: HashMap<&str, Vec<&Service>> =
+            HashMap::with_capacity_and_hasher(inv.namespaces.len(), Default::default());
         for s in &inv.services {
             services.entry(ns(&s.metadata)).or_default().push(s);
         }
@@ -107,10 +123,42 @@ pub struct Exposure {
     pub port_name: Option<String>,
 }
 
+/// Where a template lives (`spec.headGroupSpec.template.spec`, `spec.workerGroupSpecs[0]…`),
+/// printed only when evidence needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct TemplatePath {
+    spec_path: &'static str,
+    worker: Option<usize>,
+}
+
+impl std::fmt::Display for TemplatePath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.worker {
+            None => write!(f, "{}.headGroupSpec.template.spec", self.spec_path),
+            Some(i) => write!(f, "{}.workerGroupSpecs[{i}].template.spec", self.spec_path),
+        }
+    }
+}
+
+/// `<template>.containers[i] (name)` or `<template>.initContainers[i] (name)`, for evidence.
+pub struct ContainerPath<'a> {
+    pub template: TemplatePath,
+    pub init: bool,
+    pub index: usize,
+    pub name: &'a str,
+}
+
+impl std::fmt::Display for ContainerPath<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = if self.init { "initContainers" } else { "containers" };
+        write!(f, "{}.{list}[{}] ({})", self.template, self.index, self.name)
+    }
+}
+
 /// A pod template (or live pod spec) with where it lives, for evidence.
 pub struct Template<'a> {
     /// `spec.headGroupSpec.template.spec` or `spec.workerGroupSpecs[0].template.spec`.
-    pub path: String,
+    pub path: TemplatePath,
     pub head: bool,
     pub group: &'a str,
     pub spec: &'a PodSpec,
@@ -129,7 +177,10 @@ pub struct Subject<'a> {
     pub spec_path: &'static str,
     /// The running cluster's name when one exists.
     pub cluster: Option<&'a str>,
+    /// The cluster's live pods: `heads` head pods first, then `workers` worker pods.
     pub pods: &'a [&'a Pod],
+    pub heads: usize,
+    pub workers: usize,
     pub exposures: Vec<Exposure>,
     /// Evaluate the cluster rules (false for an owner whose cluster has its own entry).
     pub cluster_rules: bool,
@@ -162,14 +213,14 @@ impl<'a> Subject<'a> {
     fn compute_templates(&self) -> Vec<Template<'a>> {
         let Some(spec) = self.spec else { return Vec::new() };
         let mut out = vec![Template {
-            path: format!("{}.headGroupSpec.template.spec", self.spec_path),
+            path: TemplatePath { spec_path: self.spec_path, worker: None },
             head: true,
             group: "headgroup",
             spec: &spec.head_group_spec.template.spec,
         }];
         for (i, g) in spec.worker_group_specs.iter().enumerate() {
             out.push(Template {
-                path: format!("{}.workerGroupSpecs[{i}].template.spec", self.spec_path),
+                path: TemplatePath { spec_path: self.spec_path, worker: Some(i) },
                 head: false,
                 group: &g.group_name,
                 spec: &g.template.spec,
@@ -179,11 +230,11 @@ impl<'a> Subject<'a> {
     }
 
     pub fn head_pods(&self) -> impl Iterator<Item = &&'a Pod> {
-        self.pods.iter().filter(|p| p.label("ray.io/node-type") == Some("head"))
+        self.pods[..self.heads].iter()
     }
 
     pub fn worker_pods(&self) -> impl Iterator<Item = &&'a Pod> {
-        self.pods.iter().filter(|p| p.label("ray.io/node-type") == Some("worker"))
+        self.pods[self.heads..self.heads + self.workers].iter()
     }
 
     pub fn autoscaler(&self) -> bool {
@@ -202,8 +253,7 @@ impl<'a> Subject<'a> {
 
     /// The labels a head pod of this cluster has (live, else as KubeRay would set them).
     fn compute_head_labels(&self) -> Cow<'a, BTreeMap<String, String>> {
-        let head: Option<&'a Pod> =
-            self.pods.iter().copied().find(|p| p.label("ray.io/node-type") == Some("head"));
+        let head: Option<&'a Pod> = self.pods[..self.heads].first().copied();
         if let Some(l) = head.and_then(|p| p.metadata.labels.as_ref()) {
             return Cow::Borrowed(l);
         }
@@ -219,11 +269,10 @@ impl<'a> Subject<'a> {
     fn compute_worker_labels(&self) -> Vec<Cow<'a, BTreeMap<String, String>>> {
         // One label set per worker group is enough: all pods of a group carry the same labels.
         let mut groups: Vec<&str> = Vec::new();
-        let live: Vec<Cow<'a, BTreeMap<String, String>>> = self
-            .pods
+        let live: Vec<Cow<'a, BTreeMap<String, String>>> = self.pods
+            [self.heads..self.heads + self.workers]
             .iter()
             .copied()
-            .filter(|p| p.label("ray.io/node-type") == Some("worker"))
             .filter(|p| {
                 let g = p.label("ray.io/group").unwrap_or("");
                 !groups.contains(&g) && {
@@ -348,9 +397,14 @@ pub fn acl(
     None
 }
 
-fn exposures_of(svc: &Service, head: Option<&Container>) -> Vec<Exposure> {
+/// `internal`: also report the dashboard on Services only reachable inside the cluster (what an
+/// Ingress may route to; pointless when the namespace has no Ingress).
+fn exposures_of(svc: &Service, head: Option<&Container>, internal: bool) -> Vec<Exposure> {
     let ty = svc.type_();
     let outside = matches!(ty, "LoadBalancer" | "NodePort") || !svc.spec.external_ips.is_empty();
+    if !outside && !internal {
+        return Vec::new();
+    }
     static NO_ANNOTATIONS: BTreeMap<String, String> = BTreeMap::new();
     let ann = svc.metadata.annotations.as_ref().unwrap_or(&NO_ANNOTATIONS);
     let acl = acl(ty, ann, &svc.spec.load_balancer_source_ranges);
@@ -499,8 +553,11 @@ struct Builder<'a> {
 }
 
 impl<'a> Builder<'a> {
-    fn pods(&self, namespace: &'a str, cluster: &'a str) -> &'a [&'a Pod] {
-        self.idx.pods.get(&(namespace, cluster)).map_or(&[], Vec::as_slice)
+    /// Sets the subject's live pods.
+    fn pods(&self, s: &mut Subject<'a>, namespace: &'a str, cluster: &'a str) {
+        if let Some((pods, heads, workers)) = self.idx.pods.get(&(namespace, cluster)) {
+            (s.pods, s.heads, s.workers) = (pods.as_slice(), *heads, *workers);
+        }
     }
 
     /// Exposures of Services selecting the cluster's head; `keep` filters which Services count.
@@ -524,11 +581,12 @@ impl<'a> Builder<'a> {
             .and_then(|m| m.name.clone())
             .unwrap_or_else(|| format!("{cluster}-head-svc"));
         let mut head_svc_present = false;
+        let internal = self.idx.ingresses.contains_key(s.namespace);
         for svc in self.idx.services.get(s.namespace).into_iter().flatten() {
             head_svc_present |= name(&svc.metadata) == head_svc;
             let Some(sel) = svc.spec.selector.as_ref() else { continue };
             if selects(sel, head_labels) && keep(svc) {
-                out.extend(exposures_of(svc, head_container));
+                out.extend(exposures_of(svc, head_container, internal));
             }
         }
         // The operator's head Service is not there (manifests, or deleted): KubeRay creates it
@@ -564,6 +622,8 @@ impl<'a> Builder<'a> {
             spec_path: "spec",
             cluster: None,
             pods: &[],
+            heads: 0,
+            workers: 0,
             exposures: Vec::new(),
             cluster_rules: true,
             job: None,
@@ -598,7 +658,7 @@ impl<'a> Builder<'a> {
         let running = cluster.filter(|c| self.cluster_exists(namespace, c));
         if let Some(c) = running {
             s.cluster = Some(c);
-            s.pods = self.pods(namespace, c);
+            self.pods(&mut s, namespace, c);
         }
         s.finish();
         match running {
@@ -628,7 +688,7 @@ pub fn subjects<'a>(
         s.owner = owner_of(&rc.metadata);
         s.spec = Some(&rc.spec);
         s.cluster = Some(c);
-        s.pods = b.pods(n, c);
+        b.pods(&mut s, n, c);
         s.finish();
         // Services a RayJob/RayService created belong to that owner's entry.
         s.exposures = b.exposures(&s, |svc| !owned_by_ray_parent(&svc.metadata), true);
