@@ -223,21 +223,28 @@ fn entry(s: &Subject) -> Entry {
 /// name and kind; findings by severity (worst first), then rule id.
 pub fn evaluate(inv: &Inventory, cfg: &PostureConfig) -> Vec<Entry> {
     let index = subject::Index::new(inv);
-    let subjects = subject::subjects(inv, &index, cfg);
+    let idx = &index;
+    let of_cluster = |rc| entry(&subject::cluster_subject(inv, idx, cfg, rc));
     // Entries are independent: large inventories are split across the cores.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    let mut out: Vec<Entry> = if threads > 1 && subjects.len() >= 512 {
-        let chunk = subjects.len().div_ceil(threads);
+    let clusters = &inv.ray_clusters;
+    let mut out: Vec<Entry> = if threads > 1 && clusters.len() >= 512 {
+        let chunk = clusters.len().div_ceil(threads);
         std::thread::scope(|scope| {
-            let handles: Vec<_> = subjects
+            let handles: Vec<_> = clusters
                 .chunks(chunk)
-                .map(|part| scope.spawn(move || part.iter().map(entry).collect::<Vec<_>>()))
+                .map(|part| scope.spawn(move || part.iter().map(of_cluster).collect::<Vec<_>>()))
                 .collect();
-            handles.into_iter().flat_map(|h| h.join().unwrap_or_default()).collect()
+            // A panic in a rule is a bug: re-raise it rather than lose entries.
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
         })
     } else {
-        subjects.iter().map(entry).collect()
+        clusters.iter().map(of_cluster).collect()
     };
+    out.extend(subject::owner_subjects(inv, idx, cfg).iter().map(entry));
     out.sort_by(|a, b| (&a.namespace, &a.name, &a.kind).cmp(&(&b.namespace, &b.name, &b.kind)));
     out
 }

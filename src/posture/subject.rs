@@ -675,25 +675,34 @@ impl<'a> Builder<'a> {
 }
 
 /// Every entry of the inventory as a subject.
-pub fn subjects<'a>(
+/// The subject of one RayCluster.
+pub fn cluster_subject<'a>(
+    inv: &'a Inventory,
+    idx: &'a Index<'a>,
+    cfg: &'a PostureConfig,
+    rc: &'a crate::kuberay::RayCluster,
+) -> Subject<'a> {
+    let b = Builder { inv, idx, cfg };
+    let (n, c) = (ns(&rc.metadata), name(&rc.metadata));
+    let mut s = b.subject(n, c, "RayCluster");
+    s.owner = owner_of(&rc.metadata);
+    s.spec = Some(&rc.spec);
+    s.cluster = Some(c);
+    b.pods(&mut s, n, c);
+    s.finish();
+    // Services a RayJob/RayService created belong to that owner's entry.
+    s.exposures = b.exposures(&s, |svc| !owned_by_ray_parent(&svc.metadata), true);
+    s
+}
+
+/// The subjects of every RayJob, RayService and RayCronJob (RayClusters: [`cluster_subject`]).
+pub fn owner_subjects<'a>(
     inv: &'a Inventory,
     idx: &'a Index<'a>,
     cfg: &'a PostureConfig,
 ) -> Vec<Subject<'a>> {
     let b = Builder { inv, idx, cfg };
     let mut out = Vec::new();
-    for rc in &inv.ray_clusters {
-        let (n, c) = (ns(&rc.metadata), name(&rc.metadata));
-        let mut s = b.subject(n, c, "RayCluster");
-        s.owner = owner_of(&rc.metadata);
-        s.spec = Some(&rc.spec);
-        s.cluster = Some(c);
-        b.pods(&mut s, n, c);
-        s.finish();
-        // Services a RayJob/RayService created belong to that owner's entry.
-        s.exposures = b.exposures(&s, |svc| !owned_by_ray_parent(&svc.metadata), true);
-        out.push(s);
-    }
     for job in &inv.ray_jobs {
         let (n, j) = (ns(&job.metadata), name(&job.metadata));
         let mut s = if job.spec.cluster_selector.as_ref().is_some_and(|m| !m.is_empty()) {
