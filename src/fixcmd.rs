@@ -139,12 +139,19 @@ async fn confirm_and_commit(
     }
     match session::commit(&conn.client, &p.plan, journal, &conn.context, &conn.server).await {
         Ok(entry) => {
-            println!(
-                "applied change {} ({}); undo with `raydar undo {}`",
-                entry.id,
-                p.plan.summary().join(", "),
-                entry.id
-            );
+            match &p.plan.undoes {
+                Some(id) => println!(
+                    "reverted change {id} ({}); recorded as {}",
+                    p.plan.summary().join(", "),
+                    entry.id
+                ),
+                None => println!(
+                    "applied change {} ({}); undo with `raydar undo {}`",
+                    entry.id,
+                    p.plan.summary().join(", "),
+                    entry.id
+                ),
+            }
             Ok(0)
         }
         Err(e) if e.is_conflict() => {

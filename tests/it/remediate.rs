@@ -472,6 +472,30 @@ async fn plans_explain_what_they_cannot_do() {
         "{:?}",
         p.plan.warnings
     );
+    // The policy: raydar's own name, the operator found by label in its namespace, submitters,
+    // the cluster's own pods on every port.
+    let p = session::prepare_fix(&admin, "ray-prod", "train-exposed", FixId::NetworkPolicy)
+        .await
+        .unwrap();
+    let np = p.plan.changes[0].after.as_ref().unwrap();
+    assert_eq!(np["metadata"]["name"], "raydar-train-exposed");
+    let ingress = np["spec"]["ingress"].as_array().unwrap();
+    assert_eq!(
+        ingress[0],
+        json!({"from": [{"podSelector": {"matchLabels": {"ray.io/cluster": "train-exposed"}}}]})
+    );
+    assert_eq!(
+        ingress[1]["from"][0]["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"],
+        "kuberay-system"
+    );
+    assert_eq!(
+        ingress[1]["ports"],
+        json!([{"protocol": "TCP", "port": 8265}, {"protocol": "TCP", "port": 8000}])
+    );
+    assert_eq!(
+        ingress[2]["from"][0]["podSelector"]["matchLabels"]["ray.io/originated-from-crd"],
+        "RayJob"
+    );
     let p =
         session::prepare_fix(&admin, "ray-dev", "notebook", FixId::DisableIngress).await.unwrap();
     assert!(p.plan.strong);
