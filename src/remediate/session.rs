@@ -60,7 +60,7 @@ pub async fn prepare_fix(
     entry: &str,
     fix: FixId,
 ) -> Result<Prepared, PlanError> {
-    let snap = fetch(client, namespace).await?;
+    let snap = fetch(client, namespace, fix == FixId::NetworkPolicy).await?;
     let plan = plan(fix, &snap, entry)?;
     Ok(checks(client, plan).await)
 }

@@ -17,7 +17,7 @@ pub struct Snapshot {
     pub network_policies: Vec<Value>,
     pub service_accounts: Vec<Value>,
     pub resource_quotas: Vec<Value>,
-    /// Labels of the namespace's pods.
+    /// Labels of the namespace's Ray pods (labelled ray.io/cluster).
     pub pod_labels: Vec<BTreeMap<String, String>>,
     /// KubeRay operator pods found by label: (namespace, labels). None: could not be listed.
     pub operator_pods: Option<Vec<(String, BTreeMap<String, String>)>>,
@@ -61,8 +61,13 @@ fn api_error(what: &str, ns: &str, e: &kube::Error) -> PlanError {
     PlanError::Api(format!("cannot list {what} in namespace {ns}: {msg}"))
 }
 
-/// Lists everything a plan for `namespace` reads (concurrently).
-pub async fn fetch(client: &kube::Client, namespace: &str) -> Result<Snapshot, PlanError> {
+/// Lists everything a plan for `namespace` reads (concurrently); the KubeRay operator's pods
+/// (a cluster-wide list) only when `operator` is set — the network-policy fix needs them.
+pub async fn fetch(
+    client: &kube::Client,
+    namespace: &str,
+    operator: bool,
+) -> Result<Snapshot, PlanError> {
     let lists = NAMESPACED.map(|k| {
         let r = ObjRef::new(k, namespace, "").api_resource();
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &r);
@@ -86,9 +91,14 @@ pub async fn fetch(client: &kube::Client, namespace: &str) -> Result<Snapshot, P
     let pods_api: Api<crate::model::Pod> = Api::namespaced(client.clone(), namespace);
     let op_api: Api<crate::model::Pod> = Api::all(client.clone());
     let op_lp = ListParams::default().labels("app.kubernetes.io/name=kuberay-operator");
-    let all = ListParams::default();
-    let (results, pods, ops) =
-        tokio::join!(futures_join_all(lists), pods_api.list(&all), op_api.list(&op_lp));
+    let all = ListParams::default().labels("ray.io/cluster");
+    let ops = async {
+        match operator {
+            true => Some(op_api.list(&op_lp).await),
+            false => None,
+        }
+    };
+    let (results, pods, ops) = tokio::join!(futures_join_all(lists), pods_api.list(&all), ops);
     let mut snap = Snapshot { namespace: namespace.into(), ..Default::default() };
     for (kind, r) in NAMESPACED.into_iter().zip(results) {
         let items = r.map_err(|(what, e)| api_error(&what, namespace, &e))?;
@@ -109,7 +119,7 @@ pub async fn fetch(client: &kube::Client, namespace: &str) -> Result<Snapshot, P
         .into_iter()
         .filter_map(|p| p.metadata.labels)
         .collect();
-    snap.operator_pods = ops.ok().map(|l| {
+    snap.operator_pods = ops.and_then(Result::ok).map(|l| {
         l.items
             .into_iter()
             .map(|p| {
