@@ -135,6 +135,7 @@ pub enum Kind {
     RayCluster,
     RayJob,
     RayService,
+    RayCronJob,
     Service,
     Ingress,
     NetworkPolicy,
@@ -149,6 +150,7 @@ impl Kind {
             Self::RayCluster => ("ray.io/v1", "RayCluster", "rayclusters"),
             Self::RayJob => ("ray.io/v1", "RayJob", "rayjobs"),
             Self::RayService => ("ray.io/v1", "RayService", "rayservices"),
+            Self::RayCronJob => ("ray.io/v1", "RayCronJob", "raycronjobs"),
             Self::Service => ("v1", "Service", "services"),
             Self::Ingress => ("networking.k8s.io/v1", "Ingress", "ingresses"),
             Self::NetworkPolicy => ("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
@@ -257,7 +259,9 @@ impl Plan {
 /// Why no plan could be made.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum PlanError {
-    #[error("no RayCluster, RayService or RayJob named {name:?} in namespace {namespace}")]
+    #[error(
+        "no RayCluster, RayService, RayJob or RayCronJob named {name:?} in namespace {namespace}"
+    )]
     NotFound { namespace: String, name: String },
     #[error("{0}")]
     NotApplicable(String),

@@ -113,6 +113,7 @@ impl<'a> Target<'a> {
         for (kind, pointer, crd) in [
             (Kind::RayService, "/spec/rayClusterConfig", "RayService"),
             (Kind::RayJob, "/spec/rayClusterSpec", "RayJob"),
+            (Kind::RayCronJob, "/spec/jobTemplate/rayClusterSpec", "RayCronJob"),
         ] {
             let Some(obj) = snap.get(kind, entry) else { continue };
             let mut clusters: Vec<&Value> = owned_by(crd, entry);
@@ -144,7 +145,7 @@ impl<'a> Target<'a> {
             return Ok(());
         }
         Err(PlanError::NotApplicable(format!(
-            "RayJob {}/{} runs on a shared cluster (clusterSelector) and has no cluster spec of its own: fix that RayCluster instead",
+            "{}/{} runs on a shared cluster (clusterSelector) and has no cluster spec of its own: fix that RayCluster instead",
             ns, self.name
         )))
     }
@@ -223,6 +224,9 @@ fn holder_warning(h: &Holder) -> Option<String> {
         )),
         Kind::RayJob => Some(format!(
             "RayJob {name}: rayClusterSpec applies to the clusters it creates from now on; a running cluster is patched directly"
+        )),
+        Kind::RayCronJob => Some(format!(
+            "RayCronJob {name}: the RayJobs it schedules from now on get the new cluster spec; running ones keep theirs"
         )),
         _ => None,
     }

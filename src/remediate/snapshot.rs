@@ -12,6 +12,7 @@ pub struct Snapshot {
     pub ray_clusters: Vec<Value>,
     pub ray_jobs: Vec<Value>,
     pub ray_services: Vec<Value>,
+    pub ray_cron_jobs: Vec<Value>,
     pub services: Vec<Value>,
     pub ingresses: Vec<Value>,
     pub network_policies: Vec<Value>,
@@ -29,6 +30,7 @@ impl Snapshot {
             Kind::RayCluster => &self.ray_clusters,
             Kind::RayJob => &self.ray_jobs,
             Kind::RayService => &self.ray_services,
+            Kind::RayCronJob => &self.ray_cron_jobs,
             Kind::Service => &self.services,
             Kind::Ingress => &self.ingresses,
             Kind::NetworkPolicy => &self.network_policies,
@@ -42,10 +44,11 @@ impl Snapshot {
     }
 }
 
-const NAMESPACED: [Kind; 8] = [
+const NAMESPACED: [Kind; 9] = [
     Kind::RayCluster,
     Kind::RayJob,
     Kind::RayService,
+    Kind::RayCronJob,
     Kind::Service,
     Kind::Ingress,
     Kind::NetworkPolicy,
@@ -106,6 +109,7 @@ pub async fn fetch(
             Kind::RayCluster => snap.ray_clusters = items,
             Kind::RayJob => snap.ray_jobs = items,
             Kind::RayService => snap.ray_services = items,
+            Kind::RayCronJob => snap.ray_cron_jobs = items,
             Kind::Service => snap.services = items,
             Kind::Ingress => snap.ingresses = items,
             Kind::NetworkPolicy => snap.network_policies = items,
@@ -130,8 +134,8 @@ pub async fn fetch(
     Ok(snap)
 }
 
-async fn futures_join_all<F: std::future::Future>(fs: [F; 8]) -> Vec<F::Output> {
-    let [a, b, c, d, e, f, g, h] = fs;
-    let (a, b, c, d, e, f, g, h) = tokio::join!(a, b, c, d, e, f, g, h);
-    vec![a, b, c, d, e, f, g, h]
+async fn futures_join_all<F: std::future::Future>(fs: [F; 9]) -> Vec<F::Output> {
+    let [a, b, c, d, e, f, g, h, i] = fs;
+    let (a, b, c, d, e, f, g, h, i) = tokio::join!(a, b, c, d, e, f, g, h, i);
+    vec![a, b, c, d, e, f, g, h, i]
 }

@@ -451,7 +451,7 @@ async fn plans_explain_what_they_cannot_do() {
         session::prepare_fix(&admin, "ray-prod", "nope", FixId::NetworkPolicy).await.unwrap_err();
     assert_eq!(
         err.to_string(),
-        "no RayCluster, RayService or RayJob named \"nope\" in namespace ray-prod"
+        "no RayCluster, RayService, RayJob or RayCronJob named \"nope\" in namespace ray-prod"
     );
     // The RayJob on a shared cluster has no template to fix.
     let err = session::prepare_fix(&admin, "ray-dev", "adhoc-query", FixId::SecurityContext)
@@ -504,6 +504,49 @@ async fn plans_explain_what_they_cannot_do() {
         .changes
         .iter()
         .any(|c| c.op == Op::Delete && c.target.name == "notebook-head-ingress"));
+}
+
+/// A RayCronJob's findings come from the cluster spec in its job template: that is what the
+/// fix writes (and it fits the real CRD).
+#[tokio::test]
+async fn ray_cron_jobs_are_fixed_in_their_job_template() {
+    let s = server().await;
+    let admin = client(&s, DemoUser::Admin).await;
+    let dir = tmpdir("cron");
+    let journal = Journal::new(dir.join("journal.jsonl"));
+    let r = ObjRef::new(Kind::RayCronJob, "ray-dev", "");
+    let api: Api<DynamicObject> = Api::namespaced_with(admin.clone(), "ray-dev", &r.api_resource());
+    let cron = json!({"apiVersion": "ray.io/v1", "kind": "RayCronJob",
+        "metadata": {"name": "hourly", "namespace": "ray-dev"},
+        "spec": {"schedule": "0 * * * *", "jobTemplate": {"entrypoint": "python job.py",
+            "shutdownAfterJobFinishes": true,
+            "rayClusterSpec": {"rayVersion": "2.54.0", "headGroupSpec": {"rayStartParams": {},
+                "template": {"spec": {"containers": [{"name": "ray-head", "image": "rayproject/ray:2.54.0",
+                    "securityContext": {"runAsUser": 0}}]}}}}}}});
+    api.create(&Default::default(), &serde_json::from_value(cron).unwrap()).await.unwrap();
+    let before = fixable(&s, &dir, "ray-dev", "hourly", FixId::SecurityContext).await;
+    assert!(before.contains(&"RAY-SEC-002".to_string()), "{before:?}");
+    let p =
+        session::prepare_fix(&admin, "ray-dev", "hourly", FixId::SecurityContext).await.unwrap();
+    assert!(p.ready(), "{:?}", p.dry_run);
+    assert_eq!(p.plan.summary(), ["update RayCronJob ray-dev/hourly"]);
+    assert!(
+        p.plan.warnings.iter().any(|w| w.contains("RayJobs it schedules")),
+        "{:?}",
+        p.plan.warnings
+    );
+    check_crds(&p.plan);
+    let after = p.plan.changes[0].after.as_ref().unwrap();
+    let sc = &after["spec"]["jobTemplate"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]
+        ["containers"][0]["securityContext"];
+    assert_eq!(sc["runAsUser"], 1000);
+    assert_eq!(sc["runAsNonRoot"], true);
+    session::commit(&admin, &p.plan, &journal, "raydar-demo", &s.url()).await.unwrap();
+    assert!(fixable(&s, &dir, "ray-dev", "hourly", FixId::SecurityContext).await.is_empty());
+    let (_, up) = session::prepare_undo(&admin, &journal, &s.url(), None).await.unwrap();
+    session::commit(&admin, &up.plan, &journal, "raydar-demo", &s.url()).await.unwrap();
+    assert_eq!(fixable(&s, &dir, "ray-dev", "hourly", FixId::SecurityContext).await, before);
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
