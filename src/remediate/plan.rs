@@ -327,7 +327,11 @@ fn service_clusterip(t: &Target, snap: &Snapshot, p: &mut Plan) -> Result<(), Pl
     let all: Vec<&Labels> = groups.values().flatten().collect();
     for svc in &snap.services {
         let ty = svc.pointer("/spec/type").and_then(Value::as_str).unwrap_or("ClusterIP");
-        if !EXPOSING.contains(&ty) {
+        let external_ips = svc
+            .pointer("/spec/externalIPs")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty());
+        if !EXPOSING.contains(&ty) && !external_ips {
             continue;
         }
         let sel: Labels =

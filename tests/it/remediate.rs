@@ -458,6 +458,28 @@ async fn plans_explain_what_they_cannot_do() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("clusterSelector"), "{err}");
+    // externalIPs on a ClusterIP Service expose it too: the fix drops them (and says what it
+    // cannot change: cowboy's hostNetwork).
+    let svcs: Api<DynamicObject> = Api::namespaced_with(
+        admin.clone(),
+        "ray-dev",
+        &ObjRef::new(Kind::Service, "ray-dev", "").api_resource(),
+    );
+    let ext = json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "cowboy-ext", "namespace": "ray-dev"},
+        "spec": {"selector": {"ray.io/cluster": "cowboy"}, "externalIPs": ["203.0.113.10"],
+                 "ports": [{"port": 8265}]}});
+    svcs.create(&Default::default(), &serde_json::from_value(ext).unwrap()).await.unwrap();
+    let p =
+        session::prepare_fix(&admin, "ray-dev", "cowboy", FixId::ServiceClusterip).await.unwrap();
+    assert_eq!(p.plan.summary(), ["update Service ray-dev/cowboy-ext"]);
+    assert!(p.plan.changes[0].after.as_ref().unwrap()["spec"].get("externalIPs").is_none());
+    assert!(p.plan.warnings.iter().any(|w| w.contains("hostNetwork")), "{:?}", p.plan.warnings);
+    svcs.delete("cowboy-ext", &Default::default()).await.unwrap();
+    let err = session::prepare_fix(&admin, "ray-dev", "cowboy", FixId::ServiceClusterip)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("hostNetwork/hostPort"), "{err}");
     // The hardened cluster needs nothing.
     for fix in FixId::ALL {
         let p = session::prepare_fix(&admin, "ray-prod", "hardened", fix).await.unwrap();

@@ -110,7 +110,7 @@ fn arb_policy() -> impl Strategy<Value = (Value, Option<Value>, Vec<Value>)> {
     )
 }
 
-fn arb_service() -> impl Strategy<Value = (&'static str, Value)> {
+fn arb_service() -> impl Strategy<Value = (&'static str, Value, bool)> {
     (
         prop::sample::select(vec!["ClusterIP", "NodePort", "LoadBalancer"]),
         prop::sample::select(vec![
@@ -120,6 +120,7 @@ fn arb_service() -> impl Strategy<Value = (&'static str, Value)> {
             json!({"app": "other"}),
             json!({}),
         ]),
+        any::<bool>(),
     )
 }
 
@@ -133,14 +134,18 @@ prop_compose! {
     ) -> Snapshot {
         let mut snap = Snapshot { namespace: NS.into(), ..Default::default() };
         snap.ray_clusters = clusters.iter().enumerate().map(|(i, c)| cluster_json(i, c)).collect();
-        snap.services = services.iter().enumerate().map(|(i, (ty, sel))| {
+        snap.services = services.iter().enumerate().map(|(i, (ty, sel, ips))| {
             let mut ports = json!([{"name": "dashboard", "port": 8265, "targetPort": 8265}]);
             if *ty != "ClusterIP" {
                 ports[0]["nodePort"] = json!(30000 + i);
             }
-            json!({"apiVersion": "v1", "kind": "Service",
+            let mut svc = json!({"apiVersion": "v1", "kind": "Service",
                 "metadata": {"name": format!("s{i}"), "namespace": NS, "resourceVersion": "1"},
-                "spec": {"type": ty, "selector": sel, "ports": ports}})
+                "spec": {"type": ty, "selector": sel, "ports": ports}});
+            if *ips {
+                svc["spec"]["externalIPs"] = json!(["203.0.113.10"]);
+            }
+            svc
         }).collect();
         snap.network_policies = policies.into_iter().enumerate().map(|(i, (sel, types, rules))| {
             let name = match (i, ours) {
@@ -188,9 +193,12 @@ fn applied(snap: &Snapshot, p: &raydar::remediate::Plan) -> Snapshot {
 }
 
 fn exposure(svc: &Value) -> u8 {
+    let ips =
+        svc.pointer("/spec/externalIPs").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
     match svc.pointer("/spec/type").and_then(Value::as_str) {
-        Some("LoadBalancer") => 2,
-        Some("NodePort") => 1,
+        Some("LoadBalancer") => 3,
+        Some("NodePort") => 2,
+        _ if ips => 1,
         _ => 0,
     }
 }
