@@ -24,11 +24,13 @@ async fn connect(g: &Global) -> Result<Connection, i32> {
     })
 }
 
-fn refuse_read_only(g: &Global, what: &str) -> bool {
+/// What `fix` and `undo` both need: not read-only, a connection, the journal.
+async fn writer(g: &Global, what: &str) -> Result<(Connection, Journal), i32> {
     if g.read_only {
         eprintln!("raydar: --read-only is set and `raydar {what}` writes to the cluster; refusing");
+        return Err(2);
     }
-    g.read_only
+    Ok((connect(g).await?, Journal::new(Journal::default_path())))
 }
 
 struct Colors {
@@ -67,7 +69,7 @@ fn print_preview(p: &Prepared, context: &str) {
             let _ = writeln!(out, "  ! {w}");
         }
     }
-    for l in p.answer_lines() {
+    for (l, _) in p.answer_lines() {
         let _ = writeln!(out, "{l}");
     }
 }
@@ -167,9 +169,6 @@ async fn confirm_and_commit(
 
 /// `raydar fix NAMESPACE/CLUSTER --fix ID [--dry-run] [--yes]`.
 pub async fn fix(g: &Global, target: &str, fix: &str, dry_run: bool, yes: bool) -> i32 {
-    if refuse_read_only(g, "fix") {
-        return 2;
-    }
     let Some((ns, name)) =
         target.split_once('/').filter(|(n, c)| !n.is_empty() && !c.is_empty() && !c.contains('/'))
     else {
@@ -180,11 +179,10 @@ pub async fn fix(g: &Global, target: &str, fix: &str, dry_run: bool, yes: bool) 
         eprintln!("raydar: unknown fix id {fix:?} (one of: {})", FixId::list());
         return 2;
     };
-    let conn = match connect(g).await {
-        Ok(c) => c,
+    let (conn, journal) = match writer(g, "fix").await {
+        Ok(w) => w,
         Err(code) => return code,
     };
-    let journal = Journal::new(Journal::default_path());
     for _ in 0..MAX_REPLANS {
         let p = match session::prepare_fix(&conn.client, ns, name, fix).await {
             Ok(p) => p,
@@ -208,14 +206,10 @@ pub async fn fix(g: &Global, target: &str, fix: &str, dry_run: bool, yes: bool) 
 
 /// `raydar undo [ID] [--yes]`.
 pub async fn undo(g: &Global, id: Option<&str>, yes: bool) -> i32 {
-    if refuse_read_only(g, "undo") {
-        return 2;
-    }
-    let conn = match connect(g).await {
-        Ok(c) => c,
+    let (conn, journal) = match writer(g, "undo").await {
+        Ok(w) => w,
         Err(code) => return code,
     };
-    let journal = Journal::new(Journal::default_path());
     for _ in 0..MAX_REPLANS {
         let (entry, p) = match session::prepare_undo(&conn.client, &journal, &conn.server, id).await
         {

@@ -11,7 +11,7 @@ mod network;
 mod quota;
 mod rbac;
 mod resources;
-mod security;
+pub mod security;
 mod subject;
 mod tls;
 

@@ -2,7 +2,9 @@
 
 use super::{catalog::rule, Findings, Severity, Subject};
 
-const DANGEROUS_CAPS: [&str; 9] = [
+/// Capabilities that break out of the container (RAY-SEC-006); the security-context fix removes
+/// the same ones.
+pub const DANGEROUS_CAPS: [&str; 9] = [
     "ALL",
     "SYS_ADMIN",
     "NET_ADMIN",

@@ -814,17 +814,7 @@ fn resource_quota(snap: &Snapshot, p: &mut Plan) -> Result<(), PlanError> {
 
 // -- security-context --------------------------------------------------------------------------
 
-const DANGEROUS_CAPS: [&str; 9] = [
-    "ALL",
-    "SYS_ADMIN",
-    "NET_ADMIN",
-    "SYS_PTRACE",
-    "SYS_MODULE",
-    "DAC_READ_SEARCH",
-    "SYS_RAWIO",
-    "BPF",
-    "SYS_BOOT",
-];
+use crate::posture::security::DANGEROUS_CAPS;
 
 fn harden_container(c: &mut Value, pod_user: Option<i64>, at: &str, warnings: &mut Vec<String>) {
     let name = c["name"].as_str().unwrap_or("").to_string();

@@ -22,19 +22,19 @@ impl Prepared {
         !self.plan.is_empty() && self.access.is_ok() && self.dry_run.is_ok()
     }
 
-    /// The checks as lines for a preview.
-    pub fn answer_lines(&self) -> Vec<String> {
+    /// The checks as lines for a preview, each with whether it reports a problem.
+    pub fn answer_lines(&self) -> Vec<(String, bool)> {
         let mut out = Vec::new();
         match &self.access {
-            Ok(()) => out.push("RBAC pre-check: every write is allowed".to_string()),
-            Err(e) => out.push(format!("RBAC pre-check: {e}")),
+            Ok(()) => out.push(("RBAC pre-check: every write is allowed".to_string(), false)),
+            Err(e) => out.push((format!("RBAC pre-check: {e}"), true)),
         }
         match &self.dry_run {
             Ok(a) => {
-                out.push("server-side dry run (dryRun=All):".to_string());
-                out.extend(a.lines.iter().map(|l| format!("  {l}")));
+                out.push(("server-side dry run (dryRun=All):".to_string(), false));
+                out.extend(a.lines.iter().map(|l| (format!("  {l}"), false)));
             }
-            Err(e) if self.access.is_ok() => out.push(format!("server-side dry run: {e}")),
+            Err(e) if self.access.is_ok() => out.push((format!("server-side dry run: {e}"), true)),
             Err(_) => {}
         }
         out

@@ -61,14 +61,11 @@ pub fn render(m: &Model, f: &mut Frame) {
 fn render_fix(m: &Model, modal: &super::model::FixModal, f: &mut Frame, area: Rect) {
     use super::model::FixStage;
     let t = &m.theme;
-    let w = area.width.saturating_sub(4).clamp(20, 120);
-    let h = area.height.saturating_sub(2).max(6);
-    let r = Rect {
-        x: area.x + (area.width - w) / 2,
-        y: area.y + (area.height - h) / 2,
-        width: w,
-        height: h,
-    };
+    let r = centered(
+        area,
+        area.width.saturating_sub(4).clamp(20, 120),
+        area.height.saturating_sub(2).max(6),
+    );
     let mut lines: Vec<Line> = Vec::new();
     let footer: Line = match &modal.stage {
         FixStage::Planning => {
@@ -96,10 +93,7 @@ fn render_fix(m: &Model, modal: &super::model::FixModal, f: &mut Frame, area: Re
             for wn in &p.plan.warnings {
                 lines.push(Line::styled(format!("! {wn}"), t.get("severity_medium")));
             }
-            for a in p.answer_lines() {
-                let bad = a.contains("forbidden")
-                    || a.contains("rejected")
-                    || a.contains("changed since");
+            for (a, bad) in p.answer_lines() {
                 lines.push(Line::styled(a, t.get(if bad { "error" } else { "ok" })));
             }
             lines.push(Line::raw(""));
@@ -559,16 +553,20 @@ fn render_status(m: &Model, f: &mut Frame, area: Rect) {
     f.render_widget(Paragraph::new(Line::from(left)), area);
 }
 
-fn render_help(m: &Model, f: &mut Frame, area: Rect) {
-    let t = &m.theme;
-    let w = area.width.min(64);
-    let h = area.height.min(m.keymap.bindings.len() as u16 + 4);
-    let r = Rect {
+/// A `w`×`h` box in the middle of `area`, never larger than it.
+fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let (w, h) = (w.min(area.width), h.min(area.height));
+    Rect {
         x: area.x + (area.width - w) / 2,
         y: area.y + (area.height - h) / 2,
         width: w,
         height: h,
-    };
+    }
+}
+
+fn render_help(m: &Model, f: &mut Frame, area: Rect) {
+    let t = &m.theme;
+    let r = centered(area, 64, m.keymap.bindings.len() as u16 + 4);
     let mut lines: Vec<Line> = Vec::new();
     let mut seen: Vec<(String, String)> = Vec::new();
     for b in m.keymap.bindings.iter().filter(|b| b.action.available(m.read_only)) {

@@ -257,6 +257,8 @@ async fn fix_modal_flow_and_read_only() {
     let frame = render(&m, 120, 30);
     assert!(frame.contains("update Service ray-prod/train-exposed-head-svc"), "{frame}");
     assert!(frame.contains("y apply 2 write(s)"), "{frame}");
+    // A tiny terminal still draws (the modal shrinks to fit).
+    assert!(!render(&m, 15, 5).is_empty());
     update(&mut m, code(KeyCode::Down));
     assert_eq!(m.fix.as_ref().unwrap().scroll, 1);
     assert_eq!(update(&mut m, key('y')), [Cmd::Apply(Box::new(p.plan.clone()))]);
