@@ -8,7 +8,7 @@ mod auth;
 mod backends;
 pub mod catalog;
 pub mod data;
-mod defaults;
+pub(crate) mod defaults;
 pub mod patch;
 mod portforward;
 mod proto;

@@ -18,15 +18,18 @@ pub fn check(s: &Subject, out: &mut Findings) {
     if head_env_token {
         return;
     }
-    let mut ev = format!(
-        "{}: {}.authOptions.mode is not \"token\" and RAY_AUTH_MODE=token is not set",
-        s.object(),
-        s.spec_path
+    let r = rule("RAY-AUTH-001");
+    out.add(
+        r,
+        r.severity,
+        format_args!(
+            "{}: {}.authOptions.mode is not \"token\" and RAY_AUTH_MODE=token is not set",
+            s.object(),
+            s.spec_path
+        ),
     );
-    if let Some(v) = s.ray_version() {
-        if parse_version(&v).is_some_and(|v| v < (2, 52, 0)) {
-            ev.push_str(&format!("; Ray {v} must be upgraded to 2.52 or later first"));
-        }
+    if let Some(v) = s.ray_version().filter(|v| parse_version(v).is_some_and(|v| v < (2, 52, 0))) {
+        // Same rule and severity: appended to the evidence above (`; …`).
+        out.add(r, r.severity, format_args!("Ray {v} must be upgraded to 2.52 or later first"));
     }
-    out.add(rule("RAY-AUTH-001"), rule("RAY-AUTH-001").severity, format_args!("{ev}"));
 }

@@ -1,6 +1,7 @@
 //! Guide §8: static cloud credentials (RAY-CRED-001, RAY-CRED-002). Values are never read
 //! into a finding: only the variable's name and where it is.
 
+use super::subject::Indexed;
 use super::{catalog::rule, Findings, Severity, Subject};
 use crate::model::Container;
 use std::collections::BTreeSet;
@@ -63,19 +64,6 @@ fn scan(
                 );
             }
         }
-    }
-}
-
-/// `<base>.<list>[i]`, formatted only into evidence.
-struct Indexed<'a> {
-    base: &'a dyn std::fmt::Display,
-    list: &'static str,
-    i: usize,
-}
-
-impl std::fmt::Display for Indexed<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}.{}[{}]", self.base, self.list, self.i)
     }
 }
 

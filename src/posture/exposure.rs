@@ -31,14 +31,16 @@ fn services(s: &Subject, out: &mut Findings) {
 }
 
 fn ingresses(s: &Subject, out: &mut Findings) {
-    if !s.inv.readable(s.namespace, "ingresses") {
+    let asked = s.spec.is_some_and(|sp| sp.head_group_spec.enable_ingress == Some(true));
+    let ingresses = s.idx.ingresses.get(s.namespace).map_or(&[][..], Vec::as_slice);
+    if !s.inv.readable(s.namespace, "ingresses") || (ingresses.is_empty() && !asked) {
         return;
     }
     let dashboards: Vec<_> = s.exposures.iter().filter(|e| e.kind == PortKind::Dashboard).collect();
     let cluster = s.cluster.unwrap_or(s.name);
     let generated_svc = format!("{cluster}-head-svc");
     let generated_ingress = format!("{cluster}-head-ingress");
-    for ing in s.idx.ingresses.get(s.namespace).into_iter().flatten() {
+    for ing in ingresses {
         static NONE: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
         let ann = ing.metadata.annotations.as_ref().unwrap_or(&NONE);
         let authed = INGRESS_AUTH.iter().any(|k| ann.contains_key(*k))
@@ -47,7 +49,8 @@ fn ingresses(s: &Subject, out: &mut Findings) {
             let hit = dashboards.iter().find(|e| {
                 e.service == b.name
                     && b.port.as_ref().is_some_and(|p| {
-                        p.number == Some(e.port) || (p.name.is_some() && p.name == e.port_name)
+                        p.number == Some(e.port)
+                            || (p.name.is_some() && p.name.as_deref() == e.port_name)
                     })
             });
             let synthesized =
@@ -72,14 +75,8 @@ fn ingresses(s: &Subject, out: &mut Findings) {
         }
     }
     // enableIngress without a live Ingress (manifests): KubeRay will create an open one.
-    let asked = s.spec.is_some_and(|sp| sp.head_group_spec.enable_ingress == Some(true));
-    let live_ingress = s
-        .idx
-        .ingresses
-        .get(s.namespace)
-        .into_iter()
-        .flatten()
-        .any(|i| i.metadata.name.as_deref() == Some(generated_ingress.as_str()));
+    let live_ingress =
+        ingresses.iter().any(|i| i.metadata.name.as_deref() == Some(generated_ingress.as_str()));
     if asked && !live_ingress && !s.inv.live {
         out.add(rule("RAY-EXP-004"), Severity::Critical,
             format_args!("{} {}.headGroupSpec.enableIngress=true: KubeRay creates an Ingress to the dashboard with no authentication", s.object(), s.spec_path));

@@ -1,36 +1,37 @@
 //! Guide §6: images and Ray versions (RAY-IMG-001, RAY-IMG-002, RAY-IMG-003, RAY-VER-001).
 
+use super::subject::Indexed;
 use super::{catalog::rule, Findings, Severity, Subject};
-use std::collections::BTreeSet;
+use std::borrow::Cow;
 
 /// An image reference split into its parts; `registry` is normalised (`docker.io`).
 #[derive(Debug, PartialEq, Eq)]
-pub struct ImageRef {
-    pub registry: String,
-    pub repository: String,
-    pub tag: Option<String>,
-    pub digest: Option<String>,
+pub struct ImageRef<'a> {
+    pub registry: &'a str,
+    pub repository: Cow<'a, str>,
+    pub tag: Option<&'a str>,
+    pub digest: Option<&'a str>,
 }
 
-pub fn split_image(image: &str) -> ImageRef {
+pub fn split_image(image: &str) -> ImageRef<'_> {
     let (rest, digest) = match image.split_once('@') {
-        Some((r, d)) => (r, Some(d.to_string())),
+        Some((r, d)) => (r, Some(d)),
         None => (image, None),
     };
     // A tag is after the last ':' that comes after the last '/'.
     let slash = rest.rfind('/').map_or(0, |i| i + 1);
     let (name, tag) = match rest[slash..].rfind(':') {
-        Some(i) => (&rest[..slash + i], Some(rest[slash + i + 1..].to_string())),
+        Some(i) => (&rest[..slash + i], Some(&rest[slash + i + 1..])),
         None => (rest, None),
     };
     let (registry, repository) = match name.split_once('/') {
         Some((first, path))
             if first.contains('.') || first.contains(':') || first == "localhost" =>
         {
-            (first.to_string(), path.to_string())
+            (first, Cow::Borrowed(path))
         }
-        Some(_) => ("docker.io".to_string(), name.to_string()),
-        None => ("docker.io".to_string(), format!("library/{name}")),
+        Some(_) => ("docker.io", Cow::Borrowed(name)),
+        None => ("docker.io", Cow::Owned(format!("library/{name}"))),
     };
     ImageRef { registry, repository, tag, digest }
 }
@@ -47,17 +48,18 @@ pub fn parse_version(v: &str) -> Option<(u32, u32, u32)> {
 
 pub fn check(s: &Subject, out: &mut Findings) {
     let obj = s.object();
-    let mut seen = BTreeSet::new();
+    let mut seen: Vec<&str> = Vec::new();
     for t in s.templates() {
         for (i, init, c) in t.spec.all_containers() {
             let Some(image) = c.image.as_deref().filter(|i| !i.is_empty()) else { continue };
-            if !seen.insert(image.to_string()) {
+            if seen.contains(&image) {
                 continue;
             }
-            let path =
-                format!("{}.{}[{i}]", t.path, if init { "initContainers" } else { "containers" });
+            seen.push(image);
+            let list = if init { "initContainers" } else { "containers" };
+            let path = Indexed { base: &t.path, list, i };
             let r = split_image(image);
-            if r.digest.is_none() && r.tag.as_deref().is_none_or(|t| t == "latest") {
+            if r.digest.is_none() && r.tag.is_none_or(|t| t == "latest") {
                 out.add(
                     rule("RAY-IMG-001"),
                     Severity::Medium,
@@ -71,13 +73,10 @@ pub fn check(s: &Subject, out: &mut Findings) {
                     format_args!("{obj} {path} image {image} has no @sha256 digest"),
                 );
             }
-            let full = format!("{}/{}", r.registry, r.repository);
-            if !s.cfg.trusted_registries.is_empty()
-                && !s
-                    .cfg
-                    .trusted_registries
-                    .iter()
-                    .any(|p| full.starts_with(p.trim_end_matches('/')))
+            let trusted = |p: &String| {
+                format!("{}/{}", r.registry, r.repository).starts_with(p.trim_end_matches('/'))
+            };
+            if !s.cfg.trusted_registries.is_empty() && !s.cfg.trusted_registries.iter().any(trusted)
             {
                 out.add(
                     rule("RAY-IMG-003"),
@@ -92,7 +91,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
         }
     }
     if let Some(v) = s.ray_version() {
-        if let Some(parsed) = parse_version(&v) {
+        if let Some(parsed) = parse_version(v) {
             let (sev, why) = if parsed < (2, 52, 0) {
                 (Severity::High, "below 2.52: CVE-2025-62593 (unauthenticated RCE through browser DNS rebinding, CISA KEV) and CVE-2026-27482")
             } else if parsed < (2, 54, 0) {
@@ -114,18 +113,15 @@ mod tests {
         assert_eq!(
             split_image("rayproject/ray:2.9.0"),
             ImageRef {
-                registry: "docker.io".into(),
+                registry: "docker.io",
                 repository: "rayproject/ray".into(),
-                tag: Some("2.9.0".into()),
+                tag: Some("2.9.0"),
                 digest: None
             }
         );
         assert_eq!(split_image("ray").repository, "library/ray");
         let r = split_image("localhost:5000/ray@sha256:abc");
-        assert_eq!(
-            (r.registry.as_str(), r.tag, r.digest.as_deref()),
-            ("localhost:5000", None, Some("sha256:abc"))
-        );
+        assert_eq!((r.registry, r.tag, r.digest), ("localhost:5000", None, Some("sha256:abc")));
         assert_eq!(
             split_image("registry.cn-hangzhou.aliyuncs.com/a/ray:2.52.1").registry,
             "registry.cn-hangzhou.aliyuncs.com"

@@ -212,7 +212,7 @@ fn entry(s: &Subject) -> Entry {
         name: s.name.to_string(),
         kind: s.kind.to_string(),
         owner: s.owner.clone(),
-        ray_version: s.ray_version(),
+        ray_version: s.ray_version().map(str::to_string),
         grade,
         score,
         findings: f,
@@ -222,29 +222,117 @@ fn entry(s: &Subject) -> Entry {
 /// Evaluates every rule for every entry of the inventory. Entries come sorted by namespace,
 /// name and kind; findings by severity (worst first), then rule id.
 pub fn evaluate(inv: &Inventory, cfg: &PostureConfig) -> Vec<Entry> {
-    let index = subject::Index::new(inv);
-    let idx = &index;
-    let of_cluster = |rc| entry(&subject::cluster_subject(inv, idx, cfg, rc));
-    // Entries are independent: large inventories are split across the cores.
+    // Namespaces are independent: a large inventory listed from the API (sorted by namespace)
+    // is cut into one range of namespaces per core, each indexed and evaluated on its own.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
-    let clusters = &inv.ray_clusters;
-    let mut out: Vec<Entry> = if threads > 1 && clusters.len() >= 512 {
-        let chunk = clusters.len().div_ceil(threads);
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = clusters
-                .chunks(chunk)
-                .map(|part| scope.spawn(move || part.iter().map(of_cluster).collect::<Vec<_>>()))
+    if threads > 1 && inv.ray_clusters.len() >= 512 {
+        let parts = subject::Slices::split(inv, threads);
+        let done: Option<Vec<Vec<Entry>>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = parts
+                .into_iter()
+                .map(|(lists, bounds)| {
+                    scope.spawn(move || {
+                        lists.sorted_within(bounds).then(|| evaluate_lists(inv, lists, cfg))
+                    })
+                })
                 .collect();
             // A panic in a rule is a bug: re-raise it rather than lose entries.
             handles
                 .into_iter()
-                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
                 .collect()
-        })
-    } else {
-        clusters.iter().map(of_cluster).collect()
-    };
-    out.extend(subject::owner_subjects(inv, idx, cfg).iter().map(entry));
-    out.sort_by(|a, b| (&a.namespace, &a.name, &a.kind).cmp(&(&b.namespace, &b.name, &b.kind)));
+        });
+        if let Some(done) = done {
+            return done.into_iter().flatten().collect();
+        }
+    }
+    evaluate_lists(inv, subject::Slices::all(inv), cfg)
+}
+
+/// Every entry of some namespaces, sorted.
+fn evaluate_lists(inv: &Inventory, lists: subject::Slices, cfg: &PostureConfig) -> Vec<Entry> {
+    let idx = subject::Index::of(lists);
+    let mut out: Vec<Entry> = lists
+        .ray_clusters
+        .iter()
+        .map(|rc| entry(&subject::cluster_subject(inv, &idx, cfg, rc)))
+        .collect();
+    out.extend(subject::owner_subjects(inv, &idx, cfg).iter().map(entry));
+    fn key(e: &Entry) -> (&str, &str, &str) {
+        (&e.namespace, &e.name, &e.kind)
+    }
+    if !out.is_sorted_by(|a, b| key(a) <= key(b)) {
+        out.sort_by(|a, b| key(a).cmp(&key(b)));
+    }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subject::Slices;
+    use super::*;
+    use serde_json::json;
+
+    /// 700 clusters (more than one core's share) with RayJobs among them.
+    fn population() -> Inventory {
+        let mut alloc = crate::demo::defaults::Alloc::default();
+        let mut inv = Inventory::default();
+        for d in crate::demo::data::population(70, 700, 1_700_000_000, &mut alloc) {
+            let _ = inv.add_value(d, "default");
+        }
+        let spec = serde_json::to_value(&inv.ray_clusters[3].spec).unwrap();
+        for (i, ns) in ["team-0003", "team-0041", "team-0069"].into_iter().enumerate() {
+            let job = json!({"apiVersion": "ray.io/v1", "kind": "RayJob",
+                "metadata": {"name": format!("job-{i}"), "namespace": ns},
+                "spec": {"entrypoint": "python x.py", "rayClusterSpec": spec}});
+            inv.add_value(job, "default").unwrap();
+        }
+        inv
+    }
+
+    fn sort_by_namespace(inv: &mut Inventory) {
+        macro_rules! sort {
+            ($($k:ident),*) => {$(
+                inv.$k.sort_by(|a, b| {
+                    (&a.metadata.namespace, &a.metadata.name)
+                        .cmp(&(&b.metadata.namespace, &b.metadata.name))
+                });
+            )*};
+        }
+        sort!(ray_clusters, ray_jobs, pods, services, network_policies, resource_quotas);
+        sort!(service_accounts, role_bindings, ingresses);
+    }
+
+    #[test]
+    fn ranges_of_namespaces_evaluate_as_the_whole_inventory() {
+        let cfg = PostureConfig::default();
+        let mut inv = population();
+        // Seeds come cluster by cluster across namespaces: lists are not sorted, so the cut
+        // is refused and the inventory is evaluated as one.
+        assert!(Slices::split(&inv, 2).iter().any(|(l, b)| !l.sorted_within(*b)));
+        assert_eq!(evaluate(&inv, &cfg), evaluate_lists(&inv, Slices::all(&inv), &cfg));
+
+        sort_by_namespace(&mut inv);
+        let parts = Slices::split(&inv, 3);
+        assert_eq!(parts.len(), 3);
+        assert!(parts.iter().all(|(l, b)| l.sorted_within(*b)));
+        let clusters: usize = parts.iter().map(|(l, _)| l.ray_clusters.len()).sum();
+        assert_eq!(clusters, 700);
+        let whole = evaluate_lists(&inv, Slices::all(&inv), &cfg);
+        assert_eq!(whole.len(), 703);
+        assert!(whole.iter().filter(|e| e.kind == "RayJob").all(|e| !e.findings.is_empty()));
+        assert_eq!(evaluate(&inv, &cfg), whole);
+    }
+
+    #[test]
+    fn few_namespaces_cut_into_fewer_ranges() {
+        let mut inv = population();
+        sort_by_namespace(&mut inv);
+        inv.ray_clusters.truncate(10);
+        let parts = Slices::split(&inv, 8);
+        assert!(parts.len() <= 2, "{}", parts.len());
+        assert!(parts.iter().all(|(l, b)| l.sorted_within(*b)));
+        let pods: usize = parts.iter().map(|(l, _)| l.pods.len()).sum();
+        assert_eq!(pods, inv.pods.len());
+    }
 }

@@ -65,7 +65,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
             .and_then(|sp| sp.hard.as_ref())
             .is_some_and(|h| h.keys().any(|k| k.contains("gpu")))
     });
-    if requests_gpus(s) && !caps_gpu {
+    if !caps_gpu && requests_gpus(s) {
         let names: Vec<&str> = quotas.iter().filter_map(|q| q.metadata.name.as_deref()).collect();
         out.add(
             rule("RAY-QUOTA-002"),

@@ -1,16 +1,15 @@
 //! Guide §4: ServiceAccounts and RBAC (RAY-RBAC-001, RAY-RBAC-002, RAY-RBAC-003).
 
 use super::{catalog::rule, Findings, Severity, Subject};
-use std::collections::BTreeSet;
 
 const POWERFUL: [&str; 3] = ["cluster-admin", "admin", "edit"];
 
-fn sa_name(s: &Subject, t: &super::subject::Template) -> String {
+fn sa_name<'a>(s: &Subject<'a>, t: &super::subject::Template<'a>) -> &'a str {
     match t.spec.service_account_name.as_deref().filter(|n| !n.is_empty()) {
-        Some(n) => n.to_string(),
+        Some(n) => n,
         // KubeRay gives the autoscaling head a ServiceAccount named after the cluster.
-        None if t.head && s.autoscaler() => s.cluster.unwrap_or(s.name).to_string(),
-        None => "default".to_string(),
+        None if t.head && s.autoscaler() => s.cluster.unwrap_or(s.name),
+        None => "default",
     }
 }
 
@@ -66,15 +65,15 @@ pub fn check(s: &Subject, out: &mut Findings) {
         return;
     }
     let templates = s.templates();
-    let mut sas = BTreeSet::new();
-    let mut default_users = Vec::new();
+    let mut sas: Vec<&str> = Vec::new();
+    let mut default_users: Vec<&str> = Vec::new();
     for t in templates {
         let sa = sa_name(s, t);
         if sa == "default" {
-            default_users.push(t.group.to_string());
+            default_users.push(t.group);
         }
         // Token automount: the pod's setting, else the ServiceAccount's, else on.
-        let sa_obj = s.idx.accounts.get(&(s.namespace, sa.as_str()));
+        let sa_obj = s.idx.accounts.get(&(s.namespace, sa));
         let automount = t
             .spec
             .automount_service_account_token
@@ -98,8 +97,11 @@ pub fn check(s: &Subject, out: &mut Findings) {
                 ),
             );
         }
-        sas.insert(sa);
+        if !sas.contains(&sa) {
+            sas.push(sa);
+        }
     }
+    sas.sort_unstable();
     if !default_users.is_empty() {
         out.add(
             rule("RAY-RBAC-001"),

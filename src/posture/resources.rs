@@ -10,16 +10,19 @@ pub fn check(s: &Subject, out: &mut Findings) {
         let r = c.resources.as_ref().unwrap_or(&none);
         // Kubernetes defaults missing requests to the limits.
         let has_req = |k: &str| r.requests.contains_key(k) || r.limits.contains_key(k);
-        let missing: Vec<&str> = ["cpu", "memory"].into_iter().filter(|k| !has_req(k)).collect();
+        let missing = match (has_req("cpu"), has_req("memory")) {
+            (true, true) => "",
+            (false, true) => "cpu",
+            (true, false) => "memory",
+            (false, false) => "cpu or memory",
+        };
         if !missing.is_empty() {
             out.add(
                 rule("RAY-RES-001"),
                 Severity::Medium,
                 format_args!(
                     "{obj} {}.containers[0] ({}) has no {} request",
-                    t.path,
-                    c.name,
-                    missing.join(" or ")
+                    t.path, c.name, missing
                 ),
             );
         }

@@ -4,8 +4,10 @@
 
 use super::{Owner, PostureConfig};
 use crate::inventory::Inventory;
-use crate::kuberay::{RayClusterSpec, RayJobSpec};
-use crate::model::{Container, ContainerPort, Ingress, IntOrString, Pod, PodSpec, Service};
+use crate::kuberay::{RayCluster, RayClusterSpec, RayCronJob, RayJob, RayJobSpec, RayService};
+use crate::model::{
+    Container, ContainerPort, Ingress, IntOrString, NodeType, Pod, PodSpec, RayKeys, Service,
+};
 use foldhash::HashMap;
 use k8s_openapi::api::core::v1::{ResourceQuota, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -14,11 +16,175 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
+/// The namespaced objects the rules read: of the whole inventory, or of a range of namespaces
+/// (see [`Slices::split`]).
+#[derive(Clone, Copy)]
+pub struct Slices<'a> {
+    pub ray_clusters: &'a [RayCluster],
+    pub ray_jobs: &'a [RayJob],
+    pub ray_services: &'a [RayService],
+    pub ray_cron_jobs: &'a [RayCronJob],
+    pub pods: &'a [Pod],
+    pub services: &'a [Service],
+    pub ingresses: &'a [Ingress],
+    pub network_policies: &'a [NetworkPolicy],
+    pub resource_quotas: &'a [ResourceQuota],
+    pub service_accounts: &'a [ServiceAccount],
+    pub role_bindings: &'a [RoleBinding],
+}
+
+/// Applies `$f` to every list of a [`Slices`] (by field name).
+macro_rules! each_list {
+    ($f:ident) => {
+        $f!(ray_clusters);
+        $f!(ray_jobs);
+        $f!(ray_services);
+        $f!(ray_cron_jobs);
+        $f!(pods);
+        $f!(services);
+        $f!(ingresses);
+        $f!(network_policies);
+        $f!(resource_quotas);
+        $f!(service_accounts);
+        $f!(role_bindings);
+    };
+}
+
+impl<'a> Slices<'a> {
+    pub fn all(inv: &'a Inventory) -> Self {
+        Self {
+            ray_clusters: &inv.ray_clusters,
+            ray_jobs: &inv.ray_jobs,
+            ray_services: &inv.ray_services,
+            ray_cron_jobs: &inv.ray_cron_jobs,
+            pods: &inv.pods,
+            services: &inv.services,
+            ingresses: &inv.ingresses,
+            network_policies: &inv.network_policies,
+            resource_quotas: &inv.resource_quotas,
+            service_accounts: &inv.service_accounts,
+            role_bindings: &inv.role_bindings,
+        }
+    }
+
+    /// Cuts the inventory into at most `parts` ranges of whole namespaces with about as many
+    /// RayClusters each, assuming every list is sorted by namespace (as the API server lists
+    /// them). Each range comes with its bounds: check them with [`Slices::sorted_within`],
+    /// since a list that is not sorted cuts wrong.
+    pub fn split(inv: &'a Inventory, parts: usize) -> Vec<(Self, Bounds<'a>)> {
+        let n = inv.ray_clusters.len();
+        let mut cuts: Vec<&'a str> = Vec::new();
+        for k in 1..parts {
+            let b = ns(&inv.ray_clusters[k * n / parts].metadata);
+            if cuts.last().is_none_or(|l| *l < b) && b > ns(&inv.ray_clusters[0].metadata) {
+                cuts.push(b);
+            }
+        }
+        let all = Self::all(inv);
+        let mut out = Vec::with_capacity(cuts.len() + 1);
+        let mut rest = all;
+        let mut lo: Option<&'a str> = None;
+        for &cut in &cuts {
+            let mut part = rest;
+            macro_rules! cut {
+                ($k:ident) => {
+                    let at = rest.$k.partition_point(|x| ns(&x.metadata) < cut);
+                    (part.$k, rest.$k) = rest.$k.split_at(at);
+                };
+            }
+            each_list!(cut);
+            out.push((part, Bounds { lo, hi: Some(cut) }));
+            lo = Some(cut);
+        }
+        out.push((rest, Bounds { lo, hi: None }));
+        out
+    }
+
+    /// Whether every list is sorted by namespace and inside `b`.
+    pub fn sorted_within(&self, b: Bounds) -> bool {
+        fn ok<T>(v: &[T], meta: impl Fn(&T) -> &ObjectMeta, b: Bounds) -> bool {
+            let mut prev = match b.lo {
+                Some(lo) => lo,
+                None => "",
+            };
+            for x in v {
+                let n = ns(meta(x));
+                if n < prev {
+                    return false;
+                }
+                prev = n;
+            }
+            b.hi.is_none_or(|hi| prev < hi)
+        }
+        let mut good = true;
+        macro_rules! check {
+            ($k:ident) => {
+                good = good && ok(self.$k, |x| &x.metadata, b);
+            };
+        }
+        each_list!(check);
+        good
+    }
+}
+
+/// A range of namespaces: from `lo` (inclusive) to `hi` (exclusive); `None` is open.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds<'a> {
+    pub lo: Option<&'a str>,
+    pub hi: Option<&'a str>,
+}
+
+/// A cluster's pods by namespace and cluster name, hashed once when the pod was read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct PodKey<'a> {
+    hash: u64,
+    namespace: &'a str,
+    cluster: &'a str,
+}
+
+impl std::hash::Hash for PodKey<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        state.write_u64(self.hash);
+    }
+}
+
+/// Passes [`PodKey`]'s precomputed hash through.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = n;
+    }
+}
+
+type PodMap<'a> = std::collections::HashMap<
+    PodKey<'a>,
+    (Vec<&'a Pod>, usize, usize),
+    std::hash::BuildHasherDefault<KeyHasher>,
+>;
+
+/// A Service and the cluster its selector names, if it names one.
+struct ServiceView<'a> {
+    svc: &'a Service,
+    cluster: Option<&'a str>,
+}
+
 /// Indexes the inventory by namespace once, so evaluating 5,000 clusters stays linear.
 pub struct Index<'a> {
+    pub lists: Slices<'a>,
     /// A cluster's pods, heads first, then workers, then any other: and how many of each.
-    pods: HashMap<(&'a str, &'a str), (Vec<&'a Pod>, usize, usize)>,
-    services: HashMap<&'a str, Vec<&'a Service>>,
+    pods: PodMap<'a>,
+    services: HashMap<&'a str, Vec<ServiceView<'a>>>,
+    clusters: HashMap<(&'a str, &'a str), ()>,
     clusters_per_ns: HashMap<&'a str, usize>,
     pub policies: HashMap<&'a str, Vec<&'a NetworkPolicy>>,
     pub quotas: HashMap<&'a str, Vec<&'a ResourceQuota>>,
@@ -44,50 +210,55 @@ fn name(m: &ObjectMeta) -> &str {
 
 impl<'a> Index<'a> {
     pub fn new(inv: &'a Inventory) -> Self {
-        let mut grouped: HashMap<(&str, &str), Vec<(u8, &Pod)>> =
-            HashMap::with_capacity_and_hasher(inv.ray_clusters.len(), Default::default());
-        for p in &inv.pods {
-            let Some(labels) = p.metadata.labels.as_ref() else { continue };
-            let Some(c) = labels.get("ray.io/cluster") else { continue };
-            let rank = match labels.get("ray.io/node-type").map(String::as_str) {
-                Some("head") => 0,
-                Some("worker") => 1,
-                Some("redis-cleanup") => continue,
-                _ => 2,
-            };
-            grouped.entry((ns(&p.metadata), c)).or_default().push((rank, p));
+        Self::of(Slices::all(inv))
+    }
+
+    pub fn of(lists: Slices<'a>) -> Self {
+        let mut pods: PodMap = PodMap::with_capacity_and_hasher(
+            lists.ray_clusters.len(),
+            std::hash::BuildHasherDefault::default(),
+        );
+        for p in lists.pods {
+            let k = &p.ray;
+            if k.cluster.is_empty() || k.node == NodeType::RedisCleanup {
+                continue;
+            }
+            let key = PodKey { hash: k.key, namespace: ns(&p.metadata), cluster: &k.cluster };
+            pods.entry(key).or_default().0.push(p);
         }
-        let pods = grouped
-            .into_iter()
-            .map(|(k, mut v)| {
-                v.sort_by_key(|(rank, _)| *rank);
-                let heads = v.iter().filter(|(r, _)| *r == 0).count();
-                let workers = v.iter().filter(|(r, _)| *r == 1).count();
-                (k, (v.into_iter().map(|(_, p)| p).collect(), heads, workers))
-            })
-            .collect();
-        let mut services: HashMap<&str, Vec<&Service>> =
-            HashMap::with_capacity_and_hasher(inv.namespaces.len(), Default::default());
-        for s in &inv.services {
-            services.entry(ns(&s.metadata)).or_default().push(s);
+        for (v, heads, workers) in pods.values_mut() {
+            v.sort_by_key(|p| p.ray.node);
+            *heads = v.iter().filter(|p| p.ray.node == NodeType::Head).count();
+            *workers = v.iter().filter(|p| p.ray.node == NodeType::Worker).count();
         }
+        let mut clusters =
+            HashMap::with_capacity_and_hasher(lists.ray_clusters.len(), Default::default());
         let mut clusters_per_ns: HashMap<&str, usize> = HashMap::default();
-        for c in &inv.ray_clusters {
+        for c in lists.ray_clusters {
+            clusters.insert((ns(&c.metadata), name(&c.metadata)), ());
             *clusters_per_ns.entry(ns(&c.metadata)).or_default() += 1;
         }
-        let accounts = inv
+        let mut services: HashMap<&str, Vec<ServiceView>> = HashMap::default();
+        for svc in lists.services {
+            let cluster = svc.spec.selector.as_ref().and_then(|s| s.get("ray.io/cluster"));
+            let view = ServiceView { svc, cluster: cluster.map(String::as_str) };
+            services.entry(ns(&svc.metadata)).or_default().push(view);
+        }
+        let accounts = lists
             .service_accounts
             .iter()
             .map(|a| ((ns(&a.metadata), name(&a.metadata)), a))
             .collect();
         Self {
+            lists,
             pods,
             services,
+            clusters,
             clusters_per_ns,
-            policies: by_ns(&inv.network_policies, |p| &p.metadata),
-            quotas: by_ns(&inv.resource_quotas, |q| &q.metadata),
-            ingresses: by_ns(&inv.ingresses, |i| &i.metadata),
-            role_bindings: by_ns(&inv.role_bindings, |b| &b.metadata),
+            policies: by_ns(lists.network_policies, |p| &p.metadata),
+            quotas: by_ns(lists.resource_quotas, |q| &q.metadata),
+            ingresses: by_ns(lists.ingresses, |i| &i.metadata),
+            role_bindings: by_ns(lists.role_bindings, |b| &b.metadata),
             accounts,
         }
     }
@@ -107,20 +278,18 @@ pub enum PortKind {
 
 /// One Service port that reaches the cluster's head.
 #[derive(Debug, Clone)]
-pub struct Exposure {
+pub struct Exposure<'a> {
     pub kind: PortKind,
     /// Reachable from outside the cluster (LoadBalancer, NodePort, externalIPs).
     pub outside: bool,
-    pub svc_type: String,
     /// How access is narrowed (`loadBalancerSourceRanges …`, ACK ACL, intranet), if it is.
     pub acl: Option<String>,
-    /// The Service's name and namespace.
-    pub service: String,
-    pub namespace: String,
+    /// The Service's name (in the entry's namespace).
+    pub service: Cow<'a, str>,
     /// `Service ns/x type=LoadBalancer port dashboard 8265 → nodePort 30200`.
     pub evidence: String,
     pub port: i32,
-    pub port_name: Option<String>,
+    pub port_name: Option<&'a str>,
 }
 
 /// Where a template lives (`spec.headGroupSpec.template.spec`, `spec.workerGroupSpecs[0]…`),
@@ -133,10 +302,42 @@ pub struct TemplatePath {
 
 impl std::fmt::Display for TemplatePath {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Written piece by piece: this is in most evidence, and `write!` costs more.
+        f.write_str(self.spec_path)?;
         match self.worker {
-            None => write!(f, "{}.headGroupSpec.template.spec", self.spec_path),
-            Some(i) => write!(f, "{}.workerGroupSpecs[{i}].template.spec", self.spec_path),
+            None => f.write_str(".headGroupSpec.template.spec"),
+            Some(i) => {
+                f.write_str(".workerGroupSpecs[")?;
+                write_index(f, i)?;
+                f.write_str("].template.spec")
+            }
         }
+    }
+}
+
+/// `<base>.<list>[i]`, formatted only into evidence.
+pub struct Indexed<'a> {
+    pub base: &'a dyn std::fmt::Display,
+    pub list: &'static str,
+    pub i: usize,
+}
+
+impl std::fmt::Display for Indexed<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.base.fmt(f)?;
+        f.write_str(".")?;
+        f.write_str(self.list)?;
+        f.write_str("[")?;
+        write_index(f, self.i)?;
+        f.write_str("]")
+    }
+}
+
+/// A list index, without the formatting machinery for the usual one-digit case.
+pub fn write_index(f: &mut dyn std::fmt::Write, i: usize) -> std::fmt::Result {
+    match i {
+        0..=9 => f.write_char(char::from(b'0' + i as u8)),
+        _ => write!(f, "{i}"),
     }
 }
 
@@ -150,8 +351,12 @@ pub struct ContainerPath<'a> {
 
 impl std::fmt::Display for ContainerPath<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let list = if self.init { "initContainers" } else { "containers" };
-        write!(f, "{}.{list}[{}] ({})", self.template, self.index, self.name)
+        self.template.fmt(f)?;
+        f.write_str(if self.init { ".initContainers[" } else { ".containers[" })?;
+        write_index(f, self.index)?;
+        f.write_str("] (")?;
+        f.write_str(self.name)?;
+        f.write_str(")")
     }
 }
 
@@ -181,7 +386,7 @@ pub struct Subject<'a> {
     pub pods: &'a [&'a Pod],
     pub heads: usize,
     pub workers: usize,
-    pub exposures: Vec<Exposure>,
+    pub exposures: Vec<Exposure<'a>>,
     /// Evaluate the cluster rules (false for an owner whose cluster has its own entry).
     pub cluster_rules: bool,
     pub job: Option<&'a RayJobSpec>,
@@ -189,6 +394,8 @@ pub struct Subject<'a> {
     pub templates: Vec<Template<'a>>,
     pub head_labels: Cow<'a, BTreeMap<String, String>>,
     pub worker_labels: Vec<Cow<'a, BTreeMap<String, String>>>,
+    /// `rayVersion`, else the head image's tag.
+    version: Option<String>,
     /// `RayCluster ray-prod/train`, the prefix of most evidence.
     object: String,
 }
@@ -199,6 +406,7 @@ impl<'a> Subject<'a> {
         self.templates = self.compute_templates();
         self.head_labels = self.compute_head_labels();
         self.worker_labels = self.compute_worker_labels();
+        self.version = self.compute_ray_version();
     }
 
     /// `RayCluster ray-prod/train`.
@@ -242,12 +450,16 @@ impl<'a> Subject<'a> {
     }
 
     /// `rayVersion`, else the head image's tag.
-    pub fn ray_version(&self) -> Option<String> {
+    pub fn ray_version(&self) -> Option<&str> {
+        self.version.as_deref()
+    }
+
+    fn compute_ray_version(&self) -> Option<String> {
         let spec = self.spec?;
         spec.ray_version.clone().filter(|v| !v.is_empty()).or_else(|| {
             let img = spec.head_group_spec.template.spec.containers.first()?.image.as_deref()?;
             let tag = super::images::split_image(img).tag?;
-            super::images::parse_version(&tag).map(|_| tag)
+            super::images::parse_version(tag).map(|_| tag.to_string())
         })
     }
 
@@ -274,7 +486,7 @@ impl<'a> Subject<'a> {
             .iter()
             .copied()
             .filter(|p| {
-                let g = p.label("ray.io/group").unwrap_or("");
+                let g = p.ray.group.as_str();
                 !groups.contains(&g) && {
                     groups.push(g);
                     true
@@ -399,11 +611,16 @@ pub fn acl(
 
 /// `internal`: also report the dashboard on Services only reachable inside the cluster (what an
 /// Ingress may route to; pointless when the namespace has no Ingress).
-fn exposures_of(svc: &Service, head: Option<&Container>, internal: bool) -> Vec<Exposure> {
+fn exposures_of<'a>(
+    svc: &'a Service,
+    head: Option<&'a Container>,
+    internal: bool,
+    out: &mut Vec<Exposure<'a>>,
+) {
     let ty = svc.type_();
     let outside = matches!(ty, "LoadBalancer" | "NodePort") || !svc.spec.external_ips.is_empty();
     if !outside && !internal {
-        return Vec::new();
+        return;
     }
     static NO_ANNOTATIONS: BTreeMap<String, String> = BTreeMap::new();
     let ann = svc.metadata.annotations.as_ref().unwrap_or(&NO_ANNOTATIONS);
@@ -411,69 +628,63 @@ fn exposures_of(svc: &Service, head: Option<&Container>, internal: bool) -> Vec<
     let ports = head_ports(head);
     let svc_ns = ns(&svc.metadata);
     let svc_name = name(&svc.metadata);
-    svc.spec
-        .ports
-        .iter()
-        .filter_map(|p| {
-            let (cport, cname) = match &p.target_port {
-                None => (
-                    p.port,
-                    ports.iter().find(|c| c.container_port == p.port).and_then(|c| c.name.clone()),
-                ),
-                Some(IntOrString::Int(n)) => {
-                    (*n, ports.iter().find(|c| c.container_port == *n).and_then(|c| c.name.clone()))
-                }
-                Some(IntOrString::String(n)) => {
-                    let c = ports.iter().find(|c| c.name.as_deref() == Some(n.as_str()))?;
-                    (c.container_port, c.name.clone())
-                }
-            };
-            let kind = classify(cport, cname.as_deref());
-            // Only what a rule can report on: Ray ports reachable from outside, and the
-            // dashboard (which an Ingress may route to).
-            if kind == PortKind::Other || (!outside && kind != PortKind::Dashboard) {
-                return None;
+    out.extend(svc.spec.ports.iter().filter_map(|p| {
+        let (cport, cname) = match &p.target_port {
+            None => (
+                p.port,
+                ports.iter().find(|c| c.container_port == p.port).and_then(|c| c.name.as_deref()),
+            ),
+            Some(IntOrString::Int(n)) => {
+                (*n, ports.iter().find(|c| c.container_port == *n).and_then(|c| c.name.as_deref()))
             }
-            let mut ev = String::new();
-            if outside {
-                use std::fmt::Write;
-                let label = cname.as_deref().unwrap_or("port");
-                let _ = write!(
-                    ev,
-                    "Service {svc_ns}/{svc_name} type={ty} port {} → {label} {cport}",
-                    p.port
-                );
-                if let Some(np) = p.node_port {
-                    let _ = write!(ev, " (nodePort {np})");
-                }
-                if let Some(a) = &acl {
-                    let _ = write!(ev, ", narrowed by {a}");
-                }
+            Some(IntOrString::String(n)) => {
+                let c = ports.iter().find(|c| c.name.as_deref() == Some(n.as_str()))?;
+                (c.container_port, c.name.as_deref())
             }
-            Some(Exposure {
-                kind,
-                outside,
-                svc_type: ty.to_string(),
-                acl: acl.clone(),
-                service: svc_name.to_string(),
-                namespace: svc_ns.to_string(),
-                evidence: ev,
-                port: p.port,
-                port_name: cname,
-            })
+        };
+        let kind = classify(cport, cname);
+        // Only what a rule can report on: Ray ports reachable from outside, and the
+        // dashboard (which an Ingress may route to).
+        if kind == PortKind::Other || (!outside && kind != PortKind::Dashboard) {
+            return None;
+        }
+        let mut ev = String::new();
+        if outside {
+            use std::fmt::Write;
+            let label = cname.unwrap_or("port");
+            let _ = write!(
+                ev,
+                "Service {svc_ns}/{svc_name} type={ty} port {} → {label} {cport}",
+                p.port
+            );
+            if let Some(np) = p.node_port {
+                let _ = write!(ev, " (nodePort {np})");
+            }
+            if let Some(a) = &acl {
+                let _ = write!(ev, ", narrowed by {a}");
+            }
+        }
+        Some(Exposure {
+            kind,
+            outside,
+            acl: acl.clone(),
+            service: Cow::Borrowed(svc_name),
+            evidence: ev,
+            port: p.port,
+            port_name: cname,
         })
-        .collect()
+    }));
 }
 
 /// The head Service KubeRay would create from the CR (used when none runs).
-fn synthesized_head_service(
+fn synthesized_head_service<'a>(
     kind: &str,
     namespace: &str,
     entry: &str,
     cluster: &str,
     spec_path: &str,
-    spec: &RayClusterSpec,
-) -> Option<Vec<Exposure>> {
+    spec: &'a RayClusterSpec,
+) -> Option<Vec<Exposure<'a>>> {
     let hs = spec.head_group_spec.head_service.as_ref();
     let ty = hs
         .and_then(|h| h.spec.as_ref())
@@ -511,13 +722,11 @@ fn synthesized_head_service(
                 Exposure {
                     kind: classify(p.container_port, p.name.as_deref()),
                     outside: true,
-                    svc_type: ty.clone(),
                     acl: acl.clone(),
-                    service: svc_name.clone(),
-                    namespace: namespace.to_string(),
+                    service: Cow::Owned(svc_name.clone()),
                     evidence: ev,
                     port: p.container_port,
-                    port_name: p.name.clone(),
+                    port_name: p.name.as_deref(),
                 }
             })
             .collect(),
@@ -555,7 +764,8 @@ struct Builder<'a> {
 impl<'a> Builder<'a> {
     /// Sets the subject's live pods.
     fn pods(&self, s: &mut Subject<'a>, namespace: &'a str, cluster: &'a str) {
-        if let Some((pods, heads, workers)) = self.idx.pods.get(&(namespace, cluster)) {
+        let key = PodKey { hash: RayKeys::hash(namespace, cluster), namespace, cluster };
+        if let Some((pods, heads, workers)) = self.idx.pods.get(&key) {
             (s.pods, s.heads, s.workers) = (pods.as_slice(), *heads, *workers);
         }
     }
@@ -566,27 +776,35 @@ impl<'a> Builder<'a> {
         s: &Subject<'a>,
         keep: impl Fn(&Service) -> bool,
         synthesize: bool,
-    ) -> Vec<Exposure> {
+    ) -> Vec<Exposure<'a>> {
         let head_labels = &s.head_labels;
+        let head_cluster = head_labels.get("ray.io/cluster").map(String::as_str);
         let head_container =
             s.head_pods().next().and_then(|p| p.spec.containers.first()).or_else(|| {
                 s.spec.and_then(|sp| sp.head_group_spec.template.spec.containers.first())
             });
         let mut out = Vec::new();
         let cluster = s.cluster.unwrap_or(s.name);
-        let head_svc = s
+        let custom_head_svc = s
             .spec
             .and_then(|sp| sp.head_group_spec.head_service.as_ref())
             .and_then(|h| h.metadata.as_ref())
-            .and_then(|m| m.name.clone())
-            .unwrap_or_else(|| format!("{cluster}-head-svc"));
+            .and_then(|m| m.name.as_deref());
+        let is_head_svc = |n: &str| match custom_head_svc {
+            Some(c) => n == c,
+            None => n.strip_suffix("-head-svc") == Some(cluster),
+        };
         let mut head_svc_present = false;
         let internal = self.idx.ingresses.contains_key(s.namespace);
-        for svc in self.idx.services.get(s.namespace).into_iter().flatten() {
-            head_svc_present |= name(&svc.metadata) == head_svc;
-            let Some(sel) = svc.spec.selector.as_ref() else { continue };
-            if selects(sel, head_labels) && keep(svc) {
-                out.extend(exposures_of(svc, head_container, internal));
+        for v in self.idx.services.get(s.namespace).into_iter().flatten() {
+            head_svc_present = head_svc_present || is_head_svc(name(&v.svc.metadata));
+            // Most Services select one cluster by name: skip the others without a lookup.
+            if v.cluster.is_some_and(|c| Some(c) != head_cluster) {
+                continue;
+            }
+            let Some(sel) = v.svc.spec.selector.as_ref() else { continue };
+            if selects(sel, head_labels) && keep(v.svc) {
+                exposures_of(v.svc, head_container, internal, &mut out);
             }
         }
         // The operator's head Service is not there (manifests, or deleted): KubeRay creates it
@@ -630,15 +848,13 @@ impl<'a> Builder<'a> {
             templates: Vec::new(),
             head_labels: Cow::Owned(BTreeMap::new()),
             worker_labels: Vec::new(),
+            version: None,
             object: format!("{kind} {namespace}/{name}"),
         }
     }
 
     fn cluster_exists(&self, namespace: &str, cluster: &str) -> bool {
-        self.inv
-            .ray_clusters
-            .iter()
-            .any(|c| ns(&c.metadata) == namespace && name(&c.metadata) == cluster)
+        self.idx.clusters.contains_key(&(namespace, cluster))
     }
 
     /// A RayJob/RayService/RayCronJob: its own entry, evaluated from its embedded spec while
@@ -703,7 +919,7 @@ pub fn owner_subjects<'a>(
 ) -> Vec<Subject<'a>> {
     let b = Builder { inv, idx, cfg };
     let mut out = Vec::new();
-    for job in &inv.ray_jobs {
+    for job in idx.lists.ray_jobs {
         let (n, j) = (ns(&job.metadata), name(&job.metadata));
         let mut s = if job.spec.cluster_selector.as_ref().is_some_and(|m| !m.is_empty()) {
             let mut s = b.subject(n, j, "RayJob");
@@ -723,7 +939,7 @@ pub fn owner_subjects<'a>(
         s.job = Some(&job.spec);
         out.push(s);
     }
-    for rs in &inv.ray_services {
+    for rs in idx.lists.ray_services {
         let (n, r) = (ns(&rs.metadata), name(&rs.metadata));
         let cluster = rs
             .status
@@ -739,7 +955,7 @@ pub fn owner_subjects<'a>(
             cluster,
         ));
     }
-    for cj in &inv.ray_cron_jobs {
+    for cj in idx.lists.ray_cron_jobs {
         let (n, c) = (ns(&cj.metadata), name(&cj.metadata));
         let tmpl = cj.spec.job_template.as_ref();
         let mut s = if tmpl.and_then(|t| t.cluster_selector.as_ref()).is_some_and(|m| !m.is_empty())

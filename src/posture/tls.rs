@@ -10,17 +10,11 @@ pub fn check(s: &Subject, out: &mut Findings) {
         return;
     }
     // The Ray container is the first container of each group's template.
-    let groups: Vec<(String, Option<&crate::model::Container>)> = s
-        .templates()
-        .iter()
-        .map(|t| (format!("{}.containers[0]", t.path), t.spec.containers.first()))
-        .collect();
+    let groups = s.templates().iter().map(|t| (&t.path, t.spec.containers.first()));
     let on = |c: &crate::model::Container| {
         matches!(c.env_value("RAY_USE_TLS"), Some("1" | "true" | "True"))
     };
-    let enabled: Vec<&(String, Option<&crate::model::Container>)> =
-        groups.iter().filter(|(_, c)| c.is_some_and(on)).collect();
-    if enabled.is_empty() {
+    if !groups.clone().any(|(_, c)| c.is_some_and(on)) {
         out.add(
             rule("RAY-TLS-001"),
             rule("RAY-TLS-001").severity,
@@ -32,14 +26,14 @@ pub fn check(s: &Subject, out: &mut Findings) {
         );
         return;
     }
-    for (path, c) in &groups {
+    for (path, c) in groups {
         let Some(c) = c else { continue };
         if !on(c) {
             out.add(
                 rule("RAY-TLS-002"),
                 rule("RAY-TLS-002").severity,
                 format_args!(
-                    "{} {path} ({}): RAY_USE_TLS is not set while other groups use TLS",
+                    "{} {path}.containers[0] ({}): RAY_USE_TLS is not set while other groups use TLS",
                     s.object(),
                     c.name
                 ),
@@ -51,7 +45,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
                     rule("RAY-TLS-002"),
                     rule("RAY-TLS-002").severity,
                     format_args!(
-                        "{} {path} ({}): RAY_USE_TLS=1 without {}",
+                        "{} {path}.containers[0] ({}): RAY_USE_TLS=1 without {}",
                         s.object(),
                         c.name,
                         missing.join(", ")
