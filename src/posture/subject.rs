@@ -103,10 +103,7 @@ impl<'a> Slices<'a> {
     /// Whether every list is sorted by namespace and inside `b`.
     pub fn sorted_within(&self, b: Bounds) -> bool {
         fn ok<T>(v: &[T], meta: impl Fn(&T) -> &ObjectMeta, b: Bounds) -> bool {
-            let mut prev = match b.lo {
-                Some(lo) => lo,
-                None => "",
-            };
+            let mut prev = b.lo.unwrap_or_default();
             for x in v {
                 let n = ns(meta(x));
                 if n < prev {
