@@ -16,6 +16,19 @@ pub fn ms(d: Duration) -> String {
     format!("{:.2} ms", d.as_secs_f64() * 1000.0)
 }
 
+/// CPU time (user + system, all threads) this process has used so far, from /proc (10 ms
+/// ticks: read it over many runs).
+pub fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line: 11 and 12 after the name.
+    let field = |i: usize| f.get(i).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = field(11) + field(12);
+    Duration::from_millis(ticks * 10)
+}
+
 /// Starts `raydar demo-server ARGS --kubeconfig-out KC`; returns it once ready and how long
 /// that took (process start to the kubeconfig line).
 pub fn spawn_demo_server(args: &[&str], kc: &Path) -> (Child, Duration) {

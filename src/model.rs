@@ -246,7 +246,12 @@ struct PodFields {
 
 impl From<PodFields> for Pod {
     fn from(p: PodFields) -> Self {
-        let ray = RayKeys::of(&p.metadata);
+        let mut ray = RayKeys::of(&p.metadata);
+        ray.credential_env = p
+            .spec
+            .containers
+            .iter()
+            .any(|c| c.env.iter().any(|e| crate::posture::is_credential(&e.name)));
         Pod { metadata: p.metadata, spec: p.spec, status: p.status, ray }
     }
 }
@@ -262,6 +267,9 @@ pub struct RayKeys {
     pub node: NodeType,
     /// [`RayKeys::hash`] of the namespace and cluster.
     pub key: u64,
+    /// A container has an env var named like a static cloud credential (the posture rules
+    /// look at the pod's env only then).
+    pub credential_env: bool,
 }
 
 /// `ray.io/node-type`, in the order a cluster's pods are listed (heads first).
@@ -287,7 +295,8 @@ impl RayKeys {
             _ => NodeType::Other,
         };
         let key = Self::hash(meta.namespace.as_deref().unwrap_or(""), &cluster);
-        Self { group: labels.get("ray.io/group").cloned().unwrap_or_default(), cluster, node, key }
+        let group = labels.get("ray.io/group").cloned().unwrap_or_default();
+        Self { group, cluster, node, key, credential_env: false }
     }
 
     /// A stable hash of (namespace, cluster) to group pods by.

@@ -18,7 +18,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
     if head_env_token {
         return;
     }
-    let r = rule("RAY-AUTH-001");
+    let r = rule!("RAY-AUTH-001");
     out.add(
         r,
         r.severity,

@@ -26,7 +26,7 @@ pub const CREDENTIAL_ENV: [&str; 15] = [
 
 /// Whether an env var name is a static cloud credential (cheap first-letter test first: most
 /// containers have none).
-fn is_credential(name: &str) -> bool {
+pub fn is_credential(name: &str) -> bool {
     matches!(name.as_bytes().first(), Some(b'A' | b'O' | b'G')) && CREDENTIAL_ENV.contains(&name)
 }
 
@@ -42,7 +42,7 @@ fn scan(
             && seen.insert(("lit".into(), e.name.clone()))
         {
             out.add(
-                rule("RAY-CRED-001"),
+                rule!("RAY-CRED-001"),
                 Severity::Critical,
                 format_args!(
                     "{obj} {path} ({}) env {} is a literal value (not shown)",
@@ -53,7 +53,7 @@ fn scan(
         if let Some(sk) = e.value_from.as_ref().and_then(|v| v.secret_key_ref.as_ref()) {
             if seen.insert(("ref".into(), e.name.clone())) {
                 out.add(
-                    rule("RAY-CRED-002"),
+                    rule!("RAY-CRED-002"),
                     Severity::Medium,
                     format_args!(
                         "{obj} {path} ({}) env {} comes from Secret {}",
@@ -84,7 +84,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
         }
     }
     // Live pods win where webhooks mutate them.
-    for p in s.pods {
+    for p in s.pods.iter().filter(|p| p.ray.credential_env) {
         for (i, c) in p.spec.containers.iter().enumerate() {
             if !c.env.iter().any(|e| is_credential(&e.name)) {
                 continue;

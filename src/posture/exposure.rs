@@ -17,13 +17,13 @@ fn services(s: &Subject, out: &mut Findings) {
     for e in s.exposures.iter().filter(|e| e.outside) {
         match e.kind {
             PortKind::Gcs | PortKind::Client => {
-                out.add(rule("RAY-EXP-001"), Severity::Critical, format_args!("{}", e.evidence));
+                out.add(rule!("RAY-EXP-001"), Severity::Critical, format_args!("{}", e.evidence));
             }
             PortKind::Dashboard if e.acl.is_none() => {
-                out.add(rule("RAY-EXP-002"), Severity::Critical, format_args!("{}", e.evidence));
+                out.add(rule!("RAY-EXP-002"), Severity::Critical, format_args!("{}", e.evidence));
             }
             PortKind::Dashboard => {
-                out.add(rule("RAY-EXP-003"), Severity::High, format_args!("{}", e.evidence))
+                out.add(rule!("RAY-EXP-003"), Severity::High, format_args!("{}", e.evidence))
             }
             PortKind::Other => {}
         }
@@ -64,7 +64,7 @@ fn ingresses(s: &Subject, out: &mut Findings) {
                     (Severity::Critical, "with no authentication")
                 };
                 out.add(
-                    rule("RAY-EXP-004"),
+                    rule!("RAY-EXP-004"),
                     sev,
                     format_args!(
                         "Ingress {}/{iname} {path} routes to Service {} (dashboard) {how}",
@@ -78,7 +78,7 @@ fn ingresses(s: &Subject, out: &mut Findings) {
     let live_ingress =
         ingresses.iter().any(|i| i.metadata.name.as_deref() == Some(generated_ingress.as_str()));
     if asked && !live_ingress && !s.inv.live {
-        out.add(rule("RAY-EXP-004"), Severity::Critical,
+        out.add(rule!("RAY-EXP-004"), Severity::Critical,
             format_args!("{} {}.headGroupSpec.enableIngress=true: KubeRay creates an Ingress to the dashboard with no authentication", s.object(), s.spec_path));
     }
 }
@@ -86,7 +86,7 @@ fn ingresses(s: &Subject, out: &mut Findings) {
 fn host_exposure(s: &Subject, out: &mut Findings) {
     for t in s.templates().iter().filter(|t| t.head) {
         if t.spec.host_network == Some(true) {
-            out.add(rule("RAY-EXP-001"), Severity::Critical,
+            out.add(rule!("RAY-EXP-001"), Severity::Critical,
                 format_args!("{} {}.hostNetwork=true: GCS 6379, dashboard 8265 and client 10001 listen on the node's address", s.object(), t.path));
         }
         for (i, c) in t.spec.containers.iter().enumerate() {
@@ -98,7 +98,7 @@ fn host_exposure(s: &Subject, out: &mut Findings) {
                     )
                 {
                     out.add(
-                        rule("RAY-EXP-001"),
+                        rule!("RAY-EXP-001"),
                         Severity::Critical,
                         format_args!(
                             "{} {}.containers[{i}] ({}) port {} has hostPort {}",
@@ -128,7 +128,7 @@ fn service_type(s: &Subject, out: &mut Findings) {
     for (field, ty) in asked {
         if let Some(ty @ ("LoadBalancer" | "NodePort")) = ty {
             out.add(
-                rule("RAY-SVC-001"),
+                rule!("RAY-SVC-001"),
                 Severity::High,
                 format_args!(
                     "{} {}.{field}={ty}: a recreated head Service would be exposed again",

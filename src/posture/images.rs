@@ -61,14 +61,14 @@ pub fn check(s: &Subject, out: &mut Findings) {
             let r = split_image(image);
             if r.digest.is_none() && r.tag.is_none_or(|t| t == "latest") {
                 out.add(
-                    rule("RAY-IMG-001"),
+                    rule!("RAY-IMG-001"),
                     Severity::Medium,
                     format_args!("{obj} {path} image {image}"),
                 );
             }
             if r.digest.is_none() {
                 out.add(
-                    rule("RAY-IMG-002"),
+                    rule!("RAY-IMG-002"),
                     Severity::Low,
                     format_args!("{obj} {path} image {image} has no @sha256 digest"),
                 );
@@ -79,7 +79,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
             if !s.cfg.trusted_registries.is_empty() && !s.cfg.trusted_registries.iter().any(trusted)
             {
                 out.add(
-                    rule("RAY-IMG-003"),
+                    rule!("RAY-IMG-003"),
                     Severity::Info,
                     format_args!(
                         "{obj} {path} image from {} (trusted: {})",
@@ -99,7 +99,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
             } else {
                 return;
             };
-            out.add(rule("RAY-VER-001"), sev, format_args!("{obj} Ray {v} is {why}"));
+            out.add(rule!("RAY-VER-001"), sev, format_args!("{obj} Ray {v} is {why}"));
         }
     }
 }

@@ -8,7 +8,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
         if let Some(sel) = job.cluster_selector.as_ref().filter(|m| !m.is_empty()) {
             let sel: Vec<String> = sel.iter().map(|(k, v)| format!("{k}={v}")).collect();
             out.add(
-                rule("RAY-JOB-001"),
+                rule!("RAY-JOB-001"),
                 Severity::Low,
                 format_args!(
                     "{} spec.clusterSelector {} runs on a shared cluster",
@@ -23,7 +23,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
                 "spec.shutdownAfterJobFinishes"
             };
             out.add(
-                rule("RAY-JOB-002"),
+                rule!("RAY-JOB-002"),
                 Severity::Low,
                 format_args!(
                     "{} {path} is not true: the cluster stays after the job ends",
@@ -36,7 +36,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
         let n = s.idx.clusters_in(s.namespace);
         if n > 1 {
             out.add(
-                rule("RAY-JOB-003"),
+                rule!("RAY-JOB-003"),
                 Severity::Info,
                 format_args!("Namespace {} holds {n} Ray clusters", s.namespace),
             );

@@ -16,7 +16,7 @@ mod subject;
 mod tls;
 
 pub use catalog::{Rule, RULES};
-pub use creds::CREDENTIAL_ENV;
+pub use creds::{is_credential, CREDENTIAL_ENV};
 pub use subject::{synthesized_labels, Subject};
 
 use crate::inventory::Inventory;

@@ -43,13 +43,13 @@ pub fn check(s: &Subject, out: &mut Findings) {
     let policies: &[&NetworkPolicy] = s.idx.policies.get(s.namespace).map_or(&[], Vec::as_slice);
     let head: &BTreeMap<String, String> = &s.head_labels;
     if !policies.iter().any(|p| selects(p, head)) {
-        out.add(rule("RAY-NET-001"), Severity::High,
+        out.add(rule!("RAY-NET-001"), Severity::High,
             format_args!("{}: no NetworkPolicy in namespace {} selects the head pod (ray.io/cluster={}, ray.io/node-type=head)", s.object(), s.namespace, s.cluster.unwrap_or(s.name)));
     }
     let workers = &s.worker_labels;
     if let Some(w) = workers.iter().find(|w| !policies.iter().any(|p| selects(p, w))) {
         out.add(
-            rule("RAY-NET-002"),
+            rule!("RAY-NET-002"),
             Severity::Medium,
             format_args!(
                 "{}: no NetworkPolicy in namespace {} selects the worker pods (group {})",
@@ -73,7 +73,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
             };
             if let Some(why) = why {
                 out.add(
-                    rule("RAY-NET-003"),
+                    rule!("RAY-NET-003"),
                     Severity::High,
                     format_args!("NetworkPolicy {}/{name} spec.ingress[{i}] {why}", s.namespace),
                 );

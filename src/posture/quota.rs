@@ -36,7 +36,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
     }
     if system_namespace(s.namespace) {
         out.add(
-            rule("RAY-NS-001"),
+            rule!("RAY-NS-001"),
             Severity::Medium,
             format_args!("{} runs in namespace {}", s.object(), s.namespace),
         );
@@ -49,7 +49,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
     if quotas.is_empty() {
         if !s.inv.elastic_quota_trees.iter().any(|t| eqt_covers(t, s.namespace)) {
             out.add(
-                rule("RAY-QUOTA-001"),
+                rule!("RAY-QUOTA-001"),
                 Severity::Medium,
                 format_args!(
                     "Namespace {} has no ResourceQuota and no ElasticQuotaTree leaf covers it",
@@ -68,7 +68,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
     if !caps_gpu && requests_gpus(s) {
         let names: Vec<&str> = quotas.iter().filter_map(|q| q.metadata.name.as_deref()).collect();
         out.add(
-            rule("RAY-QUOTA-002"),
+            rule!("RAY-QUOTA-002"),
             Severity::Low,
             format_args!(
                 "{} requests GPUs but ResourceQuota {}/{} caps no GPU resource",

@@ -88,7 +88,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
                 (Severity::Medium, "workers never need it")
             };
             out.add(
-                rule("RAY-RBAC-002"),
+                rule!("RAY-RBAC-002"),
                 sev,
                 format_args!(
                     "{} {}: ServiceAccount {sa} token is mounted ({why})",
@@ -104,7 +104,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
     sas.sort_unstable();
     if !default_users.is_empty() {
         out.add(
-            rule("RAY-RBAC-001"),
+            rule!("RAY-RBAC-001"),
             Severity::Medium,
             format_args!(
                 "{}: pods of {} run as ServiceAccount {}/default",
@@ -122,7 +122,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
                         powerful_role(s, &b.role_ref.kind, &b.role_ref.name, s.namespace)
                     {
                         out.add(
-                            rule("RAY-RBAC-003"),
+                            rule!("RAY-RBAC-003"),
                             Severity::Critical,
                             format_args!(
                                 "RoleBinding {}/{} binds ServiceAccount {}/{sa} to {role}",
@@ -140,7 +140,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
                 if binds(b.subjects.as_ref(), sa, s.namespace, "") {
                     if let Some(role) = powerful_role(s, &b.role_ref.kind, &b.role_ref.name, "") {
                         out.add(
-                            rule("RAY-RBAC-003"),
+                            rule!("RAY-RBAC-003"),
                             Severity::Critical,
                             format_args!(
                                 "ClusterRoleBinding {} binds ServiceAccount {}/{sa} to {role}",

@@ -18,7 +18,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
         };
         if !missing.is_empty() {
             out.add(
-                rule("RAY-RES-001"),
+                rule!("RAY-RES-001"),
                 Severity::Medium,
                 format_args!(
                     "{obj} {}.containers[0] ({}) has no {} request",
@@ -28,7 +28,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
         }
         if !r.limits.contains_key("memory") {
             out.add(
-                rule("RAY-RES-002"),
+                rule!("RAY-RES-002"),
                 Severity::Medium,
                 format_args!("{obj} {}.containers[0] ({}) has no memory limit", t.path, c.name),
             );

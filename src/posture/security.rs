@@ -28,7 +28,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
             let sc = c.security_context.as_ref().unwrap_or(&none);
             if sc.privileged == Some(true) {
                 out.add(
-                    rule("RAY-SEC-001"),
+                    rule!("RAY-SEC-001"),
                     Severity::Critical,
                     format_args!("{obj} {path} securityContext.privileged=true"),
                 );
@@ -37,13 +37,13 @@ pub fn check(s: &Subject, out: &mut Findings) {
             let non_root = sc.run_as_non_root.or(pod_sc.run_as_non_root);
             if user == Some(0) {
                 out.add(
-                    rule("RAY-SEC-002"),
+                    rule!("RAY-SEC-002"),
                     Severity::High,
                     format_args!("{obj} {path} runAsUser=0"),
                 );
             } else if non_root != Some(true) && user.is_none() {
                 out.add(
-                    rule("RAY-SEC-002"),
+                    rule!("RAY-SEC-002"),
                     Severity::High,
                     format_args!(
                         "{obj} {path}: runAsNonRoot is not true and no non-zero runAsUser is set"
@@ -52,7 +52,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
             }
             if sc.allow_privilege_escalation != Some(false) {
                 out.add(
-                    rule("RAY-SEC-003"),
+                    rule!("RAY-SEC-003"),
                     Severity::Medium,
                     format_args!("{obj} {path}: allowPrivilegeEscalation is not false"),
                 );
@@ -66,13 +66,13 @@ pub fn check(s: &Subject, out: &mut Findings) {
                 .collect();
             if !added.is_empty() {
                 out.add(
-                    rule("RAY-SEC-006"),
+                    rule!("RAY-SEC-006"),
                     Severity::Medium,
                     format_args!("{obj} {path} adds capabilities {}", added.join(",")),
                 );
             } else if !caps.drop.iter().any(|d| d == "ALL") {
                 out.add(
-                    rule("RAY-SEC-006"),
+                    rule!("RAY-SEC-006"),
                     Severity::Medium,
                     format_args!("{obj} {path}: capabilities.drop does not include ALL"),
                 );
@@ -85,7 +85,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
         ] {
             if on == Some(true) {
                 out.add(
-                    rule("RAY-SEC-005"),
+                    rule!("RAY-SEC-005"),
                     Severity::High,
                     format_args!("{obj} {}.{k}=true", t.path),
                 );
@@ -105,7 +105,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
                 (false, true) => continue,
             };
             out.add(
-                rule("RAY-SEC-004"),
+                rule!("RAY-SEC-004"),
                 Severity::High,
                 format_args!("{obj} {}.volumes {} hostPath {} {why}", t.path, v.name, hp.path),
             );

@@ -16,8 +16,8 @@ pub fn check(s: &Subject, out: &mut Findings) {
     };
     if !groups.clone().any(|(_, c)| c.is_some_and(on)) {
         out.add(
-            rule("RAY-TLS-001"),
-            rule("RAY-TLS-001").severity,
+            rule!("RAY-TLS-001"),
+            rule!("RAY-TLS-001").severity,
             format_args!(
                 "{}: no RAY_USE_TLS=1 on any Ray container and no {}.tlsOptions.enabled",
                 s.object(),
@@ -30,8 +30,8 @@ pub fn check(s: &Subject, out: &mut Findings) {
         let Some(c) = c else { continue };
         if !on(c) {
             out.add(
-                rule("RAY-TLS-002"),
-                rule("RAY-TLS-002").severity,
+                rule!("RAY-TLS-002"),
+                rule!("RAY-TLS-002").severity,
                 format_args!(
                     "{} {path}.containers[0] ({}): RAY_USE_TLS is not set while other groups use TLS",
                     s.object(),
@@ -42,8 +42,8 @@ pub fn check(s: &Subject, out: &mut Findings) {
             let missing: Vec<&str> = CERT_ENV.iter().copied().filter(|k| !c.has_env(k)).collect();
             if !missing.is_empty() {
                 out.add(
-                    rule("RAY-TLS-002"),
-                    rule("RAY-TLS-002").severity,
+                    rule!("RAY-TLS-002"),
+                    rule!("RAY-TLS-002").severity,
                     format_args!(
                         "{} {path}.containers[0] ({}): RAY_USE_TLS=1 without {}",
                         s.object(),
