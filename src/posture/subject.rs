@@ -590,7 +590,12 @@ pub fn acl(
     if svc_type != "LoadBalancer" {
         return None;
     }
-    let a = |k: &str| annotations.get(&format!("{ACK}{k}")).map(String::as_str);
+    // `ACK` + key, without building the key (this runs for every exposed Service).
+    let a = |k: &str| {
+        annotations
+            .iter()
+            .find_map(|(key, v)| (key.strip_prefix(ACK) == Some(k)).then_some(v.as_str()))
+    };
     if a("address-type") == Some("intranet") {
         return Some("intranet (VPC-internal) load balancer".into());
     }
