@@ -6,6 +6,7 @@ use crate::model::{Ingress, Pod, Service};
 use k8s_openapi::api::core::v1::{Namespace, ResourceQuota, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 use std::collections::BTreeSet;
 
@@ -63,7 +64,7 @@ pub enum AddError {
     Invalid(String),
 }
 
-fn ns_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> &str {
+fn ns_of(meta: &ObjectMeta) -> &str {
     meta.namespace.as_deref().unwrap_or("")
 }
 
@@ -123,6 +124,23 @@ impl Inventory {
     pub fn readable(&self, ns: &str, kind: &str) -> bool {
         self.unreadable.is_empty()
             || !self.unreadable.iter().any(|(n, k)| k == kind && (n == ns || n.is_empty()))
+    }
+
+    /// Sorts every namespaced list by namespace, then name: the order the API server lists
+    /// them in, which lets the posture engine evaluate ranges of namespaces in parallel.
+    pub fn sort_by_namespace(&mut self) {
+        fn key(m: &ObjectMeta) -> (&str, &str) {
+            (ns_of(m), m.name.as_deref().unwrap_or(""))
+        }
+        macro_rules! sort {
+            ($($k:ident),*) => {$(
+                if !self.$k.is_sorted_by(|a, b| key(&a.metadata) <= key(&b.metadata)) {
+                    self.$k.sort_unstable_by(|a, b| key(&a.metadata).cmp(&key(&b.metadata)));
+                }
+            )*};
+        }
+        sort!(ray_clusters, ray_jobs, ray_services, ray_cron_jobs, pods, services, ingresses);
+        sort!(network_policies, resource_quotas, service_accounts, role_bindings, roles);
     }
 
     pub fn pods_in<'a>(&'a self, ns: &'a str) -> impl Iterator<Item = &'a Pod> + 'a {

@@ -290,19 +290,6 @@ mod tests {
         inv
     }
 
-    fn sort_by_namespace(inv: &mut Inventory) {
-        macro_rules! sort {
-            ($($k:ident),*) => {$(
-                inv.$k.sort_by(|a, b| {
-                    (&a.metadata.namespace, &a.metadata.name)
-                        .cmp(&(&b.metadata.namespace, &b.metadata.name))
-                });
-            )*};
-        }
-        sort!(ray_clusters, ray_jobs, pods, services, network_policies, resource_quotas);
-        sort!(service_accounts, role_bindings, ingresses);
-    }
-
     #[test]
     fn ranges_of_namespaces_evaluate_as_the_whole_inventory() {
         let cfg = PostureConfig::default();
@@ -312,7 +299,7 @@ mod tests {
         assert!(Slices::split(&inv, 2).iter().any(|(l, b)| !l.sorted_within(*b)));
         assert_eq!(evaluate(&inv, &cfg), evaluate_lists(&inv, Slices::all(&inv), &cfg));
 
-        sort_by_namespace(&mut inv);
+        inv.sort_by_namespace();
         let parts = Slices::split(&inv, 3);
         assert_eq!(parts.len(), 3);
         assert!(parts.iter().all(|(l, b)| l.sorted_within(*b)));
@@ -327,7 +314,7 @@ mod tests {
     #[test]
     fn few_namespaces_cut_into_fewer_ranges() {
         let mut inv = population();
-        sort_by_namespace(&mut inv);
+        inv.sort_by_namespace();
         inv.ray_clusters.truncate(10);
         let parts = Slices::split(&inv, 8);
         assert!(parts.len() <= 2, "{}", parts.len());

@@ -206,6 +206,8 @@ impl Stores {
                 inv.unreadable.insert((ns.clone(), kind.to_string()));
             }
         }
+        // Stores hold objects in no order; sorted, large inventories evaluate on every core.
+        inv.sort_by_namespace();
         inv
     }
 
