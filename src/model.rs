@@ -235,9 +235,8 @@ pub struct Pod {
 resource!(Pod, "", "v1", "Pod", "pods");
 
 /// A pod as it comes off the wire; [`Pod`] adds the [`RayKeys`] of its labels.
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
-#[derive(Default)]
 struct PodFields {
     metadata: ObjectMeta,
     spec: PodSpec,

@@ -181,7 +181,7 @@ pub struct Index<'a> {
     /// A cluster's pods, heads first, then workers, then any other: and how many of each.
     pods: PodMap<'a>,
     services: HashMap<&'a str, Vec<ServiceView<'a>>>,
-    clusters: HashMap<(&'a str, &'a str), ()>,
+    clusters: foldhash::HashSet<(&'a str, &'a str)>,
     clusters_per_ns: HashMap<&'a str, usize>,
     pub policies: HashMap<&'a str, Vec<&'a NetworkPolicy>>,
     pub quotas: HashMap<&'a str, Vec<&'a ResourceQuota>>,
@@ -228,11 +228,13 @@ impl<'a> Index<'a> {
             *heads = v.iter().filter(|p| p.ray.node == NodeType::Head).count();
             *workers = v.iter().filter(|p| p.ray.node == NodeType::Worker).count();
         }
-        let mut clusters =
-            HashMap::with_capacity_and_hasher(lists.ray_clusters.len(), Default::default());
+        let mut clusters = foldhash::HashSet::with_capacity_and_hasher(
+            lists.ray_clusters.len(),
+            Default::default(),
+        );
         let mut clusters_per_ns: HashMap<&str, usize> = HashMap::default();
         for c in lists.ray_clusters {
-            clusters.insert((ns(&c.metadata), name(&c.metadata)), ());
+            clusters.insert((ns(&c.metadata), name(&c.metadata)));
             *clusters_per_ns.entry(ns(&c.metadata)).or_default() += 1;
         }
         let mut services: HashMap<&str, Vec<ServiceView>> = HashMap::default();
@@ -856,7 +858,7 @@ impl<'a> Builder<'a> {
     }
 
     fn cluster_exists(&self, namespace: &str, cluster: &str) -> bool {
-        self.idx.clusters.contains_key(&(namespace, cluster))
+        self.idx.clusters.contains(&(namespace, cluster))
     }
 
     /// A RayJob/RayService/RayCronJob: its own entry, evaluated from its embedded spec while
