@@ -4,7 +4,7 @@
 use super::Severity::{self, *};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Rule {
     pub id: &'static str,
     pub section: &'static str,

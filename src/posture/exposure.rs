@@ -17,13 +17,13 @@ fn services(s: &Subject, out: &mut Findings) {
     for e in s.exposures.iter().filter(|e| e.outside) {
         match e.kind {
             PortKind::Gcs | PortKind::Client => {
-                out.add(rule!("RAY-EXP-001"), Severity::Critical, format_args!("{}", e.evidence));
+                out.add(rule!("RAY-EXP-001"), Severity::Critical, format_args!("{e}"));
             }
             PortKind::Dashboard if e.acl.is_none() => {
-                out.add(rule!("RAY-EXP-002"), Severity::Critical, format_args!("{}", e.evidence));
+                out.add(rule!("RAY-EXP-002"), Severity::Critical, format_args!("{e}"));
             }
             PortKind::Dashboard => {
-                out.add(rule!("RAY-EXP-003"), Severity::High, format_args!("{}", e.evidence))
+                out.add(rule!("RAY-EXP-003"), Severity::High, format_args!("{e}"))
             }
             PortKind::Other => {}
         }
@@ -38,8 +38,8 @@ fn ingresses(s: &Subject, out: &mut Findings) {
     }
     let dashboards: Vec<_> = s.exposures.iter().filter(|e| e.kind == PortKind::Dashboard).collect();
     let cluster = s.cluster.unwrap_or(s.name);
-    let generated_svc = format!("{cluster}-head-svc");
-    let generated_ingress = format!("{cluster}-head-ingress");
+    // KubeRay's names for the cluster's head Service and Ingress.
+    let generated = |name: &str, suffix: &str| name.strip_suffix(suffix) == Some(cluster);
     for ing in ingresses {
         static NONE: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
         let ann = ing.metadata.annotations.as_ref().unwrap_or(&NONE);
@@ -55,7 +55,7 @@ fn ingresses(s: &Subject, out: &mut Findings) {
             });
             let synthesized =
                 s.spec.is_some_and(|sp| sp.head_group_spec.enable_ingress == Some(true))
-                    && b.name == generated_svc;
+                    && generated(&b.name, "-head-svc");
             if hit.is_some() || synthesized {
                 let iname = ing.metadata.name.as_deref().unwrap_or("");
                 let (sev, how) = if authed {
@@ -75,8 +75,9 @@ fn ingresses(s: &Subject, out: &mut Findings) {
         }
     }
     // enableIngress without a live Ingress (manifests): KubeRay will create an open one.
-    let live_ingress =
-        ingresses.iter().any(|i| i.metadata.name.as_deref() == Some(generated_ingress.as_str()));
+    let live_ingress = ingresses
+        .iter()
+        .any(|i| i.metadata.name.as_deref().is_some_and(|n| generated(n, "-head-ingress")));
     if asked && !live_ingress && !s.inv.live {
         out.add(rule!("RAY-EXP-004"), Severity::Critical,
             format_args!("{} {}.headGroupSpec.enableIngress=true: KubeRay creates an Ingress to the dashboard with no authentication", s.object(), s.spec_path));

@@ -21,7 +21,6 @@ pub use subject::{synthesized_labels, Subject};
 
 use crate::inventory::Inventory;
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -78,43 +77,54 @@ impl PostureConfig {
 }
 
 /// One finding: what, where (object and field path, never a secret value) and how to fix it.
-/// The catalog's texts are borrowed (no allocation per finding); only evidence is owned.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The rule's texts are the catalog's (no allocation per finding); only evidence is owned.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Finding {
-    pub rule: Cow<'static, str>,
-    pub section: Cow<'static, str>,
+    pub rule: &'static Rule,
     pub severity: Severity,
-    pub title: Cow<'static, str>,
     pub evidence: String,
-    pub remediation: Cow<'static, str>,
-    pub fix: Option<Cow<'static, str>>,
 }
 
 impl Finding {
     pub fn new(rule: &'static Rule, severity: Severity, evidence: impl Into<String>) -> Self {
-        Self {
-            rule: Cow::Borrowed(rule.id),
-            section: Cow::Borrowed(rule.section),
-            severity,
-            title: Cow::Borrowed(rule.title),
-            evidence: evidence.into(),
-            remediation: Cow::Borrowed(rule.remediation),
-            fix: rule.fix.map(Cow::Borrowed),
-        }
+        Self { rule, severity, evidence: evidence.into() }
+    }
+}
+
+/// DESIGN.md §3: `{rule, section, severity, title, evidence, remediation, fix}`.
+impl Serialize for Finding {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let r = self.rule;
+        let mut st = s.serialize_struct("Finding", 7)?;
+        st.serialize_field("rule", r.id)?;
+        st.serialize_field("section", r.section)?;
+        st.serialize_field("severity", &self.severity)?;
+        st.serialize_field("title", r.title)?;
+        st.serialize_field("evidence", &self.evidence)?;
+        st.serialize_field("remediation", r.remediation)?;
+        st.serialize_field("fix", &r.fix)?;
+        st.end()
     }
 }
 
 /// Collects one entry's findings, one per (rule, severity): further evidence for the same rule
 /// is appended (`; `), formatted straight into that finding's buffer.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Findings(Vec<Finding>);
+
+impl Default for Findings {
+    fn default() -> Self {
+        // About as many as a poorly configured cluster raises, so the list rarely grows.
+        Self(Vec::with_capacity(16))
+    }
+}
 
 impl Findings {
     pub fn add(&mut self, rule: &'static Rule, severity: Severity, evidence: std::fmt::Arguments) {
         use std::fmt::Write;
-        // Rule ids are the catalog's statics: compare addresses, not text.
-        let same = |f: &Finding| matches!(&f.rule, Cow::Borrowed(r) if std::ptr::eq(*r, rule.id));
-        match self.0.iter_mut().find(|f| f.severity == severity && same(f)) {
+        // `rule!` copies catalog entries at compile time: compare ids, not addresses.
+        match self.0.iter_mut().find(|f| f.severity == severity && f.rule.id == rule.id) {
             Some(f) => {
                 f.evidence.push_str("; ");
                 let _ = f.evidence.write_fmt(evidence);
@@ -122,7 +132,7 @@ impl Findings {
             None => {
                 let mut ev = String::with_capacity(160);
                 let _ = ev.write_fmt(evidence);
-                self.0.push(Finding::new(rule, severity, ev));
+                self.0.push(Finding { rule, severity, evidence: ev });
             }
         }
     }
@@ -139,14 +149,14 @@ pub struct Owner {
 }
 
 /// One scanned object (RayCluster, RayJob, RayService, RayCronJob) with its grade.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Entry {
     pub namespace: String,
     pub name: String,
-    pub kind: String,
+    pub kind: &'static str,
     pub owner: Option<Owner>,
     pub ray_version: Option<String>,
-    pub grade: String,
+    pub grade: &'static str,
     pub score: u32,
     pub findings: Vec<Finding>,
 }
@@ -162,10 +172,10 @@ impl Entry {
 
 /// Grade per DESIGN.md §2: F if any critical; else 100 − 15·high − 5·medium − 1·low with
 /// A ≥ 90, B ≥ 75, C ≥ 60, D ≥ 40, else F.
-pub fn grade(findings: &[Finding]) -> (String, u32) {
+pub fn grade(findings: &[Finding]) -> (&'static str, u32) {
     let n = |s| findings.iter().filter(|f| f.severity == s).count() as i64;
     if n(Severity::Critical) > 0 {
-        return ("F".into(), 0);
+        return ("F", 0);
     }
     let score =
         (100 - 15 * n(Severity::High) - 5 * n(Severity::Medium) - n(Severity::Low)).max(0) as u32;
@@ -176,7 +186,7 @@ pub fn grade(findings: &[Finding]) -> (String, u32) {
         40.. => "D",
         _ => "F",
     };
-    (g.into(), score)
+    (g, score)
 }
 
 pub const GRADE_FORMULA: &str = "F if any critical finding; otherwise score = 100 − 15·high − 5·medium − 1·low, and A ≥ 90, B ≥ 75, C ≥ 60, D ≥ 40, else F.";
@@ -203,14 +213,14 @@ fn entry(s: &Subject) -> Entry {
     f.sort_by(|a, b| {
         b.severity
             .cmp(&a.severity)
-            .then_with(|| a.rule.cmp(&b.rule))
+            .then_with(|| a.rule.id.cmp(b.rule.id))
             .then_with(|| a.evidence.cmp(&b.evidence))
     });
     let (grade, score) = grade(&f);
     Entry {
         namespace: s.namespace.to_string(),
         name: s.name.to_string(),
-        kind: s.kind.to_string(),
+        kind: s.kind,
         owner: s.owner.clone(),
         ray_version: s.ray_version().map(str::to_string),
         grade,
@@ -223,31 +233,61 @@ fn entry(s: &Subject) -> Entry {
 /// name and kind; findings by severity (worst first), then rule id.
 pub fn evaluate(inv: &Inventory, cfg: &PostureConfig) -> Vec<Entry> {
     // Namespaces are independent: a large inventory listed from the API (sorted by namespace)
-    // is cut into one range of namespaces per core, each indexed and evaluated on its own.
+    // is cut into ranges of namespaces, each indexed and evaluated on its own.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     if threads > 1 && inv.ray_clusters.len() >= 512 {
-        let parts = subject::Slices::split(inv, threads);
-        let done: Option<Vec<Vec<Entry>>> = std::thread::scope(|scope| {
-            let handles: Vec<_> = parts
-                .into_iter()
-                .map(|(lists, bounds)| {
-                    scope.spawn(move || {
-                        lists.sorted_within(bounds).then(|| evaluate_lists(inv, lists, cfg))
-                    })
-                })
-                .collect();
-            // A panic in a rule is a bug: re-raise it rather than lose entries.
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        });
-        if let Some(done) = done {
-            return done.into_iter().flatten().collect();
+        if let Some(done) = evaluate_ranges(inv, cfg, threads) {
+            return done;
         }
     }
     evaluate_lists(inv, subject::Slices::all(inv), cfg)
 }
+
+/// Ranges of namespaces per thread on `threads` threads (the caller's among them), or `None`
+/// when a list is not sorted by namespace (manifests, say), which cuts wrong.
+fn evaluate_ranges(inv: &Inventory, cfg: &PostureConfig, threads: usize) -> Option<Vec<Entry>> {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+    // Several ranges per thread, taken in turn: a core slowed by other work takes fewer.
+    let parts = subject::Slices::split(inv, threads * RANGES_PER_THREAD);
+    let (next, unsorted) = (AtomicUsize::new(0), AtomicBool::new(false));
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Relaxed);
+            let Some((lists, bounds)) = parts.get(i) else { break };
+            if unsorted.load(Relaxed) {
+                break;
+            }
+            if !lists.sorted_within(*bounds) {
+                unsorted.store(true, Relaxed);
+                break;
+            }
+            done.push((i, evaluate_lists(inv, *lists, cfg)));
+        }
+        done
+    };
+    let mut done: Vec<(usize, Vec<Entry>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (1..threads).map(|_| scope.spawn(work)).collect();
+        let mut done = work();
+        // A panic in a rule is a bug: re-raise it rather than lose entries.
+        for h in handles {
+            done.extend(h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)));
+        }
+        done
+    });
+    if unsorted.into_inner() {
+        return None;
+    }
+    done.sort_unstable_by_key(|(i, _)| *i);
+    let mut out = Vec::with_capacity(done.iter().map(|(_, e)| e.len()).sum());
+    for (_, e) in done {
+        out.extend(e);
+    }
+    Some(out)
+}
+
+/// How many ranges of namespaces each thread evaluates, on average.
+const RANGES_PER_THREAD: usize = 8;
 
 /// Every entry of some namespaces, sorted.
 fn evaluate_lists(inv: &Inventory, lists: subject::Slices, cfg: &PostureConfig) -> Vec<Entry> {

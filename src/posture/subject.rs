@@ -15,6 +15,7 @@ use k8s_openapi::api::rbac::v1::RoleBinding;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 /// The namespaced objects the rules read: of the whole inventory, or of a range of namespaces
 /// (see [`Slices::split`]).
@@ -102,10 +103,10 @@ impl<'a> Slices<'a> {
 
     /// Whether every list is sorted by namespace and inside `b`.
     pub fn sorted_within(&self, b: Bounds) -> bool {
-        fn ok<T>(v: &[T], meta: impl Fn(&T) -> &ObjectMeta, b: Bounds) -> bool {
+        fn ok<T>(v: &[T], ns: impl Fn(&T) -> &str, b: Bounds) -> bool {
             let mut prev = b.lo.unwrap_or_default();
             for x in v {
-                let n = ns(meta(x));
+                let n = ns(x);
                 if n < prev {
                     return false;
                 }
@@ -115,8 +116,12 @@ impl<'a> Slices<'a> {
         }
         let mut good = true;
         macro_rules! check {
+            (pods) => {
+                // The pod's own copy of its namespace: no read of 20,000 scattered strings.
+                good = good && ok(self.pods, |p| &p.ray.namespace, b);
+            };
             ($k:ident) => {
-                good = good && ok(self.$k, |x| &x.metadata, b);
+                good = good && ok(self.$k, |x| ns(&x.metadata), b);
             };
         }
         each_list!(check);
@@ -220,7 +225,7 @@ impl<'a> Index<'a> {
             if k.cluster.is_empty() || k.node == NodeType::RedisCleanup {
                 continue;
             }
-            let key = PodKey { hash: k.key, namespace: ns(&p.metadata), cluster: &k.cluster };
+            let key = PodKey { hash: k.key, namespace: &k.namespace, cluster: &k.cluster };
             pods.entry(key).or_default().0.push(p);
         }
         for (v, heads, workers) in pods.values_mut() {
@@ -282,13 +287,49 @@ pub struct Exposure<'a> {
     /// Reachable from outside the cluster (LoadBalancer, NodePort, externalIPs).
     pub outside: bool,
     /// How access is narrowed (`loadBalancerSourceRanges …`, ACK ACL, intranet), if it is.
-    pub acl: Option<String>,
+    pub acl: Option<Rc<str>>,
     /// The Service's name (in the entry's namespace).
     pub service: Cow<'a, str>,
-    /// `Service ns/x type=LoadBalancer port dashboard 8265 → nodePort 30200`.
-    pub evidence: String,
     pub port: i32,
     pub port_name: Option<&'a str>,
+    /// What [`Exposure`]'s `Display` prints (formatted only into findings).
+    how: How<'a>,
+}
+
+/// How a Service port is reachable, for evidence.
+#[derive(Debug, Clone)]
+enum How<'a> {
+    /// Only inside the cluster (no evidence: no rule reports it as such).
+    Inside,
+    /// A live Service: `Service ns/x type=NodePort port 8265 → dashboard 8265 (nodePort 30200)`.
+    Service { namespace: &'a str, ty: &'a str, label: &'a str, cport: i32, node_port: Option<i32> },
+    /// The head Service KubeRay would create from the CR, already written out.
+    Text(String),
+}
+
+/// The exposure's evidence, narrowing included.
+impl std::fmt::Display for Exposure<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.how {
+            How::Inside => Ok(()),
+            How::Text(t) => f.write_str(t),
+            How::Service { namespace, ty, label, cport, node_port } => {
+                let name = &self.service;
+                write!(
+                    f,
+                    "Service {namespace}/{name} type={ty} port {} → {label} {cport}",
+                    self.port
+                )?;
+                if let Some(np) = node_port {
+                    write!(f, " (nodePort {np})")?;
+                }
+                match &self.acl {
+                    Some(a) => write!(f, ", narrowed by {a}"),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
 }
 
 /// Where a template lives (`spec.headGroupSpec.template.spec`, `spec.workerGroupSpecs[0]…`),
@@ -628,7 +669,7 @@ fn exposures_of<'a>(
     }
     static NO_ANNOTATIONS: BTreeMap<String, String> = BTreeMap::new();
     let ann = svc.metadata.annotations.as_ref().unwrap_or(&NO_ANNOTATIONS);
-    let acl = acl(ty, ann, &svc.spec.load_balancer_source_ranges);
+    let acl: Option<Rc<str>> = acl(ty, ann, &svc.spec.load_balancer_source_ranges).map(Rc::from);
     let ports = head_ports(head);
     let svc_ns = ns(&svc.metadata);
     let svc_name = name(&svc.metadata);
@@ -652,30 +693,24 @@ fn exposures_of<'a>(
         if kind == PortKind::Other || (!outside && kind != PortKind::Dashboard) {
             return None;
         }
-        let mut ev = String::new();
-        if outside {
-            use std::fmt::Write;
-            let label = cname.unwrap_or("port");
-            let _ = write!(
-                ev,
-                "Service {svc_ns}/{svc_name} type={ty} port {} → {label} {cport}",
-                p.port
-            );
-            if let Some(np) = p.node_port {
-                let _ = write!(ev, " (nodePort {np})");
-            }
-            if let Some(a) = &acl {
-                let _ = write!(ev, ", narrowed by {a}");
-            }
-        }
+        let how = match outside {
+            true => How::Service {
+                namespace: svc_ns,
+                ty,
+                label: cname.unwrap_or("port"),
+                cport,
+                node_port: p.node_port,
+            },
+            false => How::Inside,
+        };
         Some(Exposure {
             kind,
             outside,
             acl: acl.clone(),
             service: Cow::Borrowed(svc_name),
-            evidence: ev,
             port: p.port,
             port_name: cname,
+            how,
         })
     }));
 }
@@ -707,7 +742,7 @@ fn synthesized_head_service<'a>(
         .and_then(|h| h.spec.as_ref())
         .map(|s| s.load_balancer_source_ranges.clone())
         .unwrap_or_default();
-    let acl = acl(&ty, &ann, &ranges);
+    let acl: Option<Rc<str>> = acl(&ty, &ann, &ranges).map(Rc::from);
     let field = if hs.and_then(|h| h.spec.as_ref()).and_then(|s| s.type_.as_ref()).is_some() {
         "headGroupSpec.headService.spec.type"
     } else {
@@ -728,9 +763,9 @@ fn synthesized_head_service<'a>(
                     outside: true,
                     acl: acl.clone(),
                     service: Cow::Owned(svc_name.clone()),
-                    evidence: ev,
                     port: p.container_port,
                     port_name: p.name.as_deref(),
+                    how: How::Text(ev),
                 }
             })
             .collect(),
@@ -853,7 +888,7 @@ impl<'a> Builder<'a> {
             head_labels: Cow::Owned(BTreeMap::new()),
             worker_labels: Vec::new(),
             version: None,
-            object: format!("{kind} {namespace}/{name}"),
+            object: [kind, " ", namespace, "/", name].concat(),
         }
     }
 

@@ -10,13 +10,13 @@ pub use table::{rules_table, table, write_table};
 use crate::cluster::ScanError;
 use crate::manifest::Origin;
 use crate::posture::{Entry, Severity, GRADE_FORMULA, RULES};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::collections::HashMap;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The whole result of a scan (`scan -o json`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
     pub raydar_version: String,
     /// `context:NAME`, `files` or `demo`.

@@ -34,9 +34,9 @@ pub fn sarif(r: &Report, origins: &Origins) -> String {
         .collect();
     let mut results = Vec::new();
     for e in &r.clusters {
-        let origin = origins.get(&(e.kind.clone(), e.namespace.clone(), e.name.clone()));
+        let origin = origins.get(&(e.kind.to_string(), e.namespace.clone(), e.name.clone()));
         for f in &e.findings {
-            let index = RULES.iter().position(|x| x.id == f.rule).unwrap_or(0);
+            let index = RULES.iter().position(|x| x.id == f.rule.id).unwrap_or(0);
             let logical = json!([{"name": format!("{}/{}", e.namespace, e.name), "kind": "resource",
                 "fullyQualifiedName": format!("{}/{}/{}", e.kind, e.namespace, e.name)}]);
             let location = match origin {
@@ -46,9 +46,9 @@ pub fn sarif(r: &Report, origins: &Origins) -> String {
                 }
                 None => json!({"logicalLocations": logical}),
             };
-            results.push(json!({"ruleId": f.rule, "ruleIndex": index, "level": level(f.severity),
-                "message": {"text": format!("{}: {}", f.title, f.evidence)}, "locations": [location],
-                "properties": {"severity": f.severity.as_str(), "fix": f.fix}}));
+            results.push(json!({"ruleId": f.rule.id, "ruleIndex": index, "level": level(f.severity),
+                "message": {"text": format!("{}: {}", f.rule.title, f.evidence)}, "locations": [location],
+                "properties": {"severity": f.severity.as_str(), "fix": f.rule.fix}}));
         }
     }
     let doc = json!({"version": "2.1.0", "$schema": "https://json.schemastore.org/sarif-2.1.0.json",

@@ -47,12 +47,7 @@ impl Paint {
 /// Worst first: grade, then criticals, highs, then score, then name.
 fn worst_first(a: &&Entry, b: &&Entry) -> std::cmp::Ordering {
     let key = |e: &Entry| {
-        (
-            e.grade.clone(),
-            e.count(Severity::Critical),
-            e.count(Severity::High),
-            std::cmp::Reverse(e.score),
-        )
+        (e.grade, e.count(Severity::Critical), e.count(Severity::High), std::cmp::Reverse(e.score))
     };
     key(b).cmp(&key(a)).then_with(|| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)))
 }
@@ -109,17 +104,17 @@ pub fn write_table(w: &mut dyn std::io::Write, r: &Report, color: bool) -> std::
             e.score
         );
         for f in &e.findings {
-            let fix = f.fix.as_deref().map(|x| format!("  [fix: {x}]")).unwrap_or_default();
+            let fix = f.rule.fix.map(|x| format!("  [fix: {x}]")).unwrap_or_default();
             let _ = writeln!(
                 out,
                 "  {} {} §{} {}{fix}",
                 p.sev(f.severity, f.severity.label()),
-                f.rule,
-                f.section,
-                f.title
+                f.rule.id,
+                f.rule.section,
+                f.rule.title
             );
             let _ = writeln!(out, "         {}", f.evidence);
-            let _ = writeln!(out, "         → {}", f.remediation);
+            let _ = writeln!(out, "         → {}", f.rule.remediation);
         }
         w.write_all(out.as_bytes())?;
     }

@@ -54,11 +54,11 @@ pub fn export(m: &Model, dir: &std::path::Path) -> Result<(String, String), Stri
             md.push_str(&format!(
                 "- **{}** `{}` §{} {} — {}\n  - fix: {}\n",
                 f.severity.as_str(),
-                f.rule,
-                f.section,
-                f.title,
+                f.rule.id,
+                f.rule.section,
+                f.rule.title,
                 f.evidence,
-                f.remediation
+                f.rule.remediation
             ));
         }
     }

@@ -32,7 +32,7 @@ impl Row {
         let mut s =
             format!("{} {} {} grade:{} ", e.namespace, e.name, e.kind, e.grade).to_lowercase();
         for f in &e.findings {
-            s.push_str(&f.rule.to_lowercase());
+            s.push_str(&f.rule.id.to_lowercase());
             s.push(' ');
             s.push_str(f.severity.as_str());
             s.push(' ');
@@ -252,7 +252,7 @@ impl Model {
     /// (namespace, name, kind) of the selected row, to keep it selected across updates.
     pub fn selected_key(&self) -> Option<(String, String, String)> {
         self.current()
-            .map(|r| (r.entry.namespace.clone(), r.entry.name.clone(), r.entry.kind.clone()))
+            .map(|r| (r.entry.namespace.clone(), r.entry.name.clone(), r.entry.kind.to_string()))
     }
 
     /// Recomputes the visible rows (after a filter, sort or namespace change).
@@ -271,12 +271,12 @@ impl Model {
                     s.count += 1;
                     s.critical += e.count(Severity::Critical);
                     if grade_rank(&e.grade) > grade_rank(&s.worst) {
-                        s.worst = e.grade.clone();
+                        s.worst = e.grade.to_string();
                     }
                 }
                 None => stats.push(NsStat {
                     name: e.namespace.clone(),
-                    worst: e.grade.clone(),
+                    worst: e.grade.to_string(),
                     count: 1,
                     critical: e.count(Severity::Critical),
                 }),
@@ -350,7 +350,8 @@ impl Model {
             .and_then(|k| {
                 self.visible.iter().position(|i| {
                     let e = &self.rows[*i].entry;
-                    (&e.namespace, &e.name, &e.kind) == (&k.0, &k.1, &k.2)
+                    (e.namespace.as_str(), e.name.as_str(), e.kind)
+                        == (k.0.as_str(), k.1.as_str(), k.2.as_str())
                 })
             })
             .unwrap_or(self.selected)
@@ -370,6 +371,6 @@ fn matches_filter(r: &Row, filter: &str) -> bool {
             || e.grade.eq_ignore_ascii_case(w)
             || e.findings
                 .iter()
-                .any(|f| f.rule.to_lowercase().contains(w) || f.severity.as_str() == w)
+                .any(|f| f.rule.id.to_lowercase().contains(w) || f.severity.as_str() == w)
     })
 }

@@ -8,11 +8,12 @@ use crate::posture::Entry;
 use std::collections::HashMap;
 
 fn has(e: &Entry, rule: &str) -> bool {
-    e.findings.iter().any(|f| f.rule == rule)
+    e.findings.iter().any(|f| f.rule.id == rule)
 }
 
 fn exposure(e: &Entry) -> &'static str {
-    let ev = |rule: &str| e.findings.iter().find(|f| f.rule == rule).map(|f| f.evidence.as_str());
+    let ev =
+        |rule: &str| e.findings.iter().find(|f| f.rule.id == rule).map(|f| f.evidence.as_str());
     if has(e, "RAY-EXP-002") || ev("RAY-EXP-001").is_some_and(|x| x.contains("Service ")) {
         "PUBLIC"
     } else if has(e, "RAY-EXP-004") {

@@ -105,15 +105,15 @@ fn start_fix(m: &mut Model) -> Vec<Cmd> {
     let finding = if m.focus == Focus::Detail && m.tab == Tab::Findings {
         e.findings.get(m.finding)
     } else {
-        e.findings.iter().find(|f| f.fix.is_some())
+        e.findings.iter().find(|f| f.rule.fix.is_some())
     };
     let Some(f) = finding else {
         m.notice =
             Some((format!("no finding of {}/{} has a one-key fix", e.namespace, e.name), false));
         return vec![];
     };
-    let Some(fix) = f.fix.as_deref().and_then(FixId::parse) else {
-        m.notice = Some((format!("{} has no one-key fix", f.rule), false));
+    let Some(fix) = f.rule.fix.and_then(FixId::parse) else {
+        m.notice = Some((format!("{} has no one-key fix", f.rule.id), false));
         return vec![];
     };
     let (ns, name) = (e.namespace.clone(), e.name.clone());

@@ -236,7 +236,7 @@ fn grade_cell(e: &crate::posture::Entry) -> String {
         Some(s) if s >= Severity::High => {
             format!("{} {}{}", e.grade, s.label().chars().next().unwrap_or(' '), e.count(s))
         }
-        _ => e.grade.clone(),
+        _ => e.grade.to_string(),
     }
 }
 
@@ -313,7 +313,7 @@ fn render_clusters(m: &Model, f: &mut Frame, area: Rect) {
             if wide {
                 let kind = match &e.owner {
                     Some(o) => format!("↳{}", o.kind),
-                    None => e.kind.clone(),
+                    None => e.kind.to_string(),
                 };
                 cells.extend([
                     Cell::from(kind),
@@ -402,10 +402,10 @@ fn render_detail(m: &Model, f: &mut Frame, area: Rect) {
                 let selected = i == m.finding && m.focus == Focus::Detail;
                 let mut head = vec![
                     Span::styled(format!("{} ", fd.severity.label()), t.severity(fd.severity)),
-                    Span::styled(format!("{} §{} ", fd.rule, fd.section), t.get("key")),
-                    Span::raw(fd.title.to_string()),
+                    Span::styled(format!("{} §{} ", fd.rule.id, fd.rule.section), t.get("key")),
+                    Span::raw(fd.rule.title),
                 ];
-                match (&fd.fix, m.read_only, m.keymap.key_for(super::keymap::Action::Fix)) {
+                match (&fd.rule.fix, m.read_only, m.keymap.key_for(super::keymap::Action::Fix)) {
                     (Some(fix), false, Some(k)) => {
                         head.push(Span::styled(format!("  [{k}] fix: {fix}"), t.get("key")))
                     }
@@ -426,7 +426,10 @@ fn render_detail(m: &Model, f: &mut Frame, area: Rect) {
                     .collect();
                 lines.push(Line::styled(format!("       {ev}"), t.get("muted")));
                 if selected {
-                    lines.push(Line::styled(format!("       → {}", fd.remediation), t.get("text")));
+                    lines.push(Line::styled(
+                        format!("       → {}", fd.rule.remediation),
+                        t.get("text"),
+                    ));
                 }
             }
         }

@@ -83,8 +83,8 @@ async fn fixable(
     let mut out: Vec<String> = c
         .findings
         .iter()
-        .filter(|f| rules.contains(&&*f.rule))
-        .map(|f| f.rule.to_string())
+        .filter(|f| rules.contains(&f.rule.id))
+        .map(|f| f.rule.id.to_string())
         .collect();
     out.dedup();
     out

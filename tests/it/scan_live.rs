@@ -105,7 +105,7 @@ async fn demo_scan_through_kube_rs_snapshots_and_schema() {
     // Every rule of the catalog is raised somewhere on the demo.
     for rule in raydar::posture::RULES {
         assert!(
-            r.clusters.iter().flat_map(|c| &c.findings).any(|f| f.rule == rule.id),
+            r.clusters.iter().flat_map(|c| &c.findings).any(|f| f.rule.id == rule.id),
             "{} not raised on the demo",
             rule.id
         );
@@ -150,7 +150,7 @@ async fn limited_user_gets_partial_results_and_exit_3() {
     assert!(r.errors.iter().any(|e| e.namespace.as_deref() == Some("ray-prod")));
     // Unreadable kinds do not become false findings.
     let etl = r.clusters.iter().find(|c| c.name == "etl").unwrap();
-    assert!(!etl.findings.iter().any(|f| f.rule.starts_with("RAY-NET-")), "{:?}", etl.findings);
+    assert!(!etl.findings.iter().any(|f| f.rule.id.starts_with("RAY-NET-")), "{:?}", etl.findings);
     assert_eq!(r.exit_code(None), 3);
     assert_eq!(r.exit_code(Some(raydar::posture::Severity::Critical)), 1);
     check_report_schema(&serde_json::from_str(&r.json()).unwrap());
@@ -210,7 +210,7 @@ async fn manifests_files_directories_lists_and_broken_documents() {
         raydar::scan::gather(&global(), &[fixtures()], &PostureConfig::default()).await.unwrap();
     assert_eq!(r.source, "files");
     let web = r.clusters.iter().find(|c| c.name == "web").unwrap();
-    let rules: Vec<&str> = web.findings.iter().map(|f| f.rule.as_ref()).collect();
+    let rules: Vec<&str> = web.findings.iter().map(|f| f.rule.id).collect();
     for want in [
         "RAY-SVC-001",
         "RAY-EXP-002",
@@ -221,15 +221,15 @@ async fn manifests_files_directories_lists_and_broken_documents() {
     ] {
         assert!(rules.contains(&want), "{want} in {rules:?}");
     }
-    assert!(web.findings.iter().any(|f| f.rule == "RAY-EXP-002"
+    assert!(web.findings.iter().any(|f| f.rule.id == "RAY-EXP-002"
         && f.evidence
             .contains("Service analytics/web-dash type=NodePort port 80 → dashboard 8265")));
     // Only the dashboard is declared, so KubeRay's head Service carries no GCS/client port.
     assert!(!rules.contains(&"RAY-EXP-001"));
-    assert!(web.findings.iter().any(|f| f.rule == "RAY-EXP-002"
+    assert!(web.findings.iter().any(|f| f.rule.id == "RAY-EXP-002"
         && f.evidence.contains("headGroupSpec.serviceType=LoadBalancer")));
     let job = r.clusters.iter().find(|c| c.name == "batch").unwrap();
-    assert_eq!(job.findings[0].rule, "RAY-JOB-001");
+    assert_eq!(job.findings[0].rule.id, "RAY-JOB-001");
     // The malformed RayCluster and the broken YAML are reported with file and document.
     assert_eq!(r.errors.len(), 2, "{:?}", r.errors);
     assert!(r.errors.iter().all(|e| e.file.as_deref().is_some_and(|f| f.ends_with("broken.yaml"))));
@@ -273,11 +273,13 @@ async fn secret_values_never_appear_in_any_output() {
             }
         }
     }
-    assert!(live
-        .clusters
-        .iter()
-        .flat_map(|c| &c.findings)
-        .any(|f| f.rule == "RAY-CRED-001" && f.evidence.contains("ALIBABA_CLOUD_ACCESS_KEY_ID")));
+    assert!(
+        live.clusters
+            .iter()
+            .flat_map(|c| &c.findings)
+            .any(|f| f.rule.id == "RAY-CRED-001"
+                && f.evidence.contains("ALIBABA_CLOUD_ACCESS_KEY_ID"))
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 

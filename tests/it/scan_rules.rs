@@ -45,7 +45,7 @@ fn run(docs: Vec<Value>, cfg: &PostureConfig) -> Vec<Entry> {
 fn rules_of(entries: &[Entry]) -> Vec<(String, Severity)> {
     entries
         .iter()
-        .flat_map(|e| e.findings.iter().map(|f| (f.rule.to_string(), f.severity)))
+        .flat_map(|e| e.findings.iter().map(|f| (f.rule.id.to_string(), f.severity)))
         .collect()
 }
 
@@ -79,7 +79,7 @@ fn clean_baseline_raises_nothing() {
     let e = run(clean(), &PostureConfig::default());
     assert_eq!(e.len(), 1);
     assert_eq!(e[0].findings, vec![], "{:#?}", e[0].findings);
-    assert_eq!((e[0].grade.as_str(), e[0].score), ("A", 100));
+    assert_eq!((e[0].grade, e[0].score), ("A", 100));
 }
 
 #[test]
@@ -322,7 +322,7 @@ fn entries_for_jobs_and_services_follow_their_clusters() {
         "spec": {"entrypoint": "x", "shutdownAfterJobFinishes": true, "rayClusterSpec": spec}}));
     let e = run(docs.clone(), &PostureConfig::default());
     let job = e.iter().find(|x| x.kind == "RayJob").unwrap();
-    let rules: Vec<&str> = job.findings.iter().map(|f| f.rule.as_ref()).collect();
+    let rules: Vec<&str> = job.findings.iter().map(|f| f.rule.id).collect();
     assert!(rules.contains(&"RAY-SVC-001") && rules.contains(&"RAY-EXP-002"), "{rules:?}");
     assert!(job
         .findings
@@ -334,7 +334,7 @@ fn entries_for_jobs_and_services_follow_their_clusters() {
         json!([{"apiVersion": "ray.io/v1", "kind": "RayJob", "name": "j", "uid": "u"}]);
     let e = run(docs, &PostureConfig::default());
     let job = e.iter().find(|x| x.kind == "RayJob").unwrap();
-    assert!(job.findings.iter().all(|f| f.rule == "RAY-SVC-001"), "{:?}", job.findings);
+    assert!(job.findings.iter().all(|f| f.rule.id == "RAY-SVC-001"), "{:?}", job.findings);
     let rc = e.iter().find(|x| x.kind == "RayCluster").unwrap();
     assert_eq!(rc.owner.as_ref().map(|o| o.kind.as_str()), Some("RayJob"));
 }
