@@ -299,7 +299,7 @@ fn evaluate_lists(inv: &Inventory, lists: subject::Slices, cfg: &PostureConfig) 
         .collect();
     out.extend(subject::owner_subjects(inv, &idx, cfg).iter().map(entry));
     fn key(e: &Entry) -> (&str, &str, &str) {
-        (&e.namespace, &e.name, &e.kind)
+        (&e.namespace, &e.name, e.kind)
     }
     if !out.is_sorted_by(|a, b| key(a) <= key(b)) {
         out.sort_by(|a, b| key(a).cmp(&key(b)));

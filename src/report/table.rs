@@ -81,7 +81,7 @@ pub fn write_table(w: &mut dyn std::io::Write, r: &Report, color: bool) -> std::
     );
     for e in &entries {
         let _ = writeln!(out, "{}     {:>5}  {:<w_ns$}  {:<w_name$}  {:<10}  {:<8}  {:>4}  {:>4}  {:>4}  {:>4}  {:>4}",
-            p.grade(&e.grade), e.score, e.namespace, e.name, e.kind, e.ray_version.as_deref().unwrap_or("?"),
+            p.grade(e.grade), e.score, e.namespace, e.name, e.kind, e.ray_version.as_deref().unwrap_or("?"),
             e.count(Severity::Critical), e.count(Severity::High), e.count(Severity::Medium), e.count(Severity::Low), e.count(Severity::Info));
     }
     w.write_all(out.as_bytes())?;
@@ -100,7 +100,7 @@ pub fn write_table(w: &mut dyn std::io::Write, r: &Report, color: bool) -> std::
             e.name,
             e.kind,
             owner,
-            p.grade(&e.grade),
+            p.grade(e.grade),
             e.score
         );
         for f in &e.findings {

@@ -270,7 +270,7 @@ impl Model {
                 Some(s) => {
                     s.count += 1;
                     s.critical += e.count(Severity::Critical);
-                    if grade_rank(&e.grade) > grade_rank(&s.worst) {
+                    if grade_rank(e.grade) > grade_rank(&s.worst) {
                         s.worst = e.grade.to_string();
                     }
                 }
@@ -313,8 +313,8 @@ impl Model {
         match self.sort {
             Sort::Grade => order.sort_by(|a, b| {
                 let (x, y) = (&rows[*a].entry, &rows[*b].entry);
-                grade_rank(&y.grade)
-                    .cmp(&grade_rank(&x.grade))
+                grade_rank(y.grade)
+                    .cmp(&grade_rank(x.grade))
                     .then(crit[*b].cmp(&crit[*a]))
                     .then(x.score.cmp(&y.score))
                     .then((&x.namespace, &x.name).cmp(&(&y.namespace, &y.name)))

@@ -297,7 +297,7 @@ fn render_clusters(m: &Model, f: &mut Frame, area: Rect) {
         .map(|r| {
             let e = &r.entry;
             let mut cells = vec![
-                Cell::from(Span::styled(grade_cell(e), t.grade(&e.grade))),
+                Cell::from(Span::styled(grade_cell(e), t.grade(e.grade))),
                 Cell::from(
                     if m.forwards.iter().any(|f| f.namespace == e.namespace && f.cluster == e.name)
                     {

@@ -301,15 +301,15 @@ fn every_rule_fires_on_its_smallest_change() {
 fn grades_follow_the_formula() {
     use raydar::posture::{grade, Finding, RULES};
     let f = |sev| Finding::new(&RULES[0], sev, "e");
-    assert_eq!(grade(&[]), ("A".into(), 100));
-    assert_eq!(grade(&[f(Severity::High)]), ("B".into(), 85));
+    assert_eq!(grade(&[]), ("A", 100));
+    assert_eq!(grade(&[f(Severity::High)]), ("B", 85));
     assert_eq!(
         grade(&[f(Severity::High), f(Severity::High), f(Severity::Medium), f(Severity::Low)]),
-        ("C".into(), 64)
+        ("C", 64)
     );
-    assert_eq!(grade(&vec![f(Severity::High); 4]), ("D".into(), 40));
-    assert_eq!(grade(&vec![f(Severity::High); 5]), ("F".into(), 25));
-    assert_eq!(grade(&[f(Severity::Critical)]), ("F".into(), 0));
+    assert_eq!(grade(&vec![f(Severity::High); 4]), ("D", 40));
+    assert_eq!(grade(&vec![f(Severity::High); 5]), ("F", 25));
+    assert_eq!(grade(&[f(Severity::Critical)]), ("F", 0));
 }
 
 #[test]
