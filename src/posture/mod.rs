@@ -21,6 +21,7 @@ pub use subject::{synthesized_labels, Subject};
 
 use crate::inventory::Inventory;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -82,12 +83,76 @@ impl PostureConfig {
 pub struct Finding {
     pub rule: &'static Rule,
     pub severity: Severity,
-    pub evidence: String,
+    pub evidence: Evidence,
 }
 
 impl Finding {
     pub fn new(rule: &'static Rule, severity: Severity, evidence: impl Into<String>) -> Self {
-        Self { rule, severity, evidence: evidence.into() }
+        Self { rule, severity, evidence: Evidence::from(evidence.into()) }
+    }
+}
+
+/// A finding's evidence: its part of the text all findings of its entry share, so an entry's
+/// evidence is one allocation rather than one per finding.
+#[derive(Clone)]
+pub struct Evidence {
+    text: Arc<str>,
+    range: std::ops::Range<usize>,
+}
+
+impl Evidence {
+    pub fn as_str(&self) -> &str {
+        self.text.get(self.range.clone()).unwrap_or_default()
+    }
+}
+
+impl From<String> for Evidence {
+    fn from(s: String) -> Self {
+        let range = 0..s.len();
+        Self { text: Arc::from(s), range }
+    }
+}
+
+impl std::ops::Deref for Evidence {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Display for Evidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for Evidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl PartialEq for Evidence {
+    fn eq(&self, o: &Self) -> bool {
+        self.as_str() == o.as_str()
+    }
+}
+
+impl PartialEq<str> for Evidence {
+    fn eq(&self, o: &str) -> bool {
+        self.as_str() == o
+    }
+}
+
+impl PartialEq<&str> for Evidence {
+    fn eq(&self, o: &&str) -> bool {
+        self.as_str() == *o
+    }
+}
+
+impl Serialize for Evidence {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -109,36 +174,74 @@ impl Serialize for Finding {
 }
 
 /// Collects one entry's findings, one per (rule, severity): further evidence for the same rule
-/// is appended (`; `), formatted straight into that finding's buffer.
-#[derive(Debug)]
-pub struct Findings(Vec<Finding>);
-
-impl Default for Findings {
-    fn default() -> Self {
-        // About as many as a poorly configured cluster raises, so the list rarely grows.
-        Self(Vec::with_capacity(16))
-    }
+/// is appended (`; `). Evidence is formatted into a buffer kept from entry to entry; when the
+/// entry is done, its findings' evidence is laid out in their order in one shared string.
+#[derive(Debug, Default)]
+pub struct Findings {
+    found: Vec<(&'static Rule, Severity)>,
+    text: String,
+    /// Each piece of evidence in the order it came: whose (index in `found`) and where in `text`.
+    pieces: Vec<(usize, std::ops::Range<usize>)>,
+    /// Scratch for [`Findings::take`]: `found` indices in order, and the entry's evidence.
+    order: Vec<usize>,
+    joined: String,
+    ranges: Vec<std::ops::Range<usize>>,
 }
 
 impl Findings {
     pub fn add(&mut self, rule: &'static Rule, severity: Severity, evidence: std::fmt::Arguments) {
         use std::fmt::Write;
         // `rule!` copies catalog entries at compile time: compare ids, not addresses.
-        match self.0.iter_mut().find(|f| f.severity == severity && f.rule.id == rule.id) {
-            Some(f) => {
-                f.evidence.push_str("; ");
-                let _ = f.evidence.write_fmt(evidence);
-            }
+        let i = match self.found.iter().position(|(r, s)| *s == severity && r.id == rule.id) {
+            Some(i) => i,
             None => {
-                let mut ev = String::with_capacity(160);
-                let _ = ev.write_fmt(evidence);
-                self.0.push(Finding { rule, severity, evidence: ev });
+                self.found.push((rule, severity));
+                self.found.len() - 1
             }
-        }
+        };
+        let start = self.text.len();
+        let _ = self.text.write_fmt(evidence);
+        self.pieces.push((i, start..self.text.len()));
     }
 
-    pub fn into_vec(self) -> Vec<Finding> {
-        self.0
+    /// The findings, worst first, then by rule id (a total order: each (rule, severity) is one
+    /// finding). Leaves the collector empty for the next entry.
+    pub fn take(&mut self) -> Vec<Finding> {
+        let found = &self.found;
+        self.order.clear();
+        self.order.extend(0..found.len());
+        self.order.sort_unstable_by(|&a, &b| {
+            let ((ra, sa), (rb, sb)) = (found[a], found[b]);
+            sb.cmp(&sa).then_with(|| ra.id.cmp(rb.id))
+        });
+        // Each finding's pieces, in the order they came, joined by "; ".
+        self.joined.clear();
+        self.ranges.clear();
+        for &i in &self.order {
+            let start = self.joined.len();
+            for (k, (_, r)) in self.pieces.iter().filter(|(p, _)| *p == i).enumerate() {
+                if k > 0 {
+                    self.joined.push_str("; ");
+                }
+                self.joined.push_str(&self.text[r.clone()]);
+            }
+            self.ranges.push(start..self.joined.len());
+        }
+        let text: Arc<str> = Arc::from(self.joined.as_str());
+        let out = self
+            .order
+            .iter()
+            .zip(self.ranges.drain(..))
+            .map(|(&i, range)| Finding {
+                rule: found[i].0,
+                severity: found[i].1,
+                evidence: Evidence { text: text.clone(), range },
+            })
+            .collect();
+        self.found.clear();
+        self.pieces.clear();
+        self.text.clear();
+        out
     }
 }
 
@@ -192,30 +295,23 @@ pub fn grade(findings: &[Finding]) -> (&'static str, u32) {
 pub const GRADE_FORMULA: &str = "F if any critical finding; otherwise score = 100 − 15·high − 5·medium − 1·low, and A ≥ 90, B ≥ 75, C ≥ 60, D ≥ 40, else F.";
 
 /// Every rule on one subject: its entry with grade and sorted findings.
-fn entry(s: &Subject) -> Entry {
-    let mut f = Findings::default();
+fn entry(s: &Subject, f: &mut Findings) -> Entry {
     if s.cluster_rules {
-        tls::check(s, &mut f);
-        auth::check(s, &mut f);
-        exposure::check(s, &mut f);
-        network::check(s, &mut f);
-        quota::check(s, &mut f);
-        rbac::check(s, &mut f);
-        security::check(s, &mut f);
-        images::check(s, &mut f);
-        resources::check(s, &mut f);
-        creds::check(s, &mut f);
+        tls::check(s, f);
+        auth::check(s, f);
+        exposure::check(s, f);
+        network::check(s, f);
+        quota::check(s, f);
+        rbac::check(s, f);
+        security::check(s, f);
+        images::check(s, f);
+        resources::check(s, f);
+        creds::check(s, f);
     } else {
-        exposure::check_own_services(s, &mut f);
+        exposure::check_own_services(s, f);
     }
-    jobs::check(s, &mut f);
-    let mut f = f.into_vec();
-    f.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.rule.id.cmp(b.rule.id))
-            .then_with(|| a.evidence.cmp(&b.evidence))
-    });
+    jobs::check(s, f);
+    let f = f.take();
     let (grade, score) = grade(&f);
     Entry {
         namespace: s.namespace.to_string(),
@@ -292,12 +388,13 @@ const RANGES_PER_THREAD: usize = 8;
 /// Every entry of some namespaces, sorted.
 fn evaluate_lists(inv: &Inventory, lists: subject::Slices, cfg: &PostureConfig) -> Vec<Entry> {
     let idx = subject::Index::of(lists);
+    let mut f = Findings::default();
     let mut out: Vec<Entry> = lists
         .ray_clusters
         .iter()
-        .map(|rc| entry(&subject::cluster_subject(inv, &idx, cfg, rc)))
+        .map(|rc| entry(&subject::cluster_subject(inv, &idx, cfg, rc), &mut f))
         .collect();
-    out.extend(subject::owner_subjects(inv, &idx, cfg).iter().map(entry));
+    out.extend(subject::owner_subjects(inv, &idx, cfg).iter().map(|s| entry(s, &mut f)));
     fn key(e: &Entry) -> (&str, &str, &str) {
         (&e.namespace, &e.name, e.kind)
     }

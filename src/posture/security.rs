@@ -20,33 +20,36 @@ pub fn check(s: &Subject, out: &mut Findings) {
     let obj = s.object();
     let none = crate::model::SecurityContext::default();
     let no_caps = crate::model::Capabilities::default();
+    // `RayCluster ns/x <template>.containers[i] (name)`, written once per container: most
+    // containers raise several of these rules.
+    let mut at = String::with_capacity(128);
     for t in s.templates() {
         let pod_sc = t.spec.security_context.as_ref().unwrap_or(&none);
         for (i, init, c) in t.spec.all_containers() {
+            use std::fmt::Write;
             let path =
                 super::subject::ContainerPath { template: t.path, init, index: i, name: &c.name };
+            at.clear();
+            let _ = write!(at, "{obj} {path}");
+            let path = at.as_str();
             let sc = c.security_context.as_ref().unwrap_or(&none);
             if sc.privileged == Some(true) {
                 out.add(
                     rule!("RAY-SEC-001"),
                     Severity::Critical,
-                    format_args!("{obj} {path} securityContext.privileged=true"),
+                    format_args!("{path} securityContext.privileged=true"),
                 );
             }
             let user = sc.run_as_user.or(pod_sc.run_as_user);
             let non_root = sc.run_as_non_root.or(pod_sc.run_as_non_root);
             if user == Some(0) {
-                out.add(
-                    rule!("RAY-SEC-002"),
-                    Severity::High,
-                    format_args!("{obj} {path} runAsUser=0"),
-                );
+                out.add(rule!("RAY-SEC-002"), Severity::High, format_args!("{path} runAsUser=0"));
             } else if non_root != Some(true) && user.is_none() {
                 out.add(
                     rule!("RAY-SEC-002"),
                     Severity::High,
                     format_args!(
-                        "{obj} {path}: runAsNonRoot is not true and no non-zero runAsUser is set"
+                        "{path}: runAsNonRoot is not true and no non-zero runAsUser is set"
                     ),
                 );
             }
@@ -54,7 +57,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
                 out.add(
                     rule!("RAY-SEC-003"),
                     Severity::Medium,
-                    format_args!("{obj} {path}: allowPrivilegeEscalation is not false"),
+                    format_args!("{path}: allowPrivilegeEscalation is not false"),
                 );
             }
             let caps = sc.capabilities.as_ref().unwrap_or(&no_caps);
@@ -68,13 +71,13 @@ pub fn check(s: &Subject, out: &mut Findings) {
                 out.add(
                     rule!("RAY-SEC-006"),
                     Severity::Medium,
-                    format_args!("{obj} {path} adds capabilities {}", added.join(",")),
+                    format_args!("{path} adds capabilities {}", added.join(",")),
                 );
             } else if !caps.drop.iter().any(|d| d == "ALL") {
                 out.add(
                     rule!("RAY-SEC-006"),
                     Severity::Medium,
-                    format_args!("{obj} {path}: capabilities.drop does not include ALL"),
+                    format_args!("{path}: capabilities.drop does not include ALL"),
                 );
             }
         }
