@@ -175,24 +175,24 @@ impl Serialize for Finding {
 
 /// Collects one entry's findings, one per (rule, severity): further evidence for the same rule
 /// is appended (`; `). Evidence is formatted into a buffer kept from entry to entry; when the
-/// entry is done, its findings' evidence is laid out in their order in one shared string.
+/// entry is done, each finding's evidence is a range of one string its findings share.
 #[derive(Debug, Default)]
 pub struct Findings {
     found: Vec<(&'static Rule, Severity)>,
     text: String,
     /// Each piece of evidence in the order it came: whose (index in `found`) and where in `text`.
     pieces: Vec<(usize, std::ops::Range<usize>)>,
-    /// Scratch for [`Findings::take`]: `found` indices in order, and the entry's evidence.
+    /// Scratch for [`Findings::take`]: `found` indices in order, and their evidence in `text`.
     order: Vec<usize>,
-    joined: String,
     ranges: Vec<std::ops::Range<usize>>,
 }
 
 impl Findings {
     pub fn add(&mut self, rule: &'static Rule, severity: Severity, evidence: std::fmt::Arguments) {
         use std::fmt::Write;
-        // `rule!` copies catalog entries at compile time: compare ids, not addresses.
-        let i = match self.found.iter().position(|(r, s)| *s == severity && r.id == rule.id) {
+        // `rule!` copies catalog entries at compile time: compare ids (as numbers), not addresses.
+        let key = rule.key();
+        let i = match self.found.iter().position(|(r, s)| *s == severity && r.key() == key) {
             Some(i) => i,
             None => {
                 self.found.push((rule, severity));
@@ -212,22 +212,27 @@ impl Findings {
         self.order.extend(0..found.len());
         self.order.sort_unstable_by(|&a, &b| {
             let ((ra, sa), (rb, sb)) = (found[a], found[b]);
-            sb.cmp(&sa).then_with(|| ra.id.cmp(rb.id))
+            sb.cmp(&sa).then_with(|| ra.key().cmp(&rb.key()))
         });
-        // Each finding's pieces, in the order they came, joined by "; ".
-        self.joined.clear();
+        // A finding of one piece keeps it where it is; the pieces of one with several are
+        // joined by "; " at the end of the text.
         self.ranges.clear();
         for &i in &self.order {
-            let start = self.joined.len();
-            for (k, (_, r)) in self.pieces.iter().filter(|(p, _)| *p == i).enumerate() {
-                if k > 0 {
-                    self.joined.push_str("; ");
-                }
-                self.joined.push_str(&self.text[r.clone()]);
+            let mut mine = self.pieces.iter().filter(|(p, _)| *p == i).map(|(_, r)| r.clone());
+            let first = mine.next().unwrap_or_default();
+            let Some(second) = mine.next() else {
+                self.ranges.push(first);
+                continue;
+            };
+            let start = self.text.len();
+            self.text.extend_from_within(first);
+            for r in std::iter::once(second).chain(mine) {
+                self.text.push_str("; ");
+                self.text.extend_from_within(r);
             }
-            self.ranges.push(start..self.joined.len());
+            self.ranges.push(start..self.text.len());
         }
-        let text: Arc<str> = Arc::from(self.joined.as_str());
+        let text: Arc<str> = Arc::from(self.text.as_str());
         let out = self
             .order
             .iter()

@@ -435,7 +435,7 @@ pub struct Subject<'a> {
     pub head_labels: Cow<'a, BTreeMap<String, String>>,
     pub worker_labels: Vec<Cow<'a, BTreeMap<String, String>>>,
     /// `rayVersion`, else the head image's tag.
-    version: Option<String>,
+    version: Option<&'a str>,
     /// `RayCluster ray-prod/train`, the prefix of most evidence.
     object: String,
 }
@@ -490,16 +490,16 @@ impl<'a> Subject<'a> {
     }
 
     /// `rayVersion`, else the head image's tag.
-    pub fn ray_version(&self) -> Option<&str> {
-        self.version.as_deref()
+    pub fn ray_version(&self) -> Option<&'a str> {
+        self.version
     }
 
-    fn compute_ray_version(&self) -> Option<String> {
+    fn compute_ray_version(&self) -> Option<&'a str> {
         let spec = self.spec?;
-        spec.ray_version.clone().filter(|v| !v.is_empty()).or_else(|| {
+        spec.ray_version.as_deref().filter(|v| !v.is_empty()).or_else(|| {
             let img = spec.head_group_spec.template.spec.containers.first()?.image.as_deref()?;
             let tag = super::images::split_image(img).tag?;
-            super::images::parse_version(tag).map(|_| tag.to_string())
+            super::images::parse_version(tag).map(|_| tag)
         })
     }
 
