@@ -184,6 +184,7 @@ pub struct Findings {
     pieces: Vec<(usize, std::ops::Range<usize>)>,
     /// Scratch for [`Findings::take`]: `found` indices in order, and their evidence in `text`.
     order: Vec<usize>,
+    joined: String,
     ranges: Vec<std::ops::Range<usize>>,
 }
 
@@ -215,8 +216,10 @@ impl Findings {
             sb.cmp(&sa).then_with(|| ra.key().cmp(&rb.key()))
         });
         // A finding of one piece keeps it where it is; the pieces of one with several are
-        // joined by "; " at the end of the text.
+        // joined by "; " after the text.
         self.ranges.clear();
+        self.joined.clear();
+        let end = self.text.len();
         for &i in &self.order {
             let mut mine = self.pieces.iter().filter(|(p, _)| *p == i).map(|(_, r)| r.clone());
             let first = mine.next().unwrap_or_default();
@@ -224,14 +227,15 @@ impl Findings {
                 self.ranges.push(first);
                 continue;
             };
-            let start = self.text.len();
-            self.text.extend_from_within(first);
+            let start = end + self.joined.len();
+            self.joined.push_str(&self.text[first]);
             for r in std::iter::once(second).chain(mine) {
-                self.text.push_str("; ");
-                self.text.extend_from_within(r);
+                self.joined.push_str("; ");
+                self.joined.push_str(&self.text[r]);
             }
-            self.ranges.push(start..self.text.len());
+            self.ranges.push(start..end + self.joined.len());
         }
+        self.text.push_str(&self.joined);
         let text: Arc<str> = Arc::from(self.text.as_str());
         let out = self
             .order
