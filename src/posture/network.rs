@@ -5,9 +5,26 @@ use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use std::collections::BTreeMap;
 
+/// Whether every pair of `want` is in `labels`: one pass over both (they are sorted), rather
+/// than a search of `labels` per pair.
+pub fn subset(want: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
+    let mut have = labels.iter();
+    'want: for (k, v) in want {
+        for (hk, hv) in have.by_ref() {
+            match hk.cmp(k) {
+                std::cmp::Ordering::Less => {}
+                std::cmp::Ordering::Equal if hv == v => continue 'want,
+                _ => return false,
+            }
+        }
+        return false;
+    }
+    true
+}
+
 /// Whether a label selector matches `labels` (an empty selector matches everything).
 pub fn matches(sel: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
-    let ml = sel.match_labels.iter().flatten().all(|(k, v)| labels.get(k) == Some(v));
+    let ml = sel.match_labels.as_ref().is_none_or(|m| subset(m, labels));
     let me = sel.match_expressions.iter().flatten().all(|e| {
         let have = labels.get(&e.key);
         let values = e.values.as_deref().unwrap_or(&[]);
@@ -78,6 +95,26 @@ pub fn check(s: &Subject, out: &mut Findings) {
                     format_args!("NetworkPolicy {}/{name} spec.ingress[{i}] {why}", s.namespace),
                 );
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn subset_finds_every_pair_as_lookups_do(
+            want in prop::collection::btree_map("[a-d]{1,2}", "[xy]", 0..4),
+            labels in prop::collection::btree_map("[a-d]{1,2}", "[xy]", 0..8),
+        ) {
+            let looked_up = want.iter().all(|(k, v)| labels.get(k) == Some(v));
+            prop_assert_eq!(subset(&want, &labels), looked_up);
+            // Labels that include every wanted pair always match.
+            let with_want: BTreeMap<_, _> = labels.into_iter().chain(want.clone()).collect();
+            prop_assert!(subset(&want, &with_want));
         }
     }
 }

@@ -178,6 +178,8 @@ type PodMap<'a> = std::collections::HashMap<
 struct ServiceView<'a> {
     svc: &'a Service,
     cluster: Option<&'a str>,
+    /// `x` for a Service named `x-head-svc` (KubeRay's name for cluster `x`'s head Service).
+    head_of: Option<&'a str>,
 }
 
 /// Indexes the inventory by namespace once, so evaluating 5,000 clusters stays linear.
@@ -245,7 +247,8 @@ impl<'a> Index<'a> {
         let mut services: HashMap<&str, Vec<ServiceView>> = HashMap::default();
         for svc in lists.services {
             let cluster = svc.spec.selector.as_ref().and_then(|s| s.get("ray.io/cluster"));
-            let view = ServiceView { svc, cluster: cluster.map(String::as_str) };
+            let head_of = name(&svc.metadata).strip_suffix("-head-svc");
+            let view = ServiceView { svc, cluster: cluster.map(String::as_str), head_of };
             services.entry(ns(&svc.metadata)).or_default().push(view);
         }
         let accounts = lists
@@ -583,7 +586,7 @@ pub fn synthesized_labels(
 }
 
 fn selects(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
-    !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+    !selector.is_empty() && super::network::subset(selector, labels)
 }
 
 /// KubeRay's head ports when the container declares none.
@@ -829,14 +832,14 @@ impl<'a> Builder<'a> {
             .and_then(|sp| sp.head_group_spec.head_service.as_ref())
             .and_then(|h| h.metadata.as_ref())
             .and_then(|m| m.name.as_deref());
-        let is_head_svc = |n: &str| match custom_head_svc {
-            Some(c) => n == c,
-            None => n.strip_suffix("-head-svc") == Some(cluster),
+        let is_head_svc = |v: &ServiceView| match custom_head_svc {
+            Some(c) => name(&v.svc.metadata) == c,
+            None => v.head_of == Some(cluster),
         };
         let mut head_svc_present = false;
         let internal = self.idx.ingresses.contains_key(s.namespace);
         for v in self.idx.services.get(s.namespace).into_iter().flatten() {
-            head_svc_present = head_svc_present || is_head_svc(name(&v.svc.metadata));
+            head_svc_present = head_svc_present || is_head_svc(v);
             // Most Services select one cluster by name: skip the others without a lookup.
             if v.cluster.is_some_and(|c| Some(c) != head_cluster) {
                 continue;
