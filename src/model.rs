@@ -1,5 +1,7 @@
 //! Slim, typed views of the Kubernetes objects the posture rules read: only the fields they
-//! need, so that 20,000 pods fit in a few tens of megabytes. Unknown fields are ignored; every
+//! need, so that 20,000 pods fit in a few tens of megabytes. Short names the rules compare
+//! (containers, env vars, ports, volumes, resources) are kept inline ([`CompactString`]), so
+//! reading them does not jump around the heap. Unknown fields are ignored; every
 //! field has a default, so a sparse manifest still parses.
 
 use compact_str::CompactString;
@@ -53,7 +55,7 @@ pub struct EnvVarSource {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct EnvVar {
-    pub name: String,
+    pub name: CompactString,
     pub value: Option<String>,
     pub value_from: Option<EnvVarSource>,
 }
@@ -75,7 +77,7 @@ pub struct EnvFromSource {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ContainerPort {
-    pub name: Option<String>,
+    pub name: Option<CompactString>,
     pub container_port: i32,
     pub host_port: Option<i32>,
     pub protocol: Option<String>,
@@ -84,8 +86,8 @@ pub struct ContainerPort {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Capabilities {
-    pub add: Vec<String>,
-    pub drop: Vec<String>,
+    pub add: Vec<CompactString>,
+    pub drop: Vec<CompactString>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -111,14 +113,14 @@ pub struct SecurityContext {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Resources {
-    pub requests: BTreeMap<String, serde_json::Value>,
-    pub limits: BTreeMap<String, serde_json::Value>,
+    pub requests: BTreeMap<CompactString, serde_json::Value>,
+    pub limits: BTreeMap<CompactString, serde_json::Value>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct VolumeMount {
-    pub name: String,
+    pub name: CompactString,
     pub mount_path: String,
     pub read_only: Option<bool>,
 }
@@ -126,7 +128,7 @@ pub struct VolumeMount {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Container {
-    pub name: String,
+    pub name: CompactString,
     pub image: Option<String>,
     pub env: Vec<EnvVar>,
     pub env_from: Vec<EnvFromSource>,
@@ -154,7 +156,7 @@ pub struct HostPath {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Volume {
-    pub name: String,
+    pub name: CompactString,
     pub host_path: Option<HostPath>,
 }
 

@@ -4,6 +4,7 @@
 use super::subject::Indexed;
 use super::{catalog::rule, Findings, Severity, Subject};
 use crate::model::Container;
+use compact_str::CompactString;
 use std::collections::BTreeSet;
 
 pub const CREDENTIAL_ENV: [&str; 15] = [
@@ -34,12 +35,11 @@ fn scan(
     obj: &dyn std::fmt::Display,
     path: &dyn std::fmt::Display,
     c: &Container,
-    seen: &mut BTreeSet<(String, String)>,
+    seen: &mut BTreeSet<(&'static str, CompactString)>,
     out: &mut Findings,
 ) {
     for e in c.env.iter().filter(|e| is_credential(&e.name)) {
-        if e.value.as_deref().is_some_and(|v| !v.is_empty())
-            && seen.insert(("lit".into(), e.name.clone()))
+        if e.value.as_deref().is_some_and(|v| !v.is_empty()) && seen.insert(("lit", e.name.clone()))
         {
             out.add(
                 rule!("RAY-CRED-001"),
@@ -51,7 +51,7 @@ fn scan(
             );
         }
         if let Some(sk) = e.value_from.as_ref().and_then(|v| v.secret_key_ref.as_ref()) {
-            if seen.insert(("ref".into(), e.name.clone())) {
+            if seen.insert(("ref", e.name.clone())) {
                 out.add(
                     rule!("RAY-CRED-002"),
                     Severity::Medium,

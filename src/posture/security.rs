@@ -1,6 +1,7 @@
 //! Guide §5: security contexts and host access (RAY-SEC-001 … RAY-SEC-006).
 
 use super::{catalog::rule, Findings, Severity, Subject};
+use compact_str::CompactString;
 
 /// Capabilities that break out of the container (RAY-SEC-006); the security-context fix removes
 /// the same ones.
@@ -64,7 +65,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
             let added: Vec<&str> = caps
                 .add
                 .iter()
-                .map(String::as_str)
+                .map(CompactString::as_str)
                 .filter(|c| DANGEROUS_CAPS.contains(&c.trim_start_matches("CAP_")))
                 .collect();
             if !added.is_empty() {
