@@ -1,6 +1,6 @@
 //! Guide §1.2: Ray token authentication (RAY-AUTH-001).
 
-use super::{catalog::rule, images::parse_version, Findings, Subject};
+use super::{catalog::rule, Findings, Subject};
 
 pub fn check(s: &Subject, out: &mut Findings) {
     let Some(spec) = s.spec else { return };
@@ -28,7 +28,8 @@ pub fn check(s: &Subject, out: &mut Findings) {
             s.spec_path
         ),
     );
-    if let Some(v) = s.ray_version().filter(|v| parse_version(v).is_some_and(|v| v < (2, 52, 0))) {
+    let old = s.ray_version_parsed().is_some_and(|v| v < (2, 52, 0));
+    if let Some(v) = s.ray_version().filter(|_| old) {
         // Same rule and severity: appended to the evidence above (`; …`).
         out.add(r, r.severity, format_args!("Ray {v} must be upgraded to 2.52 or later first"));
     }

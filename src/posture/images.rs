@@ -91,7 +91,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
         }
     }
     if let Some(v) = s.ray_version() {
-        if let Some(parsed) = parse_version(v) {
+        if let Some(parsed) = s.ray_version_parsed() {
             let (sev, why) = if parsed < (2, 52, 0) {
                 (Severity::High, "below 2.52: CVE-2025-62593 (unauthenticated RCE through browser DNS rebinding, CISA KEV) and CVE-2026-27482")
             } else if parsed < (2, 54, 0) {

@@ -178,7 +178,9 @@ impl Serialize for Finding {
 /// entry is done, each finding's evidence is a range of one string its findings share.
 #[derive(Debug, Default)]
 pub struct Findings {
-    found: Vec<(&'static Rule, Severity)>,
+    /// Each finding's rule and severity, its first piece (a range of `text`) and how many
+    /// pieces it has.
+    found: Vec<(&'static Rule, Severity, std::ops::Range<usize>, usize)>,
     text: String,
     /// Each piece of evidence in the order it came: whose (index in `found`) and where in `text`.
     pieces: Vec<(usize, std::ops::Range<usize>)>,
@@ -193,16 +195,19 @@ impl Findings {
         use std::fmt::Write;
         // `rule!` copies catalog entries at compile time: compare ids (as numbers), not addresses.
         let key = rule.key();
-        let i = match self.found.iter().position(|(r, s)| *s == severity && r.key() == key) {
-            Some(i) => i,
-            None => {
-                self.found.push((rule, severity));
-                self.found.len() - 1
-            }
-        };
         let start = self.text.len();
         let _ = self.text.write_fmt(evidence);
-        self.pieces.push((i, start..self.text.len()));
+        let range = start..self.text.len();
+        match self.found.iter().position(|(r, s, ..)| *s == severity && r.key() == key) {
+            Some(i) => {
+                self.found[i].3 += 1;
+                self.pieces.push((i, range));
+            }
+            None => {
+                self.pieces.push((self.found.len(), range.clone()));
+                self.found.push((rule, severity, range, 1));
+            }
+        }
     }
 
     /// The findings, worst first, then by rule id (a total order: each (rule, severity) is one
@@ -212,8 +217,8 @@ impl Findings {
         self.order.clear();
         self.order.extend(0..found.len());
         self.order.sort_unstable_by(|&a, &b| {
-            let ((ra, sa), (rb, sb)) = (found[a], found[b]);
-            sb.cmp(&sa).then_with(|| ra.key().cmp(&rb.key()))
+            let ((ra, sa, ..), (rb, sb, ..)) = (&found[a], &found[b]);
+            sb.cmp(sa).then_with(|| ra.key().cmp(&rb.key()))
         });
         // A finding of one piece keeps it where it is; the pieces of one with several are
         // joined by "; " after the text.
@@ -221,17 +226,17 @@ impl Findings {
         self.joined.clear();
         let end = self.text.len();
         for &i in &self.order {
-            let mut mine = self.pieces.iter().filter(|(p, _)| *p == i).map(|(_, r)| r.clone());
-            let first = mine.next().unwrap_or_default();
-            let Some(second) = mine.next() else {
-                self.ranges.push(first);
+            let (_, _, first, pieces) = &found[i];
+            if *pieces == 1 {
+                self.ranges.push(first.clone());
                 continue;
-            };
+            }
             let start = end + self.joined.len();
-            self.joined.push_str(&self.text[first]);
-            for r in std::iter::once(second).chain(mine) {
-                self.joined.push_str("; ");
-                self.joined.push_str(&self.text[r]);
+            for (k, (_, r)) in self.pieces.iter().filter(|(p, _)| *p == i).enumerate() {
+                if k > 0 {
+                    self.joined.push_str("; ");
+                }
+                self.joined.push_str(&self.text[r.clone()]);
             }
             self.ranges.push(start..end + self.joined.len());
         }
@@ -242,8 +247,8 @@ impl Findings {
             .iter()
             .zip(self.ranges.drain(..))
             .map(|(&i, range)| Finding {
-                rule: found[i].0,
-                severity: found[i].1,
+                rule: self.found[i].0,
+                severity: self.found[i].1,
                 evidence: Evidence { text: text.clone(), range },
             })
             .collect();

@@ -437,8 +437,9 @@ pub struct Subject<'a> {
     pub templates: Vec<Template<'a>>,
     pub head_labels: Cow<'a, BTreeMap<String, String>>,
     pub worker_labels: Vec<Cow<'a, BTreeMap<String, String>>>,
-    /// `rayVersion`, else the head image's tag.
+    /// `rayVersion`, else the head image's tag; and as numbers, when it parses.
     version: Option<&'a str>,
+    parsed_version: Option<(u32, u32, u32)>,
     /// `RayCluster ray-prod/train`, the prefix of most evidence.
     object: String,
 }
@@ -450,6 +451,7 @@ impl<'a> Subject<'a> {
         self.head_labels = self.compute_head_labels();
         self.worker_labels = self.compute_worker_labels();
         self.version = self.compute_ray_version();
+        self.parsed_version = self.version.and_then(super::images::parse_version);
     }
 
     /// `RayCluster ray-prod/train`.
@@ -495,6 +497,11 @@ impl<'a> Subject<'a> {
     /// `rayVersion`, else the head image's tag.
     pub fn ray_version(&self) -> Option<&'a str> {
         self.version
+    }
+
+    /// [`Subject::ray_version`] as (major, minor, patch), when it parses.
+    pub fn ray_version_parsed(&self) -> Option<(u32, u32, u32)> {
+        self.parsed_version
     }
 
     fn compute_ray_version(&self) -> Option<&'a str> {
@@ -891,6 +898,7 @@ impl<'a> Builder<'a> {
             head_labels: Cow::Owned(BTreeMap::new()),
             worker_labels: Vec::new(),
             version: None,
+            parsed_version: None,
             object: [kind, " ", namespace, "/", name].concat(),
         }
     }
