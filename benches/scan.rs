@@ -54,7 +54,7 @@ async fn main() {
     // CPU time (all threads) comes from /proc, over all runs.
     let mut times = Vec::new();
     let mut n = 0;
-    let eval_runs = runs.max(15);
+    let eval_runs = runs.max(31);
     let cpu = common::cpu_time();
     for _ in 0..eval_runs {
         let t = Instant::now();
@@ -64,6 +64,7 @@ async fn main() {
         drop(entries);
     }
     let cpu = (common::cpu_time() - cpu) / eval_runs as u32;
+    let fastest = times.iter().min().copied().unwrap_or_default();
     println!(
         "{:<64} {}",
         format!(
@@ -74,6 +75,8 @@ async fn main() {
         ms(median(times))
     );
     println!("{:<64} {}", "  CPU time per evaluation (all threads, mean)", ms(cpu));
+    // Other guests on this host steal CPU time: the fastest run is the code's cost without it.
+    println!("{:<64} {}", "  fastest run", ms(fastest));
     if let Ok(n) = std::env::var("RAYDAR_BENCH_EVAL_ONLY") {
         // For profiling (perf record): only the evaluation, n more times.
         for _ in 0..n.parse::<usize>().unwrap_or(20) {
