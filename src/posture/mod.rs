@@ -178,16 +178,25 @@ impl Serialize for Finding {
 /// entry is done, each finding's evidence is a range of one string its findings share.
 #[derive(Debug, Default)]
 pub struct Findings {
-    /// Each finding's rule and severity, its first piece (a range of `text`) and how many
-    /// pieces it has.
-    found: Vec<(&'static Rule, Severity, std::ops::Range<usize>, usize)>,
+    found: Vec<Found>,
     text: String,
     /// Each piece of evidence in the order it came: whose (index in `found`) and where in `text`.
     pieces: Vec<(usize, std::ops::Range<usize>)>,
-    /// Scratch for [`Findings::take`]: `found` indices in order, and their evidence in `text`.
+    /// Scratch for [`Findings::take`]: `found` indices in order, the evidence of findings with
+    /// several pieces, and each finding's range in the entry's text.
     order: Vec<usize>,
     joined: String,
     ranges: Vec<std::ops::Range<usize>>,
+}
+
+/// One finding being collected.
+#[derive(Debug)]
+struct Found {
+    rule: &'static Rule,
+    severity: Severity,
+    /// Its first piece of evidence (a range of `Findings::text`), and how many it has.
+    first: std::ops::Range<usize>,
+    pieces: usize,
 }
 
 impl Findings {
@@ -198,14 +207,14 @@ impl Findings {
         let start = self.text.len();
         let _ = self.text.write_fmt(evidence);
         let range = start..self.text.len();
-        match self.found.iter().position(|(r, s, ..)| *s == severity && r.key() == key) {
+        match self.found.iter().position(|f| f.severity == severity && f.rule.key() == key) {
             Some(i) => {
-                self.found[i].3 += 1;
+                self.found[i].pieces += 1;
                 self.pieces.push((i, range));
             }
             None => {
                 self.pieces.push((self.found.len(), range.clone()));
-                self.found.push((rule, severity, range, 1));
+                self.found.push(Found { rule, severity, first: range, pieces: 1 });
             }
         }
     }
@@ -217,8 +226,8 @@ impl Findings {
         self.order.clear();
         self.order.extend(0..found.len());
         self.order.sort_unstable_by(|&a, &b| {
-            let ((ra, sa, ..), (rb, sb, ..)) = (&found[a], &found[b]);
-            sb.cmp(sa).then_with(|| ra.key().cmp(&rb.key()))
+            let (a, b) = (&found[a], &found[b]);
+            b.severity.cmp(&a.severity).then_with(|| a.rule.key().cmp(&b.rule.key()))
         });
         // A finding of one piece keeps it where it is; the pieces of one with several are
         // joined by "; " after the text.
@@ -226,9 +235,8 @@ impl Findings {
         self.joined.clear();
         let end = self.text.len();
         for &i in &self.order {
-            let (_, _, first, pieces) = &found[i];
-            if *pieces == 1 {
-                self.ranges.push(first.clone());
+            if found[i].pieces == 1 {
+                self.ranges.push(found[i].first.clone());
                 continue;
             }
             let start = end + self.joined.len();
@@ -247,8 +255,8 @@ impl Findings {
             .iter()
             .zip(self.ranges.drain(..))
             .map(|(&i, range)| Finding {
-                rule: self.found[i].0,
-                severity: self.found[i].1,
+                rule: self.found[i].rule,
+                severity: self.found[i].severity,
                 evidence: Evidence { text: text.clone(), range },
             })
             .collect();
@@ -420,6 +428,7 @@ fn evaluate_lists(inv: &Inventory, lists: subject::Slices, cfg: &PostureConfig) 
 
 #[cfg(test)]
 mod tests {
+    use super::catalog::rule;
     use super::subject::Slices;
     use super::*;
     use serde_json::json;
@@ -460,6 +469,34 @@ mod tests {
         assert_eq!(whole.len(), 703);
         assert!(whole.iter().filter(|e| e.kind == "RayJob").all(|e| !e.findings.is_empty()));
         assert_eq!(evaluate(&inv, &cfg), whole);
+    }
+
+    #[test]
+    fn findings_merge_per_rule_and_severity_and_sort_worst_first() {
+        let (tls, sec) = (rule!("RAY-TLS-001"), rule!("RAY-SEC-001"));
+        let mut f = Findings::default();
+        for round in 0..2 {
+            f.add(tls, Severity::Medium, format_args!("a{round}"));
+            f.add(sec, Severity::Critical, format_args!("b{round}"));
+            f.add(tls, Severity::Medium, format_args!("c"));
+            f.add(tls, Severity::High, format_args!("d"));
+            let out = f.take();
+            let got: Vec<(&str, Severity, &str)> =
+                out.iter().map(|x| (x.rule.id, x.severity, x.evidence.as_str())).collect();
+            let b = format!("b{round}");
+            let a = format!("a{round}; c");
+            assert_eq!(
+                got,
+                [
+                    ("RAY-SEC-001", Severity::Critical, b.as_str()),
+                    ("RAY-TLS-001", Severity::High, "d"),
+                    ("RAY-TLS-001", Severity::Medium, a.as_str()),
+                ]
+            );
+            // One string for the whole entry; the collector is empty for the next one.
+            assert!(out.windows(2).all(|w| Arc::ptr_eq(&w[0].evidence.text, &w[1].evidence.text)));
+        }
+        assert!(f.take().is_empty());
     }
 
     #[test]
