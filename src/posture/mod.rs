@@ -21,7 +21,7 @@ pub use subject::{synthesized_labels, Subject};
 
 use crate::inventory::Inventory;
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -92,24 +92,25 @@ impl Finding {
     }
 }
 
-/// A finding's evidence: its part of the text all findings of its entry share, so an entry's
-/// evidence is one allocation rather than one per finding.
+/// A finding's evidence: its part of a text that every finding of a batch of entries shares
+/// (see [`Findings`]), so evidence costs no allocation of its own.
 #[derive(Clone)]
 pub struct Evidence {
-    text: Arc<str>,
+    text: Arc<OnceLock<String>>,
     range: std::ops::Range<usize>,
 }
 
 impl Evidence {
     pub fn as_str(&self) -> &str {
-        self.text.get(self.range.clone()).unwrap_or_default()
+        // The text is set when its batch is sealed, before any entry leaves the engine.
+        self.text.get().and_then(|t| t.get(self.range.clone())).unwrap_or_default()
     }
 }
 
 impl From<String> for Evidence {
     fn from(s: String) -> Self {
         let range = 0..s.len();
-        Self { text: Arc::from(s), range }
+        Self { text: Arc::new(OnceLock::from(s)), range }
     }
 }
 
@@ -173,13 +174,16 @@ impl Serialize for Finding {
     }
 }
 
-/// Collects one entry's findings, one per (rule, severity): further evidence for the same rule
-/// is appended (`; `). Evidence is formatted into a buffer kept from entry to entry; when the
-/// entry is done, each finding's evidence is a range of one string its findings share.
+/// Collects the findings of entry after entry, one per (rule, severity) each: further evidence
+/// for the same rule is appended (`; `). All evidence of a batch of entries is formatted into
+/// one text; each finding holds its range. [`Findings::seal`] (or dropping the collector) hands
+/// the text to the findings: one allocation for the batch, written once, never copied.
 #[derive(Debug, Default)]
 pub struct Findings {
     found: Vec<Found>,
+    /// The batch's evidence so far, and where the findings taken so far will read it.
     text: String,
+    shared: Arc<OnceLock<String>>,
     /// Each piece of evidence in the order it came: whose (index in `found`) and where in `text`.
     pieces: Vec<(usize, std::ops::Range<usize>)>,
     /// Scratch for [`Findings::take`]: `found` indices in order, the evidence of findings with
@@ -200,6 +204,13 @@ struct Found {
 }
 
 impl Findings {
+    /// A collector whose text has room for `bytes` of evidence.
+    pub fn with_capacity(bytes: usize) -> Self {
+        let mut f = Self::default();
+        f.text.reserve(bytes);
+        f
+    }
+
     pub fn add(&mut self, rule: &'static Rule, severity: Severity, evidence: std::fmt::Arguments) {
         use std::fmt::Write;
         // `rule!` copies catalog entries at compile time: compare ids (as numbers), not addresses.
@@ -219,8 +230,9 @@ impl Findings {
         }
     }
 
-    /// The findings, worst first, then by rule id (a total order: each (rule, severity) is one
-    /// finding). Leaves the collector empty for the next entry.
+    /// The entry's findings, worst first, then by rule id (a total order: each (rule, severity)
+    /// is one finding); their evidence reads once the batch is sealed. Leaves the collector
+    /// ready for the next entry.
     pub fn take(&mut self) -> Vec<Finding> {
         let found = &self.found;
         self.order.clear();
@@ -249,7 +261,6 @@ impl Findings {
             self.ranges.push(start..end + self.joined.len());
         }
         self.text.push_str(&self.joined);
-        let text: Arc<str> = Arc::from(self.text.as_str());
         let out = self
             .order
             .iter()
@@ -257,13 +268,27 @@ impl Findings {
             .map(|(&i, range)| Finding {
                 rule: self.found[i].rule,
                 severity: self.found[i].severity,
-                evidence: Evidence { text: text.clone(), range },
+                evidence: Evidence { text: self.shared.clone(), range },
             })
             .collect();
         self.found.clear();
         self.pieces.clear();
-        self.text.clear();
         out
+    }
+
+    /// Hands the batch's text to the findings taken so far, and starts a new batch.
+    pub fn seal(&mut self) {
+        let text = std::mem::take(&mut self.text);
+        let shared = std::mem::take(&mut self.shared);
+        // Only `take` fills the lock, once per batch: it is empty.
+        let _ = shared.set(text);
+    }
+}
+
+/// No finding is left without its evidence.
+impl Drop for Findings {
+    fn drop(&mut self) {
+        self.seal();
     }
 }
 
@@ -407,16 +432,21 @@ fn evaluate_ranges(inv: &Inventory, cfg: &PostureConfig, threads: usize) -> Opti
 /// How many ranges of namespaces each thread evaluates, on average.
 const RANGES_PER_THREAD: usize = 8;
 
+/// Bytes of evidence to make room for per cluster (the demo population averages 2.4 KiB): the
+/// batch's text then rarely grows, which would copy it.
+const EVIDENCE_PER_ENTRY: usize = 3 << 10;
+
 /// Every entry of some namespaces, sorted.
 fn evaluate_lists(inv: &Inventory, lists: subject::Slices, cfg: &PostureConfig) -> Vec<Entry> {
     let idx = subject::Index::of(lists);
-    let mut f = Findings::default();
+    let mut f = Findings::with_capacity(lists.ray_clusters.len() * EVIDENCE_PER_ENTRY);
     let mut out: Vec<Entry> = lists
         .ray_clusters
         .iter()
         .map(|rc| entry(&subject::cluster_subject(inv, &idx, cfg, rc), &mut f))
         .collect();
     out.extend(subject::owner_subjects(inv, &idx, cfg).iter().map(|s| entry(s, &mut f)));
+    f.seal();
     fn key(e: &Entry) -> (&str, &str, &str) {
         (&e.namespace, &e.name, e.kind)
     }
@@ -475,28 +505,41 @@ mod tests {
     fn findings_merge_per_rule_and_severity_and_sort_worst_first() {
         let (tls, sec) = (rule!("RAY-TLS-001"), rule!("RAY-SEC-001"));
         let mut f = Findings::default();
-        for round in 0..2 {
-            f.add(tls, Severity::Medium, format_args!("a{round}"));
-            f.add(sec, Severity::Critical, format_args!("b{round}"));
-            f.add(tls, Severity::Medium, format_args!("c"));
-            f.add(tls, Severity::High, format_args!("d"));
-            let out = f.take();
-            let got: Vec<(&str, Severity, &str)> =
-                out.iter().map(|x| (x.rule.id, x.severity, x.evidence.as_str())).collect();
-            let b = format!("b{round}");
-            let a = format!("a{round}; c");
-            assert_eq!(
-                got,
-                [
-                    ("RAY-SEC-001", Severity::Critical, b.as_str()),
-                    ("RAY-TLS-001", Severity::High, "d"),
-                    ("RAY-TLS-001", Severity::Medium, a.as_str()),
-                ]
-            );
-            // One string for the whole entry; the collector is empty for the next one.
-            assert!(out.windows(2).all(|w| Arc::ptr_eq(&w[0].evidence.text, &w[1].evidence.text)));
+        // Two batches of two entries each.
+        for _ in 0..2 {
+            let mut batch = Vec::new();
+            for round in 0..2 {
+                f.add(tls, Severity::Medium, format_args!("a{round}"));
+                f.add(sec, Severity::Critical, format_args!("b{round}"));
+                f.add(tls, Severity::Medium, format_args!("c"));
+                f.add(tls, Severity::High, format_args!("d"));
+                batch.push(f.take());
+            }
+            f.seal();
+            for (round, out) in batch.iter().enumerate() {
+                let got: Vec<(&str, Severity, &str)> =
+                    out.iter().map(|x| (x.rule.id, x.severity, x.evidence.as_str())).collect();
+                let b = format!("b{round}");
+                let a = format!("a{round}; c");
+                assert_eq!(
+                    got,
+                    [
+                        ("RAY-SEC-001", Severity::Critical, b.as_str()),
+                        ("RAY-TLS-001", Severity::High, "d"),
+                        ("RAY-TLS-001", Severity::Medium, a.as_str()),
+                    ]
+                );
+            }
+            // One string for the whole batch.
+            let all: Vec<&Finding> = batch.iter().flatten().collect();
+            assert!(all.windows(2).all(|w| Arc::ptr_eq(&w[0].evidence.text, &w[1].evidence.text)));
         }
+        // The collector is empty for the next entry; one dropped unsealed still seals.
         assert!(f.take().is_empty());
+        f.add(tls, Severity::Low, format_args!("e"));
+        let out = f.take();
+        drop(f);
+        assert_eq!(out[0].evidence, "e");
     }
 
     #[test]

@@ -174,12 +174,12 @@ type PodMap<'a> = std::collections::HashMap<
     std::hash::BuildHasherDefault<KeyHasher>,
 >;
 
-/// A Service and the cluster its selector names, if it names one.
+/// A Service that selects pods, with its place in the list (exposures keep that order).
+#[derive(Clone, Copy)]
 struct ServiceView<'a> {
     svc: &'a Service,
-    cluster: Option<&'a str>,
-    /// `x` for a Service named `x-head-svc` (KubeRay's name for cluster `x`'s head Service).
-    head_of: Option<&'a str>,
+    selector: &'a BTreeMap<String, String>,
+    at: usize,
 }
 
 /// Indexes the inventory by namespace once, so evaluating 5,000 clusters stays linear.
@@ -187,7 +187,15 @@ pub struct Index<'a> {
     pub lists: Slices<'a>,
     /// A cluster's pods, heads first, then workers, then any other: and how many of each.
     pods: PodMap<'a>,
-    services: HashMap<&'a str, Vec<ServiceView<'a>>>,
+    /// Services whose selector names a cluster (`ray.io/cluster`), by namespace and cluster:
+    /// a cluster looks only at its own, not at every Service of its namespace.
+    cluster_services: HashMap<(&'a str, &'a str), Vec<ServiceView<'a>>>,
+    /// Services whose selector names no cluster, by namespace.
+    other_services: HashMap<&'a str, Vec<ServiceView<'a>>>,
+    /// Every Service by namespace and name, and KubeRay's head Services (`x-head-svc`) by
+    /// namespace and cluster `x`.
+    service_names: foldhash::HashSet<(&'a str, &'a str)>,
+    head_services: foldhash::HashSet<(&'a str, &'a str)>,
     clusters: foldhash::HashSet<(&'a str, &'a str)>,
     clusters_per_ns: HashMap<&'a str, usize>,
     pub policies: HashMap<&'a str, Vec<&'a NetworkPolicy>>,
@@ -244,12 +252,24 @@ impl<'a> Index<'a> {
             clusters.insert((ns(&c.metadata), name(&c.metadata)));
             *clusters_per_ns.entry(ns(&c.metadata)).or_default() += 1;
         }
-        let mut services: HashMap<&str, Vec<ServiceView>> = HashMap::default();
-        for svc in lists.services {
-            let cluster = svc.spec.selector.as_ref().and_then(|s| s.get("ray.io/cluster"));
-            let head_of = name(&svc.metadata).strip_suffix("-head-svc");
-            let view = ServiceView { svc, cluster: cluster.map(String::as_str), head_of };
-            services.entry(ns(&svc.metadata)).or_default().push(view);
+        let n = lists.services.len();
+        let mut cluster_services: HashMap<(&str, &str), Vec<ServiceView>> =
+            HashMap::with_capacity_and_hasher(n, Default::default());
+        let mut other_services: HashMap<&str, Vec<ServiceView>> = HashMap::default();
+        let mut service_names = foldhash::HashSet::with_capacity_and_hasher(n, Default::default());
+        let mut head_services = foldhash::HashSet::with_capacity_and_hasher(n, Default::default());
+        for (at, svc) in lists.services.iter().enumerate() {
+            let (namespace, svc_name) = (ns(&svc.metadata), name(&svc.metadata));
+            service_names.insert((namespace, svc_name));
+            if let Some(cluster) = svc_name.strip_suffix("-head-svc") {
+                head_services.insert((namespace, cluster));
+            }
+            let Some(selector) = svc.spec.selector.as_ref() else { continue };
+            let view = ServiceView { svc, selector, at };
+            match selector.get("ray.io/cluster") {
+                Some(c) => cluster_services.entry((namespace, c.as_str())).or_default().push(view),
+                None => other_services.entry(namespace).or_default().push(view),
+            }
         }
         let accounts = lists
             .service_accounts
@@ -259,7 +279,10 @@ impl<'a> Index<'a> {
         Self {
             lists,
             pods,
-            services,
+            cluster_services,
+            other_services,
+            service_names,
+            head_services,
             clusters,
             clusters_per_ns,
             policies: by_ns(lists.network_policies, |p| &p.metadata),
@@ -827,32 +850,40 @@ impl<'a> Builder<'a> {
         synthesize: bool,
     ) -> Vec<Exposure<'a>> {
         let head_labels = &s.head_labels;
-        let head_cluster = head_labels.get("ray.io/cluster").map(String::as_str);
         let head_container =
             s.head_pods().next().and_then(|p| p.spec.containers.first()).or_else(|| {
                 s.spec.and_then(|sp| sp.head_group_spec.template.spec.containers.first())
             });
         let mut out = Vec::new();
+        // The head's `ray.io/cluster` label: a live head pod was found by it, and KubeRay's
+        // labels (synthesized) carry the cluster's name.
         let cluster = s.cluster.unwrap_or(s.name);
         let custom_head_svc = s
             .spec
             .and_then(|sp| sp.head_group_spec.head_service.as_ref())
             .and_then(|h| h.metadata.as_ref())
             .and_then(|m| m.name.as_deref());
-        let is_head_svc = |v: &ServiceView| match custom_head_svc {
-            Some(c) => name(&v.svc.metadata) == c,
-            None => v.head_of == Some(cluster),
+        let head_svc_present = match custom_head_svc {
+            Some(c) => self.idx.service_names.contains(&(s.namespace, c)),
+            None => self.idx.head_services.contains(&(s.namespace, cluster)),
         };
-        let mut head_svc_present = false;
         let internal = self.idx.ingresses.contains_key(s.namespace);
-        for v in self.idx.services.get(s.namespace).into_iter().flatten() {
-            head_svc_present = head_svc_present || is_head_svc(v);
-            // Most Services select one cluster by name: skip the others without a lookup.
-            if v.cluster.is_some_and(|c| Some(c) != head_cluster) {
-                continue;
+        // Services naming this cluster in their selector, and those naming none, in list order.
+        let own = self.idx.cluster_services.get(&(s.namespace, cluster)).map_or(&[][..], Vec::as_slice);
+        let other = self.idx.other_services.get(s.namespace).map_or(&[][..], Vec::as_slice);
+        let mut merged = Vec::new();
+        let candidates = match (own.is_empty(), other.is_empty()) {
+            (_, true) => own,
+            (true, false) => other,
+            (false, false) => {
+                merged.extend_from_slice(own);
+                merged.extend_from_slice(other);
+                merged.sort_unstable_by_key(|v| v.at);
+                &merged[..]
             }
-            let Some(sel) = v.svc.spec.selector.as_ref() else { continue };
-            if selects(sel, head_labels) && keep(v.svc) {
+        };
+        for v in candidates {
+            if selects(v.selector, head_labels) && keep(v.svc) {
                 exposures_of(v.svc, head_container, internal, &mut out);
             }
         }
