@@ -258,6 +258,49 @@ impl From<PodFields> for Pod {
     }
 }
 
+/// A label map (or a selector) in one allocation, sorted by key as Kubernetes keeps labels:
+/// built once, while its object is deserialized and in cache, so that matching a selector
+/// reads a few adjacent bytes rather than a heap string per key and value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LabelSet {
+    /// Keys and values, back to back.
+    text: Box<str>,
+    /// Per pair: where its key starts, where its value starts (the key ends), where it ends.
+    bounds: Box<[[u32; 3]]>,
+}
+
+impl LabelSet {
+    pub fn new(labels: &BTreeMap<String, String>) -> Self {
+        let mut text = String::with_capacity(labels.iter().map(|(k, v)| k.len() + v.len()).sum());
+        let mut bounds = Vec::with_capacity(labels.len());
+        for (k, v) in labels {
+            // Offsets fit: a label map of 4 GiB is not a Kubernetes object.
+            let at = text.len() as u32;
+            text.push_str(k);
+            let mid = text.len() as u32;
+            text.push_str(v);
+            bounds.push([at, mid, text.len() as u32]);
+        }
+        Self { text: text.into(), bounds: bounds.into() }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.bounds.is_empty()
+    }
+
+    /// The pairs, sorted by key.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.bounds.iter().map(|&[a, m, e]| {
+            let (a, m, e) = (a as usize, m as usize, e as usize);
+            (self.text.get(a..m).unwrap_or_default(), self.text.get(m..e).unwrap_or_default())
+        })
+    }
+
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
+    }
+}
+
 /// What a Ray pod is, from its KubeRay labels: read once per pod, while it is deserialized and
 /// still in cache, so grouping 20,000 pods never searches their label maps again. Names are
 /// kept inline (up to 24 bytes, as most are), so comparing them reads only the pod itself.
@@ -275,6 +318,8 @@ pub struct RayKeys {
     /// A container has an env var named like a static cloud credential (the posture rules
     /// look at the pod's env only then).
     pub credential_env: bool,
+    /// All of the pod's labels, for selectors to match.
+    pub labels: LabelSet,
 }
 
 /// `ray.io/node-type`, in the order a cluster's pods are listed (heads first).
@@ -292,7 +337,7 @@ pub enum NodeType {
 impl RayKeys {
     pub fn of(meta: &ObjectMeta) -> Self {
         let namespace = CompactString::new(meta.namespace.as_deref().unwrap_or(""));
-        let Some(labels) = meta.labels.as_ref() else {
+        let Some(labels) = meta.labels.as_ref().filter(|l| !l.is_empty()) else {
             return Self { key: Self::hash(&namespace, ""), namespace, ..Self::default() };
         };
         let label = |k: &str| labels.get(k).map_or_else(CompactString::default, CompactString::new);
@@ -304,7 +349,15 @@ impl RayKeys {
             _ => NodeType::Other,
         };
         let key = Self::hash(&namespace, &cluster);
-        Self { group: label("ray.io/group"), namespace, cluster, node, key, credential_env: false }
+        Self {
+            group: label("ray.io/group"),
+            namespace,
+            cluster,
+            node,
+            key,
+            credential_env: false,
+            labels: LabelSet::new(labels),
+        }
     }
 
     /// A stable hash of (namespace, cluster) to group pods by.
@@ -377,13 +430,32 @@ pub struct ServiceStatus {
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(from = "ServiceFields")]
 pub struct Service {
     pub metadata: ObjectMeta,
     pub spec: ServiceSpec,
     pub status: ServiceStatus,
+    /// `spec.selector`, read once when the Service is deserialized.
+    #[serde(skip)]
+    pub selector: Option<LabelSet>,
 }
 resource!(Service, "", "v1", "Service", "services");
+
+/// A Service as it comes off the wire; [`Service`] adds its selector as a [`LabelSet`].
+#[derive(Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct ServiceFields {
+    metadata: ObjectMeta,
+    spec: ServiceSpec,
+    status: ServiceStatus,
+}
+
+impl From<ServiceFields> for Service {
+    fn from(s: ServiceFields) -> Self {
+        let selector = s.spec.selector.as_ref().map(LabelSet::new);
+        Service { metadata: s.metadata, spec: s.spec, status: s.status, selector }
+    }
+}
 
 impl Service {
     pub fn type_(&self) -> &str {
@@ -483,5 +555,25 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.spec.ports[0].target_port, Some(IntOrString::String("dashboard".into())));
+        assert_eq!(s.selector, None);
+    }
+
+    #[test]
+    fn label_sets_keep_every_pair_in_order() {
+        let p: Pod = serde_json::from_value(serde_json::json!({"metadata": {"namespace": "n",
+            "labels": {"ray.io/node-type": "head", "app": "", "ray.io/cluster": "c"}}}))
+        .unwrap();
+        let pairs: Vec<_> = p.ray.labels.iter().collect();
+        assert_eq!(pairs, [("app", ""), ("ray.io/cluster", "c"), ("ray.io/node-type", "head")]);
+        assert_eq!(p.ray.labels.get("ray.io/cluster"), Some("c"));
+        assert_eq!(p.ray.labels.get("ray.io/group"), None);
+        let s: Service = serde_json::from_value(
+            serde_json::json!({"spec": {"selector": {"ray.io/cluster": "c"}}}),
+        )
+        .unwrap();
+        assert_eq!(
+            s.selector.map(|l| l.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>()),
+            Some(vec!["ray.io/cluster=c".to_string()])
+        );
     }
 }

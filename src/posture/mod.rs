@@ -175,22 +175,24 @@ impl Serialize for Finding {
 }
 
 /// Collects the findings of entry after entry, one per (rule, severity) each: further evidence
-/// for the same rule is appended (`; `). All evidence of a batch of entries is formatted into
-/// one text; each finding holds its range. [`Findings::seal`] (or dropping the collector) hands
-/// the text to the findings: one allocation for the batch, written once, never copied.
+/// for the same rule is appended (`; `). An entry's evidence is formatted into a scratch buffer
+/// that stays in cache; when the entry is done, its findings' evidence is copied, in order and
+/// joined, onto the text of the batch. Each finding holds its range of that text, which
+/// [`Findings::seal`] (or dropping the collector) hands to the findings: one allocation per
+/// batch of entries.
 #[derive(Debug, Default)]
 pub struct Findings {
     found: Vec<Found>,
+    /// The entry's evidence, piece after piece.
+    scratch: String,
+    /// Each piece of evidence in the order it came: whose (index in `found`) and where in
+    /// `scratch`.
+    pieces: Vec<(usize, std::ops::Range<usize>)>,
+    /// `found` indices in order (scratch for [`Findings::take`]).
+    order: Vec<usize>,
     /// The batch's evidence so far, and where the findings taken so far will read it.
     text: String,
     shared: Arc<OnceLock<String>>,
-    /// Each piece of evidence in the order it came: whose (index in `found`) and where in `text`.
-    pieces: Vec<(usize, std::ops::Range<usize>)>,
-    /// Scratch for [`Findings::take`]: `found` indices in order, the evidence of findings with
-    /// several pieces, and each finding's range in the entry's text.
-    order: Vec<usize>,
-    joined: String,
-    ranges: Vec<std::ops::Range<usize>>,
 }
 
 /// One finding being collected.
@@ -198,13 +200,13 @@ pub struct Findings {
 struct Found {
     rule: &'static Rule,
     severity: Severity,
-    /// Its first piece of evidence (a range of `Findings::text`), and how many it has.
+    /// Its first piece of evidence (a range of `Findings::scratch`), and how many it has.
     first: std::ops::Range<usize>,
     pieces: usize,
 }
 
 impl Findings {
-    /// A collector whose text has room for `bytes` of evidence.
+    /// A collector whose batch has room for `bytes` of evidence.
     pub fn with_capacity(bytes: usize) -> Self {
         let mut f = Self::default();
         f.text.reserve(bytes);
@@ -215,9 +217,9 @@ impl Findings {
         use std::fmt::Write;
         // `rule!` copies catalog entries at compile time: compare ids (as numbers), not addresses.
         let key = rule.key();
-        let start = self.text.len();
-        let _ = self.text.write_fmt(evidence);
-        let range = start..self.text.len();
+        let start = self.scratch.len();
+        let _ = self.scratch.write_fmt(evidence);
+        let range = start..self.scratch.len();
         match self.found.iter().position(|f| f.severity == severity && f.rule.key() == key) {
             Some(i) => {
                 self.found[i].pieces += 1;
@@ -241,38 +243,34 @@ impl Findings {
             let (a, b) = (&found[a], &found[b]);
             b.severity.cmp(&a.severity).then_with(|| a.rule.key().cmp(&b.rule.key()))
         });
-        // A finding of one piece keeps it where it is; the pieces of one with several are
-        // joined by "; " after the text.
-        self.ranges.clear();
-        self.joined.clear();
-        let end = self.text.len();
-        for &i in &self.order {
-            if found[i].pieces == 1 {
-                self.ranges.push(found[i].first.clone());
-                continue;
-            }
-            let start = end + self.joined.len();
-            for (k, (_, r)) in self.pieces.iter().filter(|(p, _)| *p == i).enumerate() {
-                if k > 0 {
-                    self.joined.push_str("; ");
-                }
-                self.joined.push_str(&self.text[r.clone()]);
-            }
-            self.ranges.push(start..end + self.joined.len());
-        }
-        self.text.push_str(&self.joined);
+        let (scratch, text) = (&self.scratch, &mut self.text);
         let out = self
             .order
             .iter()
-            .zip(self.ranges.drain(..))
-            .map(|(&i, range)| Finding {
-                rule: self.found[i].rule,
-                severity: self.found[i].severity,
-                evidence: Evidence { text: self.shared.clone(), range },
+            .map(|&i| {
+                let f = &found[i];
+                let start = text.len();
+                if f.pieces == 1 {
+                    text.push_str(&scratch[f.first.clone()]);
+                } else {
+                    let mut pieces = self.pieces.iter().filter(|(p, _)| *p == i);
+                    for (k, (_, r)) in pieces.by_ref().enumerate() {
+                        if k > 0 {
+                            text.push_str("; ");
+                        }
+                        text.push_str(&scratch[r.clone()]);
+                    }
+                }
+                Finding {
+                    rule: f.rule,
+                    severity: f.severity,
+                    evidence: Evidence { text: self.shared.clone(), range: start..text.len() },
+                }
             })
             .collect();
         self.found.clear();
         self.pieces.clear();
+        self.scratch.clear();
         out
     }
 
@@ -280,7 +278,7 @@ impl Findings {
     pub fn seal(&mut self) {
         let text = std::mem::take(&mut self.text);
         let shared = std::mem::take(&mut self.shared);
-        // Only `take` fills the lock, once per batch: it is empty.
+        // Only `seal` fills the lock, once per batch: it is empty.
         let _ = shared.set(text);
     }
 }
@@ -432,7 +430,7 @@ fn evaluate_ranges(inv: &Inventory, cfg: &PostureConfig, threads: usize) -> Opti
 /// How many ranges of namespaces each thread evaluates, on average.
 const RANGES_PER_THREAD: usize = 8;
 
-/// Bytes of evidence to make room for per cluster (the demo population averages 2.4 KiB): the
+/// Bytes of evidence to make room for per cluster (the demo population averages 2 KiB): the
 /// batch's text then rarely grows, which would copy it.
 const EVIDENCE_PER_ENTRY: usize = 3 << 10;
 

@@ -1,15 +1,40 @@
 //! Guide §1.4: NetworkPolicies around Ray pods (RAY-NET-001, RAY-NET-002, RAY-NET-003).
 
 use super::{catalog::rule, Findings, Severity, Subject};
+use crate::model::LabelSet;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use std::collections::BTreeMap;
 
+/// Labels (or a selector's pairs), sorted by key.
+pub trait Labels {
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)>;
+    fn label(&self, key: &str) -> Option<&str>;
+}
+
+impl Labels for BTreeMap<String, String> {
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+    fn label(&self, key: &str) -> Option<&str> {
+        self.get(key).map(String::as_str)
+    }
+}
+
+impl Labels for LabelSet {
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.iter()
+    }
+    fn label(&self, key: &str) -> Option<&str> {
+        self.get(key)
+    }
+}
+
 /// Whether every pair of `want` is in `labels`: one pass over both (they are sorted), rather
 /// than a search of `labels` per pair.
-pub fn subset(want: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
-    let mut have = labels.iter();
-    'want: for (k, v) in want {
+pub fn subset(want: &impl Labels, labels: &impl Labels) -> bool {
+    let mut have = labels.pairs();
+    'want: for (k, v) in want.pairs() {
         for (hk, hv) in have.by_ref() {
             match hk.cmp(k) {
                 std::cmp::Ordering::Less => {}
@@ -23,14 +48,14 @@ pub fn subset(want: &BTreeMap<String, String>, labels: &BTreeMap<String, String>
 }
 
 /// Whether a label selector matches `labels` (an empty selector matches everything).
-pub fn matches(sel: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+pub fn matches(sel: &LabelSelector, labels: &impl Labels) -> bool {
     let ml = sel.match_labels.as_ref().is_none_or(|m| subset(m, labels));
     let me = sel.match_expressions.iter().flatten().all(|e| {
-        let have = labels.get(&e.key);
+        let have = labels.label(&e.key);
         let values = e.values.as_deref().unwrap_or(&[]);
         match e.operator.as_str() {
-            "In" => have.is_some_and(|h| values.contains(h)),
-            "NotIn" => have.is_none_or(|h| !values.contains(h)),
+            "In" => have.is_some_and(|h| values.iter().any(|v| v == h)),
+            "NotIn" => have.is_none_or(|h| !values.iter().any(|v| v == h)),
             "Exists" => have.is_some(),
             "DoesNotExist" => have.is_none(),
             _ => false,
@@ -48,7 +73,7 @@ fn guards_ingress(np: &NetworkPolicy) -> bool {
     }
 }
 
-fn selects(np: &NetworkPolicy, labels: &BTreeMap<String, String>) -> bool {
+fn selects(np: &NetworkPolicy, labels: &LabelSet) -> bool {
     np.spec.as_ref().is_some_and(|s| s.pod_selector.as_ref().is_none_or(|sel| matches(sel, labels)))
         && guards_ingress(np)
 }
@@ -58,7 +83,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
         return;
     }
     let policies: &[&NetworkPolicy] = s.idx.policies.get(s.namespace).map_or(&[], Vec::as_slice);
-    let head: &BTreeMap<String, String> = &s.head_labels;
+    let head: &LabelSet = &s.head_labels;
     if !policies.iter().any(|p| selects(p, head)) {
         out.add(rule!("RAY-NET-001"), Severity::High,
             format_args!("{}: no NetworkPolicy in namespace {} selects the head pod (ray.io/cluster={}, ray.io/node-type=head)", s.object(), s.namespace, s.cluster.unwrap_or(s.name)));
@@ -72,7 +97,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
                 "{}: no NetworkPolicy in namespace {} selects the worker pods (group {})",
                 s.object(),
                 s.namespace,
-                w.get("ray.io/group").map_or("", String::as_str)
+                w.get("ray.io/group").unwrap_or_default()
             ),
         );
     }
@@ -112,6 +137,10 @@ mod tests {
         ) {
             let looked_up = want.iter().all(|(k, v)| labels.get(k) == Some(v));
             prop_assert_eq!(subset(&want, &labels), looked_up);
+            // The same on label sets.
+            let (w, l) = (LabelSet::new(&want), LabelSet::new(&labels));
+            prop_assert_eq!(subset(&w, &l), looked_up);
+            prop_assert_eq!(subset(&want, &l), looked_up);
             // Labels that include every wanted pair always match.
             let with_want: BTreeMap<_, _> = labels.into_iter().chain(want.clone()).collect();
             prop_assert!(subset(&want, &with_want));

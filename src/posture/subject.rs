@@ -6,7 +6,8 @@ use super::{Owner, PostureConfig};
 use crate::inventory::Inventory;
 use crate::kuberay::{RayCluster, RayClusterSpec, RayCronJob, RayJob, RayJobSpec, RayService};
 use crate::model::{
-    Container, ContainerPort, Ingress, IntOrString, NodeType, Pod, PodSpec, RayKeys, Service,
+    Container, ContainerPort, Ingress, IntOrString, LabelSet, NodeType, Pod, PodSpec, RayKeys,
+    Service,
 };
 use foldhash::HashMap;
 use k8s_openapi::api::core::v1::{ResourceQuota, ServiceAccount};
@@ -178,7 +179,7 @@ type PodMap<'a> = std::collections::HashMap<
 #[derive(Clone, Copy)]
 struct ServiceView<'a> {
     svc: &'a Service,
-    selector: &'a BTreeMap<String, String>,
+    selector: &'a LabelSet,
     at: usize,
 }
 
@@ -264,10 +265,10 @@ impl<'a> Index<'a> {
             if let Some(cluster) = svc_name.strip_suffix("-head-svc") {
                 head_services.insert((namespace, cluster));
             }
-            let Some(selector) = svc.spec.selector.as_ref() else { continue };
+            let Some(selector) = svc.selector.as_ref() else { continue };
             let view = ServiceView { svc, selector, at };
             match selector.get("ray.io/cluster") {
-                Some(c) => cluster_services.entry((namespace, c.as_str())).or_default().push(view),
+                Some(c) => cluster_services.entry((namespace, c)).or_default().push(view),
                 None => other_services.entry(namespace).or_default().push(view),
             }
         }
@@ -458,8 +459,8 @@ pub struct Subject<'a> {
     pub job: Option<&'a RayJobSpec>,
     /// Computed once by `finish`: the pod templates, and the head's and workers' labels.
     pub templates: Vec<Template<'a>>,
-    pub head_labels: Cow<'a, BTreeMap<String, String>>,
-    pub worker_labels: Vec<Cow<'a, BTreeMap<String, String>>>,
+    pub head_labels: Cow<'a, LabelSet>,
+    pub worker_labels: Vec<Cow<'a, LabelSet>>,
     /// `rayVersion`, else the head image's tag; and as numbers, when it parses.
     version: Option<&'a str>,
     parsed_version: Option<(u32, u32, u32)>,
@@ -537,25 +538,24 @@ impl<'a> Subject<'a> {
     }
 
     /// The labels a head pod of this cluster has (live, else as KubeRay would set them).
-    fn compute_head_labels(&self) -> Cow<'a, BTreeMap<String, String>> {
+    fn compute_head_labels(&self) -> Cow<'a, LabelSet> {
         let head: Option<&'a Pod> = self.pods[..self.heads].first().copied();
-        if let Some(l) = head.and_then(|p| p.metadata.labels.as_ref()) {
-            return Cow::Borrowed(l);
+        if let Some(p) = head.filter(|p| !p.ray.labels.is_empty()) {
+            return Cow::Borrowed(&p.ray.labels);
         }
-        Cow::Owned(synthesized_labels(
+        Cow::Owned(LabelSet::new(&synthesized_labels(
             self.cluster.unwrap_or(self.name),
             true,
             "headgroup",
             self.spec.map(|s| &s.head_group_spec.template.metadata.labels),
-        ))
+        )))
     }
 
     /// Labels of each worker group's pods (live, else synthesized).
-    fn compute_worker_labels(&self) -> Vec<Cow<'a, BTreeMap<String, String>>> {
+    fn compute_worker_labels(&self) -> Vec<Cow<'a, LabelSet>> {
         // One label set per worker group is enough: all pods of a group carry the same labels.
         let mut groups: Vec<&str> = Vec::new();
-        let live: Vec<Cow<'a, BTreeMap<String, String>>> = self.pods
-            [self.heads..self.heads + self.workers]
+        let live: Vec<Cow<'a, LabelSet>> = self.pods[self.heads..self.heads + self.workers]
             .iter()
             .copied()
             .filter(|p| {
@@ -565,7 +565,8 @@ impl<'a> Subject<'a> {
                     true
                 }
             })
-            .filter_map(|p| p.metadata.labels.as_ref().map(Cow::Borrowed))
+            .filter(|p| !p.ray.labels.is_empty())
+            .map(|p| Cow::Borrowed(&p.ray.labels))
             .collect();
         if !live.is_empty() {
             return live;
@@ -575,12 +576,12 @@ impl<'a> Subject<'a> {
                 s.worker_group_specs
                     .iter()
                     .map(|g| {
-                        Cow::Owned(synthesized_labels(
+                        Cow::Owned(LabelSet::new(&synthesized_labels(
                             self.cluster.unwrap_or(self.name),
                             false,
                             &g.group_name,
                             Some(&g.template.metadata.labels),
-                        ))
+                        )))
                     })
                     .collect()
             })
@@ -615,7 +616,7 @@ pub fn synthesized_labels(
     l
 }
 
-fn selects(selector: &BTreeMap<String, String>, labels: &BTreeMap<String, String>) -> bool {
+fn selects(selector: &LabelSet, labels: &LabelSet) -> bool {
     !selector.is_empty() && super::network::subset(selector, labels)
 }
 
@@ -869,7 +870,8 @@ impl<'a> Builder<'a> {
         };
         let internal = self.idx.ingresses.contains_key(s.namespace);
         // Services naming this cluster in their selector, and those naming none, in list order.
-        let own = self.idx.cluster_services.get(&(s.namespace, cluster)).map_or(&[][..], Vec::as_slice);
+        let own =
+            self.idx.cluster_services.get(&(s.namespace, cluster)).map_or(&[][..], Vec::as_slice);
         let other = self.idx.other_services.get(s.namespace).map_or(&[][..], Vec::as_slice);
         let mut merged = Vec::new();
         let candidates = match (own.is_empty(), other.is_empty()) {
@@ -926,7 +928,7 @@ impl<'a> Builder<'a> {
             cluster_rules: true,
             job: None,
             templates: Vec::new(),
-            head_labels: Cow::Owned(BTreeMap::new()),
+            head_labels: Cow::Owned(LabelSet::default()),
             worker_labels: Vec::new(),
             version: None,
             parsed_version: None,
