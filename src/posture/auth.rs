@@ -1,6 +1,6 @@
 //! Guide §1.2: Ray token authentication (RAY-AUTH-001).
 
-use super::{catalog::rule, Findings, Subject};
+use super::{catalog::rule, evidence, Findings, Subject};
 
 pub fn check(s: &Subject, out: &mut Findings) {
     let Some(spec) = s.spec else { return };
@@ -19,18 +19,18 @@ pub fn check(s: &Subject, out: &mut Findings) {
         return;
     }
     let r = rule!("RAY-AUTH-001");
-    out.add(
+    evidence!(
+        out,
         r,
         r.severity,
-        format_args!(
-            "{}: {}.authOptions.mode is not \"token\" and RAY_AUTH_MODE=token is not set",
-            s.object(),
-            s.spec_path
-        ),
+        s.object(),
+        ": ",
+        s.spec_path,
+        ".authOptions.mode is not \"token\" and RAY_AUTH_MODE=token is not set"
     );
     let old = s.ray_version_parsed().is_some_and(|v| v < (2, 52, 0));
     if let Some(v) = s.ray_version().filter(|_| old) {
         // Same rule and severity: appended to the evidence above (`; …`).
-        out.add(r, r.severity, format_args!("Ray {v} must be upgraded to 2.52 or later first"));
+        evidence!(out, r, r.severity, "Ray ", v, " must be upgraded to 2.52 or later first");
     }
 }

@@ -3,7 +3,7 @@
 //! Ingress (RAY-EXP-004), and a CR that asks for an exposed head Service (RAY-SVC-001).
 
 use super::subject::PortKind;
-use super::{catalog::rule, Findings, Severity, Subject};
+use super::{catalog::rule, evidence, Findings, Severity, Subject};
 
 const INGRESS_AUTH: [&str; 4] = [
     "nginx.ingress.kubernetes.io/auth-type",
@@ -17,14 +17,12 @@ fn services(s: &Subject, out: &mut Findings) {
     for e in s.exposures.iter().filter(|e| e.outside) {
         match e.kind {
             PortKind::Gcs | PortKind::Client => {
-                out.add(rule!("RAY-EXP-001"), Severity::Critical, format_args!("{e}"));
+                evidence!(out, rule!("RAY-EXP-001"), Severity::Critical, e);
             }
             PortKind::Dashboard if e.acl.is_none() => {
-                out.add(rule!("RAY-EXP-002"), Severity::Critical, format_args!("{e}"));
+                evidence!(out, rule!("RAY-EXP-002"), Severity::Critical, e);
             }
-            PortKind::Dashboard => {
-                out.add(rule!("RAY-EXP-003"), Severity::High, format_args!("{e}"))
-            }
+            PortKind::Dashboard => evidence!(out, rule!("RAY-EXP-003"), Severity::High, e),
             PortKind::Other => {}
         }
     }
@@ -63,13 +61,20 @@ fn ingresses(s: &Subject, out: &mut Findings) {
                 } else {
                     (Severity::Critical, "with no authentication")
                 };
-                out.add(
+                evidence!(
+                    out,
                     rule!("RAY-EXP-004"),
                     sev,
-                    format_args!(
-                        "Ingress {}/{iname} {path} routes to Service {} (dashboard) {how}",
-                        s.namespace, b.name
-                    ),
+                    "Ingress ",
+                    s.namespace,
+                    "/",
+                    iname,
+                    " ",
+                    path,
+                    " routes to Service ",
+                    b.name,
+                    " (dashboard) ",
+                    how
                 );
             }
         }
@@ -79,16 +84,30 @@ fn ingresses(s: &Subject, out: &mut Findings) {
         .iter()
         .any(|i| i.metadata.name.as_deref().is_some_and(|n| generated(n, "-head-ingress")));
     if asked && !live_ingress && !s.inv.live {
-        out.add(rule!("RAY-EXP-004"), Severity::Critical,
-            format_args!("{} {}.headGroupSpec.enableIngress=true: KubeRay creates an Ingress to the dashboard with no authentication", s.object(), s.spec_path));
+        evidence!(
+            out,
+            rule!("RAY-EXP-004"),
+            Severity::Critical,
+            s.object(),
+            " ",
+            s.spec_path,
+            ".headGroupSpec.enableIngress=true: KubeRay creates an Ingress to the dashboard with no authentication"
+        );
     }
 }
 
 fn host_exposure(s: &Subject, out: &mut Findings) {
     for t in s.templates().iter().filter(|t| t.head) {
         if t.spec.host_network == Some(true) {
-            out.add(rule!("RAY-EXP-001"), Severity::Critical,
-                format_args!("{} {}.hostNetwork=true: GCS 6379, dashboard 8265 and client 10001 listen on the node's address", s.object(), t.path));
+            evidence!(
+                out,
+                rule!("RAY-EXP-001"),
+                Severity::Critical,
+                s.object(),
+                " ",
+                t.path,
+                ".hostNetwork=true: GCS 6379, dashboard 8265 and client 10001 listen on the node's address"
+            );
         }
         for (i, c) in t.spec.containers.iter().enumerate() {
             for p in &c.ports {
@@ -128,14 +147,18 @@ fn service_type(s: &Subject, out: &mut Findings) {
     ];
     for (field, ty) in asked {
         if let Some(ty @ ("LoadBalancer" | "NodePort")) = ty {
-            out.add(
+            evidence!(
+                out,
                 rule!("RAY-SVC-001"),
                 Severity::High,
-                format_args!(
-                    "{} {}.{field}={ty}: a recreated head Service would be exposed again",
-                    s.object(),
-                    s.spec_path
-                ),
+                s.object(),
+                " ",
+                s.spec_path,
+                ".",
+                field,
+                "=",
+                ty,
+                ": a recreated head Service would be exposed again"
             );
         }
     }

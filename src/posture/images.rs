@@ -1,7 +1,7 @@
 //! Guide §6: images and Ray versions (RAY-IMG-001, RAY-IMG-002, RAY-IMG-003, RAY-VER-001).
 
 use super::subject::Indexed;
-use super::{catalog::rule, Findings, Severity, Subject};
+use super::{catalog::rule, evidence, Findings, Severity, Subject};
 use std::borrow::Cow;
 
 /// An image reference split into its parts; `registry` is normalised (`docker.io`).
@@ -60,17 +60,28 @@ pub fn check(s: &Subject, out: &mut Findings) {
             let path = Indexed { base: &t.path, list, i };
             let r = split_image(image);
             if r.digest.is_none() && r.tag.is_none_or(|t| t == "latest") {
-                out.add(
+                evidence!(
+                    out,
                     rule!("RAY-IMG-001"),
                     Severity::Medium,
-                    format_args!("{obj} {path} image {image}"),
+                    obj,
+                    " ",
+                    path,
+                    " image ",
+                    image
                 );
             }
             if r.digest.is_none() {
-                out.add(
+                evidence!(
+                    out,
                     rule!("RAY-IMG-002"),
                     Severity::Low,
-                    format_args!("{obj} {path} image {image} has no @sha256 digest"),
+                    obj,
+                    " ",
+                    path,
+                    " image ",
+                    image,
+                    " has no @sha256 digest"
                 );
             }
             let trusted = |p: &String| {
@@ -99,7 +110,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
             } else {
                 return;
             };
-            out.add(rule!("RAY-VER-001"), sev, format_args!("{obj} Ray {v} is {why}"));
+            evidence!(out, rule!("RAY-VER-001"), sev, obj, " Ray ", v, " is ", why);
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Guide §9: multi-cluster isolation and RayJob hygiene (RAY-JOB-001, RAY-JOB-002,
 //! RAY-JOB-003).
 
-use super::{catalog::rule, Findings, Severity, Subject};
+use super::{catalog::rule, evidence, Findings, Severity, Subject};
 
 pub fn check(s: &Subject, out: &mut Findings) {
     if let Some(job) = s.job {
@@ -35,10 +35,15 @@ pub fn check(s: &Subject, out: &mut Findings) {
     if s.kind == "RayCluster" {
         let n = s.idx.clusters_in(s.namespace);
         if n > 1 {
-            out.add(
+            evidence!(
+                out,
                 rule!("RAY-JOB-003"),
                 Severity::Info,
-                format_args!("Namespace {} holds {n} Ray clusters", s.namespace),
+                "Namespace ",
+                s.namespace,
+                " holds ",
+                n,
+                " Ray clusters"
             );
         }
     }

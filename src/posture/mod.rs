@@ -213,12 +213,19 @@ impl Findings {
         f
     }
 
+    /// A finding whose evidence takes formatting (numbers with a width, say); the rules'
+    /// usual evidence is pieces put one after the other ([`evidence!`]).
     pub fn add(&mut self, rule: &'static Rule, severity: Severity, evidence: std::fmt::Arguments) {
         use std::fmt::Write;
-        // `rule!` copies catalog entries at compile time: compare ids (as numbers), not addresses.
-        let key = rule.key();
         let start = self.scratch.len();
         let _ = self.scratch.write_fmt(evidence);
+        self.close(start, rule, severity);
+    }
+
+    /// Files the evidence written to the scratch since `start` under (rule, severity).
+    fn close(&mut self, start: usize, rule: &'static Rule, severity: Severity) {
+        // `rule!` copies catalog entries at compile time: compare ids (as numbers), not addresses.
+        let key = rule.key();
         let range = start..self.scratch.len();
         match self.found.iter().position(|f| f.severity == severity && f.rule.key() == key) {
             Some(i) => {
@@ -282,6 +289,73 @@ impl Findings {
         let _ = shared.set(text);
     }
 }
+
+/// A piece of evidence, appended as it is, without the formatting machinery: most evidence is
+/// names, literals and indices one after the other.
+pub trait Piece {
+    fn put(&self, out: &mut String);
+}
+
+impl Piece for str {
+    fn put(&self, out: &mut String) {
+        out.push_str(self);
+    }
+}
+
+impl Piece for String {
+    fn put(&self, out: &mut String) {
+        out.push_str(self);
+    }
+}
+
+impl Piece for compact_str::CompactString {
+    fn put(&self, out: &mut String) {
+        out.push_str(self);
+    }
+}
+
+impl<T: Piece + ?Sized> Piece for &T {
+    fn put(&self, out: &mut String) {
+        (**self).put(out);
+    }
+}
+
+/// Pieces with a separator between them (`a, b, c`).
+pub struct Joined<'a, T>(pub &'a [T], pub &'static str);
+
+impl<T: Piece> Piece for Joined<'_, T> {
+    fn put(&self, out: &mut String) {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                out.push_str(self.1);
+            }
+            p.put(out);
+        }
+    }
+}
+
+macro_rules! integer_piece {
+    ($($t:ty),*) => {$(
+        impl Piece for $t {
+            fn put(&self, out: &mut String) {
+                out.push_str(itoa::Buffer::new().format(*self));
+            }
+        }
+    )*};
+}
+integer_piece!(i32, i64, u32, usize);
+
+/// `evidence!(out, rule, severity, piece, piece, …)`: a finding whose evidence is the pieces
+/// ([`Piece`]) one after the other.
+macro_rules! evidence {
+    ($out:expr, $rule:expr, $severity:expr, $($piece:expr),+ $(,)?) => {{
+        let out: &mut $crate::posture::Findings = $out;
+        let start = out.scratch.len();
+        $( $crate::posture::Piece::put(&$piece, &mut out.scratch); )+
+        out.close(start, $rule, $severity);
+    }};
+}
+pub(crate) use evidence;
 
 /// No finding is left without its evidence.
 impl Drop for Findings {

@@ -1,6 +1,6 @@
 //! Guide §1.4: NetworkPolicies around Ray pods (RAY-NET-001, RAY-NET-002, RAY-NET-003).
 
-use super::{catalog::rule, Findings, Severity, Subject};
+use super::{catalog::rule, evidence, Findings, Severity, Subject};
 use crate::model::LabelSet;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -85,20 +85,30 @@ pub fn check(s: &Subject, out: &mut Findings) {
     let policies: &[&NetworkPolicy] = s.idx.policies.get(s.namespace).map_or(&[], Vec::as_slice);
     let head: &LabelSet = &s.head_labels;
     if !policies.iter().any(|p| selects(p, head)) {
-        out.add(rule!("RAY-NET-001"), Severity::High,
-            format_args!("{}: no NetworkPolicy in namespace {} selects the head pod (ray.io/cluster={}, ray.io/node-type=head)", s.object(), s.namespace, s.cluster.unwrap_or(s.name)));
+        evidence!(
+            out,
+            rule!("RAY-NET-001"),
+            Severity::High,
+            s.object(),
+            ": no NetworkPolicy in namespace ",
+            s.namespace,
+            " selects the head pod (ray.io/cluster=",
+            s.cluster.unwrap_or(s.name),
+            ", ray.io/node-type=head)"
+        );
     }
     let workers = &s.worker_labels;
     if let Some(w) = workers.iter().find(|w| !policies.iter().any(|p| selects(p, w))) {
-        out.add(
+        evidence!(
+            out,
             rule!("RAY-NET-002"),
             Severity::Medium,
-            format_args!(
-                "{}: no NetworkPolicy in namespace {} selects the worker pods (group {})",
-                s.object(),
-                s.namespace,
-                w.get("ray.io/group").unwrap_or_default()
-            ),
+            s.object(),
+            ": no NetworkPolicy in namespace ",
+            s.namespace,
+            " selects the worker pods (group ",
+            w.get("ray.io/group").unwrap_or_default(),
+            ")"
         );
     }
     for p in policies.iter().filter(|p| selects(p, head) || workers.iter().any(|w| selects(p, w))) {
@@ -114,10 +124,18 @@ pub fn check(s: &Subject, out: &mut Findings) {
                 }),
             };
             if let Some(why) = why {
-                out.add(
+                evidence!(
+                    out,
                     rule!("RAY-NET-003"),
                     Severity::High,
-                    format_args!("NetworkPolicy {}/{name} spec.ingress[{i}] {why}", s.namespace),
+                    "NetworkPolicy ",
+                    s.namespace,
+                    "/",
+                    name,
+                    " spec.ingress[",
+                    i,
+                    "] ",
+                    why
                 );
             }
         }

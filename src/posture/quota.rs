@@ -1,7 +1,7 @@
 //! Guide §2 and §3: namespace isolation and resource quotas (RAY-NS-001, RAY-QUOTA-001,
 //! RAY-QUOTA-002).
 
-use super::{catalog::rule, Findings, Severity, Subject};
+use super::{catalog::rule, evidence, Findings, Severity, Subject};
 use serde_json::Value;
 
 fn system_namespace(ns: &str) -> bool {
@@ -35,10 +35,13 @@ pub fn check(s: &Subject, out: &mut Findings) {
         return;
     }
     if system_namespace(s.namespace) {
-        out.add(
+        evidence!(
+            out,
             rule!("RAY-NS-001"),
             Severity::Medium,
-            format_args!("{} runs in namespace {}", s.object(), s.namespace),
+            s.object(),
+            " runs in namespace ",
+            s.namespace
         );
     }
     if !s.inv.readable(s.namespace, "resourcequotas") {
@@ -48,13 +51,13 @@ pub fn check(s: &Subject, out: &mut Findings) {
         s.idx.quotas.get(s.namespace).map_or(&[], Vec::as_slice);
     if quotas.is_empty() {
         if !s.inv.elastic_quota_trees.iter().any(|t| eqt_covers(t, s.namespace)) {
-            out.add(
+            evidence!(
+                out,
                 rule!("RAY-QUOTA-001"),
                 Severity::Medium,
-                format_args!(
-                    "Namespace {} has no ResourceQuota and no ElasticQuotaTree leaf covers it",
-                    s.namespace
-                ),
+                "Namespace ",
+                s.namespace,
+                " has no ResourceQuota and no ElasticQuotaTree leaf covers it"
             );
         }
         return;

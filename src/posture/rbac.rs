@@ -1,6 +1,6 @@
 //! Guide §4: ServiceAccounts and RBAC (RAY-RBAC-001, RAY-RBAC-002, RAY-RBAC-003).
 
-use super::{catalog::rule, Findings, Severity, Subject};
+use super::{catalog::rule, evidence, Findings, Joined, Severity, Subject};
 
 const POWERFUL: [&str; 3] = ["cluster-admin", "admin", "edit"];
 
@@ -87,14 +87,18 @@ pub fn check(s: &Subject, out: &mut Findings) {
             } else {
                 (Severity::Medium, "workers never need it")
             };
-            out.add(
+            evidence!(
+                out,
                 rule!("RAY-RBAC-002"),
                 sev,
-                format_args!(
-                    "{} {}: ServiceAccount {sa} token is mounted ({why})",
-                    s.object(),
-                    t.path
-                ),
+                s.object(),
+                " ",
+                t.path,
+                ": ServiceAccount ",
+                sa,
+                " token is mounted (",
+                why,
+                ")"
             );
         }
         if !sas.contains(&sa) {
@@ -103,15 +107,16 @@ pub fn check(s: &Subject, out: &mut Findings) {
     }
     sas.sort_unstable();
     if !default_users.is_empty() {
-        out.add(
+        evidence!(
+            out,
             rule!("RAY-RBAC-001"),
             Severity::Medium,
-            format_args!(
-                "{}: pods of {} run as ServiceAccount {}/default",
-                s.object(),
-                default_users.join(", "),
-                s.namespace
-            ),
+            s.object(),
+            ": pods of ",
+            Joined(&default_users, ", "),
+            " run as ServiceAccount ",
+            s.namespace,
+            "/default"
         );
     }
     for sa in &sas {

@@ -1,6 +1,6 @@
 //! Guide §5: security contexts and host access (RAY-SEC-001 … RAY-SEC-006).
 
-use super::{catalog::rule, Findings, Severity, Subject};
+use super::{catalog::rule, evidence, Findings, Joined, Piece, Severity, Subject};
 use compact_str::CompactString;
 
 /// Capabilities that break out of the container (RAY-SEC-006); the security-context fix removes
@@ -27,38 +27,43 @@ pub fn check(s: &Subject, out: &mut Findings) {
     for t in s.templates() {
         let pod_sc = t.spec.security_context.as_ref().unwrap_or(&none);
         for (i, init, c) in t.spec.all_containers() {
-            use std::fmt::Write;
             let path =
                 super::subject::ContainerPath { template: t.path, init, index: i, name: &c.name };
             at.clear();
-            let _ = write!(at, "{obj} {path}");
+            for p in [&obj as &dyn Piece, &" ", &path] {
+                p.put(&mut at);
+            }
             let path = at.as_str();
             let sc = c.security_context.as_ref().unwrap_or(&none);
             if sc.privileged == Some(true) {
-                out.add(
+                evidence!(
+                    out,
                     rule!("RAY-SEC-001"),
                     Severity::Critical,
-                    format_args!("{path} securityContext.privileged=true"),
+                    path,
+                    " securityContext.privileged=true"
                 );
             }
             let user = sc.run_as_user.or(pod_sc.run_as_user);
             let non_root = sc.run_as_non_root.or(pod_sc.run_as_non_root);
             if user == Some(0) {
-                out.add(rule!("RAY-SEC-002"), Severity::High, format_args!("{path} runAsUser=0"));
+                evidence!(out, rule!("RAY-SEC-002"), Severity::High, path, " runAsUser=0");
             } else if non_root != Some(true) && user.is_none() {
-                out.add(
+                evidence!(
+                    out,
                     rule!("RAY-SEC-002"),
                     Severity::High,
-                    format_args!(
-                        "{path}: runAsNonRoot is not true and no non-zero runAsUser is set"
-                    ),
+                    path,
+                    ": runAsNonRoot is not true and no non-zero runAsUser is set"
                 );
             }
             if sc.allow_privilege_escalation != Some(false) {
-                out.add(
+                evidence!(
+                    out,
                     rule!("RAY-SEC-003"),
                     Severity::Medium,
-                    format_args!("{path}: allowPrivilegeEscalation is not false"),
+                    path,
+                    ": allowPrivilegeEscalation is not false"
                 );
             }
             let caps = sc.capabilities.as_ref().unwrap_or(&no_caps);
@@ -69,16 +74,21 @@ pub fn check(s: &Subject, out: &mut Findings) {
                 .filter(|c| DANGEROUS_CAPS.contains(&c.trim_start_matches("CAP_")))
                 .collect();
             if !added.is_empty() {
-                out.add(
+                evidence!(
+                    out,
                     rule!("RAY-SEC-006"),
                     Severity::Medium,
-                    format_args!("{path} adds capabilities {}", added.join(",")),
+                    path,
+                    " adds capabilities ",
+                    Joined(&added, ",")
                 );
             } else if !caps.drop.iter().any(|d| d == "ALL") {
-                out.add(
+                evidence!(
+                    out,
                     rule!("RAY-SEC-006"),
                     Severity::Medium,
-                    format_args!("{path}: capabilities.drop does not include ALL"),
+                    path,
+                    ": capabilities.drop does not include ALL"
                 );
             }
         }
@@ -88,10 +98,16 @@ pub fn check(s: &Subject, out: &mut Findings) {
             ("hostIPC", t.spec.host_ipc),
         ] {
             if on == Some(true) {
-                out.add(
+                evidence!(
+                    out,
                     rule!("RAY-SEC-005"),
                     Severity::High,
-                    format_args!("{obj} {}.{k}=true", t.path),
+                    obj,
+                    " ",
+                    t.path,
+                    ".",
+                    k,
+                    "=true"
                 );
             }
         }
@@ -108,10 +124,19 @@ pub fn check(s: &Subject, out: &mut Findings) {
                 (false, false) => "is outside the allowed hostPath prefixes",
                 (false, true) => continue,
             };
-            out.add(
+            evidence!(
+                out,
                 rule!("RAY-SEC-004"),
                 Severity::High,
-                format_args!("{obj} {}.volumes {} hostPath {} {why}", t.path, v.name, hp.path),
+                obj,
+                " ",
+                t.path,
+                ".volumes ",
+                v.name,
+                " hostPath ",
+                hp.path,
+                " ",
+                why
             );
         }
     }

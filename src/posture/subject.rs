@@ -2,7 +2,7 @@
 //! RayService or RayCronJob), the live pods of its cluster, and every Service port that reaches
 //! those pods, resolved to the container port it lands on.
 
-use super::{Owner, PostureConfig};
+use super::{Owner, Piece, PostureConfig};
 use crate::inventory::Inventory;
 use crate::kuberay::{RayCluster, RayClusterSpec, RayCronJob, RayJob, RayJobSpec, RayService};
 use crate::model::{
@@ -335,27 +335,53 @@ enum How<'a> {
 }
 
 /// The exposure's evidence, narrowing included.
-impl std::fmt::Display for Exposure<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Piece for Exposure<'_> {
+    fn put(&self, out: &mut String) {
         match &self.how {
-            How::Inside => Ok(()),
-            How::Text(t) => f.write_str(t),
+            How::Inside => {}
+            How::Text(t) => out.push_str(t),
             How::Service { namespace, ty, label, cport, node_port } => {
-                let name = &self.service;
-                write!(
-                    f,
-                    "Service {namespace}/{name} type={ty} port {} → {label} {cport}",
-                    self.port
-                )?;
-                if let Some(np) = node_port {
-                    write!(f, " (nodePort {np})")?;
+                for p in ["Service ", namespace, "/", &self.service, " type=", ty, " port "] {
+                    out.push_str(p);
                 }
-                match &self.acl {
-                    Some(a) => write!(f, ", narrowed by {a}"),
-                    None => Ok(()),
+                self.port.put(out);
+                for p in [" → ", label, " "] {
+                    out.push_str(p);
+                }
+                cport.put(out);
+                if let Some(np) = node_port {
+                    out.push_str(" (nodePort ");
+                    np.put(out);
+                    out.push(')');
+                }
+                if let Some(a) = &self.acl {
+                    out.push_str(", narrowed by ");
+                    out.push_str(a);
                 }
             }
         }
+    }
+}
+
+/// Evidence types print as they are put (for the few findings that still format).
+macro_rules! display_as_piece {
+    ($($t:ident),*) => {$(
+        impl std::fmt::Display for $t<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                let mut s = String::new();
+                self.put(&mut s);
+                f.write_str(&s)
+            }
+        }
+    )*};
+}
+display_as_piece!(Exposure, Indexed, ContainerPath);
+
+impl std::fmt::Display for TemplatePath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = String::new();
+        self.put(&mut s);
+        f.write_str(&s)
     }
 }
 
@@ -367,44 +393,35 @@ pub struct TemplatePath {
     worker: Option<usize>,
 }
 
-impl std::fmt::Display for TemplatePath {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Written piece by piece: this is in most evidence, and `write!` costs more.
-        f.write_str(self.spec_path)?;
+impl Piece for TemplatePath {
+    fn put(&self, out: &mut String) {
+        out.push_str(self.spec_path);
         match self.worker {
-            None => f.write_str(".headGroupSpec.template.spec"),
+            None => out.push_str(".headGroupSpec.template.spec"),
             Some(i) => {
-                f.write_str(".workerGroupSpecs[")?;
-                write_index(f, i)?;
-                f.write_str("].template.spec")
+                out.push_str(".workerGroupSpecs[");
+                i.put(out);
+                out.push_str("].template.spec");
             }
         }
     }
 }
 
-/// `<base>.<list>[i]`, formatted only into evidence.
+/// `<base>.<list>[i]`, put only into evidence.
 pub struct Indexed<'a> {
-    pub base: &'a dyn std::fmt::Display,
+    pub base: &'a dyn Piece,
     pub list: &'static str,
     pub i: usize,
 }
 
-impl std::fmt::Display for Indexed<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.base.fmt(f)?;
-        f.write_str(".")?;
-        f.write_str(self.list)?;
-        f.write_str("[")?;
-        write_index(f, self.i)?;
-        f.write_str("]")
-    }
-}
-
-/// A list index, without the formatting machinery for the usual one-digit case.
-pub fn write_index(f: &mut dyn std::fmt::Write, i: usize) -> std::fmt::Result {
-    match i {
-        0..=9 => f.write_char(char::from(b'0' + i as u8)),
-        _ => write!(f, "{i}"),
+impl Piece for Indexed<'_> {
+    fn put(&self, out: &mut String) {
+        self.base.put(out);
+        out.push('.');
+        out.push_str(self.list);
+        out.push('[');
+        self.i.put(out);
+        out.push(']');
     }
 }
 
@@ -416,14 +433,14 @@ pub struct ContainerPath<'a> {
     pub name: &'a str,
 }
 
-impl std::fmt::Display for ContainerPath<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.template.fmt(f)?;
-        f.write_str(if self.init { ".initContainers[" } else { ".containers[" })?;
-        write_index(f, self.index)?;
-        f.write_str("] (")?;
-        f.write_str(self.name)?;
-        f.write_str(")")
+impl Piece for ContainerPath<'_> {
+    fn put(&self, out: &mut String) {
+        self.template.put(out);
+        out.push_str(if self.init { ".initContainers[" } else { ".containers[" });
+        self.index.put(out);
+        out.push_str("] (");
+        out.push_str(self.name);
+        out.push(')');
     }
 }
 

@@ -1,6 +1,6 @@
 //! Guide §1.1: TLS between the Ray head and workers (RAY-TLS-001, RAY-TLS-002).
 
-use super::{catalog::rule, Findings, Subject};
+use super::{catalog::rule, evidence, Findings, Subject};
 
 const CERT_ENV: [&str; 3] = ["RAY_TLS_SERVER_CERT", "RAY_TLS_SERVER_KEY", "RAY_TLS_CA_CERT"];
 
@@ -15,14 +15,14 @@ pub fn check(s: &Subject, out: &mut Findings) {
         matches!(c.env_value("RAY_USE_TLS"), Some("1" | "true" | "True"))
     };
     if !groups.clone().any(|(_, c)| c.is_some_and(on)) {
-        out.add(
+        evidence!(
+            out,
             rule!("RAY-TLS-001"),
             rule!("RAY-TLS-001").severity,
-            format_args!(
-                "{}: no RAY_USE_TLS=1 on any Ray container and no {}.tlsOptions.enabled",
-                s.object(),
-                s.spec_path
-            ),
+            s.object(),
+            ": no RAY_USE_TLS=1 on any Ray container and no ",
+            s.spec_path,
+            ".tlsOptions.enabled"
         );
         return;
     }
