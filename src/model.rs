@@ -435,9 +435,12 @@ pub struct Service {
     pub metadata: ObjectMeta,
     pub spec: ServiceSpec,
     pub status: ServiceStatus,
-    /// `spec.selector`, read once when the Service is deserialized.
+    /// `spec.selector`, read once when the Service is deserialized, and the cluster it names
+    /// (`ray.io/cluster`), kept inline.
     #[serde(skip)]
     pub selector: Option<LabelSet>,
+    #[serde(skip)]
+    pub selector_cluster: Option<CompactString>,
 }
 resource!(Service, "", "v1", "Service", "services");
 
@@ -452,8 +455,10 @@ struct ServiceFields {
 
 impl From<ServiceFields> for Service {
     fn from(s: ServiceFields) -> Self {
-        let selector = s.spec.selector.as_ref().map(LabelSet::new);
-        Service { metadata: s.metadata, spec: s.spec, status: s.status, selector }
+        let sel = s.spec.selector.as_ref();
+        let selector = sel.map(LabelSet::new);
+        let selector_cluster = sel.and_then(|l| l.get("ray.io/cluster")).map(CompactString::new);
+        Service { metadata: s.metadata, spec: s.spec, status: s.status, selector, selector_cluster }
     }
 }
 
@@ -571,6 +576,7 @@ mod tests {
             serde_json::json!({"spec": {"selector": {"ray.io/cluster": "c"}}}),
         )
         .unwrap();
+        assert_eq!(s.selector_cluster.as_deref(), Some("c"));
         assert_eq!(
             s.selector.map(|l| l.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>()),
             Some(vec!["ray.io/cluster=c".to_string()])

@@ -48,7 +48,7 @@ pub fn parse_version(v: &str) -> Option<(u32, u32, u32)> {
 
 pub fn check(s: &Subject, out: &mut Findings) {
     let obj = s.object();
-    let mut seen: Vec<&str> = Vec::new();
+    let mut seen: smallvec::SmallVec<[&str; 4]> = smallvec::SmallVec::new();
     for t in s.templates() {
         for (i, init, c) in t.spec.all_containers() {
             let Some(image) = c.image.as_deref().filter(|i| !i.is_empty()) else { continue };

@@ -193,6 +193,8 @@ pub struct Findings {
     /// The batch's evidence so far, and where the findings taken so far will read it.
     text: String,
     shared: Arc<OnceLock<String>>,
+    /// A buffer rules may keep from entry to entry (a container's path, say).
+    path: String,
 }
 
 /// One finding being collected.

@@ -98,7 +98,8 @@ pub fn check(s: &Subject, out: &mut Findings) {
         );
     }
     let workers = &s.worker_labels;
-    if let Some(w) = workers.iter().find(|w| !policies.iter().any(|p| selects(p, w))) {
+    if let Some((group, _)) = workers.iter().find(|(_, w)| !policies.iter().any(|p| selects(p, w)))
+    {
         evidence!(
             out,
             rule!("RAY-NET-002"),
@@ -107,11 +108,13 @@ pub fn check(s: &Subject, out: &mut Findings) {
             ": no NetworkPolicy in namespace ",
             s.namespace,
             " selects the worker pods (group ",
-            w.get("ray.io/group").unwrap_or_default(),
+            *group,
             ")"
         );
     }
-    for p in policies.iter().filter(|p| selects(p, head) || workers.iter().any(|w| selects(p, w))) {
+    for p in
+        policies.iter().filter(|p| selects(p, head) || workers.iter().any(|(_, w)| selects(p, w)))
+    {
         let name = p.metadata.name.as_deref().unwrap_or("");
         for (i, r) in
             p.spec.as_ref().and_then(|s| s.ingress.as_ref()).into_iter().flatten().enumerate()

@@ -65,8 +65,8 @@ pub fn check(s: &Subject, out: &mut Findings) {
         return;
     }
     let templates = s.templates();
-    let mut sas: Vec<&str> = Vec::new();
-    let mut default_users: Vec<&str> = Vec::new();
+    let mut sas: smallvec::SmallVec<[&str; 4]> = smallvec::SmallVec::new();
+    let mut default_users: smallvec::SmallVec<[&str; 4]> = smallvec::SmallVec::new();
     for t in templates {
         let sa = sa_name(s, t);
         if sa == "default" {

@@ -23,7 +23,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
     let no_caps = crate::model::Capabilities::default();
     // `RayCluster ns/x <template>.containers[i] (name)`, written once per container: most
     // containers raise several of these rules.
-    let mut at = String::with_capacity(128);
+    let mut at = std::mem::take(&mut out.path);
     for t in s.templates() {
         let pod_sc = t.spec.security_context.as_ref().unwrap_or(&none);
         for (i, init, c) in t.spec.all_containers() {
@@ -140,4 +140,6 @@ pub fn check(s: &Subject, out: &mut Findings) {
             );
         }
     }
+    // The buffer goes back for the next entry.
+    out.path = at;
 }

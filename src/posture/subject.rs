@@ -14,6 +14,7 @@ use k8s_openapi::api::core::v1::{ResourceQuota, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::RoleBinding;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -267,7 +268,7 @@ impl<'a> Index<'a> {
             }
             let Some(selector) = svc.selector.as_ref() else { continue };
             let view = ServiceView { svc, selector, at };
-            match selector.get("ray.io/cluster") {
+            match svc.selector_cluster.as_deref() {
                 Some(c) => cluster_services.entry((namespace, c)).or_default().push(view),
                 None => other_services.entry(namespace).or_default().push(view),
             }
@@ -475,9 +476,10 @@ pub struct Subject<'a> {
     pub cluster_rules: bool,
     pub job: Option<&'a RayJobSpec>,
     /// Computed once by `finish`: the pod templates, and the head's and workers' labels.
-    pub templates: Vec<Template<'a>>,
+    pub templates: SmallVec<[Template<'a>; 4]>,
     pub head_labels: Cow<'a, LabelSet>,
-    pub worker_labels: Vec<Cow<'a, LabelSet>>,
+    /// Per worker group: its name (`ray.io/group`) and its pods' labels.
+    pub worker_labels: SmallVec<[(&'a str, Cow<'a, LabelSet>); 4]>,
     /// `rayVersion`, else the head image's tag; and as numbers, when it parses.
     version: Option<&'a str>,
     parsed_version: Option<(u32, u32, u32)>,
@@ -504,9 +506,9 @@ impl<'a> Subject<'a> {
         &self.templates
     }
 
-    fn compute_templates(&self) -> Vec<Template<'a>> {
-        let Some(spec) = self.spec else { return Vec::new() };
-        let mut out = vec![Template {
+    fn compute_templates(&self) -> SmallVec<[Template<'a>; 4]> {
+        let Some(spec) = self.spec else { return SmallVec::new() };
+        let mut out = smallvec::smallvec![Template {
             path: TemplatePath { spec_path: self.spec_path, worker: None },
             head: true,
             group: "headgroup",
@@ -569,10 +571,11 @@ impl<'a> Subject<'a> {
     }
 
     /// Labels of each worker group's pods (live, else synthesized).
-    fn compute_worker_labels(&self) -> Vec<Cow<'a, LabelSet>> {
+    fn compute_worker_labels(&self) -> SmallVec<[(&'a str, Cow<'a, LabelSet>); 4]> {
         // One label set per worker group is enough: all pods of a group carry the same labels.
-        let mut groups: Vec<&str> = Vec::new();
-        let live: Vec<Cow<'a, LabelSet>> = self.pods[self.heads..self.heads + self.workers]
+        let mut groups: SmallVec<[&str; 4]> = SmallVec::new();
+        let live: SmallVec<[(&'a str, Cow<'a, LabelSet>); 4]> = self.pods
+            [self.heads..self.heads + self.workers]
             .iter()
             .copied()
             .filter(|p| {
@@ -583,7 +586,7 @@ impl<'a> Subject<'a> {
                 }
             })
             .filter(|p| !p.ray.labels.is_empty())
-            .map(|p| Cow::Borrowed(&p.ray.labels))
+            .map(|p| (p.ray.group.as_str(), Cow::Borrowed(&p.ray.labels)))
             .collect();
         if !live.is_empty() {
             return live;
@@ -593,12 +596,13 @@ impl<'a> Subject<'a> {
                 s.worker_group_specs
                     .iter()
                     .map(|g| {
-                        Cow::Owned(LabelSet::new(&synthesized_labels(
+                        let labels = LabelSet::new(&synthesized_labels(
                             self.cluster.unwrap_or(self.name),
                             false,
                             &g.group_name,
                             Some(&g.template.metadata.labels),
-                        )))
+                        ));
+                        (g.group_name.as_str(), Cow::Owned(labels))
                     })
                     .collect()
             })
@@ -944,9 +948,9 @@ impl<'a> Builder<'a> {
             exposures: Vec::new(),
             cluster_rules: true,
             job: None,
-            templates: Vec::new(),
+            templates: SmallVec::new(),
             head_labels: Cow::Owned(LabelSet::default()),
-            worker_labels: Vec::new(),
+            worker_labels: SmallVec::new(),
             version: None,
             parsed_version: None,
             object: [kind, " ", namespace, "/", name].concat(),
