@@ -441,6 +441,9 @@ pub struct Service {
     pub selector: Option<LabelSet>,
     #[serde(skip)]
     pub selector_cluster: Option<CompactString>,
+    /// Owned by a RayJob or RayService (`ownerReferences`): its exposure is that owner's.
+    #[serde(skip)]
+    pub ray_parent: bool,
 }
 resource!(Service, "", "v1", "Service", "services");
 
@@ -458,7 +461,20 @@ impl From<ServiceFields> for Service {
         let sel = s.spec.selector.as_ref();
         let selector = sel.map(LabelSet::new);
         let selector_cluster = sel.and_then(|l| l.get("ray.io/cluster")).map(CompactString::new);
-        Service { metadata: s.metadata, spec: s.spec, status: s.status, selector, selector_cluster }
+        let ray_parent = s
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|o| o.kind == "RayJob" || o.kind == "RayService");
+        Service {
+            metadata: s.metadata,
+            spec: s.spec,
+            status: s.status,
+            selector,
+            selector_cluster,
+            ray_parent,
+        }
     }
 }
 
@@ -561,6 +577,11 @@ mod tests {
         .unwrap();
         assert_eq!(s.spec.ports[0].target_port, Some(IntOrString::String("dashboard".into())));
         assert_eq!(s.selector, None);
+        assert!(!s.ray_parent);
+        let owned: Service = serde_json::from_value(serde_json::json!({"metadata": {
+            "ownerReferences": [{"apiVersion": "ray.io/v1", "kind": "RayService", "name": "x", "uid": "u"}]}}))
+        .unwrap();
+        assert!(owned.ray_parent);
     }
 
     #[test]

@@ -831,10 +831,6 @@ fn owned_by(m: &ObjectMeta, kind: &str, owner: &str) -> bool {
     m.owner_references.iter().flatten().any(|o| o.kind == kind && o.name == owner)
 }
 
-fn owned_by_ray_parent(m: &ObjectMeta) -> bool {
-    m.owner_references.iter().flatten().any(|o| o.kind == "RayJob" || o.kind == "RayService")
-}
-
 fn owner_of(m: &ObjectMeta) -> Option<Owner> {
     let refs = m.owner_references.as_deref().unwrap_or(&[]);
     if let Some(o) =
@@ -1011,7 +1007,7 @@ pub fn cluster_subject<'a>(
     b.pods(&mut s, n, c);
     s.finish();
     // Services a RayJob/RayService created belong to that owner's entry.
-    s.exposures = b.exposures(&s, |svc| !owned_by_ray_parent(&svc.metadata), true);
+    s.exposures = b.exposures(&s, |svc| !svc.ray_parent, true);
     s
 }
 
