@@ -2,7 +2,7 @@
 //! into a finding: only the variable's name and where it is.
 
 use super::subject::Indexed;
-use super::{catalog::rule, Findings, Severity, Subject};
+use super::{catalog::rule, evidence, Findings, Piece, Severity, Subject};
 use crate::model::Container;
 use compact_str::CompactString;
 use std::collections::BTreeSet;
@@ -32,8 +32,8 @@ pub fn is_credential(name: &str) -> bool {
 }
 
 fn scan(
-    obj: &dyn std::fmt::Display,
-    path: &dyn std::fmt::Display,
+    obj: &dyn Piece,
+    path: &dyn Piece,
     c: &Container,
     seen: &mut BTreeSet<(&'static str, CompactString)>,
     out: &mut Findings,
@@ -41,26 +41,35 @@ fn scan(
     for e in c.env.iter().filter(|e| is_credential(&e.name)) {
         if e.value.as_deref().is_some_and(|v| !v.is_empty()) && seen.insert(("lit", e.name.clone()))
         {
-            out.add(
+            evidence!(
+                out,
                 rule!("RAY-CRED-001"),
                 Severity::Critical,
-                format_args!(
-                    "{obj} {path} ({}) env {} is a literal value (not shown)",
-                    c.name, e.name
-                ),
+                obj,
+                " ",
+                path,
+                " (",
+                c.name,
+                ") env ",
+                e.name,
+                " is a literal value (not shown)"
             );
         }
         if let Some(sk) = e.value_from.as_ref().and_then(|v| v.secret_key_ref.as_ref()) {
             if seen.insert(("ref", e.name.clone())) {
-                out.add(
+                evidence!(
+                    out,
                     rule!("RAY-CRED-002"),
                     Severity::Medium,
-                    format_args!(
-                        "{obj} {path} ({}) env {} comes from Secret {}",
-                        c.name,
-                        e.name,
-                        sk.name.as_deref().unwrap_or("?")
-                    ),
+                    obj,
+                    " ",
+                    path,
+                    " (",
+                    c.name,
+                    ") env ",
+                    e.name,
+                    " comes from Secret ",
+                    sk.name.as_deref().unwrap_or("?")
                 );
             }
         }

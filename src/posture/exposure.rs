@@ -117,17 +117,21 @@ fn host_exposure(s: &Subject, out: &mut Findings) {
                         PortKind::Gcs | PortKind::Client | PortKind::Dashboard
                     )
                 {
-                    out.add(
+                    evidence!(
+                        out,
                         rule!("RAY-EXP-001"),
                         Severity::Critical,
-                        format_args!(
-                            "{} {}.containers[{i}] ({}) port {} has hostPort {}",
-                            s.object(),
-                            t.path,
-                            c.name,
-                            p.container_port,
-                            p.host_port.unwrap_or(0)
-                        ),
+                        s.object(),
+                        " ",
+                        t.path,
+                        ".containers[",
+                        i,
+                        "] (",
+                        c.name,
+                        ") port ",
+                        p.container_port,
+                        " has hostPort ",
+                        p.host_port.unwrap_or(0)
                     );
                 }
             }

@@ -1,7 +1,7 @@
 //! Guide §6: images and Ray versions (RAY-IMG-001, RAY-IMG-002, RAY-IMG-003, RAY-VER-001).
 
 use super::subject::Indexed;
-use super::{catalog::rule, evidence, Findings, Severity, Subject};
+use super::{catalog::rule, evidence, Findings, Joined, Severity, Subject};
 use std::borrow::Cow;
 
 /// An image reference split into its parts; `registry` is normalised (`docker.io`).
@@ -89,14 +89,18 @@ pub fn check(s: &Subject, out: &mut Findings) {
             };
             if !s.cfg.trusted_registries.is_empty() && !s.cfg.trusted_registries.iter().any(trusted)
             {
-                out.add(
+                evidence!(
+                    out,
                     rule!("RAY-IMG-003"),
                     Severity::Info,
-                    format_args!(
-                        "{obj} {path} image from {} (trusted: {})",
-                        r.registry,
-                        s.cfg.trusted_registries.join(", ")
-                    ),
+                    obj,
+                    " ",
+                    path,
+                    " image from ",
+                    r.registry,
+                    " (trusted: ",
+                    Joined(&s.cfg.trusted_registries, ", "),
+                    ")"
                 );
             }
         }

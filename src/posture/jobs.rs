@@ -1,20 +1,20 @@
 //! Guide §9: multi-cluster isolation and RayJob hygiene (RAY-JOB-001, RAY-JOB-002,
 //! RAY-JOB-003).
 
-use super::{catalog::rule, evidence, Findings, Severity, Subject};
+use super::{catalog::rule, evidence, Findings, Joined, Severity, Subject};
 
 pub fn check(s: &Subject, out: &mut Findings) {
     if let Some(job) = s.job {
         if let Some(sel) = job.cluster_selector.as_ref().filter(|m| !m.is_empty()) {
             let sel: Vec<String> = sel.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            out.add(
+            evidence!(
+                out,
                 rule!("RAY-JOB-001"),
                 Severity::Low,
-                format_args!(
-                    "{} spec.clusterSelector {} runs on a shared cluster",
-                    s.object(),
-                    sel.join(",")
-                ),
+                s.object(),
+                " spec.clusterSelector ",
+                Joined(&sel, ","),
+                " runs on a shared cluster"
             );
         } else if job.shutdown_after_job_finishes != Some(true) {
             let path = if s.kind == "RayCronJob" {
@@ -22,13 +22,14 @@ pub fn check(s: &Subject, out: &mut Findings) {
             } else {
                 "spec.shutdownAfterJobFinishes"
             };
-            out.add(
+            evidence!(
+                out,
                 rule!("RAY-JOB-002"),
                 Severity::Low,
-                format_args!(
-                    "{} {path} is not true: the cluster stays after the job ends",
-                    s.object()
-                ),
+                s.object(),
+                " ",
+                path,
+                " is not true: the cluster stays after the job ends"
             );
         }
     }

@@ -215,15 +215,6 @@ impl Findings {
         f
     }
 
-    /// A finding whose evidence takes formatting (numbers with a width, say); the rules'
-    /// usual evidence is pieces put one after the other ([`evidence!`]).
-    pub fn add(&mut self, rule: &'static Rule, severity: Severity, evidence: std::fmt::Arguments) {
-        use std::fmt::Write;
-        let start = self.scratch.len();
-        let _ = self.scratch.write_fmt(evidence);
-        self.close(start, rule, severity);
-    }
-
     /// Files the evidence written to the scratch since `start` under (rule, severity).
     fn close(&mut self, start: usize, rule: &'static Rule, severity: Severity) {
         // `rule!` copies catalog entries at compile time: compare ids (as numbers), not addresses.
@@ -583,10 +574,10 @@ mod tests {
         for _ in 0..2 {
             let mut batch = Vec::new();
             for round in 0..2 {
-                f.add(tls, Severity::Medium, format_args!("a{round}"));
-                f.add(sec, Severity::Critical, format_args!("b{round}"));
-                f.add(tls, Severity::Medium, format_args!("c"));
-                f.add(tls, Severity::High, format_args!("d"));
+                evidence!(&mut f, tls, Severity::Medium, "a", round);
+                evidence!(&mut f, sec, Severity::Critical, "b", round);
+                evidence!(&mut f, tls, Severity::Medium, "c");
+                evidence!(&mut f, tls, Severity::High, "d");
                 batch.push(f.take());
             }
             f.seal();
@@ -610,7 +601,7 @@ mod tests {
         }
         // The collector is empty for the next entry; one dropped unsealed still seals.
         assert!(f.take().is_empty());
-        f.add(tls, Severity::Low, format_args!("e"));
+        evidence!(&mut f, tls, Severity::Low, "e");
         let out = f.take();
         drop(f);
         assert_eq!(out[0].evidence, "e");

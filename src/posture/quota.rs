@@ -1,7 +1,7 @@
 //! Guide §2 and §3: namespace isolation and resource quotas (RAY-NS-001, RAY-QUOTA-001,
 //! RAY-QUOTA-002).
 
-use super::{catalog::rule, evidence, Findings, Severity, Subject};
+use super::{catalog::rule, evidence, Findings, Joined, Severity, Subject};
 use serde_json::Value;
 
 fn system_namespace(ns: &str) -> bool {
@@ -70,15 +70,16 @@ pub fn check(s: &Subject, out: &mut Findings) {
     });
     if !caps_gpu && requests_gpus(s) {
         let names: Vec<&str> = quotas.iter().filter_map(|q| q.metadata.name.as_deref()).collect();
-        out.add(
+        evidence!(
+            out,
             rule!("RAY-QUOTA-002"),
             Severity::Low,
-            format_args!(
-                "{} requests GPUs but ResourceQuota {}/{} caps no GPU resource",
-                s.object(),
-                s.namespace,
-                names.join(",")
-            ),
+            s.object(),
+            " requests GPUs but ResourceQuota ",
+            s.namespace,
+            "/",
+            Joined(&names, ","),
+            " caps no GPU resource"
         );
     }
 }

@@ -126,15 +126,20 @@ pub fn check(s: &Subject, out: &mut Findings) {
                     if let Some(role) =
                         powerful_role(s, &b.role_ref.kind, &b.role_ref.name, s.namespace)
                     {
-                        out.add(
+                        evidence!(
+                            out,
                             rule!("RAY-RBAC-003"),
                             Severity::Critical,
-                            format_args!(
-                                "RoleBinding {}/{} binds ServiceAccount {}/{sa} to {role}",
-                                s.namespace,
-                                b.metadata.name.as_deref().unwrap_or(""),
-                                s.namespace
-                            ),
+                            "RoleBinding ",
+                            s.namespace,
+                            "/",
+                            b.metadata.name.as_deref().unwrap_or(""),
+                            " binds ServiceAccount ",
+                            s.namespace,
+                            "/",
+                            sa,
+                            " to ",
+                            role
                         );
                     }
                 }
@@ -144,14 +149,18 @@ pub fn check(s: &Subject, out: &mut Findings) {
             for b in &s.inv.cluster_role_bindings {
                 if binds(b.subjects.as_ref(), sa, s.namespace, "") {
                     if let Some(role) = powerful_role(s, &b.role_ref.kind, &b.role_ref.name, "") {
-                        out.add(
+                        evidence!(
+                            out,
                             rule!("RAY-RBAC-003"),
                             Severity::Critical,
-                            format_args!(
-                                "ClusterRoleBinding {} binds ServiceAccount {}/{sa} to {role}",
-                                b.metadata.name.as_deref().unwrap_or(""),
-                                s.namespace
-                            ),
+                            "ClusterRoleBinding ",
+                            b.metadata.name.as_deref().unwrap_or(""),
+                            " binds ServiceAccount ",
+                            s.namespace,
+                            "/",
+                            sa,
+                            " to ",
+                            role
                         );
                     }
                 }

@@ -320,7 +320,7 @@ pub struct Exposure<'a> {
     pub service: Cow<'a, str>,
     pub port: i32,
     pub port_name: Option<&'a str>,
-    /// What [`Exposure`]'s `Display` prints (formatted only into findings).
+    /// What [`Exposure`] puts into evidence (only into findings).
     how: How<'a>,
 }
 
@@ -361,28 +361,6 @@ impl Piece for Exposure<'_> {
                 }
             }
         }
-    }
-}
-
-/// Evidence types print as they are put (for the few findings that still format).
-macro_rules! display_as_piece {
-    ($($t:ident),*) => {$(
-        impl std::fmt::Display for $t<'_> {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                let mut s = String::new();
-                self.put(&mut s);
-                f.write_str(&s)
-            }
-        }
-    )*};
-}
-display_as_piece!(Exposure, Indexed, ContainerPath);
-
-impl std::fmt::Display for TemplatePath {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut s = String::new();
-        self.put(&mut s);
-        f.write_str(&s)
     }
 }
 

@@ -1,6 +1,6 @@
 //! Guide §1.1: TLS between the Ray head and workers (RAY-TLS-001, RAY-TLS-002).
 
-use super::{catalog::rule, evidence, Findings, Subject};
+use super::{catalog::rule, evidence, Findings, Joined, Subject};
 
 const CERT_ENV: [&str; 3] = ["RAY_TLS_SERVER_CERT", "RAY_TLS_SERVER_KEY", "RAY_TLS_CA_CERT"];
 
@@ -29,27 +29,31 @@ pub fn check(s: &Subject, out: &mut Findings) {
     for (path, c) in groups {
         let Some(c) = c else { continue };
         if !on(c) {
-            out.add(
+            evidence!(
+                out,
                 rule!("RAY-TLS-002"),
                 rule!("RAY-TLS-002").severity,
-                format_args!(
-                    "{} {path}.containers[0] ({}): RAY_USE_TLS is not set while other groups use TLS",
-                    s.object(),
-                    c.name
-                ),
+                s.object(),
+                " ",
+                path,
+                ".containers[0] (",
+                c.name,
+                "): RAY_USE_TLS is not set while other groups use TLS"
             );
         } else {
             let missing: Vec<&str> = CERT_ENV.iter().copied().filter(|k| !c.has_env(k)).collect();
             if !missing.is_empty() {
-                out.add(
+                evidence!(
+                    out,
                     rule!("RAY-TLS-002"),
                     rule!("RAY-TLS-002").severity,
-                    format_args!(
-                        "{} {path}.containers[0] ({}): RAY_USE_TLS=1 without {}",
-                        s.object(),
-                        c.name,
-                        missing.join(", ")
-                    ),
+                    s.object(),
+                    " ",
+                    path,
+                    ".containers[0] (",
+                    c.name,
+                    "): RAY_USE_TLS=1 without ",
+                    Joined(&missing, ", ")
                 );
             }
         }
