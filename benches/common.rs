@@ -70,12 +70,11 @@ pub async fn listed_population() -> raydar::inventory::Inventory {
     let s = DemoServer::start(DemoOptions { population: Some((1000, 5000)), port: 0 })
         .await
         .expect("demo server");
-    let conn = cluster::Connection {
-        client: s.client(DemoUser::Admin).await.expect("client"),
-        context: "bench".into(),
-        server: s.url(),
-        demo: None,
-    };
+    let conn = cluster::Connection::new(
+        s.client(DemoUser::Admin).await.expect("client"),
+        "bench",
+        &s.url(),
+    );
     let (inv, errors) =
         cluster::list_inventory(&conn, &Scope::All, std::sync::Arc::new(Progress::default()))
             .await

@@ -138,6 +138,9 @@ pub enum Command {
         /// Generate this many Ray clusters (with --namespaces).
         #[arg(long = "clusters", id = "cluster_count", value_name = "N", requires = "ns_count")]
         cluster_count: Option<usize>,
+        /// Print the named demo data as YAML manifests (for a real cluster) and exit.
+        #[arg(long, conflicts_with_all = ["ns_count", "kubeconfig_out"])]
+        print_manifests: bool,
         /// Port on 127.0.0.1 (default: a free one).
         #[arg(long, default_value_t = 0)]
         port: u16,
@@ -178,7 +181,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(crate::fixcmd::undo(&cli.global, change_id.as_deref(), yes).await)
         }
         Some(Command::History) => Ok(crate::fixcmd::history()),
-        Some(Command::DemoServer { kubeconfig_out, ns_count, cluster_count, port }) => {
+        Some(Command::DemoServer { print_manifests: true, .. }) => print_manifests(),
+        Some(Command::DemoServer { kubeconfig_out, ns_count, cluster_count, port, .. }) => {
             demo_server(kubeconfig_out, ns_count.zip(cluster_count), port).await
         }
     }
@@ -255,6 +259,24 @@ async fn forward(
     wait_for_signal().await;
     eprintln!("raydar: forward stopped · {}", fwd.stats.summary());
     drop(conn);
+    Ok(0)
+}
+
+/// The demo data as multi-document YAML: `kubectl apply -f -` takes it (status, which a
+/// real server ignores on create, is left in as the controllers would report it).
+fn print_manifests() -> anyhow::Result<i32> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    for m in crate::demo::manifests() {
+        let yaml = serde_saphyr::to_string(&m)?;
+        let written = writeln!(out, "---\n{}", yaml.trim_end());
+        if let Err(e) = written {
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                return Ok(0);
+            }
+            return Err(e.into());
+        }
+    }
     Ok(0)
 }
 

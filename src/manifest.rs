@@ -49,16 +49,24 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
     Ok(())
 }
 
-/// Splits YAML on `---` document markers; each document with its first line number.
+/// Splits YAML on `---` document markers; each document with its first line number. What
+/// follows a marker on its line (`--- {a: 1}`, `--- !!map`) belongs to the new document.
 fn split_documents(text: &str) -> Vec<(usize, String)> {
     let mut docs = Vec::new();
     let mut cur = String::new();
     let mut start = 1;
     for (i, line) in text.lines().enumerate() {
-        let marker = line == "---" || line.starts_with("--- ") || line == "...";
-        if marker {
-            docs.push((start, std::mem::take(&mut cur)));
-            start = i + 2;
+        if line == "---" || line == "..." || line.starts_with("--- ") || line.starts_with("---\t") {
+            if line != "..." || !cur.trim().is_empty() {
+                docs.push((start, std::mem::take(&mut cur)));
+            }
+            start = i + 1;
+            cur.push_str(line.get(4..).unwrap_or(""));
+            cur.push('\n');
+            if line == "..." {
+                start = i + 2;
+                cur.clear();
+            }
         } else {
             cur.push_str(line);
             cur.push('\n');
@@ -66,6 +74,97 @@ fn split_documents(text: &str) -> Vec<(usize, String)> {
     }
     docs.push((start, cur));
     docs
+}
+
+/// A document that holds anything but comments and blank lines.
+fn has_content(doc: &str) -> bool {
+    doc.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+}
+
+type Documents = Vec<(usize, Result<Value, String>)>;
+
+/// A JSON text: one value or a stream of them (as kubectl reads them). `Err` when the first
+/// value does not parse, so the caller can read the text as YAML instead.
+fn json_documents(text: &str) -> Result<Documents, String> {
+    let line_at = |offset: usize| {
+        let skipped = text[offset..].len() - text[offset..].trim_start().len();
+        text[..offset + skipped].matches('\n').count() + 1
+    };
+    let mut out = Vec::new();
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    loop {
+        let at = stream.byte_offset();
+        match stream.next() {
+            None => return Ok(out),
+            Some(Ok(v)) => out.push((line_at(at), Ok(v))),
+            Some(Err(e)) if out.is_empty() => return Err(format!("invalid JSON: {e}")),
+            Some(Err(e)) => {
+                out.push((line_at(at), Err(format!("invalid JSON: {e}"))));
+                return Ok(out);
+            }
+        }
+    }
+}
+
+/// A YAML text, document by document, read as Kubernetes reads it: a duplicate key keeps its
+/// last value (as kubectl does), anchors, merge keys and tags resolve.
+fn yaml_documents(text: &str) -> Documents {
+    let options = serde_saphyr::Options {
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::LastWins,
+        with_snippet: false,
+        ..Default::default()
+    };
+    split_documents(text)
+        .into_iter()
+        .filter(|(_, d)| has_content(d))
+        .map(|(line, d)| {
+            let parsed = serde_saphyr::from_str_with_options::<Value>(&d, options.clone());
+            let doc = parsed.map_err(|e| {
+                let first = e.to_string();
+                let first = first.lines().next().unwrap_or("").to_string();
+                match e.location() {
+                    Some(l) if l.line() > 0 && !first.contains(" at line ") => {
+                        format!("invalid YAML at line {}: {first}", l.line() as usize + line - 1)
+                    }
+                    _ => format!("invalid YAML: {first}"),
+                }
+            });
+            (line, doc)
+        })
+        .collect()
+}
+
+/// The documents of one file: JSON when it reads as JSON; otherwise YAML, of which JSON is a
+/// subset (`{a: 1}` is YAML flow style). A `.json` file that is not JSON says so.
+fn documents(file: &str, text: &str) -> Documents {
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        match json_documents(text) {
+            Ok(docs) => return docs,
+            Err(e) if file.ends_with(".json") => return vec![(1, Err(e))],
+            Err(_) => {}
+        }
+    }
+    yaml_documents(text)
+}
+
+/// What the API server makes of a decoded document before it reads it as a typed object:
+/// `null` members are absent (Go leaves the field at its zero value), and a whole-number
+/// float is the integer a Kubernetes integer field wants (`8265.0` is 8265).
+pub fn normalize(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(normalize);
+        }
+        Value::Array(a) => a.iter_mut().for_each(normalize),
+        Value::Number(n) if !n.is_i64() && !n.is_u64() => {
+            if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15) {
+                *v = Value::from(f as i64);
+            }
+        }
+        _ => {}
+    }
 }
 
 impl ManifestSet {
@@ -94,27 +193,7 @@ impl ManifestSet {
     /// Adds the documents of one file's text.
     pub fn add_text(&mut self, file: &str, text: &str) {
         self.files += 1;
-        let trimmed = text.trim_start();
-        let docs: Vec<(usize, Result<Value, String>)> = if trimmed.starts_with('{')
-            || trimmed.starts_with('[')
-        {
-            vec![(1, serde_json::from_str::<Value>(text).map_err(|e| format!("invalid JSON: {e}")))]
-        } else {
-            split_documents(text)
-                .into_iter()
-                .filter(|(_, d)| {
-                    d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
-                })
-                .map(|(line, d)| {
-                    (
-                        line,
-                        serde_saphyr::from_str::<Value>(&d).map_err(|e| {
-                            format!("invalid YAML: {}", e.to_string().lines().next().unwrap_or(""))
-                        }),
-                    )
-                })
-                .collect()
-        };
+        let docs = documents(file, text);
         for (i, (line, doc)) in docs.into_iter().enumerate() {
             let document = i + 1;
             self.documents += 1;
@@ -148,7 +227,8 @@ impl ManifestSet {
         }
     }
 
-    fn add_object(&mut self, file: &str, document: usize, line: usize, v: Value) {
+    fn add_object(&mut self, file: &str, document: usize, line: usize, mut v: Value) {
+        normalize(&mut v);
         let kind = v["kind"].as_str().unwrap_or("").to_string();
         let name = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
         let ns = v
@@ -201,5 +281,60 @@ mod tests {
             "{}",
             set.errors[0].message
         );
+    }
+
+    fn load(file: &str, text: &str) -> ManifestSet {
+        let mut set = ManifestSet::default();
+        set.add_text(file, text);
+        set
+    }
+
+    #[test]
+    fn null_optional_fields_are_absent_as_the_api_server_reads_them() {
+        // KubeRay's own sample: a worker template whose `metadata:` is empty (YAML null).
+        let set = load(
+            "s.yaml",
+            "apiVersion: ray.io/v1\nkind: RayService\nmetadata:\n  name: rs\nspec:\n  rayClusterConfig:\n    rayStartParams:\n    headGroupSpec:\n      rayStartParams:\n      template:\n        metadata:\n        spec:\n          initContainers:\n          containers:\n          - name: ray-head\n            image: rayproject/ray:2.41.0\n            resources:\n              requests:\n            securityContext:\n              capabilities:\n                add:\n    workerGroupSpecs:\n    - groupName: g\n      rayStartParams:\n      template:\n        metadata:\n        spec:\n          containers:\n          - name: w\n            image: rayproject/ray:2.41.0\n---\napiVersion: v1\nkind: Service\nmetadata:\n  name: s\n  labels:\nspec:\n  type: LoadBalancer\n  loadBalancerSourceRanges:\n  selector:\n    ray.io/cluster: rs\n  ports:\n  - port: 8265.0\n    targetPort: 8265\n---\napiVersion: ray.io/v1\nkind: RayCluster\nmetadata: {name: c}\nspec:\n",
+        );
+        assert!(set.errors.is_empty(), "{:?}", set.errors);
+        assert_eq!(set.inventory.ray_services.len(), 1);
+        assert_eq!(set.inventory.services.len(), 1);
+        assert_eq!(set.inventory.ray_clusters.len(), 1);
+    }
+
+    #[test]
+    fn json_streams_tags_duplicate_keys_anchors_and_merge_keys() {
+        let svc = |n: &str| {
+            format!(r#"{{"apiVersion":"v1","kind":"Service","metadata":{{"name":"{n}"}}}}"#)
+        };
+        let set = load("-", &format!("{}\n{} {}", svc("a"), svc("b"), svc("c")));
+        assert!(set.errors.is_empty(), "{:?}", set.errors);
+        assert_eq!(set.inventory.services.len(), 3);
+        assert_eq!(set.origins[&("Service".into(), "default".into(), "b".into())].line, 2);
+
+        let set = load(
+            "t.yaml",
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: first\n  name: last\n  annotations:\n    a: !!str 1\nspec: &spec\n  type: !!str NodePort\n  ports:\n  - {port: !!int \"80\", name: http}\n---\napiVersion: v1\nkind: Service\nmetadata: {name: merged}\nspec:\n  <<: {type: LoadBalancer, ports: [{port: 81}]}\n  type: ClusterIP\n",
+        );
+        assert!(set.errors.is_empty(), "{:?}", set.errors);
+        let names: Vec<_> =
+            set.inventory.services.iter().map(|s| s.metadata.name.clone().unwrap()).collect();
+        assert_eq!(names, ["last", "merged"]);
+    }
+
+    #[test]
+    fn broken_input_is_named_as_what_the_user_gave() {
+        let set = load("-", "{{{\n");
+        assert_eq!(set.errors.len(), 1);
+        assert!(set.errors[0].message.starts_with("invalid YAML"), "{}", set.errors[0].message);
+        let set = load("x.json", "{\"kind\": ");
+        assert!(set.errors[0].message.starts_with("invalid JSON"), "{}", set.errors[0].message);
+        // A later broken document does not take the good ones with it.
+        let set = load("y.yaml", "apiVersion: v1\nkind: Service\nmetadata: {name: a}\n---\na: [\n");
+        assert_eq!((set.inventory.services.len(), set.errors.len()), (1, 1));
+        assert!(set.errors[0].message.contains("line"), "{}", set.errors[0].message);
+        // Empty documents and a document of comments are nothing, not errors.
+        let set = load("z.yaml", "---\n---\n# only a comment\n...\n");
+        assert!(set.errors.is_empty() && set.documents == 0, "{:?}", set.errors);
     }
 }

@@ -54,7 +54,9 @@ pub async fn gather(
     let mut entries = Vec::new();
     let errors =
         list_live(g, &conn, &mut |inv| entries.extend(posture::evaluate(inv, cfg))).await?;
-    Ok((Report::new(conn.source(), entries, errors), Origins::new()))
+    let mut report = Report::new(conn.source(), entries, errors);
+    report.scope = conn.scope_note.get().cloned();
+    Ok((report, Origins::new()))
 }
 
 /// Lists the live cluster namespace by namespace (with a progress line on a terminal) and
@@ -108,7 +110,7 @@ pub async fn stream_json(
     .await?;
     let written = match failed {
         Some(e) => Err(e),
-        None => json.finish(&errors),
+        None => json.finish(&errors, conn.scope_note.get().map(String::as_str)),
     };
     let code = report::exit_code(worst, !errors.is_empty(), fail_on);
     match written {

@@ -252,6 +252,12 @@ pub(super) fn report_failures(failed: Vec<(Job, Failure)>, errors: &mut Vec<Scan
     errors.sort_by(|a, b| a.namespace.cmp(&b.namespace));
 }
 
+/// What the report header and the TUI status line say when the scope fell back to the
+/// context's namespace.
+pub fn context_namespace_note(ns: &str) -> String {
+    format!("namespace {ns} from the kubeconfig context (cluster-wide lists are forbidden)")
+}
+
 /// Which namespaces to list one by one (None: cluster-wide lists work). Probes RayClusters
 /// first: a 404 means KubeRay is not installed, a connection error ends here.
 pub(super) async fn namespaces_to_scan(
@@ -305,8 +311,17 @@ pub(super) async fn namespaces_to_scan(
                                 Failure::Forbidden(m) | Failure::Other(m) => m,
                                 _ => "cannot list namespaces".into(),
                             };
-                            return Err(ConnectError::BadContext { context: conn.context.clone(),
-                            reason: format!("cannot list rayclusters cluster-wide and {m}; pass -n NAMESPACE") });
+                            // As kubectl does: the namespace the context names.
+                            let Some(ns) = conn.namespace.clone() else {
+                                return Err(ConnectError::BadContext {
+                                    context: conn.context.clone(),
+                                    reason: format!(
+                                        "cannot list rayclusters cluster-wide and {m}; pass -n NAMESPACE"
+                                    ),
+                                });
+                            };
+                            let _ = conn.scope_note.set(context_namespace_note(&ns));
+                            Some(vec![ns])
                         }
                     }
                 }

@@ -4,7 +4,7 @@
 mod list;
 mod stream;
 
-pub use list::{list_inventory, Progress, Scope};
+pub use list::{context_namespace_note, list_inventory, Progress, Scope};
 pub use stream::for_each_namespace;
 
 use crate::demo::{DemoOptions, DemoServer, DemoUser};
@@ -48,11 +48,29 @@ pub struct Connection {
     pub client: kube::Client,
     pub context: String,
     pub server: String,
+    /// The namespace the kubeconfig context names, if it names one: where a user who may not
+    /// list cluster-wide is scanned when no `-n` is given, as kubectl would.
+    pub namespace: Option<String>,
+    /// How the scope was narrowed while listing (e.g. to the context's namespace), for the
+    /// report header; set at most once.
+    pub scope_note: std::sync::OnceLock<String>,
     /// Keeps the embedded server alive for `--demo`.
     pub demo: Option<DemoServer>,
 }
 
 impl Connection {
+    /// A connection to `server` through `client`, called `context` in messages.
+    pub fn new(client: kube::Client, context: &str, server: &str) -> Self {
+        Self {
+            client,
+            context: context.into(),
+            server: server.into(),
+            namespace: None,
+            scope_note: Default::default(),
+            demo: None,
+        }
+    }
+
     /// `context:NAME` (or `demo`), as reports name their source.
     pub fn source(&self) -> String {
         if self.demo.is_some() {
@@ -74,6 +92,8 @@ pub async fn connect_demo() -> Result<Connection, ConnectError> {
         client,
         context: DemoUser::Admin.context().into(),
         server: server.url(),
+        namespace: None,
+        scope_note: Default::default(),
         demo: Some(server),
     })
 }
@@ -128,6 +148,12 @@ pub async fn connect(
         }
         return Err(ConnectError::UnknownContext(ctx_name, names.join(", ")));
     }
+    let namespace = kc
+        .contexts
+        .iter()
+        .find(|c| c.name == ctx_name)
+        .and_then(|c| c.context.as_ref()?.namespace.clone())
+        .filter(|n| !n.is_empty());
     let opts = KubeConfigOptions { context: Some(ctx_name.clone()), ..Default::default() };
     let config = kube::Config::from_custom_kubeconfig(kc, &opts).await.map_err(|e| {
         ConnectError::BadContext { context: ctx_name.clone(), reason: root_cause(&e) }
@@ -137,7 +163,14 @@ pub async fn connect(
         context: ctx_name.clone(),
         reason: root_cause(&e),
     })?;
-    Ok(Connection { client, context: ctx_name, server, demo: None })
+    Ok(Connection {
+        client,
+        context: ctx_name,
+        server,
+        namespace,
+        scope_note: Default::default(),
+        demo: None,
+    })
 }
 
 /// The innermost message of an error chain (the useful part of kube's nested errors).

@@ -359,8 +359,8 @@ pub fn cluster(s: &Shape, now: i64, alloc: &mut Alloc) -> Vec<Seed> {
             "lastUpdateTime": created, "endpoints": endpoints,
             "head": {"podIP": head_ip, "podName": head_name, "serviceIP": svc["spec"]["clusterIP"], "serviceName": svc_name},
             "conditions": [
-                {"type": "HeadPodReady", "status": "True", "reason": "HeadPodRunningAndReady", "lastTransitionTime": created},
-                {"type": "RayClusterProvisioned", "status": "True", "reason": "AllPodRunningAndReadyFirstTime", "lastTransitionTime": created}]}}));
+                {"type": "HeadPodReady", "status": "True", "reason": "HeadPodRunningAndReady", "message": "", "lastTransitionTime": created},
+                {"type": "RayClusterProvisioned", "status": "True", "reason": "AllPodRunningAndReadyFirstTime", "message": "", "lastTransitionTime": created}]}}));
     out.push(svc);
 
     if s.enable_ingress {

@@ -172,6 +172,35 @@ fn load(store: &mut Store, seeds: Vec<Value>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The named demo data as manifests a real API server takes: what the demo server holds,
+/// less what a server generates (uid, resourceVersion, creationTimestamp, generation, cluster
+/// IPs). `status` is kept: it is what the operator and kubelet would report, and a loader writes
+/// it through the status subresource. Namespaces come first.
+pub fn manifests() -> Vec<Value> {
+    let mut alloc = Alloc::default();
+    let mut out: Vec<Value> = data::named(chrono::Utc::now().timestamp(), &mut alloc)
+        .into_iter()
+        .map(|mut o| {
+            if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+                for k in ["uid", "resourceVersion", "creationTimestamp", "generation"] {
+                    m.remove(k);
+                }
+            }
+            if o["kind"] == "Service" {
+                if let Some(spec) = o.get_mut("spec").and_then(Value::as_object_mut) {
+                    if spec.get("clusterIP").is_some_and(|ip| ip != "None") {
+                        spec.remove("clusterIP");
+                        spec.remove("clusterIPs");
+                    }
+                }
+            }
+            o
+        })
+        .collect();
+    out.sort_by_key(|o| o["kind"] != "Namespace");
+    out
+}
+
 /// A running demo API server. Dropping it stops it.
 pub struct DemoServer {
     app: Arc<App>,

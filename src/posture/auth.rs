@@ -28,7 +28,8 @@ pub fn check(s: &Subject, out: &mut Findings) {
         s.spec_path,
         ".authOptions.mode is not \"token\" and RAY_AUTH_MODE=token is not set"
     );
-    let old = s.ray_version_parsed().is_some_and(|v| v < (2, 52, 0));
+    let old =
+        s.ray_version_parsed().is_some_and(|v| v < super::images::RayVersion::release(2, 52, 0));
     if let Some(v) = s.ray_version().filter(|_| old) {
         // Same rule and severity: appended to the evidence above (`; …`).
         evidence!(out, r, r.severity, "Ray ", v, " must be upgraded to 2.52 or later first");

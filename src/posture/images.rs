@@ -36,14 +36,53 @@ pub fn split_image(image: &str) -> ImageRef<'_> {
     ImageRef { registry, repository, tag, digest }
 }
 
-/// `2.47.1`, `2.47.1-py311`, `2.9` → (major, minor, patch).
-pub fn parse_version(v: &str) -> Option<(u32, u32, u32)> {
-    let core = v.trim_start_matches('v').split(['-', '+']).next()?;
-    let mut it = core.split('.');
-    let major = it.next()?.parse().ok()?;
-    let minor = it.next()?.parse().ok()?;
-    let patch = it.next().map_or(Some(0), |p| p.parse().ok())?;
-    Some((major, minor, patch))
+/// A Ray version: major, minor, patch, and whether it is a release (a pre-release such as
+/// `2.52.0-rc1` or `2.52.0rc1` comes before `2.52.0`, so it lacks that release's fixes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct RayVersion(pub u32, pub u32, pub u32, pub bool);
+
+impl RayVersion {
+    pub const fn release(major: u32, minor: u32, patch: u32) -> Self {
+        Self(major, minor, patch, true)
+    }
+}
+
+/// Whether what follows the version numbers marks a pre-release (`rc1`, `a1`, `b2`, `dev0`,
+/// `alpha`, `beta`, `pre`), not an image variant (`py311`, `gpu`, `cu121`, `aarch64`).
+fn is_pre_release(rest: &str) -> bool {
+    let rest = rest.trim_start_matches(['-', '.', '+']).to_ascii_lowercase();
+    let word: String = rest.chars().take_while(char::is_ascii_alphabetic).collect();
+    let after = &rest[word.len()..];
+    let numbered =
+        after.is_empty() || after.starts_with(|c: char| c.is_ascii_digit() || c == '.' || c == '-');
+    match word.as_str() {
+        "rc" | "a" | "b" | "dev" | "alpha" | "beta" | "pre" | "preview" => numbered,
+        _ => false,
+    }
+}
+
+/// `2.47.1`, `2.47.1-py311`, `2.9`, `2.52.0-rc1` → the version; `latest`, `nightly` → None.
+pub fn parse_version(v: &str) -> Option<RayVersion> {
+    let v = v.trim_start_matches('v');
+    let mut parts = [0u32; 3];
+    let mut rest = v;
+    for (i, part) in parts.iter_mut().enumerate() {
+        if i > 0 {
+            match rest.strip_prefix('.') {
+                Some(r) if r.starts_with(|c: char| c.is_ascii_digit()) => rest = r,
+                // `2.9`: the patch defaults to 0; a major alone is no version.
+                _ if i == 2 => break,
+                _ => return None,
+            }
+        }
+        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        *part = rest[..digits].parse().ok()?;
+        rest = &rest[digits..];
+    }
+    if !(rest.is_empty() || rest.starts_with(['-', '+', '.']) || is_pre_release(rest)) {
+        return None;
+    }
+    Some(RayVersion(parts[0], parts[1], parts[2], !is_pre_release(rest)))
 }
 
 pub fn check(s: &Subject, out: &mut Findings) {
@@ -107,9 +146,9 @@ pub fn check(s: &Subject, out: &mut Findings) {
     }
     if let Some(v) = s.ray_version() {
         if let Some(parsed) = s.ray_version_parsed() {
-            let (sev, why) = if parsed < (2, 52, 0) {
+            let (sev, why) = if parsed < RayVersion::release(2, 52, 0) {
                 (Severity::High, "below 2.52: CVE-2025-62593 (unauthenticated RCE through browser DNS rebinding, CISA KEV) and CVE-2026-27482")
-            } else if parsed < (2, 54, 0) {
+            } else if parsed < RayVersion::release(2, 54, 0) {
                 (Severity::Medium, "below 2.54: CVE-2026-27482 (dashboard DELETE not gated)")
             } else {
                 return;
@@ -141,7 +180,16 @@ mod tests {
             split_image("registry.cn-hangzhou.aliyuncs.com/a/ray:2.52.1").registry,
             "registry.cn-hangzhou.aliyuncs.com"
         );
-        assert_eq!(parse_version("2.47.1-py311"), Some((2, 47, 1)));
+        assert_eq!(parse_version("2.47.1-py311"), Some(RayVersion::release(2, 47, 1)));
+        assert_eq!(parse_version("2.9"), Some(RayVersion::release(2, 9, 0)));
+        assert_eq!(parse_version("2.9.0-py310-gpu"), Some(RayVersion::release(2, 9, 0)));
         assert_eq!(parse_version("nightly"), None);
+        assert_eq!(parse_version("latest"), None);
+        assert_eq!(parse_version("2"), None);
+        for pre in ["2.52.0-rc1", "2.52.0rc1", "2.52.0.dev0", "2.52.0-alpha", "2.52.0b2"] {
+            let v = parse_version(pre).unwrap();
+            assert!(v < RayVersion::release(2, 52, 0), "{pre} comes before 2.52.0");
+            assert!(v > RayVersion::release(2, 51, 9), "{pre} comes after 2.51.9");
+        }
     }
 }

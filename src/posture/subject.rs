@@ -460,7 +460,7 @@ pub struct Subject<'a> {
     pub worker_labels: SmallVec<[(&'a str, Cow<'a, LabelSet>); 4]>,
     /// `rayVersion`, else the head image's tag; and as numbers, when it parses.
     version: Option<&'a str>,
-    parsed_version: Option<(u32, u32, u32)>,
+    parsed_version: Option<super::images::RayVersion>,
     /// `RayCluster ray-prod/train`, the prefix of most evidence.
     object: String,
 }
@@ -521,17 +521,24 @@ impl<'a> Subject<'a> {
     }
 
     /// [`Subject::ray_version`] as (major, minor, patch), when it parses.
-    pub fn ray_version_parsed(&self) -> Option<(u32, u32, u32)> {
+    pub fn ray_version_parsed(&self) -> Option<super::images::RayVersion> {
         self.parsed_version
     }
 
     fn compute_ray_version(&self) -> Option<&'a str> {
         let spec = self.spec?;
-        spec.ray_version.as_deref().filter(|v| !v.is_empty()).or_else(|| {
-            let img = spec.head_group_spec.template.spec.containers.first()?.image.as_deref()?;
-            let tag = super::images::split_image(img).tag?;
-            super::images::parse_version(tag).map(|_| tag)
-        })
+        let field = spec.ray_version.as_deref().filter(|v| !v.is_empty());
+        let parses = |v: &&str| super::images::parse_version(v).is_some();
+        // A field that names no version (`latest`) yields to the head image, which says what
+        // actually runs; the field is still shown when neither parses.
+        field
+            .filter(parses)
+            .or_else(|| {
+                let img =
+                    spec.head_group_spec.template.spec.containers.first()?.image.as_deref()?;
+                super::images::split_image(img).tag.filter(parses)
+            })
+            .or(field)
     }
 
     /// The labels a head pod of this cluster has (live, else as KubeRay would set them).

@@ -23,11 +23,14 @@ pub struct Report {
     pub source: String,
     pub clusters: Vec<Entry>,
     pub errors: Vec<ScanError>,
+    /// How the scope was narrowed, when it was (e.g. to the kubeconfig context's namespace).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 impl Report {
     pub fn new(source: String, clusters: Vec<Entry>, errors: Vec<ScanError>) -> Self {
-        Self { raydar_version: VERSION.into(), source, clusters, errors }
+        Self { raydar_version: VERSION.into(), source, clusters, errors, scope: None }
     }
 
     pub fn json(&self) -> String {
@@ -103,11 +106,15 @@ impl<'w> JsonStream<'w> {
         indented(self.w, &text, "    ", true)
     }
 
-    pub fn finish(self, errors: &[ScanError]) -> std::io::Result<()> {
+    pub fn finish(self, errors: &[ScanError], scope: Option<&str>) -> std::io::Result<()> {
         self.w.write_all(if self.entries == 0 { b"],\n" } else { b"\n  ],\n" })?;
         self.w.write_all(b"  \"errors\": ")?;
         let text = serde_json::to_string_pretty(errors).map_err(std::io::Error::other)?;
         indented(self.w, &text, "  ", false)?;
+        if let Some(s) = scope {
+            let q = serde_json::to_string(s).map_err(std::io::Error::other)?;
+            write!(self.w, ",\n  \"scope\": {q}")?;
+        }
         self.w.write_all(b"\n}\n")
     }
 }

@@ -71,6 +71,9 @@ pub fn write_table(w: &mut dyn std::io::Write, r: &Report, color: bool) -> std::
         r.count(Severity::Low),
         r.count(Severity::Info)
     );
+    if let Some(scope) = &r.scope {
+        let _ = writeln!(out, "scope: {scope}");
+    }
     let _ = writeln!(out);
     let w_ns = entries.iter().map(|e| e.namespace.len()).max().unwrap_or(9).max(9);
     let w_name = entries.iter().map(|e| e.name.len()).max().unwrap_or(4).max(4);

@@ -277,13 +277,20 @@ async fn plan(conn: &Connection, scope: &Scope) -> Result<Option<Vec<String>>, S
                 )),
                 Err(kube::Error::Api(s)) if s.code == 403 => {
                     let ns: Api<Namespace> = Api::all(conn.client.clone());
-                    let l = ns.list(&ListParams::default()).await.map_err(|e| {
-                        format!(
-                            "cannot list rayclusters cluster-wide nor namespaces: {}",
+                    match (ns.list(&ListParams::default()).await, &conn.namespace) {
+                        (Ok(l), _) => {
+                            Ok(Some(l.items.into_iter().filter_map(|n| n.metadata.name).collect()))
+                        }
+                        // As kubectl does: the namespace the context names.
+                        (Err(_), Some(ns)) => {
+                            let _ = conn.scope_note.set(crate::cluster::context_namespace_note(ns));
+                            Ok(Some(vec![ns.clone()]))
+                        }
+                        (Err(e), None) => Err(format!(
+                            "cannot list rayclusters cluster-wide nor namespaces: {}; start with -n NAMESPACE",
                             crate::cluster::root_cause(&e)
-                        )
-                    })?;
-                    Ok(Some(l.items.into_iter().filter_map(|n| n.metadata.name).collect()))
+                        )),
+                    }
                 }
                 Err(e) => {
                     Err(format!("cannot reach {}: {}", conn.server, crate::cluster::root_cause(&e)))
@@ -297,7 +304,12 @@ async fn plan(conn: &Connection, scope: &Scope) -> Result<Option<Vec<String>>, S
 pub async fn run(conn: Connection, scope: Scope, cfg: PostureConfig, tx: mpsc::Sender<Msg>) {
     let _ = tx.send(identity(&conn).await).await;
     let namespaces = match plan(&conn, &scope).await {
-        Ok(n) => n,
+        Ok(n) => {
+            if let Some(note) = conn.scope_note.get() {
+                let _ = tx.send(Msg::Warning(format!("watching {note}"))).await;
+            }
+            n
+        }
         Err(e) => {
             let _ = tx.send(Msg::Disconnected(e)).await;
             return;

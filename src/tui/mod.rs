@@ -94,6 +94,13 @@ fn init_logging() {
 /// Runs the TUI until the user quits; returns the exit code. Connection problems are reported
 /// before the terminal is touched.
 pub async fn run(g: &Global) -> i32 {
+    use std::io::IsTerminal;
+    if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
+        eprintln!(
+            "raydar: the TUI needs a terminal on stdin and stdout; for a report without one, run `raydar scan`"
+        );
+        return 2;
+    }
     if let Err(e) = crate::scan::posture_config(g) {
         eprintln!("raydar: {e}");
         return 2;

@@ -1,5 +1,6 @@
-//! Integration tests: everything runs against the embedded demo API server on 127.0.0.1,
-//! through kube-rs over real HTTP and TLS, exactly as against a real cluster.
+//! Integration tests: against the embedded demo API server on 127.0.0.1, through kube-rs over
+//! real HTTP and TLS, and against a real kube-apiserver and etcd (`envtest`, started once per
+//! run from `KUBEBUILDER_ASSETS`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -8,7 +9,9 @@ mod demo_errors;
 mod demo_kubectl;
 mod demo_portforward;
 mod demo_watch;
+mod envtest;
 mod forward;
+mod real_server;
 mod remediate;
 mod remediate_props;
 mod scan_live;

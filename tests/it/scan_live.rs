@@ -184,12 +184,11 @@ async fn streamed_json_is_the_collected_report() {
         }
         assert!(report.clusters.len() >= 8, "{}", report.clusters.len());
         // The namespace-by-namespace merge sees what listing everything at once sees.
-        let conn = raydar::cluster::Connection {
-            client: s.client(user).await.unwrap(),
-            context: user.context().into(),
-            server: s.url(),
-            demo: None,
-        };
+        let conn = raydar::cluster::Connection::new(
+            s.client(user).await.unwrap(),
+            user.context(),
+            &s.url(),
+        );
         let (inv, errors) = raydar::cluster::list_inventory(
             &conn,
             &raydar::cluster::Scope::All,

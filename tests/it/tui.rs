@@ -15,12 +15,7 @@ use std::sync::Arc;
 
 async fn snapshot(user: DemoUser) -> Snapshot {
     let s = DemoServer::start(DemoOptions::default()).await.unwrap();
-    let conn = cluster::Connection {
-        client: s.client(user).await.unwrap(),
-        context: "t".into(),
-        server: s.url(),
-        demo: None,
-    };
+    let conn = cluster::Connection::new(s.client(user).await.unwrap(), "t", &s.url());
     let (inv, errors) =
         cluster::list_inventory(&conn, &Scope::All, Arc::new(Progress::default())).await.unwrap();
     // The TUI also shows Warning events; the scan inventory does not list them, so add the demo's.
