@@ -109,10 +109,9 @@ fn json_documents(text: &str) -> Result<Documents, String> {
 /// A YAML text, document by document, read as Kubernetes reads it: a duplicate key keeps its
 /// last value (as kubectl does), anchors, merge keys and tags resolve.
 fn yaml_documents(text: &str) -> Documents {
-    let options = serde_saphyr::Options {
+    let options = serde_saphyr::options! {
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::LastWins,
         with_snippet: false,
-        ..Default::default()
     };
     split_documents(text)
         .into_iter()

@@ -2,7 +2,7 @@
 //! `update`, a pure view, redraws only when something changed (DESIGN.md §6).
 
 pub mod keymap;
-mod live;
+pub mod live;
 pub mod model;
 pub mod rows;
 pub mod theme;

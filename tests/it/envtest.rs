@@ -64,6 +64,8 @@ pub struct Envtest {
     pub ca_pem: String,
     tokens: [String; 3],
     pub dir: PathBuf,
+    /// kube-apiserver's binary and its arguments less `--secure-port`, for a second instance.
+    apiserver: (PathBuf, Vec<String>),
 }
 
 impl Envtest {
@@ -106,6 +108,63 @@ impl Envtest {
 
     pub async fn client(&self, u: RealUser) -> kube::Client {
         client_from(&self.kubeconfig(u), u).await
+    }
+
+    /// A second kube-apiserver on the same etcd, on a port of its own: a test may stop and
+    /// start it without disturbing the others. It dies with the test's thread.
+    pub async fn second_apiserver(&self) -> SecondApiserver<'_> {
+        let mut s = SecondApiserver { env: self, port: free_port(), child: None };
+        s.start().await;
+        s
+    }
+}
+
+/// See [`Envtest::second_apiserver`].
+pub struct SecondApiserver<'a> {
+    env: &'a Envtest,
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl SecondApiserver<'_> {
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// The fixture's kubeconfig pointed at this instance.
+    pub fn kubeconfig(&self, u: RealUser) -> String {
+        self.env.kubeconfig(u).replace(&self.env.url, &self.url())
+    }
+
+    /// Starts it and waits until it is ready (60 s at most).
+    pub async fn start(&mut self) {
+        let (bin, common) = &self.env.apiserver;
+        let mut args = common.clone();
+        args.extend(["--secure-port".to_string(), self.port.to_string()]);
+        let log = self.env.dir.join(format!("kube-apiserver-{}.log", self.port));
+        self.child = Some(spawn(bin, &args, &log).unwrap());
+        let admin = client_from(&self.kubeconfig(RealUser::Admin), RealUser::Admin).await;
+        for _ in 0..300 {
+            let req = http::Request::get("/readyz").body(Vec::new()).unwrap();
+            if admin.request_text(req).await.is_ok_and(|t| t.trim() == "ok") {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        panic!("the second kube-apiserver was not ready within 60 s:\n{}", tail(&log));
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for SecondApiserver<'_> {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -303,15 +362,13 @@ async fn boot(assets: &Path, children: &mut Vec<Child>) -> Result<Envtest, Strin
     let etcd_log = dir.join("etcd.log");
     children.push(spawn(&assets.join("etcd"), &etcd_args, &etcd_log)?);
 
-    let api_args: Vec<String> = [
+    let common: Vec<String> = [
         "--etcd-servers",
         &etcd_url,
         "--bind-address",
         "127.0.0.1",
         "--advertise-address",
         "127.0.0.1",
-        "--secure-port",
-        &api_port.to_string(),
         "--tls-cert-file",
         &cert,
         "--tls-private-key-file",
@@ -339,10 +396,18 @@ async fn boot(assets: &Path, children: &mut Vec<Child>) -> Result<Envtest, Strin
     .iter()
     .map(|s| s.to_string())
     .collect();
+    let mut api_args = common.clone();
+    api_args.extend(["--secure-port".to_string(), api_port.to_string()]);
     let api_log = dir.join("kube-apiserver.log");
     children.push(spawn(&assets.join("kube-apiserver"), &api_args, &api_log)?);
 
-    let env = Envtest { url: format!("https://127.0.0.1:{api_port}"), ca_pem: pki.ca, tokens, dir };
+    let env = Envtest {
+        url: format!("https://127.0.0.1:{api_port}"),
+        ca_pem: pki.ca,
+        tokens,
+        dir,
+        apiserver: (assets.join("kube-apiserver"), common),
+    };
     let admin = env.client(RealUser::Admin).await;
 
     // Ready within 60 s, or the server's own last words.
@@ -367,7 +432,9 @@ async fn boot(assets: &Path, children: &mut Vec<Child>) -> Result<Envtest, Strin
     install_crds(&admin).await?;
     eprintln!("envtest: KubeRay CRDs established after {:?}", t0.elapsed());
     rbac(&admin).await?;
-    load(&admin, raydar::demo::manifests()).await?;
+    let mut objects = raydar::demo::manifests();
+    objects.push(limited_binding());
+    load(&admin, objects).await?;
     eprintln!("envtest: demo data loaded after {:?}", t0.elapsed());
     Ok(env)
 }
@@ -544,7 +611,6 @@ fn limited_binding() -> Value {
 /// server ignores status on create): what controllers would have written.
 pub async fn load(admin: &kube::Client, objects: Vec<Value>) -> Result<(), String> {
     let mut objects = objects;
-    objects.push(limited_binding());
     // Namespaces first (the demo lists them first; a test's own list may not).
     objects.sort_by_key(|o| o["kind"] != "Namespace");
     let pp = PostParams::default();

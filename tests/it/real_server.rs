@@ -96,3 +96,128 @@ async fn a_limited_user_scans_the_namespace_their_context_names() {
     let report = raydar::scan::gather(&global(kc), &[], &PostureConfig::demo()).await.unwrap().0;
     assert!(report.clusters.iter().any(|c| c.namespace == "ray-prod"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fix_id_on_the_real_server() {
+    let Some(env) = envtest() else { return };
+    let _turn = DEMO_DATA.lock().await;
+    let dir = env.dir.join("fix-matrix");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let b = crate::remediate::Backend {
+        admin: env.client(RealUser::Admin).await,
+        kubeconfig: env.write_kubeconfig(RealUser::Admin, "fix-matrix"),
+        refused: vec![
+            ("the viewer", env.client(RealUser::Viewer).await, vec![]),
+            // alice may write in ray-dev only.
+            (
+                "the limited user",
+                env.client(RealUser::Limited).await,
+                vec!["ray-prod", "ml-team", "default"],
+            ),
+        ],
+        url: env.url.clone(),
+        context: RealUser::Admin.context(),
+        faults: None,
+    };
+    crate::remediate::fix_matrix(&b, &dir).await;
+}
+
+/// kubectl against the real server as the admin.
+fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) {
+    let out = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(args)
+        .output()
+        .expect("kubectl is on PATH");
+    assert!(out.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The next message from the TUI's live side that `want` takes, within `secs`.
+async fn next_msg(
+    rx: &mut tokio::sync::mpsc::Receiver<raydar::tui::update::Msg>,
+    m: &mut raydar::tui::model::Model,
+    secs: u64,
+    what: &str,
+    want: impl Fn(&raydar::tui::update::Msg) -> bool,
+) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(secs);
+    loop {
+        let msg = tokio::time::timeout_at(deadline, rx.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no {what} within {secs} s"))
+            .expect("the live side runs");
+        let done = want(&msg);
+        raydar::tui::update::update(m, msg);
+        if done {
+            return;
+        }
+    }
+}
+
+fn head_svc(msg: &raydar::tui::update::Msg, ty: &str) -> bool {
+    matches!(msg, raydar::tui::update::Msg::Snapshot(s)
+        if s.rows.iter().any(|r| r.entry.name == "train-exposed" && r.head_svc == ty))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tui_follows_the_real_server_live_and_through_an_outage() {
+    use raydar::tui::model::Link;
+    use raydar::tui::update::Msg;
+    let Some(env) = envtest() else { return };
+    let ns = "tui-live";
+    // ray-prod/train-exposed, copied into a namespace of this test's own.
+    let mut objects = vec![serde_json::json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": ns}})];
+    for mut o in raydar::demo::manifests() {
+        let name = o["metadata"]["name"].as_str().unwrap_or("").to_string();
+        let copied = o["kind"] != "Event" && name.starts_with("train-exposed");
+        if o["metadata"]["namespace"] == "ray-prod" && copied {
+            o["metadata"]["namespace"] = ns.into();
+            for p in o["spec"]["ports"].as_array_mut().into_iter().flatten() {
+                p.as_object_mut().unwrap().remove("nodePort");
+            }
+            objects.push(o);
+        }
+    }
+    let admin = env.client(RealUser::Admin).await;
+    crate::envtest::load(&admin, objects).await.unwrap();
+    let admin_kc = env.write_kubeconfig(RealUser::Admin, "tui-live");
+
+    // The TUI's live side watches through a second API server that this test stops and starts.
+    let mut second = env.second_apiserver().await;
+    let kc = env.dir.join("tui-live-second.kubeconfig");
+    std::fs::write(&kc, second.kubeconfig(RealUser::Admin)).unwrap();
+    let conn = raydar::cluster::connect(Some(&kc), None).await.unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let scope = raydar::cluster::Scope::Namespaces(vec![ns.into()]);
+    let live = tokio::spawn(raydar::tui::live::run(conn, scope, PostureConfig::demo(), tx));
+    let mut m = crate::tui::model();
+    next_msg(&mut rx, &mut m, 30, "first snapshot", |msg| head_svc(msg, "LoadBalancer")).await;
+    assert!(matches!(m.link, Link::Live));
+
+    // A change made with kubectl is on screen within a second.
+    let svc = "train-exposed-head-svc";
+    kubectl(&admin_kc, &["-n", ns, "patch", "svc", svc, "-p", r#"{"spec":{"type":"NodePort"}}"#]);
+    let t = std::time::Instant::now();
+    next_msg(&mut rx, &mut m, 10, "the kubectl change", |msg| head_svc(msg, "NodePort")).await;
+    let latency = t.elapsed();
+    eprintln!("real server: kubectl change on screen after {latency:?}");
+    assert!(crate::tui::render(&m, 120, 30).contains("NodePort"));
+
+    // The API server goes away: the data stays, marked stale.
+    second.stop();
+    next_msg(&mut rx, &mut m, 60, "the stale marker", |msg| matches!(msg, Msg::Disconnected(_)))
+        .await;
+    let frame = crate::tui::render(&m, 120, 30);
+    assert!(frame.contains("stale") && frame.contains("train-exposed"), "{frame}");
+
+    // A change while it is away, then it comes back: recovered, with the change.
+    kubectl(&admin_kc, &["-n", ns, "patch", "svc", svc, "-p", r#"{"spec":{"type":"ClusterIP"}}"#]);
+    second.start().await;
+    next_msg(&mut rx, &mut m, 60, "recovery", |msg| head_svc(msg, "ClusterIP")).await;
+    assert!(matches!(m.link, Link::Live));
+    assert!(!crate::tui::render(&m, 120, 30).contains("stale"));
+    live.abort();
+}

@@ -57,18 +57,10 @@ fn tmpdir(name: &str) -> PathBuf {
     d
 }
 
-/// The rules of the entry's findings that `fix` fixes.
-async fn fixable(
-    s: &DemoServer,
-    dir: &std::path::Path,
-    ns: &str,
-    entry: &str,
-    fix: FixId,
-) -> Vec<String> {
-    let kc = dir.join("admin.kubeconfig");
-    s.write_kubeconfig(&kc, DemoUser::Admin).unwrap();
+/// The rules of the entry's findings that `fix` fixes, scanned through `kubeconfig`.
+async fn fixable(kubeconfig: &std::path::Path, ns: &str, entry: &str, fix: FixId) -> Vec<String> {
     let g = Global {
-        kubeconfig: Some(kc),
+        kubeconfig: Some(kubeconfig.to_path_buf()),
         context: None,
         namespaces: vec![ns.into()],
         all_namespaces: false,
@@ -242,48 +234,91 @@ async fn disturb(
     }
 }
 
+/// A server the fix matrix runs on: the embedded demo server or the real kube-apiserver.
+pub struct Backend<'a> {
+    pub admin: kube::Client,
+    /// The admin's kubeconfig (for scans).
+    pub kubeconfig: PathBuf,
+    /// Users the RBAC pre-check must refuse, with the namespaces they may not write
+    /// (empty: every namespace).
+    pub refused: Vec<(&'static str, kube::Client, Vec<&'static str>)>,
+    pub url: String,
+    pub context: &'static str,
+    /// The demo server, for injected failures (rollback); the real server has none.
+    pub faults: Option<&'a DemoServer>,
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fix_applies_undoes_and_keeps_its_promises() {
     let s = server().await;
-    let admin = client(&s, DemoUser::Admin).await;
-    let viewer = client(&s, DemoUser::Viewer).await;
     let dir = tmpdir("matrix");
+    let kubeconfig = dir.join("admin.kubeconfig");
+    s.write_kubeconfig(&kubeconfig, DemoUser::Admin).unwrap();
+    let b = Backend {
+        admin: client(&s, DemoUser::Admin).await,
+        kubeconfig,
+        refused: vec![("viewer", client(&s, DemoUser::Viewer).await, vec![])],
+        url: s.url(),
+        context: "raydar-demo",
+        faults: Some(&s),
+    };
+    fix_matrix(&b, &dir).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// For every fix id: the RBAC pre-check refuses who may not write, the dry run is inert, a
+/// concurrent change is a 409 that writes nothing, a failed later write rolls back (where
+/// failures can be injected), apply clears the findings, and undo is exact.
+pub async fn fix_matrix(b: &Backend<'_>, dir: &std::path::Path) {
+    let admin = &b.admin;
     let journal = Journal::new(dir.join("journal.jsonl"));
     let mut crds_checked = 0;
     for (ns, entry, fix) in CASES {
         let case = format!("{fix} on {ns}/{entry}");
-        let before = state(&admin, ns).await;
-        let rules = fixable(&s, &dir, ns, entry, fix).await;
+        let before = state(admin, ns).await;
+        let rules = fixable(&b.kubeconfig, ns, entry, fix).await;
         assert!(!rules.is_empty(), "{case}: the demo has a finding this fix fixes");
 
         // A forbidden user: a clear error from the RBAC pre-check, nothing written.
-        let p = session::prepare_fix(&viewer, ns, entry, fix).await.unwrap();
-        match &p.access {
-            Err(ApplyError::Forbidden(what)) => assert!(!what.is_empty()),
-            other => panic!("{case}: viewer should be refused, got {other:?}"),
+        for (who, c, namespaces) in &b.refused {
+            if !namespaces.is_empty() && !namespaces.contains(&ns) {
+                continue;
+            }
+            match session::prepare_fix(c, ns, entry, fix).await {
+                Ok(p) => {
+                    match &p.access {
+                        Err(ApplyError::Forbidden(what)) => assert!(!what.is_empty()),
+                        other => panic!("{case}: {who} should be refused, got {other:?}"),
+                    }
+                    let msg = p.access.as_ref().unwrap_err().to_string();
+                    assert!(msg.contains("nothing was written"), "{msg}");
+                    assert!(!p.ready());
+                }
+                // One who may not even read the namespace is stopped before any plan.
+                Err(e) => assert!(e.to_string().contains("forbidden"), "{case}: {who}: {e}"),
+            }
+            assert_eq!(state(admin, ns).await, before, "{case}: {who} changed something");
         }
-        assert!(p.access.as_ref().unwrap_err().to_string().contains("nothing was written"));
-        assert!(!p.ready());
 
         // Dry run: the server answers for every write, nothing changes.
-        let p: Prepared = session::prepare_fix(&admin, ns, entry, fix).await.unwrap();
+        let p: Prepared = session::prepare_fix(admin, ns, entry, fix).await.unwrap();
         assert!(p.ready(), "{case}: {:?} {:?}", p.access, p.dry_run);
         assert_eq!(p.dry_run.as_ref().unwrap().lines.len(), p.plan.changes.len());
-        assert_eq!(state(&admin, ns).await, before, "{case}: dry run changed something");
+        assert_eq!(state(admin, ns).await, before, "{case}: dry run changed something");
         assert!(!p.plan.diff().is_empty());
         crds_checked += check_crds(&p.plan);
 
         // Conflict: something changes between plan and apply → 409, nothing overwritten.
-        let mid = state(&admin, ns).await;
-        let undo_disturb = disturb(&admin, &p.plan.changes[0]).await;
-        let disturbed = state(&admin, ns).await;
-        match remediate::apply(&admin, &p.plan).await {
+        let mid = state(admin, ns).await;
+        let undo_disturb = disturb(admin, &p.plan.changes[0]).await;
+        let disturbed = state(admin, ns).await;
+        match remediate::apply(admin, &p.plan).await {
             Err(e @ ApplyError::Conflict { .. }) => {
                 assert!(e.to_string().contains("changed since the preview"), "{e}")
             }
             other => panic!("{case}: expected a conflict, got {other:?}"),
         }
-        assert_eq!(state(&admin, ns).await, disturbed, "{case}: a conflict must not write");
+        assert_eq!(state(admin, ns).await, disturbed, "{case}: a conflict must not write");
         if let Some((api, name)) = undo_disturb {
             api.delete(&name, &Default::default()).await.unwrap();
         } else {
@@ -295,32 +330,33 @@ async fn every_fix_applies_undoes_and_keeps_its_promises() {
                 .await
                 .unwrap();
         }
-        assert_eq!(without_rv(&state(&admin, ns).await), without_rv(&mid));
+        assert_eq!(without_rv(&state(admin, ns).await), without_rv(&mid));
 
         // A failing later write (or the only one) rolls back what was written before it.
-        let p = session::prepare_fix(&admin, ns, entry, fix).await.unwrap();
-        let last = p.plan.changes.last().unwrap();
-        let (method, path) = path_of(last);
-        s.inject_error(Some(method), &path, 500, 1);
-        let at_start = without_rv(&state(&admin, ns).await);
-        match remediate::apply(&admin, &p.plan).await {
-            Err(e @ ApplyError::Failed { .. }) => {
-                let msg = e.to_string();
-                if p.plan.changes.len() > 1 {
-                    assert!(msg.contains("rolled back"), "{case}: {msg}");
+        if let Some(s) = b.faults {
+            let p = session::prepare_fix(admin, ns, entry, fix).await.unwrap();
+            let last = p.plan.changes.last().unwrap();
+            let (method, path) = path_of(last);
+            s.inject_error(Some(method), &path, 500, 1);
+            let at_start = without_rv(&state(admin, ns).await);
+            match remediate::apply(admin, &p.plan).await {
+                Err(e @ ApplyError::Failed { .. }) => {
+                    let msg = e.to_string();
+                    if p.plan.changes.len() > 1 {
+                        assert!(msg.contains("rolled back"), "{case}: {msg}");
+                    }
+                    assert!(msg.contains("the cluster is as it was before"), "{case}: {msg}");
                 }
-                assert!(msg.contains("the cluster is as it was before"), "{case}: {msg}");
+                other => panic!("{case}: expected a failure, got {other:?}"),
             }
-            other => panic!("{case}: expected a failure, got {other:?}"),
+            s.clear_faults();
+            assert_eq!(without_rv(&state(admin, ns).await), at_start, "{case}: rollback is exact");
         }
-        s.clear_faults();
-        assert_eq!(without_rv(&state(&admin, ns).await), at_start, "{case}: rollback is exact");
 
         // Apply for real: the findings are gone, the journal has it.
-        let p = session::prepare_fix(&admin, ns, entry, fix).await.unwrap();
-        let applied =
-            session::commit(&admin, &p.plan, &journal, "raydar-demo", &s.url()).await.unwrap();
-        let left = fixable(&s, &dir, ns, entry, fix).await;
+        let p = session::prepare_fix(admin, ns, entry, fix).await.unwrap();
+        let applied = session::commit(admin, &p.plan, &journal, b.context, &b.url).await.unwrap();
+        let left = fixable(&b.kubeconfig, ns, entry, fix).await;
         assert!(left.is_empty(), "{case}: still raised after apply: {left:?}");
         for c in &p.plan.changes {
             if c.op == Op::Create {
@@ -330,27 +366,26 @@ async fn every_fix_applies_undoes_and_keeps_its_promises() {
             }
         }
         // Planning again finds nothing left to do.
-        let again = session::prepare_fix(&admin, ns, entry, fix).await.unwrap();
+        let again = session::prepare_fix(admin, ns, entry, fix).await.unwrap();
         assert!(again.plan.is_empty(), "{case}: not idempotent: {:?}", again.plan.summary());
 
         // Undo restores every object exactly.
-        let (undone, up) = session::prepare_undo(&admin, &journal, &s.url(), None).await.unwrap();
+        let (undone, up) = session::prepare_undo(admin, &journal, &b.url, None).await.unwrap();
         assert_eq!(undone.id, applied.id);
         assert!(up.ready(), "{case}: {:?}", up.dry_run);
-        session::commit(&admin, &up.plan, &journal, "raydar-demo", &s.url()).await.unwrap();
+        session::commit(admin, &up.plan, &journal, b.context, &b.url).await.unwrap();
         assert_eq!(
-            without_rv(&state(&admin, ns).await),
+            without_rv(&state(admin, ns).await),
             without_rv(&before),
             "{case}: undo is not exact"
         );
-        assert_eq!(fixable(&s, &dir, ns, entry, fix).await, rules, "{case}");
+        assert_eq!(fixable(&b.kubeconfig, ns, entry, fix).await, rules, "{case}");
     }
     if crd_schema("RayCluster").is_some() {
         assert!(crds_checked >= 7, "Ray CRs checked against the CRD: {crds_checked}");
     }
     let (entries, bad) = journal.load().unwrap();
     assert_eq!((entries.len(), bad), (CASES.len() * 2, 0));
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test]
@@ -535,6 +570,8 @@ async fn ray_cron_jobs_are_fixed_in_their_job_template() {
     let s = server().await;
     let admin = client(&s, DemoUser::Admin).await;
     let dir = tmpdir("cron");
+    let kc = dir.join("admin.kubeconfig");
+    s.write_kubeconfig(&kc, DemoUser::Admin).unwrap();
     let journal = Journal::new(dir.join("journal.jsonl"));
     let r = ObjRef::new(Kind::RayCronJob, "ray-dev", "");
     let api: Api<DynamicObject> = Api::namespaced_with(admin.clone(), "ray-dev", &r.api_resource());
@@ -546,7 +583,7 @@ async fn ray_cron_jobs_are_fixed_in_their_job_template() {
                 "template": {"spec": {"containers": [{"name": "ray-head", "image": "rayproject/ray:2.54.0",
                     "securityContext": {"runAsUser": 0}}]}}}}}}});
     api.create(&Default::default(), &serde_json::from_value(cron).unwrap()).await.unwrap();
-    let before = fixable(&s, &dir, "ray-dev", "hourly", FixId::SecurityContext).await;
+    let before = fixable(&kc, "ray-dev", "hourly", FixId::SecurityContext).await;
     assert!(before.contains(&"RAY-SEC-002".to_string()), "{before:?}");
     let p =
         session::prepare_fix(&admin, "ray-dev", "hourly", FixId::SecurityContext).await.unwrap();
@@ -564,10 +601,10 @@ async fn ray_cron_jobs_are_fixed_in_their_job_template() {
     assert_eq!(sc["runAsUser"], 1000);
     assert_eq!(sc["runAsNonRoot"], true);
     session::commit(&admin, &p.plan, &journal, "raydar-demo", &s.url()).await.unwrap();
-    assert!(fixable(&s, &dir, "ray-dev", "hourly", FixId::SecurityContext).await.is_empty());
+    assert!(fixable(&kc, "ray-dev", "hourly", FixId::SecurityContext).await.is_empty());
     let (_, up) = session::prepare_undo(&admin, &journal, &s.url(), None).await.unwrap();
     session::commit(&admin, &up.plan, &journal, "raydar-demo", &s.url()).await.unwrap();
-    assert_eq!(fixable(&s, &dir, "ray-dev", "hourly", FixId::SecurityContext).await, before);
+    assert_eq!(fixable(&kc, "ray-dev", "hourly", FixId::SecurityContext).await, before);
     let _ = std::fs::remove_dir_all(dir);
 }
 

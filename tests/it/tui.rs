@@ -28,7 +28,7 @@ async fn snapshot(user: DemoUser) -> Snapshot {
     Snapshot { rows: rows::rows(&inv, entries), errors, synced: "12:00:00".into() }
 }
 
-fn model() -> Model {
+pub fn model() -> Model {
     let mut m =
         Model::new("raydar-demo", "https://127.0.0.1:6443", Keymap::load(None).0, "dark", false);
     update(&mut m, Msg::Identity { user: "raydar-admin".into(), kuberay: Some("v1.7.0".into()) });
@@ -46,7 +46,7 @@ fn typed(m: &mut Model, s: &str) -> Vec<Cmd> {
     s.chars().flat_map(|c| update(m, key(c))).collect()
 }
 
-fn render(m: &Model, w: u16, h: u16) -> String {
+pub fn render(m: &Model, w: u16, h: u16) -> String {
     let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
     t.draw(|f| view::render(m, f)).unwrap();
     t.backend().to_string()
