@@ -221,3 +221,33 @@ async fn the_tui_follows_the_real_server_live_and_through_an_outage() {
     assert!(!crate::tui::render(&m, 120, 30).contains("stale"));
     live.abort();
 }
+
+#[tokio::test]
+async fn kubectl_conformance_passes_on_the_real_server() {
+    let Some(env) = envtest() else { return };
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/kubectl-conformance");
+    assert!(script.exists(), "{} is beside the envtest binaries", script.display());
+    let kc = env.write_kubeconfig(RealUser::Admin, "conformance");
+    // alice may use ray-dev only: refused in the script's namespace.
+    let lim = env.write_kubeconfig(RealUser::Limited, "conformance");
+    let home = env.dir.join("conformance-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("bash")
+            .arg(&script)
+            .arg(&kc)
+            .arg(&lim)
+            .env("HOME", &home)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains(" passed, 0 failed"),
+        "kubectl-conformance on the real server:\n{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
