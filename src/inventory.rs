@@ -68,7 +68,33 @@ fn ns_of(meta: &ObjectMeta) -> &str {
     meta.namespace.as_deref().unwrap_or("")
 }
 
+/// The (API group, kind) pairs an inventory reads from manifests.
+const READ_KINDS: [(&str, &str); 16] = [
+    ("ray.io", "RayCluster"),
+    ("ray.io", "RayJob"),
+    ("ray.io", "RayService"),
+    ("ray.io", "RayCronJob"),
+    ("", "Pod"),
+    ("", "Service"),
+    ("networking.k8s.io", "Ingress"),
+    ("networking.k8s.io", "NetworkPolicy"),
+    ("", "ResourceQuota"),
+    ("", "ServiceAccount"),
+    ("rbac.authorization.k8s.io", "RoleBinding"),
+    ("rbac.authorization.k8s.io", "Role"),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+    ("rbac.authorization.k8s.io", "ClusterRole"),
+    ("", "Namespace"),
+    ("scheduling.sigs.k8s.io", "ElasticQuotaTree"),
+];
+
 impl Inventory {
+    /// Whether a document of this apiVersion and kind is one the rules read.
+    pub fn reads(api_version: &str, kind: &str) -> bool {
+        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        READ_KINDS.contains(&(group, kind))
+    }
+
     /// Adds one object given as JSON (a manifest document), dispatching on apiVersion/kind.
     pub fn add_value(&mut self, v: Value, default_ns: &str) -> Result<(), AddError> {
         fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, AddError> {

@@ -74,12 +74,16 @@ pub struct EnvFromSource {
     pub prefix: Option<String>,
 }
 
+/// `containerPort` is required, as the API server requires it.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase")]
 pub struct ContainerPort {
+    #[serde(default)]
     pub name: Option<CompactString>,
     pub container_port: i32,
+    #[serde(default)]
     pub host_port: Option<i32>,
+    #[serde(default)]
     pub protocol: Option<String>,
 }
 

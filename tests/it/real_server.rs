@@ -225,8 +225,8 @@ async fn the_tui_follows_the_real_server_live_and_through_an_outage() {
 #[tokio::test]
 async fn kubectl_conformance_passes_on_the_real_server() {
     let Some(env) = envtest() else { return };
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/tools/kubectl-conformance");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/tools/kubectl-conformance");
     assert!(script.exists(), "{} is beside the envtest binaries", script.display());
     let kc = env.write_kubeconfig(RealUser::Admin, "conformance");
     // alice may use ray-dev only: refused in the script's namespace.

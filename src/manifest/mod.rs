@@ -2,6 +2,10 @@
 //! multi-document YAML, JSON or `kind: List`. A malformed document becomes an error entry with
 //! its file and document number; the rest is still scanned. Unknown kinds are skipped.
 
+mod check;
+
+pub use check::is_quantity;
+
 use crate::cluster::ScanError;
 use crate::inventory::{AddError, Inventory};
 use serde_json::Value;
@@ -236,7 +240,13 @@ impl ManifestSet {
             .filter(|s| !s.is_empty())
             .unwrap_or("default")
             .to_string();
-        match self.inventory.add_value(v, "default") {
+        let reads = Inventory::reads(v["apiVersion"].as_str().unwrap_or(""), &kind);
+        let checked = if reads { check::check(&kind, &v) } else { Ok(()) };
+        let added = match checked {
+            Ok(()) => self.inventory.add_value(v, "default"),
+            Err(m) => Err(AddError::Invalid(m)),
+        };
+        match added {
             Ok(()) => {
                 self.origins
                     .insert((kind, ns, name), Origin { file: file.to_string(), document, line });

@@ -1,0 +1,157 @@
+//! What the API server rejects in fields raydar reads, checked on a manifest document before it
+//! is read: names, resource quantities, Service ports and `loadBalancerSourceRanges`. A
+//! document the server would refuse is an error naming the field, never a finding on an
+//! object that cannot exist.
+
+use serde_json::Value;
+
+/// The first problem with `v` (a normalized document of a kind raydar reads), as
+/// `field: reason`.
+pub fn check(kind: &str, v: &Value) -> Result<(), String> {
+    let meta = &v["metadata"];
+    let named = |k: &str| meta[k].as_str().is_some_and(|n| !n.is_empty());
+    if !named("name") && !named("generateName") {
+        return Err("metadata.name: Required value".into());
+    }
+    quantities(v, &mut String::new())?;
+    if kind == "Service" {
+        service(&v["spec"])?;
+    }
+    Ok(())
+}
+
+/// Every `resources.{limits,requests}` value: an integer or a quantity string.
+fn quantities(v: &Value, path: &mut String) -> Result<(), String> {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(k);
+                let is_quantities = matches!(k.as_str(), "limits" | "requests")
+                    && path[..len].ends_with("resources");
+                if let (true, Value::Object(q)) = (is_quantities, x) {
+                    for (name, amount) in q {
+                        let ok = match amount {
+                            Value::Number(n) => n.is_i64() || n.is_u64(),
+                            Value::String(s) => is_quantity(s),
+                            _ => false,
+                        };
+                        if !ok {
+                            return Err(format!(
+                                "{path}.{name}: Invalid value: {amount}: not a quantity (e.g. 500m, 2, 4Gi)"
+                            ));
+                        }
+                    }
+                } else {
+                    quantities(x, path)?;
+                }
+                path.truncate(len);
+            }
+        }
+        Value::Array(a) => {
+            for (i, x) in a.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                quantities(x, path)?;
+                path.truncate(len);
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// `[+-](digits[.digits]|.digits)[suffix]`, the suffix `Ki…Ei`, `n u m k M G T P E` or an
+/// exponent `e[+-]number`: Kubernetes' quantity grammar.
+pub fn is_quantity(s: &str) -> bool {
+    fn number(s: &str) -> Option<&str> {
+        let int = s.len() - s.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let rest = &s[int..];
+        match rest.strip_prefix('.') {
+            Some(frac) => {
+                let f = frac.len() - frac.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+                (int > 0 || f > 0).then_some(&frac[f..])
+            }
+            None => (int > 0).then_some(rest),
+        }
+    }
+    let s = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let Some(suffix) = number(s) else { return false };
+    match suffix {
+        "" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei" => true,
+        "n" | "u" | "m" | "k" | "M" | "G" | "T" | "P" | "E" => true,
+        e => e.strip_prefix(['e', 'E']).is_some_and(|exp| {
+            let exp = exp.strip_prefix(['+', '-']).unwrap_or(exp);
+            number(exp) == Some("")
+        }),
+    }
+}
+
+/// An IANA service name, as a named `targetPort` must be: at most 15 characters of `a-z`,
+/// `0-9` and `-`, at least one letter, no `-` at either end or twice in a row.
+fn is_port_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 15
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes().any(|b| b.is_ascii_lowercase())
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && !s.contains("--")
+}
+
+fn service(spec: &Value) -> Result<(), String> {
+    let in_range = |n: &Value| n.as_i64().is_some_and(|p| (1..=65535).contains(&p));
+    for (i, p) in spec["ports"].as_array().into_iter().flatten().enumerate() {
+        if !in_range(&p["port"]) {
+            return Err(format!(
+                "spec.ports[{i}].port: Invalid value: {}: must be between 1 and 65535, inclusive",
+                p["port"]
+            ));
+        }
+        let target = &p["targetPort"];
+        let ok = match target {
+            Value::Null => true,
+            Value::String(s) => is_port_name(s),
+            n => in_range(n),
+        };
+        if !ok {
+            return Err(format!(
+                "spec.ports[{i}].targetPort: Invalid value: {target}: must be a port between 1 and 65535 or a port name"
+            ));
+        }
+    }
+    let ty = spec["type"].as_str().unwrap_or("ClusterIP");
+    if spec.get("loadBalancerSourceRanges").is_some() && ty != "LoadBalancer" {
+        return Err(format!(
+            "spec.loadBalancerSourceRanges: may only be used when type is LoadBalancer (type is {ty})"
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_as_kubernetes_reads_them() {
+        for ok in ["1", "500m", "1.5", "2Gi", "512Mi", "1e3", "1E3", "+1", ".5", "1.", "-1", "1e-3"]
+        {
+            assert!(is_quantity(ok), "{ok}");
+        }
+        for bad in ["1x", "Gi", "", "1.5.5", "1ki", ".", "e3", "1e", "1 Gi", "1Gb"] {
+            assert!(!is_quantity(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn port_names() {
+        assert!(is_port_name("dashboard") && is_port_name("gcs-server") && is_port_name("h2c"));
+        for bad in ["8265", "-a", "a-", "a--b", "Dashboard", "averyveryverylongname"] {
+            assert!(!is_port_name(bad), "{bad}");
+        }
+    }
+}
