@@ -1,6 +1,6 @@
 //! Helpers shared by the benchmarks: medians, formatting, the demo server as a process, and
 //! /proc readings. Included with `#[path]` by each bench target.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;

@@ -3,7 +3,7 @@
 //! and the server's peak RSS. Prints medians of several runs measured in this one run.
 //!
 //!   cargo bench --bench demo_server            (RAYDAR_BENCH_RUNS=N to change the run count)
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "common.rs"]
 mod common;

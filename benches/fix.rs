@@ -5,7 +5,7 @@
 //! On the named demo data and on a namespace of the 5,000-cluster population.
 //!
 //!   cargo bench --bench fix          (RAYDAR_BENCH_RUNS=N, default 15)
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "common.rs"]
 mod common;

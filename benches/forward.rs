@@ -4,7 +4,7 @@
 //! the echo port; new connection → first byte (target ≤ 5 ms median).
 //!
 //!   cargo bench --bench forward
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "common.rs"]
 mod common;

@@ -7,7 +7,7 @@
 //!
 //!   cargo bench --bench scan          (RAYDAR_BENCH_RUNS=N, default 5; kubectl runs 3 times)
 //!   RAYDAR_BENCH_EVAL_ONLY=N cargo bench --bench scan   (evaluation only, N runs: for perf)
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "common.rs"]
 mod common;

@@ -5,7 +5,7 @@
 //! - CPU and redraws over 10 s idle (≈ 0), peak RSS.
 //!
 //!   cargo bench --bench tui           (needs tmux for the process measurements)
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "common.rs"]
 mod common;

@@ -102,16 +102,18 @@ fn merge_into(
             }
             continue;
         }
-        let om = orig.as_object_mut().expect("made an object above");
+        let Some(om) = orig.as_object_mut() else { return };
         if pv.is_null() && nulls_delete {
             om.remove(k);
             continue;
         }
         match pv {
             Value::Object(_) if om.get(k).is_some_and(Value::is_object) => {
-                parents.push(k.clone());
-                merge_into(om.get_mut(k).expect("checked"), pv, parents, lists, nulls_delete);
-                parents.pop();
+                if let Some(child) = om.get_mut(k) {
+                    parents.push(k.clone());
+                    merge_into(child, pv, parents, lists, nulls_delete);
+                    parents.pop();
+                }
             }
             Value::Array(items) => match keys_for(lists, parents, k) {
                 Some(keys) => {
@@ -145,7 +147,7 @@ fn merge_list(
     lists: Lists,
     nulls_delete: bool,
 ) {
-    let arr = cur.as_array_mut().expect("made an array by the caller");
+    let Some(arr) = cur.as_array_mut() else { return };
     if items.iter().any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace")) {
         *arr = items.iter().filter(|i| i.get("$patch").is_none()).map(strip_directives).collect();
         return;
@@ -358,7 +360,10 @@ pub fn to_fields_v1(set: &BTreeSet<Path>) -> Value {
                 Elem::Key(k) => format!("k:{k}"),
             };
             let node = cur.entry(key).or_insert_with(|| json!({}));
-            let nm = node.as_object_mut().expect("fieldsV1 nodes are objects");
+            if !node.is_object() {
+                *node = json!({});
+            }
+            let Some(nm) = node.as_object_mut() else { break };
             if i + 1 == path.len() && matches!(e, Elem::Key(_)) {
                 nm.insert(".".into(), json!({}));
             }

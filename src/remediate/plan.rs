@@ -264,12 +264,18 @@ fn for_templates(spec: &mut Value, mut f: impl FnMut(bool, &str, &mut Value)) {
     }
 }
 
+/// `v[key]` as an object, made one (and `v` too) when it is not.
 fn obj_mut<'v>(v: &'v mut Value, key: &str) -> &'v mut serde_json::Map<String, Value> {
+    if !v.is_object() {
+        *v = json!({});
+    }
     if !v.get(key).is_some_and(Value::is_object) {
         v[key] = json!({});
     }
     match v.get_mut(key) {
         Some(Value::Object(m)) => m,
+        // Set to an object on the lines above; the borrow checker cannot carry that over.
+        #[allow(clippy::unreachable)]
         _ => unreachable!("just set to an object"),
     }
 }

@@ -42,7 +42,7 @@ pub fn parse_milli(q: &str) -> Option<u128> {
 
 /// CPU in milli-cores as Kubernetes would print it: `12` or `12500m`.
 pub fn format_cpu(milli: u128) -> String {
-    if milli % 1000 == 0 {
+    if milli.is_multiple_of(1000) {
         format!("{}", milli / 1000)
     } else {
         format!("{milli}m")
@@ -53,7 +53,7 @@ pub fn format_cpu(milli: u128) -> String {
 pub fn format_bytes(milli: u128) -> String {
     let bytes = milli.div_ceil(1000);
     let mi = bytes.div_ceil(1 << 20);
-    if mi % 1024 == 0 {
+    if mi.is_multiple_of(1024) {
         format!("{}Gi", mi / 1024)
     } else {
         format!("{mi}Mi")

@@ -1,7 +1,7 @@
 //! Integration tests: against the embedded demo API server on 127.0.0.1, through kube-rs over
 //! real HTTP and TLS, and against a real kube-apiserver and etcd (`envtest`, started once per
 //! run from `KUBEBUILDER_ASSETS`).
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 mod demo_api;

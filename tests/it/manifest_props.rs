@@ -305,7 +305,8 @@ fn scan_f_reads_what_the_real_server_accepts_and_rejects_what_it_rejects() {
         Form::YamlDuplicate,
     ]);
     let strategy = (prop_oneof![ray_cluster(), service()], forms);
-    let mut runner = TestRunner::new(Config { cases: 384, ..Config::default() });
+    let mut runner =
+        TestRunner::new(Config { cases: 384, failure_persistence: None, ..Config::default() });
     let (accepted, rejected) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
     let result = runner.run(&strategy, |(obj, form)| {
         let verdict = rt.block_on(server_verdict(&admin, &obj));

@@ -251,3 +251,60 @@ async fn kubectl_conformance_passes_on_the_real_server() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[tokio::test]
+async fn the_tui_watches_the_context_namespace_of_a_limited_user_and_says_so() {
+    use raydar::tui::update::Msg;
+    let Some(env) = envtest() else { return };
+    let kc = env.write_kubeconfig(RealUser::Limited, "tui-limited");
+    let conn = raydar::cluster::connect(Some(&kc), None).await.unwrap();
+    assert_eq!(conn.namespace.as_deref(), Some(LIMITED_NS));
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let live = tokio::spawn(raydar::tui::live::run(
+        conn,
+        raydar::cluster::Scope::All,
+        PostureConfig::demo(),
+        tx,
+    ));
+    let mut m = crate::tui::model();
+    let said =
+        |msg: &Msg| matches!(msg, Msg::Warning(w) if w.contains("from the kubeconfig context"));
+    next_msg(&mut rx, &mut m, 30, "the status line note", said).await;
+    let frame = crate::tui::render(&m, 120, 30);
+    assert!(frame.contains(&format!("namespace {LIMITED_NS} from the kubeconfig")), "{frame}");
+    let snap = |msg: &Msg| matches!(msg, Msg::Snapshot(s) if !s.rows.is_empty());
+    next_msg(&mut rx, &mut m, 30, "rows", snap).await;
+    assert!(m.rows.iter().all(|r| r.entry.namespace == LIMITED_NS));
+    live.abort();
+}
+
+#[test]
+fn without_a_terminal_the_tui_says_so_in_one_line_and_exits_2() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_raydar"))
+        .arg("--demo")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("needs a terminal") && err.contains("raydar scan"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn broken_yaml_on_stdin_is_called_yaml() {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_raydar"))
+        .args(["scan", "-f", "-", "-o", "json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"{{{\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let msg = v["errors"][0]["message"].as_str().unwrap();
+    assert!(msg.starts_with("invalid YAML"), "{msg}");
+    assert_eq!(out.status.code(), Some(3));
+}
