@@ -12,6 +12,7 @@ pub mod kuberay;
 pub mod manifest;
 pub mod model;
 pub mod posture;
+pub mod quantity;
 pub mod remediate;
 pub mod report;
 pub mod scan;

@@ -317,6 +317,12 @@ fn ray_cluster_spec(path: &str, spec: &Value, out: &mut Vec<Cause>) {
         out.push(required(format!("{path}.headGroupSpec.template")));
     } else {
         pod_template(&format!("{path}.headGroupSpec.template"), &head["template"], out);
+        template_types(&format!("{path}.headGroupSpec.template"), &head["template"], out);
+        start_params(&format!("{path}.headGroupSpec"), head, out);
+    }
+    if let Some(v) = spec.get("enableInTreeAutoscaling").filter(|v| !v.is_null() && !v.is_boolean())
+    {
+        out.push(invalid(format!("{path}.enableInTreeAutoscaling"), v, "must be of type boolean"));
     }
     if let Some(st) = head.get("serviceType").filter(|v| !v.is_null()) {
         if !matches!(
@@ -374,6 +380,8 @@ fn ray_cluster_spec(path: &str, spec: &Value, out: &mut Vec<Cause>) {
             out.push(required(format!("{p}.template")));
         } else {
             pod_template(&format!("{p}.template"), &g["template"], out);
+            template_types(&format!("{p}.template"), &g["template"], out);
+            start_params(&p, g, out);
         }
     }
 }
@@ -471,6 +479,9 @@ pub fn decode(
     v: &Value,
     fv: FieldValidation,
 ) -> Result<(Value, Vec<String>), ApiError> {
+    let mut owned = v.clone();
+    null_label_values(&mut owned);
+    let v = &owned;
     let Some(res) = typed_roundtrip(k.kind, v) else { return Ok((v.clone(), Vec::new())) };
     let rt = res.map_err(|(path, msg)| {
         ApiError::bad_request(format!(
@@ -496,6 +507,85 @@ pub fn decode(
     }
     let warnings = unknown.iter().map(|p| format!("unknown field \"{p}\"")).collect();
     Ok((rt, warnings))
+}
+
+/// A label or annotation whose value is `null` has the value "" (Go decodes JSON null into a
+/// string as its zero value), as on a real server.
+fn null_label_values(v: &mut Value) {
+    for key in ["labels", "annotations"] {
+        if let Some(m) = v.pointer_mut(&format!("/metadata/{key}")).and_then(Value::as_object_mut) {
+            for x in m.values_mut().filter(|x| x.is_null()) {
+                *x = Value::String(String::new());
+            }
+        }
+    }
+}
+
+/// A pod template inside a Ray custom resource, checked as the CRD's schema (generated from the
+/// core types) checks it: every field of the type the core PodTemplateSpec has, quantities
+/// integers or strings of the quantity grammar.
+fn template_types(path: &str, t: &Value, out: &mut Vec<Cause>) {
+    let mut t = t.clone();
+    for list in ["containers", "initContainers"] {
+        let Some(cs) = t["spec"].get_mut(list).and_then(Value::as_array_mut) else { continue };
+        for (i, c) in cs.iter_mut().enumerate() {
+            for (j, p) in c["ports"].as_array().into_iter().flatten().enumerate() {
+                if p.get("containerPort").is_none_or(Value::is_null) {
+                    out.push(required(format!("{path}.spec.{list}[{i}].ports[{j}].containerPort")));
+                }
+            }
+            for rl in ["limits", "requests"] {
+                let Some(m) =
+                    c.pointer_mut(&format!("/resources/{rl}")).and_then(Value::as_object_mut)
+                else {
+                    continue;
+                };
+                for (name, q) in m.iter_mut() {
+                    let field = format!("{path}.spec.{list}[{i}].resources.{rl}.{name}");
+                    match q {
+                        Value::Number(n) if n.is_i64() || n.is_u64() => {
+                            *q = Value::String(n.to_string())
+                        }
+                        Value::String(text) if crate::quantity::is_quantity(text) => {}
+                        Value::String(_) => {
+                            out.push(invalid(field, q, "should match the quantity pattern"));
+                            *q = Value::String("0".into());
+                        }
+                        _ => {
+                            out.push(invalid(field, q, "must be of type integer,string"));
+                            *q = Value::String("0".into());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Err((p, msg)) = roundtrip::<k8s_openapi::api::core::v1::PodTemplateSpec>(&t) {
+        out.push(cause(
+            "FieldValueTypeInvalid",
+            format!("{path}.{p}"),
+            format!("Invalid value: {msg}"),
+        ));
+    }
+}
+
+/// `rayStartParams`: a map of strings (null or absent is fine).
+fn start_params(path: &str, group: &Value, out: &mut Vec<Cause>) {
+    match group.get("rayStartParams") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(m)) => {
+            for (k, v) in m.iter().filter(|(_, v)| !v.is_string() && !v.is_null()) {
+                out.push(invalid(
+                    format!("{path}.rayStartParams.{k}"),
+                    v,
+                    "must be of type string",
+                ));
+            }
+        }
+        Some(other) => {
+            out.push(invalid(format!("{path}.rayStartParams"), other, "must be of type object"))
+        }
+    }
 }
 
 /// Semantic validation: the 422 causes for `o` (empty when valid).

@@ -4,8 +4,6 @@
 
 mod check;
 
-pub use check::is_quantity;
-
 use crate::cluster::ScanError;
 use crate::inventory::{AddError, Inventory};
 use serde_json::Value;
@@ -152,15 +150,49 @@ fn documents(file: &str, text: &str) -> Documents {
 }
 
 /// What the API server makes of a decoded document before it reads it as a typed object:
-/// `null` members are absent (Go leaves the field at its zero value), and a whole-number
-/// float is the integer a Kubernetes integer field wants (`8265.0` is 8265).
+/// `null` members are absent (Go leaves the field at its zero value; a CRD's schema prunes
+/// them), except in the string maps of typed objects — labels and annotations of any object,
+/// selectors of built-in kinds — where `null` is the empty string; and a whole-number float is
+/// the integer a Kubernetes integer field wants (`8265.0` is 8265).
 pub fn normalize(v: &mut Value) {
+    let group = v["apiVersion"].as_str().and_then(|a| a.rsplit_once('/')).map_or("", |(g, _)| g);
+    let custom = matches!(group, "ray.io" | "scheduling.sigs.k8s.io");
+    if let Some(meta) = v.get_mut("metadata") {
+        empty_strings(meta, &["labels", "annotations"]);
+    }
+    if !custom {
+        empty_strings(v, &["labels", "annotations", "selector", "matchLabels", "nodeSelector"]);
+    }
+    drop_nulls(v);
+}
+
+/// Under any of `keys`, a map's `null` values become "".
+fn empty_strings(v: &mut Value, keys: &[&str]) {
+    match v {
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                match x {
+                    Value::Object(inner) if keys.contains(&k.as_str()) => {
+                        for y in inner.values_mut().filter(|y| y.is_null()) {
+                            *y = Value::String(String::new());
+                        }
+                    }
+                    _ => empty_strings(x, keys),
+                }
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| empty_strings(x, keys)),
+        _ => {}
+    }
+}
+
+fn drop_nulls(v: &mut Value) {
     match v {
         Value::Object(m) => {
             m.retain(|_, x| !x.is_null());
-            m.values_mut().for_each(normalize);
+            m.values_mut().for_each(drop_nulls);
         }
-        Value::Array(a) => a.iter_mut().for_each(normalize),
+        Value::Array(a) => a.iter_mut().for_each(drop_nulls),
         Value::Number(n) if !n.is_i64() && !n.is_u64() => {
             if let Some(f) = n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15) {
                 *v = Value::from(f as i64);

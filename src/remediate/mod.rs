@@ -10,7 +10,6 @@ pub mod apply;
 pub mod journal;
 pub mod netpol;
 mod plan;
-pub mod quantity;
 pub mod session;
 mod snapshot;
 

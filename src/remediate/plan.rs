@@ -731,8 +731,8 @@ fn pod_requests(
             // Kubernetes defaults a missing request to the limit.
             let q = req.and_then(|m| m.get(k)).or_else(|| lim.and_then(|m| m.get(k)));
             let q = match q {
-                Some(Value::String(s)) => super::quantity::parse_milli(s),
-                Some(Value::Number(n)) => super::quantity::parse_milli(&n.to_string()),
+                Some(Value::String(s)) => crate::quantity::parse_milli(s),
+                Some(Value::Number(n)) => crate::quantity::parse_milli(&n.to_string()),
                 _ => None,
             };
             if let Some(q) = q {
@@ -784,9 +784,9 @@ fn resource_quota(snap: &Snapshot, p: &mut Plan) -> Result<(), PlanError> {
     for (k, v) in &totals {
         let v = (v * 12).div_ceil(10);
         let q = match k.as_str() {
-            "cpu" => super::quantity::format_cpu(v),
-            "memory" => super::quantity::format_bytes(v),
-            k if k.contains("gpu") => super::quantity::format_count(v),
+            "cpu" => crate::quantity::format_cpu(v),
+            "memory" => crate::quantity::format_bytes(v),
+            k if k.contains("gpu") => crate::quantity::format_count(v),
             _ => continue,
         };
         hard.insert(format!("requests.{k}"), json!(q));

@@ -1,5 +1,6 @@
 //! Property: whatever the real kube-apiserver accepts, `scan -f` reads, with the same meaning,
-//! and whatever it rejects, `scan -f` reports as an error — never a panic either way.
+//! and whatever it rejects, `scan -f` reports as an error — never a panic either way. The
+//! embedded demo server accepts and rejects the same objects as the real one.
 //!
 //! Each case is a RayCluster or a Service whose fields raydar reads take one of the forms a
 //! manifest may hold (null, whole-number floats, strings for numbers, every quantity form,
@@ -269,9 +270,34 @@ fn as_kubectl_sends(v: &Value) -> Value {
     }
 }
 
-/// The real server's answer to creating `v` as kubectl would send it, with dryRun=All: None
-/// when accepted, else why.
-async fn server_verdict(admin: &kube::Client, v: &Value) -> Option<String> {
+/// The KubeRay CRD's defaults among the fields raydar reads, as the server fills them: a
+/// container port's protocol, and a worker group's replica bounds and hosts.
+fn crd_defaults(v: &mut Value) {
+    fn fill(m: &mut serde_json::Map<String, Value>, k: &str, d: Value) {
+        if m.get(k).is_none_or(Value::is_null) {
+            m.insert(k.into(), d);
+        }
+    }
+    match v {
+        Value::Object(m) => {
+            if m.contains_key("containerPort") {
+                fill(m, "protocol", json!("TCP"));
+            }
+            if m.contains_key("groupName") {
+                fill(m, "minReplicas", json!(0));
+                fill(m, "maxReplicas", json!(i32::MAX));
+                fill(m, "numOfHosts", json!(1));
+            }
+            m.values_mut().for_each(crd_defaults);
+        }
+        Value::Array(a) => a.iter_mut().for_each(crd_defaults),
+        _ => {}
+    }
+}
+
+/// The real server's answer to creating `v` as kubectl would send it, with dryRun=All: Ok with
+/// the object as it would be stored, or why not.
+async fn server_answer(admin: &kube::Client, v: &Value) -> Result<Value, String> {
     let v = &as_kubectl_sends(v);
     let path = match v["kind"].as_str() {
         Some("Service") => format!("/api/v1/namespaces/{NS}/services?dryRun=All"),
@@ -282,10 +308,14 @@ async fn server_verdict(admin: &kube::Client, v: &Value) -> Option<String> {
         .body(serde_json::to_vec(v).unwrap())
         .unwrap();
     match admin.request_text(req).await {
-        Ok(_) => None,
-        Err(kube::Error::Api(s)) if s.code == 400 || s.code == 422 => Some(s.message),
+        Ok(text) => Ok(serde_json::from_str(&text).unwrap()),
+        Err(kube::Error::Api(s)) if s.code == 400 || s.code == 422 => Err(s.message),
         Err(e) => panic!("the real server did not answer: {e}"),
     }
+}
+
+async fn server_verdict(admin: &kube::Client, v: &Value) -> Option<String> {
+    server_answer(admin, v).await.err()
 }
 
 #[test]
@@ -305,11 +335,27 @@ fn scan_f_reads_what_the_real_server_accepts_and_rejects_what_it_rejects() {
         Form::YamlDuplicate,
     ]);
     let strategy = (prop_oneof![ray_cluster(), service()], forms);
+    let demo = rt.block_on(raydar::demo::DemoServer::start(Default::default())).unwrap();
+    let demo_admin = rt.block_on(demo.client(raydar::demo::DemoUser::Admin)).unwrap();
+    rt.block_on(async {
+        let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}});
+        let _ = crate::envtest::load(&demo_admin, vec![ns]).await;
+    });
     let mut runner =
         TestRunner::new(Config { cases: 384, failure_persistence: None, ..Config::default() });
     let (accepted, rejected) = (std::cell::Cell::new(0), std::cell::Cell::new(0));
     let result = runner.run(&strategy, |(obj, form)| {
-        let verdict = rt.block_on(server_verdict(&admin, &obj));
+        let answer = rt.block_on(server_answer(&admin, &obj));
+        let verdict = answer.as_ref().err().cloned();
+        // The embedded server answers as the real one does.
+        let demo_verdict = rt.block_on(server_verdict(&demo_admin, &obj));
+        prop_assert_eq!(
+            demo_verdict.is_some(),
+            verdict.is_some(),
+            "real server: {:?}, embedded server: {:?}",
+            verdict,
+            demo_verdict
+        );
         let (text, file) = write(&obj, form);
         let mut set = ManifestSet::default();
         set.add_text(file, &text);
@@ -326,6 +372,19 @@ fn scan_f_reads_what_the_real_server_accepts_and_rejects_what_it_rejects() {
                     "the server accepts this {kind}, raydar does not ({form:?}): {:?}\n{text}",
                     set.errors
                 );
+                // With the same meaning: the RayCluster's spec as raydar reads it equals what
+                // raydar reads from the object the server would store.
+                if kind == "RayCluster" {
+                    let mut stored = ManifestSet::default();
+                    stored.add_text("stored.json", &answer.as_ref().unwrap().to_string());
+                    let spec = |s: &ManifestSet| {
+                        let mut v =
+                            serde_json::to_value(&s.inventory.ray_clusters[0].spec).unwrap();
+                        crd_defaults(&mut v);
+                        v
+                    };
+                    prop_assert_eq!(spec(&set), spec(&stored), "{:?}: {}", form, text);
+                }
             }
             Some(why) => {
                 rejected.set(rejected.get() + 1);
@@ -434,4 +493,45 @@ fn the_image_says_what_runs_when_ray_version_does_not_and_pre_releases_come_firs
     assert_eq!(severity("2.52.0-rc1"), Some(Severity::High), "before the 2.52.0 fix");
     assert_eq!(severity("2.54.0"), None);
     assert_eq!(severity("2.54.0rc1"), Some(Severity::Medium));
+}
+
+#[tokio::test]
+async fn null_map_values_mean_what_they_mean_on_the_real_server() {
+    let Some(env) = envtest() else { return };
+    let admin = env.client(RealUser::Admin).await;
+    let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}});
+    let _ = crate::envtest::load(&admin, vec![ns]).await;
+    let rc = json!({"apiVersion": "ray.io/v1", "kind": "RayCluster",
+        "metadata": {"name": "nulls", "namespace": NS, "labels": {"team": null}},
+        "spec": {"headGroupSpec": {"rayStartParams": {"num-cpus": null},
+            "template": {"spec": {"nodeSelector": {"a": null}, "containers": [{"name": "h", "image": "i"}]}}}}});
+    let req =
+        http::Request::post(format!("/apis/ray.io/v1/namespaces/{NS}/rayclusters?dryRun=All"))
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&rc).unwrap())
+            .unwrap();
+    let stored: Value = serde_json::from_str(&admin.request_text(req).await.unwrap()).unwrap();
+    let mut set = ManifestSet::default();
+    set.add_text("x.json", &rc.to_string());
+    assert!(set.errors.is_empty(), "{:?}", set.errors);
+    let read = serde_json::to_value(&set.inventory.ray_clusters[0].metadata.labels).unwrap();
+    let real = stored["metadata"].get("labels").cloned().unwrap_or(Value::Null);
+    assert_eq!(read, real, "labels as the real server stores them");
+    assert_eq!(real, json!({"team": ""}));
+    // In the custom resource's own maps, null is pruned.
+    assert_eq!(stored["spec"]["headGroupSpec"]["rayStartParams"], json!({}));
+    let spec = &set.inventory.ray_clusters[0].spec;
+    assert!(spec.head_group_spec.ray_start_params.is_empty());
+    // A built-in kind's selector: null is "".
+    let svc = json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "nulls", "namespace": NS}, "spec": {"selector": {"a": null}, "ports": [{"port": 80}]}});
+    let req = http::Request::post(format!("/api/v1/namespaces/{NS}/services?dryRun=All"))
+        .header("content-type", "application/json")
+        .body(serde_json::to_vec(&svc).unwrap())
+        .unwrap();
+    let stored: Value = serde_json::from_str(&admin.request_text(req).await.unwrap()).unwrap();
+    assert_eq!(stored["spec"]["selector"], json!({"a": ""}));
+    let mut set = ManifestSet::default();
+    set.add_text("y.json", &svc.to_string());
+    assert!(set.errors.is_empty(), "{:?}", set.errors);
 }

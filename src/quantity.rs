@@ -1,5 +1,31 @@
-//! Kubernetes resource quantities, as far as sizing a quota needs: parse to a number of milli
-//! units, sum, and print back in the usual unit.
+//! Kubernetes resource quantities: whether a text is one (the API server's grammar), and, as
+//! far as sizing a quota needs, parsing to milli-units and printing back in the usual unit.
+
+/// `[+-](digits[.digits]|.digits)[suffix]`, the suffix `Ki…Ei`, `n u m k M G T P E` or an
+/// exponent `e[+-]number`: Kubernetes' quantity grammar.
+pub fn is_quantity(s: &str) -> bool {
+    fn number(s: &str) -> Option<&str> {
+        let int = s.len() - s.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+        let rest = &s[int..];
+        match rest.strip_prefix('.') {
+            Some(frac) => {
+                let f = frac.len() - frac.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+                (int > 0 || f > 0).then_some(&frac[f..])
+            }
+            None => (int > 0).then_some(rest),
+        }
+    }
+    let s = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let Some(suffix) = number(s) else { return false };
+    match suffix {
+        "" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei" => true,
+        "n" | "u" | "m" | "k" | "M" | "G" | "T" | "P" | "E" => true,
+        e => e.strip_prefix(['e', 'E']).is_some_and(|exp| {
+            let exp = exp.strip_prefix(['+', '-']).unwrap_or(exp);
+            number(exp) == Some("")
+        }),
+    }
+}
 
 /// Parses `500m`, `2`, `1.5`, `4Gi`, `512Mi`, `1G`, `1e3` into milli-units (1 = 1000).
 pub fn parse_milli(q: &str) -> Option<u128> {
@@ -67,6 +93,17 @@ pub fn format_count(milli: u128) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn quantities_as_kubernetes_reads_them() {
+        for ok in ["1", "500m", "1.5", "2Gi", "512Mi", "1e3", "1E3", "+1", ".5", "1.", "-1", "1e-3"]
+        {
+            assert!(is_quantity(ok), "{ok}");
+        }
+        for bad in ["1x", "Gi", "", "1.5.5", "1ki", ".", "e3", "1e", "1 Gi", "1Gb"] {
+            assert!(!is_quantity(bad), "{bad}");
+        }
+    }
+
     use super::*;
 
     #[test]
