@@ -1,5 +1,6 @@
 //! Kubernetes resource quantities: whether a text is one (the API server's grammar), and, as
 //! far as sizing a quota needs, parsing to milli-units and printing back in the usual unit.
+//! Also the grammar of a port name, which the same checks need.
 
 /// `[+-](digits[.digits]|.digits)[suffix]`, the suffix `Ki…Ei`, `n u m k M G T P E` or an
 /// exponent `e[+-]number`: Kubernetes' quantity grammar.
@@ -25,6 +26,18 @@ pub fn is_quantity(s: &str) -> bool {
             number(exp) == Some("")
         }),
     }
+}
+
+/// An IANA service name, as a named `targetPort` must be: at most 15 characters of `a-z`,
+/// `0-9` and `-`, at least one letter, no `-` at either end or twice in a row.
+pub fn is_port_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 15
+        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && s.bytes().any(|b| b.is_ascii_lowercase())
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && !s.contains("--")
 }
 
 /// Parses `500m`, `2`, `1.5`, `4Gi`, `512Mi`, `1G`, `1e3` into milli-units (1 = 1000).
@@ -105,6 +118,14 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn port_names() {
+        assert!(is_port_name("dashboard") && is_port_name("gcs-server") && is_port_name("h2c"));
+        for bad in ["8265", "-a", "a-", "a--b", "Dashboard", "averyveryverylongname"] {
+            assert!(!is_port_name(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn parses_the_usual_forms() {

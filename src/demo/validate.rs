@@ -3,6 +3,7 @@
 
 use super::catalog::Kind;
 use super::status::{ApiError, Cause};
+use crate::quantity::is_port_name;
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 
@@ -42,16 +43,6 @@ pub fn is_dns_subdomain(s: &str) -> bool {
 /// RFC 1123 label (namespaces, Service names, port names).
 pub fn is_dns_label(s: &str) -> bool {
     is_dns_subdomain(s) && s.len() <= 63 && !s.contains('.')
-}
-
-fn is_port_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 15
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && s.bytes().any(|b| b.is_ascii_lowercase())
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-        && !s.contains("--")
 }
 
 fn port_in_range(v: &Value) -> bool {

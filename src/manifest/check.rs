@@ -3,7 +3,7 @@
 //! document the server would refuse is an error naming the field, never a finding on an
 //! object that cannot exist.
 
-use crate::quantity::is_quantity;
+use crate::quantity::{is_port_name, is_quantity};
 use serde_json::Value;
 
 /// The first problem with `v` (a normalized document of a kind raydar reads), as
@@ -65,18 +65,6 @@ fn quantities(v: &Value, path: &mut String) -> Result<(), String> {
     Ok(())
 }
 
-/// An IANA service name, as a named `targetPort` must be: at most 15 characters of `a-z`,
-/// `0-9` and `-`, at least one letter, no `-` at either end or twice in a row.
-fn is_port_name(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 15
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && s.bytes().any(|b| b.is_ascii_lowercase())
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-        && !s.contains("--")
-}
-
 fn service(spec: &Value) -> Result<(), String> {
     let in_range = |n: &Value| n.as_i64().is_some_and(|p| (1..=65535).contains(&p));
     for (i, p) in spec["ports"].as_array().into_iter().flatten().enumerate() {
@@ -110,12 +98,29 @@ fn service(spec: &Value) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
-    fn port_names() {
-        assert!(is_port_name("dashboard") && is_port_name("gcs-server") && is_port_name("h2c"));
-        for bad in ["8265", "-a", "a-", "a--b", "Dashboard", "averyveryverylongname"] {
-            assert!(!is_port_name(bad), "{bad}");
-        }
+    fn what_the_server_rejects_is_named_by_its_field() {
+        let svc = |spec: Value| json!({"metadata": {"name": "s"}, "spec": spec});
+        let ok = svc(json!({"type": "LoadBalancer", "loadBalancerSourceRanges": ["10.0.0.0/8"],
+            "ports": [{"port": 80, "targetPort": "dashboard"}, {"port": 1, "targetPort": 65535}]}));
+        assert_eq!(check("Service", &ok), Ok(()));
+        let err = |kind: &str, v: Value| check(kind, &v).unwrap_err();
+        assert!(
+            err("Service", svc(json!({"ports": [{"port": 0}]}))).starts_with("spec.ports[0].port:")
+        );
+        let t = err("Service", svc(json!({"ports": [{"port": 80, "targetPort": "8265"}]})));
+        assert!(t.starts_with("spec.ports[0].targetPort:"), "{t}");
+        let r = err("Service", svc(json!({"loadBalancerSourceRanges": [], "ports": []})));
+        assert!(r.starts_with("spec.loadBalancerSourceRanges:"), "{r}");
+        assert!(err("Service", json!({"spec": {}})).starts_with("metadata.name:"));
+        let rc = json!({"metadata": {"generateName": "rc-"}, "spec": {"headGroupSpec": {"template": {"spec":
+            {"containers": [{"resources": {"limits": {"cpu": "2", "memory": 1}, "requests": {"cpu": "1x"}}}]}}}}});
+        let q = err("RayCluster", rc);
+        assert!(
+            q.starts_with("spec.headGroupSpec.template.spec.containers[0].resources.requests.cpu:"),
+            "{q}"
+        );
     }
 }

@@ -9,15 +9,7 @@ use raydar::posture::PostureConfig;
 use serde_json::Value;
 
 pub fn global(kubeconfig: std::path::PathBuf) -> Global {
-    Global {
-        kubeconfig: Some(kubeconfig),
-        context: None,
-        namespaces: vec![],
-        all_namespaces: false,
-        demo: false,
-        read_only: false,
-        theme: None,
-    }
+    Global { kubeconfig: Some(kubeconfig), ..crate::scan_live::global() }
 }
 
 /// The namespaces of the named demo data (other tests add their own on the real server).

@@ -9,7 +9,7 @@ use raydar::report::{self, Report};
 use serde_json::Value;
 use std::path::PathBuf;
 
-fn global() -> Global {
+pub fn global() -> Global {
     Global {
         kubeconfig: None,
         context: None,
