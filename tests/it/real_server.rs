@@ -300,3 +300,29 @@ fn broken_yaml_on_stdin_is_called_yaml() {
     assert!(msg.starts_with("invalid YAML"), "{msg}");
     assert_eq!(out.status.code(), Some(3));
 }
+
+#[tokio::test]
+async fn printed_demo_manifests_are_what_kubectl_applies_on_a_real_server() {
+    let Some(env) = envtest() else { return };
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_raydar"))
+        .args(["demo-server", "--print-manifests"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let file = env.dir.join("demo-manifests.yaml");
+    std::fs::write(&file, &out.stdout).unwrap();
+    // raydar reads them as it reads any manifests...
+    let set = raydar::manifest::ManifestSet::load(std::slice::from_ref(&file)).unwrap();
+    assert!(set.errors.is_empty(), "{:?}", set.errors);
+    assert_eq!(set.inventory.ray_clusters.len(), 9, "the demo's nine RayClusters");
+    // ...and kubectl applies them to the real server (dry run: the data is loaded already).
+    let kc = env.write_kubeconfig(RealUser::Admin, "print");
+    let applied = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&kc)
+        .args(["apply", "--dry-run=server", "-f"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
+}
