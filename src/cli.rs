@@ -1,7 +1,14 @@
-//! The command line (DESIGN.md §1): clap definitions and dispatch to the library.
+//! The command line (README: every command): clap definitions, the options they make, and
+//! dispatch to the library. `--demo` is wired here and nowhere else.
 
+use crate::cluster::{ConnectSpec, Scope};
+use crate::config::Config;
 use crate::demo::{DemoOptions, DemoServer, DemoUser};
+use crate::options::Options;
+use crate::posture::PostureConfig;
+use crate::report::Format;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use kube::config::Kubeconfig;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -65,7 +72,7 @@ fn parse_severity(s: &str) -> Result<crate::posture::Severity, String> {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum Target {
+pub enum ForwardTarget {
     Dashboard,
     Client,
     Serve,
@@ -89,7 +96,7 @@ pub enum Command {
         /// NAMESPACE/CLUSTER
         cluster: String,
         #[arg(long, value_enum, default_value = "dashboard")]
-        target: Target,
+        target: ForwardTarget,
         #[arg(long)]
         port: Option<u16>,
         /// Forward raw TCP without the token gate.
@@ -147,22 +154,79 @@ pub enum Command {
     },
 }
 
-/// The state directory (`$XDG_STATE_HOME/raydar`, else `~/.local/state/raydar`).
-pub fn state_dir() -> PathBuf {
-    std::env::var_os("XDG_STATE_HOME")
-        .map(PathBuf::from)
-        .filter(|p| p.is_absolute())
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("raydar")
+use crate::options::state_dir;
+
+/// The options of a command that talks to a cluster, and the embedded demo server behind
+/// `--demo` (kept alive while the command runs).
+pub async fn options(g: &Global) -> Result<(Options, Option<DemoServer>), String> {
+    let mut posture = Config::load()?.posture;
+    let (target, demo) = if g.demo {
+        let server = DemoServer::start(DemoOptions::default())
+            .await
+            .map_err(|e| format!("demo cluster: {e}"))?;
+        let kc = Kubeconfig::from_yaml(&server.kubeconfig(DemoUser::Admin))
+            .map_err(|e| format!("demo cluster: {e}"))?;
+        let target = ConnectSpec {
+            inline: Some(kc),
+            context: g.context.clone(),
+            label: Some("demo".into()),
+            ..ConnectSpec::default()
+        };
+        if posture.trusted_registries.is_empty() && posture.allowed_host_paths.is_empty() {
+            posture = PostureConfig::demo();
+        }
+        (target, Some(server))
+    } else {
+        let target = ConnectSpec {
+            kubeconfig: g.kubeconfig.clone(),
+            context: g.context.clone(),
+            ..ConnectSpec::default()
+        };
+        (target, None)
+    };
+    let scope = if g.namespaces.is_empty() || g.all_namespaces {
+        Scope::All
+    } else {
+        Scope::Namespaces(g.namespaces.clone())
+    };
+    let opts = Options {
+        target,
+        scope,
+        read_only: g.read_only,
+        theme: g.theme.clone(),
+        posture,
+        state_dir: state_dir(),
+    };
+    Ok((opts, demo))
 }
 
 /// Runs the parsed command line; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let needs_options = !matches!(
+        cli.command,
+        Some(Command::Rules { .. } | Command::History | Command::DemoServer { .. })
+    );
+    // The demo server (if any) lives until the command is done.
+    let (opts, _demo) = if needs_options {
+        match options(&cli.global).await {
+            Ok((o, d)) => (o, d),
+            Err(e) => {
+                eprintln!("raydar: {e}");
+                return Ok(2);
+            }
+        }
+    } else {
+        (Options::new(ConnectSpec::default()), None)
+    };
     match cli.command {
-        None => Ok(crate::tui::run(&cli.global).await),
+        None => Ok(crate::tui::run(&opts).await),
         Some(Command::Scan { files, output, fail_on }) => {
-            Ok(crate::scan::run(&cli.global, &files, output, fail_on).await)
+            let format = match output {
+                Output::Table => Format::Table,
+                Output::Json => Format::Json,
+                Output::Sarif => Format::Sarif,
+            };
+            Ok(crate::scan::run(&opts, &files, format, fail_on).await)
         }
         Some(Command::Rules { output }) => {
             match output {
@@ -172,15 +236,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Some(Command::Forward { cluster, target, port, no_gate, open, wait }) => {
-            forward(&cli.global, &cluster, target, port, no_gate, open, wait).await
+            forward(&opts, &cluster, target, port, no_gate, open, wait).await
         }
         Some(Command::Fix { cluster, fix, dry_run, yes }) => {
-            Ok(crate::fixcmd::fix(&cli.global, &cluster, &fix, dry_run, yes).await)
+            Ok(crate::fixcmd::fix(&opts, &cluster, &fix, dry_run, yes).await)
         }
         Some(Command::Undo { change_id, yes }) => {
-            Ok(crate::fixcmd::undo(&cli.global, change_id.as_deref(), yes).await)
+            Ok(crate::fixcmd::undo(&opts, change_id.as_deref(), yes).await)
         }
-        Some(Command::History) => Ok(crate::fixcmd::history()),
+        Some(Command::History) => Ok(crate::fixcmd::history(&opts.journal_path())),
         Some(Command::DemoServer { print_manifests: true, .. }) => print_manifests(),
         Some(Command::DemoServer { kubeconfig_out, ns_count, cluster_count, port, .. }) => {
             demo_server(kubeconfig_out, ns_count.zip(cluster_count), port).await
@@ -189,9 +253,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
 }
 
 async fn forward(
-    g: &Global,
+    opts: &Options,
     cluster: &str,
-    target: Target,
+    target: ForwardTarget,
     port: Option<u16>,
     no_gate: bool,
     open: bool,
@@ -205,16 +269,11 @@ async fn forward(
         return Ok(2);
     };
     let target = match target {
-        Target::Dashboard => forward::Target::Dashboard,
-        Target::Client => forward::Target::Client,
-        Target::Serve => forward::Target::Serve,
+        ForwardTarget::Dashboard => forward::Target::Dashboard,
+        ForwardTarget::Client => forward::Target::Client,
+        ForwardTarget::Serve => forward::Target::Serve,
     };
-    let conn = if g.demo {
-        crate::cluster::connect_demo().await
-    } else {
-        crate::cluster::connect(g.kubeconfig.as_ref(), g.context.as_deref()).await
-    };
-    let conn = match conn {
+    let conn = match crate::cluster::connect(&opts.target).await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("raydar: {e}");

@@ -2,8 +2,8 @@
 //! Exit codes: 0 applied (or nothing to do, or a dry run), 1 declined at the prompt,
 //! 2 usage, connection, permission or API error (one line on stderr).
 
-use crate::cli::Global;
 use crate::cluster::Connection;
+use crate::options::Options;
 use crate::remediate::journal::{self, Journal};
 use crate::remediate::session::{self, Prepared};
 use crate::remediate::FixId;
@@ -12,25 +12,17 @@ use std::io::{IsTerminal, Write};
 /// How often a conflict (the cluster changed under the preview) re-plans before giving up.
 const MAX_REPLANS: usize = 3;
 
-async fn connect(g: &Global) -> Result<Connection, i32> {
-    let conn = if g.demo {
-        crate::cluster::connect_demo().await
-    } else {
-        crate::cluster::connect(g.kubeconfig.as_ref(), g.context.as_deref()).await
-    };
-    conn.map_err(|e| {
-        eprintln!("raydar: {e}");
-        2
-    })
-}
-
 /// What `fix` and `undo` both need: not read-only, a connection, the journal.
-async fn writer(g: &Global, what: &str) -> Result<(Connection, Journal), i32> {
-    if g.read_only {
+async fn writer(opts: &Options, what: &str) -> Result<(Connection, Journal), i32> {
+    if opts.read_only {
         eprintln!("raydar: --read-only is set and `raydar {what}` writes to the cluster; refusing");
         return Err(2);
     }
-    Ok((connect(g).await?, Journal::new(Journal::default_path())))
+    let conn = crate::cluster::connect(&opts.target).await.map_err(|e| {
+        eprintln!("raydar: {e}");
+        2
+    })?;
+    Ok((conn, Journal::new(opts.journal_path())))
 }
 
 struct Colors {
@@ -168,7 +160,7 @@ async fn confirm_and_commit(
 }
 
 /// `raydar fix NAMESPACE/CLUSTER --fix ID [--dry-run] [--yes]`.
-pub async fn fix(g: &Global, target: &str, fix: &str, dry_run: bool, yes: bool) -> i32 {
+pub async fn fix(opts: &Options, target: &str, fix: &str, dry_run: bool, yes: bool) -> i32 {
     let Some((ns, name)) =
         target.split_once('/').filter(|(n, c)| !n.is_empty() && !c.is_empty() && !c.contains('/'))
     else {
@@ -179,7 +171,7 @@ pub async fn fix(g: &Global, target: &str, fix: &str, dry_run: bool, yes: bool) 
         eprintln!("raydar: unknown fix id {fix:?} (one of: {})", FixId::list());
         return 2;
     };
-    let (conn, journal) = match writer(g, "fix").await {
+    let (conn, journal) = match writer(opts, "fix").await {
         Ok(w) => w,
         Err(code) => return code,
     };
@@ -205,8 +197,8 @@ pub async fn fix(g: &Global, target: &str, fix: &str, dry_run: bool, yes: bool) 
 }
 
 /// `raydar undo [ID] [--yes]`.
-pub async fn undo(g: &Global, id: Option<&str>, yes: bool) -> i32 {
-    let (conn, journal) = match writer(g, "undo").await {
+pub async fn undo(opts: &Options, id: Option<&str>, yes: bool) -> i32 {
+    let (conn, journal) = match writer(opts, "undo").await {
         Ok(w) => w,
         Err(code) => return code,
     };
@@ -229,9 +221,9 @@ pub async fn undo(g: &Global, id: Option<&str>, yes: bool) -> i32 {
     2
 }
 
-/// `raydar history`: the journal, newest last.
-pub fn history() -> i32 {
-    let journal = Journal::new(Journal::default_path());
+/// `raydar history`: the journal at `path`, newest last.
+pub fn history(path: &std::path::Path) -> i32 {
+    let journal = Journal::new(path.to_path_buf());
     let (entries, bad) = match journal.load() {
         Ok(x) => x,
         Err(e) => {

@@ -11,6 +11,7 @@ pub mod inventory;
 pub mod kuberay;
 pub mod manifest;
 pub mod model;
+pub mod options;
 pub mod posture;
 pub mod quantity;
 pub mod remediate;

@@ -1,24 +1,15 @@
-//! `raydar scan`: gather (a live cluster, the demo, or manifests), evaluate, report, and the
-//! exit code of DESIGN.md §1.
+//! `raydar scan`: gather (a live cluster or manifests), evaluate, report, and the exit code
+//! (README: `raydar scan`).
 
-use crate::cli::{Global, Output};
-use crate::cluster::{self, Progress, Scope};
-use crate::config::Config;
+use crate::cluster::{self, Progress};
 use crate::manifest::ManifestSet;
-use crate::posture::{self, PostureConfig, Severity};
-use crate::report::{self, Origins, Report};
+use crate::options::Options;
+use crate::posture::{self, Severity};
+use crate::report::{self, Format, Origins, Report};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-
-pub fn scope(g: &Global) -> Scope {
-    if g.namespaces.is_empty() || g.all_namespaces {
-        Scope::All
-    } else {
-        Scope::Namespaces(g.namespaces.clone())
-    }
-}
 
 /// Shows what the lists have done, on stderr, while stderr is a terminal.
 fn progress_ticker(p: Arc<Progress>) -> Option<tokio::task::JoinHandle<()>> {
@@ -40,20 +31,17 @@ fn progress_ticker(p: Arc<Progress>) -> Option<tokio::task::JoinHandle<()>> {
 }
 
 /// Gathers and evaluates: the report plus the origins of manifest objects.
-pub async fn gather(
-    g: &Global,
-    files: &[PathBuf],
-    cfg: &PostureConfig,
-) -> Result<(Report, Origins), String> {
+pub async fn gather(opts: &Options, files: &[PathBuf]) -> Result<(Report, Origins), String> {
+    let cfg = &opts.posture;
     if !files.is_empty() {
         let set = ManifestSet::load(files)?;
         let entries = posture::evaluate(&set.inventory, cfg);
         return Ok((Report::new("files".into(), entries, set.errors), set.origins));
     }
-    let conn = connect(g).await?;
+    let conn = cluster::connect(&opts.target).await.map_err(|e| e.to_string())?;
     let mut entries = Vec::new();
     let errors =
-        list_live(g, &conn, &mut |inv| entries.extend(posture::evaluate(inv, cfg))).await?;
+        list_live(opts, &conn, &mut |inv| entries.extend(posture::evaluate(inv, cfg))).await?;
     let mut report = Report::new(conn.source(), entries, errors);
     report.scope = conn.scope_note.get().cloned();
     Ok((report, Origins::new()))
@@ -62,13 +50,13 @@ pub async fn gather(
 /// Lists the live cluster namespace by namespace (with a progress line on a terminal) and
 /// hands each namespace's inventory to `each`.
 async fn list_live(
-    g: &Global,
+    opts: &Options,
     conn: &cluster::Connection,
     each: &mut dyn FnMut(&crate::inventory::Inventory),
 ) -> Result<Vec<cluster::ScanError>, String> {
     let progress = Arc::new(Progress::default());
     let ticker = progress_ticker(progress.clone());
-    let listed = cluster::for_each_namespace(conn, &scope(g), progress, each).await;
+    let listed = cluster::for_each_namespace(conn, &opts.scope, progress, each).await;
     if let Some(t) = ticker {
         t.abort();
         eprint!("\r\x1b[2K");
@@ -76,28 +64,19 @@ async fn list_live(
     listed.map_err(|e| e.to_string())
 }
 
-async fn connect(g: &Global) -> Result<cluster::Connection, String> {
-    if g.demo {
-        cluster::connect_demo().await
-    } else {
-        cluster::connect(g.kubeconfig.as_ref(), g.context.as_deref()).await
-    }
-    .map_err(|e| e.to_string())
-}
-
 /// `scan -o json` of a live cluster: entries are written as each namespace is evaluated, so
 /// memory stays at one namespace however large the cluster. Returns the exit code.
 pub async fn stream_json(
-    g: &Global,
-    cfg: &PostureConfig,
+    opts: &Options,
     out: &mut dyn Write,
     fail_on: Option<Severity>,
 ) -> Result<i32, String> {
-    let conn = connect(g).await?;
+    let cfg = &opts.posture;
+    let conn = cluster::connect(&opts.target).await.map_err(|e| e.to_string())?;
     let mut json = report::JsonStream::begin(out, &conn.source()).map_err(|e| e.to_string())?;
     let mut worst: Option<Severity> = None;
     let mut failed: Option<std::io::Error> = None;
-    let errors = list_live(g, &conn, &mut |inv| {
+    let errors = list_live(opts, &conn, &mut |inv| {
         for e in posture::evaluate(inv, cfg) {
             worst = worst.max(e.worst());
             if failed.is_none() {
@@ -121,25 +100,15 @@ pub async fn stream_json(
     }
 }
 
-pub fn posture_config(g: &Global) -> Result<PostureConfig, String> {
-    let mut cfg = Config::load()?.posture;
-    if g.demo && cfg.trusted_registries.is_empty() && cfg.allowed_host_paths.is_empty() {
-        cfg = PostureConfig::demo();
-    }
-    Ok(cfg)
-}
-
-pub async fn run(g: &Global, files: &[PathBuf], output: Output, fail_on: Option<Severity>) -> i32 {
-    let cfg = match posture_config(g) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("raydar: {e}");
-            return 2;
-        }
-    };
-    if files.is_empty() && matches!(output, Output::Json) {
+pub async fn run(
+    opts: &Options,
+    files: &[PathBuf],
+    format: Format,
+    fail_on: Option<Severity>,
+) -> i32 {
+    if files.is_empty() && format == Format::Json {
         let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-        let r = stream_json(g, &cfg, &mut out, fail_on).await;
+        let r = stream_json(opts, &mut out, fail_on).await;
         let flushed = out.flush();
         return match (r, flushed) {
             (Ok(code), Ok(())) => code,
@@ -154,7 +123,7 @@ pub async fn run(g: &Global, files: &[PathBuf], output: Output, fail_on: Option<
             }
         };
     }
-    let (report, origins) = match gather(g, files, &cfg).await {
+    let (report, origins) = match gather(opts, files).await {
         Ok(r) => r,
         Err(e) => {
             eprintln!("raydar: {e}");
@@ -162,10 +131,10 @@ pub async fn run(g: &Global, files: &[PathBuf], output: Output, fail_on: Option<
         }
     };
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let written = match output {
-        Output::Json => report.write_json(&mut out),
-        Output::Sarif => writeln!(out, "{}", report::sarif(&report, &origins)),
-        Output::Table => {
+    let written = match format {
+        Format::Json => report.write_json(&mut out),
+        Format::Sarif => writeln!(out, "{}", report::sarif(&report, &origins)),
+        Format::Table => {
             let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
             report::write_table(&mut out, &report, color)
         }

@@ -7,9 +7,42 @@ mod stream;
 pub use list::{context_namespace_note, list_inventory, Progress, Scope};
 pub use stream::for_each_namespace;
 
-use crate::demo::{DemoOptions, DemoServer, DemoUser};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use std::path::PathBuf;
+
+/// Where to connect: a kubeconfig — a file (else `$KUBECONFIG`, else `~/.kube/config`) or one
+/// given whole — and a context in it (else its current one).
+#[derive(Debug, Clone, Default)]
+pub struct ConnectSpec {
+    pub kubeconfig: Option<PathBuf>,
+    /// A kubeconfig given whole (the embedded demo server's); wins over `kubeconfig`.
+    pub inline: Option<Kubeconfig>,
+    pub context: Option<String>,
+    /// How reports name this source instead of `context:NAME` (`demo`).
+    pub label: Option<String>,
+}
+
+impl ConnectSpec {
+    /// The kubeconfig file at `path`, its current context.
+    pub fn file(path: impl Into<PathBuf>) -> Self {
+        Self { kubeconfig: Some(path.into()), ..Self::default() }
+    }
+
+    /// The same kubeconfig, another context.
+    pub fn with_context(&self, context: &str) -> Self {
+        Self { context: Some(context.to_string()), ..self.clone() }
+    }
+
+    /// The names of the kubeconfig's contexts (empty when it cannot be read).
+    pub fn contexts(&self) -> Vec<String> {
+        let kc = match (&self.inline, &self.kubeconfig) {
+            (Some(k), _) => Some(k.clone()),
+            (None, Some(p)) => Kubeconfig::read_from(p).ok(),
+            (None, None) => Kubeconfig::read().ok(),
+        };
+        kc.map(|k| k.contexts.into_iter().map(|c| c.name).collect()).unwrap_or_default()
+    }
+}
 
 /// One error line of a scan: a namespace or kind that could not be read, or a manifest
 /// document that could not be parsed. Never carries object contents.
@@ -39,8 +72,6 @@ pub enum ConnectError {
     Unreachable { server: String, context: String, reason: String },
     #[error("the KubeRay CRDs (ray.io/v1 rayclusters) are not installed on {server} (context {context}); install the KubeRay operator first")]
     NoKubeRay { server: String, context: String },
-    #[error("demo cluster: {0}")]
-    Demo(String),
 }
 
 /// A client and what to call it in messages.
@@ -54,8 +85,8 @@ pub struct Connection {
     /// How the scope was narrowed while listing (e.g. to the context's namespace), for the
     /// report header; set at most once.
     pub scope_note: std::sync::OnceLock<String>,
-    /// Keeps the embedded server alive for `--demo`.
-    pub demo: Option<DemoServer>,
+    /// How reports name this source instead of `context:NAME`.
+    pub label: Option<String>,
 }
 
 impl Connection {
@@ -67,49 +98,26 @@ impl Connection {
             server: server.into(),
             namespace: None,
             scope_note: Default::default(),
-            demo: None,
+            label: None,
         }
     }
 
-    /// `context:NAME` (or `demo`), as reports name their source.
+    /// `context:NAME` (or the target's label, `demo`), as reports name their source.
     pub fn source(&self) -> String {
-        if self.demo.is_some() {
-            "demo".into()
-        } else {
-            format!("context:{}", self.context)
-        }
+        self.label.clone().unwrap_or_else(|| format!("context:{}", self.context))
     }
 }
 
-/// Starts the embedded demo cluster and connects to it as the admin.
-pub async fn connect_demo() -> Result<Connection, ConnectError> {
-    let server = DemoServer::start(DemoOptions::default())
-        .await
-        .map_err(|e| ConnectError::Demo(e.to_string()))?;
-    let client =
-        server.client(DemoUser::Admin).await.map_err(|e| ConnectError::Demo(e.to_string()))?;
-    Ok(Connection {
-        client,
-        context: DemoUser::Admin.context().into(),
-        server: server.url(),
-        namespace: None,
-        scope_note: Default::default(),
-        demo: Some(server),
-    })
-}
-
-/// Connects through a kubeconfig: `path` (else $KUBECONFIG, else ~/.kube/config) and `context`
-/// (else the current one). Nothing is sent yet.
-pub async fn connect(
-    path: Option<&PathBuf>,
-    context: Option<&str>,
-) -> Result<Connection, ConnectError> {
-    let kc = match path {
-        Some(p) => Kubeconfig::read_from(p).map_err(|e| ConnectError::BadKubeconfig {
+/// Connects to `target`. Nothing is sent yet.
+pub async fn connect(target: &ConnectSpec) -> Result<Connection, ConnectError> {
+    let context = target.context.as_deref();
+    let kc = match (&target.inline, &target.kubeconfig) {
+        (Some(k), _) => k.clone(),
+        (None, Some(p)) => Kubeconfig::read_from(p).map_err(|e| ConnectError::BadKubeconfig {
             path: p.display().to_string(),
             reason: root_cause(&e),
         })?,
-        None => {
+        (None, None) => {
             let env = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty());
             let default = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".kube/config"));
             match (&env, &default) {
@@ -169,7 +177,7 @@ pub async fn connect(
         server,
         namespace,
         scope_note: Default::default(),
-        demo: None,
+        label: target.label.clone(),
     })
 }
 

@@ -77,11 +77,6 @@ impl Journal {
         Self { path }
     }
 
-    /// `$XDG_STATE_HOME/raydar/journal.jsonl`.
-    pub fn default_path() -> PathBuf {
-        crate::cli::state_dir().join("journal.jsonl")
-    }
-
     pub fn path(&self) -> &Path {
         &self.path
     }

@@ -15,6 +15,14 @@ use std::collections::HashMap;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// The output formats of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Table,
+    Json,
+    Sarif,
+}
+
 /// The whole result of a scan (`scan -o json`).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {

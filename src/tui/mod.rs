@@ -9,14 +9,13 @@ pub mod theme;
 pub mod update;
 pub mod view;
 
-use crate::cli::Global;
 use crate::cluster::{self, Connection};
+use crate::options::Options;
 use crate::remediate::journal::Journal;
 use crate::remediate::session;
 use crate::report::Report;
 use futures::StreamExt;
 use model::Model;
-use std::path::PathBuf;
 use tokio::sync::mpsc;
 use update::{update, Cmd, Msg};
 
@@ -67,17 +66,8 @@ pub fn export(m: &Model, dir: &std::path::Path) -> Result<(String, String), Stri
     Ok((json.display().to_string(), mdp.display().to_string()))
 }
 
-fn kube_contexts(path: Option<&PathBuf>) -> Vec<String> {
-    let kc = match path {
-        Some(p) => kube::config::Kubeconfig::read_from(p).ok(),
-        None => kube::config::Kubeconfig::read().ok(),
-    };
-    kc.map(|k| k.contexts.into_iter().map(|c| c.name).collect()).unwrap_or_default()
-}
-
-fn init_logging() {
-    let dir = crate::cli::state_dir();
-    let _ = std::fs::create_dir_all(&dir);
+fn init_logging(dir: &std::path::Path) {
+    let _ = std::fs::create_dir_all(dir);
     if let Ok(file) =
         std::fs::OpenOptions::new().create(true).append(true).open(dir.join("raydar.log"))
     {
@@ -93,7 +83,7 @@ fn init_logging() {
 
 /// Runs the TUI until the user quits; returns the exit code. Connection problems are reported
 /// before the terminal is touched.
-pub async fn run(g: &Global) -> i32 {
+pub async fn run(opts: &Options) -> i32 {
     use std::io::IsTerminal;
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
         eprintln!(
@@ -101,42 +91,32 @@ pub async fn run(g: &Global) -> i32 {
         );
         return 2;
     }
-    if let Err(e) = crate::scan::posture_config(g) {
-        eprintln!("raydar: {e}");
-        return 2;
-    }
-    let conn = if g.demo {
-        cluster::connect_demo().await
-    } else {
-        cluster::connect(g.kubeconfig.as_ref(), g.context.as_deref()).await
-    };
-    let conn = match conn {
+    let conn = match cluster::connect(&opts.target).await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("raydar: {e}");
             return 2;
         }
     };
-    init_logging();
+    init_logging(&opts.state_dir);
     let overrides = crate::config::config_dir()
         .and_then(|d| std::fs::read_to_string(d.join("keymap.toml")).ok());
     let (keymap, warnings) = keymap::Keymap::load(overrides.as_deref());
-    let theme = g.theme.clone().unwrap_or_else(|| "dark".into());
-    let mut model = Model::new(&conn.context, &conn.server, keymap, &theme, g.read_only);
-    model.contexts =
-        if g.demo { vec![conn.context.clone()] } else { kube_contexts(g.kubeconfig.as_ref()) };
+    let theme = opts.theme.clone().unwrap_or_else(|| "dark".into());
+    let mut model = Model::new(&conn.context, &conn.server, keymap, &theme, opts.read_only);
+    model.contexts = opts.target.contexts();
     if let Some(w) = warnings.first() {
         tracing::warn!("{w}");
         model.notice = Some((w.clone(), true));
     }
-    if g.theme.as_deref().is_some_and(|t| t != model.theme.name) {
+    if opts.theme.as_deref().is_some_and(|t| t != model.theme.name) {
         model.notice = Some((
             format!("unknown theme {:?}; using dark (themes: dark, light, high-contrast)", theme),
             true,
         ));
     }
     let mut terminal = ratatui::init();
-    let code = event_loop(&mut terminal, model, conn, g).await;
+    let code = event_loop(&mut terminal, model, conn, opts).await;
     ratatui::restore();
     code
 }
@@ -156,19 +136,27 @@ fn forward_views(
         .collect()
 }
 
+/// What the loop's background tasks hand back that is not for `update` alone: a new connection
+/// (after `:ctx`) or a started forward. The loop never awaits the network itself.
+enum Done {
+    Connected(Result<Connection, String>),
+    Forwarded(String, String, Result<crate::forward::Forward, String>),
+}
+
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     mut model: Model,
     conn: Connection,
-    g: &Global,
+    opts: &Options,
 ) -> i32 {
     let (tx, mut rx) = mpsc::channel::<Msg>(64);
+    let (done_tx, mut done_rx) = mpsc::channel::<Done>(8);
     let mut client = conn.client.clone();
     let mut forwards: std::collections::BTreeMap<(String, String), crate::forward::Forward> =
         Default::default();
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
-    let scope = crate::scan::scope(g);
-    let cfg = crate::scan::posture_config(g).unwrap_or_default();
+    let scope = opts.scope.clone();
+    let cfg = opts.posture.clone();
     let mut live = tokio::spawn(live::run(conn, scope.clone(), cfg.clone(), tx.clone()));
     let mut input = crossterm::event::EventStream::new();
     loop {
@@ -188,6 +176,23 @@ async fn event_loop(
                 Some(Err(_)) | None => return 0,
             },
             m = rx.recv() => match m { Some(m) => m, None => continue },
+            d = done_rx.recv() => match d {
+                Some(Done::Connected(Ok(c))) => {
+                    client = c.client.clone();
+                    let msg = Msg::Switched(Ok((c.context.clone(), c.server.clone())));
+                    live = tokio::spawn(live::run(c, scope.clone(), cfg.clone(), tx.clone()));
+                    msg
+                }
+                Some(Done::Connected(Err(e))) => Msg::Switched(Err(e)),
+                Some(Done::Forwarded(ns, name, Ok(f))) => {
+                    let note = format!("{ns}/{name} → {} (o opens it, x stops it)", f.url());
+                    forwards.insert((ns, name), f);
+                    let _ = tx.send(Msg::Forwards(forward_views(&forwards))).await;
+                    Msg::Notice(note)
+                }
+                Some(Done::Forwarded(_, _, Err(e))) => Msg::Warning(e),
+                None => continue,
+            },
             // Forward stats change while forwards run; nothing ticks otherwise.
             _ = tick.tick(), if !forwards.is_empty() => Msg::Forwards(forward_views(&forwards)),
         };
@@ -203,44 +208,38 @@ async fn event_loop(
                     return 0;
                 }
                 Cmd::Export => {
-                    let r = export(&model, &crate::cli::state_dir().join("exports"));
+                    let r = export(&model, &opts.state_dir.join("exports"));
                     cmds_done(&mut model, Msg::Exported(r));
                 }
                 Cmd::Forward(ns, name) => {
-                    let spec = crate::forward::ForwardSpec::new(
-                        &ns,
-                        &name,
-                        crate::forward::Target::Dashboard,
-                    );
-                    match crate::forward::start(client.clone(), spec).await {
-                        Ok(f) => {
-                            model.notice = Some((
-                                format!("{ns}/{name} → {} (o opens it, x stops it)", f.url()),
-                                false,
-                            ));
-                            forwards.insert((ns, name), f);
-                        }
-                        Err(e) => cmds_done(&mut model, Msg::Warning(e.to_string())),
-                    }
-                    cmds_done(&mut model, Msg::Forwards(forward_views(&forwards)));
+                    let (client, done) = (client.clone(), done_tx.clone());
+                    tokio::spawn(async move {
+                        let spec = crate::forward::ForwardSpec::new(
+                            &ns,
+                            &name,
+                            crate::forward::Target::Dashboard,
+                        );
+                        let r =
+                            crate::forward::start(client, spec).await.map_err(|e| e.to_string());
+                        let _ = done.send(Done::Forwarded(ns, name, r)).await;
+                    });
                 }
                 Cmd::StopForward(ns, name) => {
                     if let Some(f) = forwards.remove(&(ns.clone(), name.clone())) {
-                        model.notice = Some((
-                            format!("stopped the forward of {ns}/{name} · {}", f.stats.summary()),
-                            false,
-                        ));
+                        let note =
+                            format!("stopped the forward of {ns}/{name} · {}", f.stats.summary());
+                        cmds_done(&mut model, Msg::Notice(note));
                     }
-                    let _ = update(&mut model, Msg::Forwards(forward_views(&forwards)));
+                    cmds_done(&mut model, Msg::Forwards(forward_views(&forwards)));
                 }
                 Cmd::Open(url) => {
                     let clean = url.split("/?raydar_token=").next().unwrap_or(&url).to_string();
-                    model.notice = Some(if crate::forward::open_browser(&url) {
-                        (format!("opened {clean} in the browser"), false)
+                    let note = if crate::forward::open_browser(&url) {
+                        format!("opened {clean} in the browser")
                     } else {
-                        (format!("no browser here: open {url}"), false)
-                    });
-                    model.dirty = true;
+                        format!("no browser here: open {url}")
+                    };
+                    cmds_done(&mut model, Msg::Notice(note));
                 }
                 Cmd::PlanFix(ns, name, fix) => {
                     let (client, tx) = (client.clone(), tx.clone());
@@ -253,9 +252,9 @@ async fn event_loop(
                 }
                 Cmd::PlanUndo => {
                     let (client, tx) = (client.clone(), tx.clone());
-                    let server = model.server.clone();
+                    let (server, path) = (model.server.clone(), opts.journal_path());
                     tokio::spawn(async move {
-                        let journal = Journal::new(Journal::default_path());
+                        let journal = Journal::new(path);
                         let r = session::prepare_undo(&client, &journal, &server, None).await;
                         let _ = tx
                             .send(Msg::FixPrepared(
@@ -267,8 +266,9 @@ async fn event_loop(
                 Cmd::Apply(plan) => {
                     let (client, tx) = (client.clone(), tx.clone());
                     let (context, server) = (model.context.clone(), model.server.clone());
+                    let path = opts.journal_path();
                     tokio::spawn(async move {
-                        let journal = Journal::new(Journal::default_path());
+                        let journal = Journal::new(path);
                         let r = session::commit(&client, &plan, &journal, &context, &server).await;
                         let msg = match r {
                             Ok(e) => Ok((e.id, plan.title())),
@@ -280,18 +280,11 @@ async fn event_loop(
                 Cmd::SwitchContext(ctx) => {
                     live.abort();
                     forwards.clear();
-                    match cluster::connect(g.kubeconfig.as_ref(), Some(&ctx)).await {
-                        Ok(c) => {
-                            client = c.client.clone();
-                            cmds_done(
-                                &mut model,
-                                Msg::Switched(Ok((c.context.clone(), c.server.clone()))),
-                            );
-                            live =
-                                tokio::spawn(live::run(c, scope.clone(), cfg.clone(), tx.clone()));
-                        }
-                        Err(e) => cmds_done(&mut model, Msg::Switched(Err(e.to_string()))),
-                    }
+                    let (target, done) = (opts.target.with_context(&ctx), done_tx.clone());
+                    tokio::spawn(async move {
+                        let r = cluster::connect(&target).await.map_err(|e| e.to_string());
+                        let _ = done.send(Done::Connected(r)).await;
+                    });
                 }
             }
         }

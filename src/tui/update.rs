@@ -24,6 +24,9 @@ pub enum Msg {
     /// `:ctx` finished switching (or failed).
     Switched(Result<(String, String), String>),
     Warning(String),
+    /// Something the user should read that is not a problem (a forward started, a browser
+    /// opened).
+    Notice(String),
     /// The running forwards (after a start, stop, or stats tick).
     Forwards(Vec<super::model::ForwardView>),
     /// A fix or undo is planned and checked (or could not be).
@@ -427,6 +430,11 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Cmd> {
         }
         Msg::Exported(Err(e)) | Msg::Warning(e) => {
             m.notice = Some((e, true));
+            vec![]
+        }
+        Msg::Notice(n) => {
+            m.notice = Some((n, false));
+            m.dirty = true;
             vec![]
         }
         Msg::Switched(Ok((ctx, server))) => {

@@ -3,13 +3,14 @@
 //! context names, as kubectl would.
 
 use crate::envtest::{envtest, RealUser, DEMO_DATA, LIMITED_NS};
-use raydar::cli::Global;
 use raydar::demo::{DemoServer, DemoUser};
+use raydar::options::Options;
 use raydar::posture::PostureConfig;
 use serde_json::Value;
 
-pub fn global(kubeconfig: std::path::PathBuf) -> Global {
-    Global { kubeconfig: Some(kubeconfig), ..crate::scan_live::global() }
+/// A scan through `kubeconfig` with the demo's posture settings.
+pub fn opts(kubeconfig: std::path::PathBuf) -> Options {
+    crate::scan_live::opts(Some(kubeconfig), PostureConfig::demo())
 }
 
 /// The namespaces of the named demo data (other tests add their own on the real server).
@@ -32,14 +33,13 @@ fn demo_entries(report: &raydar::report::Report) -> Vec<Value> {
 async fn scan_on_the_real_server_equals_the_embedded_one() {
     let env = envtest();
     let _turn = DEMO_DATA.lock().await;
-    let cfg = PostureConfig::demo();
     let kc = env.write_kubeconfig(RealUser::Admin, "diff");
-    let real = raydar::scan::gather(&global(kc), &[], &cfg).await.unwrap().0;
+    let real = raydar::scan::gather(&opts(kc), &[]).await.unwrap().0;
 
     let demo = DemoServer::start(Default::default()).await.unwrap();
     let dkc = env.dir.join("diff-demo.kubeconfig");
     demo.write_kubeconfig(&dkc, DemoUser::Admin).unwrap();
-    let embedded = raydar::scan::gather(&global(dkc), &[], &cfg).await.unwrap().0;
+    let embedded = raydar::scan::gather(&opts(dkc), &[]).await.unwrap().0;
 
     let (real, embedded) = (demo_entries(&real), demo_entries(&embedded));
     assert_eq!(real.len(), 12, "the twelve demo entries on the real server");
@@ -58,8 +58,8 @@ async fn scan_on_the_real_server_equals_the_embedded_one() {
 async fn a_limited_user_scans_the_namespace_their_context_names() {
     let env = envtest();
     let kc = env.write_kubeconfig(RealUser::Limited, "limited");
-    let g = global(kc);
-    let report = raydar::scan::gather(&g, &[], &PostureConfig::demo()).await.unwrap().0;
+    let g = opts(kc);
+    let report = raydar::scan::gather(&g, &[]).await.unwrap().0;
     assert!(!report.clusters.is_empty());
     assert!(report.clusters.iter().all(|c| c.namespace == LIMITED_NS), "only {LIMITED_NS}");
     let scope = report.scope.clone().unwrap_or_default();
@@ -75,7 +75,7 @@ async fn a_limited_user_scans_the_namespace_their_context_names() {
     );
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_raydar"))
         .args(["scan", "--kubeconfig"])
-        .arg(g.kubeconfig.as_ref().unwrap())
+        .arg(g.target.kubeconfig.as_ref().unwrap())
         .env("NO_COLOR", "1")
         .output()
         .unwrap();
@@ -87,7 +87,7 @@ async fn a_limited_user_scans_the_namespace_their_context_names() {
     );
     // The viewer may list cluster-wide: no such note.
     let kc = env.write_kubeconfig(RealUser::Viewer, "limited");
-    let report = raydar::scan::gather(&global(kc), &[], &PostureConfig::demo()).await.unwrap().0;
+    let report = raydar::scan::gather(&opts(kc), &[]).await.unwrap().0;
     assert!(report.clusters.iter().any(|c| c.namespace == "ray-prod"));
 }
 
@@ -185,7 +185,7 @@ async fn the_tui_follows_the_real_server_live_and_through_an_outage() {
     let mut second = env.second_apiserver().await;
     let kc = env.dir.join("tui-live-second.kubeconfig");
     std::fs::write(&kc, second.kubeconfig(RealUser::Admin)).unwrap();
-    let conn = raydar::cluster::connect(Some(&kc), None).await.unwrap();
+    let conn = raydar::cluster::connect(&raydar::cluster::ConnectSpec::file(&kc)).await.unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
     let scope = raydar::cluster::Scope::Namespaces(vec![ns.into()]);
     let live = tokio::spawn(raydar::tui::live::run(conn, scope, PostureConfig::demo(), tx));
@@ -258,7 +258,7 @@ async fn the_tui_watches_the_context_namespace_of_a_limited_user_and_says_so() {
     use raydar::tui::update::Msg;
     let env = envtest();
     let kc = env.write_kubeconfig(RealUser::Limited, "tui-limited");
-    let conn = raydar::cluster::connect(Some(&kc), None).await.unwrap();
+    let conn = raydar::cluster::connect(&raydar::cluster::ConnectSpec::file(&kc)).await.unwrap();
     assert_eq!(conn.namespace.as_deref(), Some(LIMITED_NS));
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
     let live = tokio::spawn(raydar::tui::live::run(

@@ -5,7 +5,6 @@
 
 use crate::common::{client, server};
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
-use raydar::cli::Global;
 use raydar::demo::{DemoServer, DemoUser};
 use raydar::posture::{PostureConfig, RULES};
 use raydar::remediate::journal::Journal;
@@ -59,16 +58,9 @@ fn tmpdir(name: &str) -> PathBuf {
 
 /// The rules of the entry's findings that `fix` fixes, scanned through `kubeconfig`.
 async fn fixable(kubeconfig: &std::path::Path, ns: &str, entry: &str, fix: FixId) -> Vec<String> {
-    let g = Global {
-        kubeconfig: Some(kubeconfig.to_path_buf()),
-        context: None,
-        namespaces: vec![ns.into()],
-        all_namespaces: false,
-        demo: false,
-        read_only: false,
-        theme: None,
-    };
-    let report = raydar::scan::gather(&g, &[], &PostureConfig::demo()).await.unwrap().0;
+    let mut g = crate::scan_live::opts(Some(kubeconfig.to_path_buf()), PostureConfig::demo());
+    g.scope = raydar::cluster::Scope::Namespaces(vec![ns.into()]);
+    let report = raydar::scan::gather(&g, &[]).await.unwrap().0;
     let rules: Vec<&str> =
         RULES.iter().filter(|r| r.fix == Some(fix.as_str())).map(|r| r.id).collect();
     let c = report.clusters.iter().find(|c| c.name == entry).expect("entry in the scan");

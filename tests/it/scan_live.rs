@@ -2,30 +2,26 @@
 //! user), on manifest fixtures, in every output format, with snapshots, schema checks and the
 //! guarantee that secret values never reach any output.
 
-use raydar::cli::{Global, Output};
+use raydar::cluster::ConnectSpec;
 use raydar::demo::{DemoOptions, DemoServer, DemoUser};
+use raydar::options::Options;
 use raydar::posture::PostureConfig;
 use raydar::report::{self, Report};
 use serde_json::Value;
 use std::path::PathBuf;
 
-pub fn global() -> Global {
-    Global {
-        kubeconfig: None,
-        context: None,
-        namespaces: vec![],
-        all_namespaces: false,
-        demo: false,
-        read_only: false,
-        theme: None,
-    }
+/// Options for a scan through the kubeconfig at `kc` (its current context), with `cfg`.
+pub fn opts(kc: Option<PathBuf>, cfg: PostureConfig) -> Options {
+    let spec = ConnectSpec { kubeconfig: kc, ..ConnectSpec::default() };
+    Options { posture: cfg, ..Options::new(spec) }
 }
 
 async fn live_report(s: &DemoServer, user: DemoUser, dir: &std::path::Path) -> Report {
     let kc = dir.join(format!("{}.kubeconfig", user.context()));
     s.write_kubeconfig(&kc, user).unwrap();
-    let g = Global { kubeconfig: Some(kc), context: Some(user.context().into()), ..global() };
-    raydar::scan::gather(&g, &[], &PostureConfig::demo()).await.unwrap().0
+    let mut o = opts(Some(kc), PostureConfig::demo());
+    o.target.context = Some(user.context().into());
+    raydar::scan::gather(&o, &[]).await.unwrap().0
 }
 
 fn tmpdir(name: &str) -> PathBuf {
@@ -162,21 +158,21 @@ async fn limited_user_gets_partial_results_and_exit_3() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streamed_json_is_the_collected_report() {
     let dir = tmpdir("stream");
-    for (opts, user) in [
+    for (demo, user) in [
         (DemoOptions::default(), DemoUser::Admin),
         (DemoOptions::default(), DemoUser::Limited),
         (DemoOptions { population: Some((40, 300)), port: 0 }, DemoUser::Admin),
     ] {
-        let s = DemoServer::start(opts).await.unwrap();
+        let s = DemoServer::start(demo).await.unwrap();
         let kc = dir.join(format!("{}.kubeconfig", user.context()));
         s.write_kubeconfig(&kc, user).unwrap();
-        let g = Global { kubeconfig: Some(kc), context: Some(user.context().into()), ..global() };
-        let cfg = PostureConfig::demo();
-        let (report, _) = raydar::scan::gather(&g, &[], &cfg).await.unwrap();
+        let mut g = opts(Some(kc), PostureConfig::demo());
+        g.target.context = Some(user.context().into());
+        let (report, _) = raydar::scan::gather(&g, &[]).await.unwrap();
         let mut collected = Vec::new();
         report.write_json(&mut collected).unwrap();
         let mut streamed = Vec::new();
-        let code = raydar::scan::stream_json(&g, &cfg, &mut streamed, None).await.unwrap();
+        let code = raydar::scan::stream_json(&g, &mut streamed, None).await.unwrap();
         assert_eq!(String::from_utf8(streamed).unwrap(), String::from_utf8(collected).unwrap());
         assert_eq!(code, report.exit_code(None));
         if user == DemoUser::Limited {
@@ -196,7 +192,7 @@ async fn streamed_json_is_the_collected_report() {
         )
         .await
         .unwrap();
-        let all_at_once = raydar::posture::evaluate(&inv, &cfg);
+        let all_at_once = raydar::posture::evaluate(&inv, &g.posture);
         assert_eq!(report.clusters, all_at_once);
         assert_eq!(report.errors, errors);
     }
@@ -206,7 +202,7 @@ async fn streamed_json_is_the_collected_report() {
 #[tokio::test]
 async fn manifests_files_directories_lists_and_broken_documents() {
     let (r, origins) =
-        raydar::scan::gather(&global(), &[fixtures()], &PostureConfig::default()).await.unwrap();
+        raydar::scan::gather(&opts(None, PostureConfig::default()), &[fixtures()]).await.unwrap();
     assert_eq!(r.source, "files");
     let web = r.clusters.iter().find(|c| c.name == "web").unwrap();
     let rules: Vec<&str> = web.findings.iter().map(|f| f.rule.id).collect();
@@ -255,7 +251,7 @@ async fn secret_values_never_appear_in_any_output() {
     let dir = tmpdir("secrets");
     let live = live_report(&s, DemoUser::Admin, &dir).await;
     let (files, origins) =
-        raydar::scan::gather(&global(), &[fixtures()], &PostureConfig::default()).await.unwrap();
+        raydar::scan::gather(&opts(None, PostureConfig::default()), &[fixtures()]).await.unwrap();
     let planted = [
         "PLANTED-ACCESS-KEY-VALUE",
         "PLANTED-SECRET-KEY-VALUE",
@@ -339,14 +335,13 @@ async fn kuberay_missing_and_unreachable_servers_are_one_clear_line() {
     let dir = tmpdir("nokuberay");
     let kc = dir.join("kc");
     s.write_kubeconfig(&kc, DemoUser::Admin).unwrap();
-    let g = Global { kubeconfig: Some(kc.clone()), ..global() };
-    let e = raydar::scan::gather(&g, &[], &PostureConfig::default()).await.unwrap_err();
+    let g = opts(Some(kc.clone()), PostureConfig::default());
+    let e = raydar::scan::gather(&g, &[]).await.unwrap_err();
     assert!(e.contains("KubeRay CRDs") && e.contains("context raydar-demo"), "{e}");
     let url = s.url();
     drop(s);
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    let e = raydar::scan::gather(&g, &[], &PostureConfig::default()).await.unwrap_err();
+    let e = raydar::scan::gather(&g, &[]).await.unwrap_err();
     assert!(e.contains("cannot reach") && e.contains(&url), "{e}");
     let _ = std::fs::remove_dir_all(dir);
-    let _ = Output::Json;
 }
