@@ -1,4 +1,4 @@
-//! Demo API server benchmarks (DESIGN.md §8, issue #2): start-up with the default data and with
+//! Demo API server benchmarks (BENCHMARKS.md, issue #2): start-up with the default data and with
 //! 1,000 namespaces / 5,000 clusters, listing 5,000 RayClusters and 20,000 pods through kube-rs,
 //! and the server's peak RSS. Prints medians of several runs measured in this one run.
 //!

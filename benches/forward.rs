@@ -1,4 +1,4 @@
-//! Forward benchmarks (DESIGN.md §8, issue #5), medians and ratios from one run, against the
+//! Forward benchmarks (BENCHMARKS.md, issue #5), medians and ratios from one run, against the
 //! in-process demo server: bulk download through `forward --no-gate` and through the gate,
 //! relative to direct loopback to the same backend (targets ≥ 30 % and ≥ 25 %); upload through
 //! the echo port; new connection → first byte (target ≤ 5 ms median).

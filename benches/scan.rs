@@ -1,4 +1,4 @@
-//! Scan benchmarks (DESIGN.md §8, issue #3), medians and ratios from one run:
+//! Scan benchmarks (BENCHMARKS.md, issue #3), medians and ratios from one run:
 //! - posture evaluation of 5,000 clusters (target ≤ 20 ms);
 //! - `raydar scan -A -o json` against `kubectl get rayclusters,pods,services,networkpolicies,
 //!   resourcequotas,serviceaccounts,rolebindings -A -o json` on `demo-server --namespaces 1000

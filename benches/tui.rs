@@ -1,4 +1,4 @@
-//! TUI benchmarks (DESIGN.md §8, issue #4), medians from one run:
+//! TUI benchmarks (BENCHMARKS.md, issue #4), medians from one run:
 //! - frame render with 5,000 clusters (target ≤ 2 ms) and filter keystroke → frame (≤ 16 ms);
 //! - process start → first frame (≤ 50 ms), and → first frame with data on
 //!   `demo-server --namespaces 1000 --clusters 5000`, seen through tmux;

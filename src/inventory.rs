@@ -55,6 +55,19 @@ pub struct Inventory {
     pub live: bool,
 }
 
+/// One error line of a scan: a namespace or kind that could not be read, or a manifest
+/// document that could not be parsed. Never carries object contents.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ScanError {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub document: Option<usize>,
+    pub message: String,
+}
+
 /// Why a manifest document was not taken.
 #[derive(Debug, Clone, PartialEq)]
 pub enum AddError {
@@ -167,19 +180,6 @@ impl Inventory {
         }
         sort!(ray_clusters, ray_jobs, ray_services, ray_cron_jobs, pods, services, ingresses);
         sort!(network_policies, resource_quotas, service_accounts, role_bindings, roles);
-    }
-
-    pub fn pods_in<'a>(&'a self, ns: &'a str) -> impl Iterator<Item = &'a Pod> + 'a {
-        self.pods.iter().filter(move |p| ns_of(&p.metadata) == ns)
-    }
-    pub fn services_in<'a>(&'a self, ns: &'a str) -> impl Iterator<Item = &'a Service> + 'a {
-        self.services.iter().filter(move |s| ns_of(&s.metadata) == ns)
-    }
-    pub fn policies_in<'a>(&'a self, ns: &'a str) -> impl Iterator<Item = &'a NetworkPolicy> + 'a {
-        self.network_policies.iter().filter(move |p| ns_of(&p.metadata) == ns)
-    }
-    pub fn ray_clusters_in<'a>(&'a self, ns: &'a str) -> impl Iterator<Item = &'a RayCluster> + 'a {
-        self.ray_clusters.iter().filter(move |c| ns_of(&c.metadata) == ns)
     }
 
     /// Total number of objects, for progress lines.

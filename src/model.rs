@@ -252,12 +252,7 @@ struct PodFields {
 
 impl From<PodFields> for Pod {
     fn from(p: PodFields) -> Self {
-        let mut ray = RayKeys::of(&p.metadata);
-        ray.credential_env = p
-            .spec
-            .containers
-            .iter()
-            .any(|c| c.env.iter().any(|e| crate::posture::is_credential(&e.name)));
+        let ray = RayKeys::of(&p.metadata);
         Pod { metadata: p.metadata, spec: p.spec, status: p.status, ray }
     }
 }
@@ -319,9 +314,6 @@ pub struct RayKeys {
     pub node: NodeType,
     /// [`RayKeys::hash`] of the namespace and cluster.
     pub key: u64,
-    /// A container has an env var named like a static cloud credential (the posture rules
-    /// look at the pod's env only then).
-    pub credential_env: bool,
     /// All of the pod's labels, for selectors to match.
     pub labels: LabelSet,
 }
@@ -359,7 +351,6 @@ impl RayKeys {
             cluster,
             node,
             key,
-            credential_env: false,
             labels: LabelSet::new(labels),
         }
     }

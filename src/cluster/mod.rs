@@ -7,6 +7,8 @@ mod stream;
 pub use list::{context_namespace_note, list_inventory, Progress, Scope};
 pub use stream::for_each_namespace;
 
+pub use crate::inventory::ScanError;
+
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use std::path::PathBuf;
 
@@ -42,19 +44,6 @@ impl ConnectSpec {
         };
         kc.map(|k| k.contexts.into_iter().map(|c| c.name).collect()).unwrap_or_default()
     }
-}
-
-/// One error line of a scan: a namespace or kind that could not be read, or a manifest
-/// document that could not be parsed. Never carries object contents.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct ScanError {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub file: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub document: Option<usize>,
-    pub message: String,
 }
 
 /// Errors that end a command with exit code 2 and one line.

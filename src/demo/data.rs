@@ -1,4 +1,4 @@
-//! The demo cluster's data: the named clusters of DESIGN.md §7, each with the head pod, worker
+//! The demo cluster's data: the named clusters of README: The demo cluster, each with the head pod, worker
 //! pods and head Service exactly as KubeRay creates them, and a deterministic large population
 //! (`--namespaces N --clusters N`) of the same shapes for benchmarks.
 
@@ -489,7 +489,7 @@ fn ray_job(ns: &str, name: &str, spec: Value, status: Value, now: i64) -> Seed {
         "spec": spec, "status": status})
 }
 
-/// The named demo cluster of DESIGN.md §7.
+/// The named demo cluster of README: The demo cluster.
 pub fn named(now: i64, alloc: &mut Alloc) -> Vec<Seed> {
     let mut out = operator(now, alloc);
     out.extend(cluster_roles(now));

@@ -1,5 +1,5 @@
 //! The embedded demo cluster: a Kubernetes-compatible API server on 127.0.0.1 with TLS and
-//! bearer tokens, serving the demo data (DESIGN.md §7). Used by `--demo`, by `raydar
+//! bearer tokens, serving the demo data (README: The demo cluster). Used by `--demo`, by `raydar
 //! demo-server`, and by every test that touches Kubernetes.
 //!
 //! It owns no knowledge of raydar's features: it is a small kube-apiserver, nothing more.

@@ -4,7 +4,7 @@
 
 mod check;
 
-use crate::cluster::ScanError;
+use crate::inventory::ScanError;
 use crate::inventory::{AddError, Inventory};
 use serde_json::Value;
 use std::collections::HashMap;

@@ -1,8 +1,61 @@
-//! The rule catalog (DESIGN.md §2): stable ids, the guide section each cites, default severity,
+//! The rule catalog (README: the rules, `raydar rules`): stable ids, the guide section each cites, default severity,
 //! title, remediation and the one-key fix when there is one.
 
 use super::Severity::{self, *};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The fixes raydar can apply, by the id findings carry in their `fix` field (README: Fixes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FixId {
+    ServiceClusterip,
+    NetworkPolicy,
+    DisableIngress,
+    AutomountToken,
+    DedicatedSa,
+    ResourceQuota,
+    SecurityContext,
+}
+
+impl FixId {
+    pub const ALL: [FixId; 7] = [
+        Self::ServiceClusterip,
+        Self::NetworkPolicy,
+        Self::DisableIngress,
+        Self::AutomountToken,
+        Self::DedicatedSa,
+        Self::ResourceQuota,
+        Self::SecurityContext,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ServiceClusterip => "service-clusterip",
+            Self::NetworkPolicy => "network-policy",
+            Self::DisableIngress => "disable-ingress",
+            Self::AutomountToken => "automount-token",
+            Self::DedicatedSa => "dedicated-sa",
+            Self::ResourceQuota => "resource-quota",
+            Self::SecurityContext => "security-context",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|f| f.as_str() == s)
+    }
+
+    /// The ids, comma-separated, for error messages.
+    pub fn list() -> String {
+        Self::ALL.map(Self::as_str).join(", ")
+    }
+}
+
+impl fmt::Display for FixId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Rule {
@@ -11,7 +64,7 @@ pub struct Rule {
     pub severity: Severity,
     pub title: &'static str,
     pub remediation: &'static str,
-    pub fix: Option<&'static str>,
+    pub fix: Option<FixId>,
     /// The id as a number that orders as the id does, for comparing ids without their text.
     #[serde(skip)]
     key: u128,
@@ -43,7 +96,7 @@ const fn r(
     severity: Severity,
     title: &'static str,
     remediation: &'static str,
-    fix: Option<&'static str>,
+    fix: Option<FixId>,
 ) -> Rule {
     Rule { id, section, severity, title, remediation, fix, key: id_key(id) }
 }
@@ -56,45 +109,45 @@ pub static RULES: &[Rule] = &[
     r("RAY-AUTH-001", "1.2", High, "Ray token authentication is off",
       "Set spec.authOptions.mode: token (KubeRay >= 1.5.1, Ray >= 2.52); the token is kept in the cluster's Secret.", None),
     r("RAY-EXP-001", "1.3", Critical, "GCS or Ray Client port reachable from outside the cluster",
-      "Keep 6379 and 10001 on a ClusterIP Service; drop hostNetwork and hostPort; reach Ray through kubectl port-forward or raydar forward.", Some("service-clusterip")),
+      "Keep 6379 and 10001 on a ClusterIP Service; drop hostNetwork and hostPort; reach Ray through kubectl port-forward or raydar forward.", Some(FixId::ServiceClusterip)),
     r("RAY-EXP-002", "1.5", Critical, "Dashboard on a public LoadBalancer/NodePort without ACL",
-      "Switch the Service to ClusterIP and use raydar forward (authenticated port-forward); the Jobs API runs arbitrary code.", Some("service-clusterip")),
+      "Switch the Service to ClusterIP and use raydar forward (authenticated port-forward); the Jobs API runs arbitrary code.", Some(FixId::ServiceClusterip)),
     r("RAY-EXP-003", "1.5", High, "Dashboard on a LoadBalancer/NodePort narrowed by ACL or intranet address",
-      "An ACL or intranet LB still exposes the Jobs API beyond the cluster: prefer ClusterIP and raydar forward.", Some("service-clusterip")),
+      "An ACL or intranet LB still exposes the Jobs API beyond the cluster: prefer ClusterIP and raydar forward.", Some(FixId::ServiceClusterip)),
     r("RAY-EXP-004", "1.5", Critical, "Ingress routes to the Ray dashboard",
-      "Set enableIngress: false and delete the Ingress, or put real authentication (oauth2-proxy, auth-url) in front of it.", Some("disable-ingress")),
+      "Set enableIngress: false and delete the Ingress, or put real authentication (oauth2-proxy, auth-url) in front of it.", Some(FixId::DisableIngress)),
     r("RAY-SVC-001", "1.6", High, "The RayCluster asks for a non-ClusterIP head Service",
-      "Set headGroupSpec.serviceType: ClusterIP in the CR: KubeRay recreates a deleted head Service from it.", Some("service-clusterip")),
+      "Set headGroupSpec.serviceType: ClusterIP in the CR: KubeRay recreates a deleted head Service from it.", Some(FixId::ServiceClusterip)),
     r("RAY-NET-001", "1.4", High, "No NetworkPolicy selects the head pod",
-      "Add a NetworkPolicy for ray.io/cluster=<name> admitting only the cluster's pods, the KubeRay operator and job submitters.", Some("network-policy")),
+      "Add a NetworkPolicy for ray.io/cluster=<name> admitting only the cluster's pods, the KubeRay operator and job submitters.", Some(FixId::NetworkPolicy)),
     r("RAY-NET-002", "1.4", Medium, "No NetworkPolicy selects the worker pods",
-      "Select the workers too (ray.io/cluster=<name>), admitting only the cluster's own pods.", Some("network-policy")),
+      "Select the workers too (ray.io/cluster=<name>), admitting only the cluster's own pods.", Some(FixId::NetworkPolicy)),
     r("RAY-NET-003", "1.4", High, "A NetworkPolicy on Ray pods admits any source",
-      "Replace empty `from` and 0.0.0.0/0 rules with pod and namespace selectors for the sources that need Ray.", Some("network-policy")),
+      "Replace empty `from` and 0.0.0.0/0 rules with pod and namespace selectors for the sources that need Ray.", Some(FixId::NetworkPolicy)),
     r("RAY-NS-001", "2", Medium, "Ray cluster in the default or a system namespace",
       "Run each Ray cluster in a namespace of its own team, with its own quota and RBAC.", None),
     r("RAY-QUOTA-001", "3", Medium, "Namespace has no ResourceQuota",
-      "Add a ResourceQuota (or an ElasticQuotaTree leaf) capping CPU, memory and GPUs.", Some("resource-quota")),
+      "Add a ResourceQuota (or an ElasticQuotaTree leaf) capping CPU, memory and GPUs.", Some(FixId::ResourceQuota)),
     r("RAY-QUOTA-002", "3", Low, "ResourceQuota does not cap GPUs the cluster requests",
       "Add requests.nvidia.com/gpu (or the GPU resource in use) to the namespace's quota.", None),
     r("RAY-RBAC-001", "4", Medium, "Ray pods run as the namespace's default ServiceAccount",
-      "Give the cluster a dedicated ServiceAccount with no token automount and only the roles it needs.", Some("dedicated-sa")),
+      "Give the cluster a dedicated ServiceAccount with no token automount and only the roles it needs.", Some(FixId::DedicatedSa)),
     r("RAY-RBAC-002", "4", Medium, "ServiceAccount token mounted into pods that do not need it",
-      "Set automountServiceAccountToken: false on worker templates, and on the head unless the in-tree autoscaler runs.", Some("automount-token")),
+      "Set automountServiceAccountToken: false on worker templates, and on the head unless the in-tree autoscaler runs.", Some(FixId::AutomountToken)),
     r("RAY-RBAC-003", "4", Critical, "The Ray ServiceAccount is bound to a powerful role",
       "Remove the binding to cluster-admin/admin/edit or wildcard roles; grant only what the workload needs.", None),
     r("RAY-SEC-001", "5", Critical, "Privileged container",
       "Remove securityContext.privileged: true.", None),
     r("RAY-SEC-002", "5", High, "Container may run as root",
-      "Set runAsNonRoot: true and runAsUser: 1000 (the Ray images' ray user).", Some("security-context")),
+      "Set runAsNonRoot: true and runAsUser: 1000 (the Ray images' ray user).", Some(FixId::SecurityContext)),
     r("RAY-SEC-003", "5", Medium, "Privilege escalation not disabled",
-      "Set allowPrivilegeEscalation: false on every container.", Some("security-context")),
+      "Set allowPrivilegeEscalation: false on every container.", Some(FixId::SecurityContext)),
     r("RAY-SEC-004", "5", High, "Writable or unapproved hostPath volume",
       "Use PVCs or object storage; if a hostPath is unavoidable, mount it readOnly under an approved prefix.", None),
     r("RAY-SEC-005", "5", High, "Host network, PID or IPC namespace shared",
       "Remove hostNetwork, hostPID and hostIPC.", None),
     r("RAY-SEC-006", "5", Medium, "Capabilities not dropped, or dangerous ones added",
-      "Set capabilities.drop: [ALL] and add back nothing (or only what is proven necessary).", Some("security-context")),
+      "Set capabilities.drop: [ALL] and add back nothing (or only what is proven necessary).", Some(FixId::SecurityContext)),
     r("RAY-IMG-001", "6", Medium, "Image tag is latest or missing",
       "Pin a released Ray version tag, ideally with its digest.", None),
     r("RAY-IMG-002", "6", Low, "Image not pinned by digest",

@@ -93,7 +93,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
         }
     }
     // Live pods win where webhooks mutate them.
-    for p in s.pods.iter().filter(|p| p.ray.credential_env) {
+    for p in s.pods.iter() {
         for (i, c) in p.spec.containers.iter().enumerate() {
             if !c.env.iter().any(|e| is_credential(&e.name)) {
                 continue;

@@ -15,6 +15,7 @@ pub mod security;
 mod subject;
 mod tls;
 
+pub use catalog::FixId;
 pub use catalog::{Rule, RULES};
 pub use creds::{is_credential, CREDENTIAL_ENV};
 pub use subject::{synthesized_labels, Subject};
@@ -157,7 +158,7 @@ impl Serialize for Evidence {
     }
 }
 
-/// DESIGN.md §3: `{rule, section, severity, title, evidence, remediation, fix}`.
+/// README: `raydar scan`, JSON: `{rule, section, severity, title, evidence, remediation, fix}`.
 impl Serialize for Finding {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
@@ -385,7 +386,7 @@ impl Entry {
     }
 }
 
-/// Grade per DESIGN.md §2: F if any critical; else 100 − 15·high − 5·medium − 1·low with
+/// Grade per README: `raydar rules`: F if any critical; else 100 − 15·high − 5·medium − 1·low with
 /// A ≥ 90, B ≥ 75, C ≥ 60, D ≥ 40, else F.
 pub fn grade(findings: &[Finding]) -> (&'static str, u32) {
     let n = |s| findings.iter().filter(|f| f.severity == s).count() as i64;

@@ -1,4 +1,4 @@
-//! One-key fixes (DESIGN §4): pure planners that turn a snapshot of a namespace into exact
+//! One-key fixes (README: Fixes): pure planners that turn a snapshot of a namespace into exact
 //! object changes with a readable diff and warnings (`plan`), and the write path around them:
 //! RBAC pre-check, server-side dry-run, writes with resourceVersion preconditions, rollback on
 //! a failed later write (`apply`), the change journal and undo (`journal`).
@@ -24,57 +24,7 @@ use std::fmt;
 /// The label raydar puts on every object it creates.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "raydar");
 
-/// The fix ids of DESIGN §4 (the `fix` field of findings).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum FixId {
-    ServiceClusterip,
-    NetworkPolicy,
-    DisableIngress,
-    AutomountToken,
-    DedicatedSa,
-    ResourceQuota,
-    SecurityContext,
-}
-
-impl FixId {
-    pub const ALL: [FixId; 7] = [
-        Self::ServiceClusterip,
-        Self::NetworkPolicy,
-        Self::DisableIngress,
-        Self::AutomountToken,
-        Self::DedicatedSa,
-        Self::ResourceQuota,
-        Self::SecurityContext,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::ServiceClusterip => "service-clusterip",
-            Self::NetworkPolicy => "network-policy",
-            Self::DisableIngress => "disable-ingress",
-            Self::AutomountToken => "automount-token",
-            Self::DedicatedSa => "dedicated-sa",
-            Self::ResourceQuota => "resource-quota",
-            Self::SecurityContext => "security-context",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|f| f.as_str() == s)
-    }
-
-    /// The ids, comma-separated, for error messages.
-    pub fn list() -> String {
-        Self::ALL.map(Self::as_str).join(", ")
-    }
-}
-
-impl fmt::Display for FixId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::posture::FixId;
 
 /// Which object a change is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

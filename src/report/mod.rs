@@ -1,4 +1,4 @@
-//! Turning entries into output: a readable table, the JSON of DESIGN.md §3, SARIF 2.1.0, and
+//! Turning entries into output: a readable table, the JSON of README: `raydar scan`, JSON, SARIF 2.1.0, and
 //! the rule catalog. Pure: strings in, strings out.
 
 mod sarif;
@@ -7,7 +7,7 @@ mod table;
 pub use sarif::sarif;
 pub use table::{rules_table, table, write_table};
 
-use crate::cluster::ScanError;
+use crate::inventory::ScanError;
 use crate::manifest::Origin;
 use crate::posture::{Entry, Severity, GRADE_FORMULA, RULES};
 use serde::Serialize;
@@ -55,7 +55,7 @@ impl Report {
         self.clusters.iter().map(|c| c.count(s)).sum()
     }
 
-    /// The exit code of DESIGN.md §1: 1 for findings at or above `fail_on`, else 3 when
+    /// The exit code of README: exit codes: 1 for findings at or above `fail_on`, else 3 when
     /// results are partial, else 0.
     pub fn exit_code(&self, fail_on: Option<Severity>) -> i32 {
         let worst = self.clusters.iter().filter_map(Entry::worst).max();
@@ -63,7 +63,7 @@ impl Report {
     }
 }
 
-/// DESIGN.md §1: 1 when the worst finding is at or above `fail_on`, else 3 for partial
+/// README: exit codes: 1 when the worst finding is at or above `fail_on`, else 3 for partial
 /// results, else 0.
 pub fn exit_code(worst: Option<Severity>, partial: bool, fail_on: Option<Severity>) -> i32 {
     if fail_on.is_some_and(|f| worst.is_some_and(|w| w >= f)) {

@@ -3,7 +3,7 @@
 //! symbol and a word, so it never depends on colour.
 
 use super::Report;
-use crate::posture::{Entry, Severity, GRADE_FORMULA, RULES};
+use crate::posture::{Entry, FixId, Severity, GRADE_FORMULA, RULES};
 use std::fmt::Write;
 
 struct Paint(bool);
@@ -154,7 +154,7 @@ pub fn rules_table() -> String {
             r.id,
             r.section,
             r.severity.as_str(),
-            r.fix.unwrap_or("-"),
+            r.fix.map_or("-", FixId::as_str),
             r.title
         );
     }

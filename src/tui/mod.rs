@@ -1,5 +1,5 @@
 //! The interactive TUI: one event loop over terminal input and background messages, a pure
-//! `update`, a pure view, redraws only when something changed (DESIGN.md §6).
+//! `update`, a pure view, redraws only when something changed (README: The TUI).
 
 pub mod keymap;
 pub mod live;

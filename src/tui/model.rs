@@ -3,7 +3,7 @@
 
 use super::keymap::Keymap;
 use super::theme::{Theme, BUILTIN};
-use crate::cluster::ScanError;
+use crate::inventory::ScanError;
 use crate::posture::{Entry, Severity};
 use tui_input::Input;
 

@@ -115,7 +115,7 @@ fn start_fix(m: &mut Model) -> Vec<Cmd> {
             Some((format!("no finding of {}/{} has a one-key fix", e.namespace, e.name), false));
         return vec![];
     };
-    let Some(fix) = f.rule.fix.and_then(FixId::parse) else {
+    let Some(fix) = f.rule.fix else {
         m.notice = Some((format!("{} has no one-key fix", f.rule.id), false));
         return vec![];
     };

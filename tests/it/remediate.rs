@@ -61,8 +61,7 @@ async fn fixable(kubeconfig: &std::path::Path, ns: &str, entry: &str, fix: FixId
     let mut g = crate::scan_live::opts(Some(kubeconfig.to_path_buf()), PostureConfig::demo());
     g.scope = raydar::cluster::Scope::Namespaces(vec![ns.into()]);
     let report = raydar::scan::gather(&g, &[]).await.unwrap().0;
-    let rules: Vec<&str> =
-        RULES.iter().filter(|r| r.fix == Some(fix.as_str())).map(|r| r.id).collect();
+    let rules: Vec<&str> = RULES.iter().filter(|r| r.fix == Some(fix)).map(|r| r.id).collect();
     let c = report.clusters.iter().find(|c| c.name == entry).expect("entry in the scan");
     let mut out: Vec<String> = c
         .findings

@@ -35,7 +35,7 @@ fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/manifests")
 }
 
-/// The JSON shape of DESIGN.md §3, checked key by key.
+/// The JSON shape of README: `raydar scan`, JSON, checked key by key.
 fn check_report_schema(v: &Value) {
     let keys = |o: &Value| -> Vec<String> {
         let mut k: Vec<String> = o.as_object().unwrap().keys().cloned().collect();

@@ -1,4 +1,4 @@
-//! Every rule of DESIGN.md §2 with a positive and a negative case: a clean baseline that raises
+//! Every rule of README: `raydar rules` with a positive and a negative case: a clean baseline that raises
 //! nothing above info, and for each rule the smallest change that must raise it.
 
 use raydar::inventory::Inventory;
@@ -113,6 +113,14 @@ fn every_rule_fires_on_its_smallest_change() {
         }),
         ("RAY-EXP-002", Severity::Critical, |d, _| {
             d.push(svc("LoadBalancer", json!({"port": 80, "targetPort": 8265}), json!({})))
+        }),
+        // A ClusterIP Service with externalIPs is reachable from outside all the same.
+        ("RAY-EXP-002", Severity::Critical, |d, _| {
+            d.push(svc(
+                "ClusterIP",
+                json!({"port": 8265}),
+                json!({"spec": {"externalIPs": ["203.0.113.7"]}}),
+            ))
         }),
         ("RAY-EXP-003", Severity::High, |d, _| {
             d.push(svc(
