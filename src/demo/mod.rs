@@ -87,6 +87,8 @@ struct ErrorFault {
 #[derive(Debug, Default)]
 struct Faults {
     latency: Duration,
+    /// Extra latency for requests whose path contains the text.
+    slow_paths: Vec<(String, Duration)>,
     errors: Vec<ErrorFault>,
 }
 
@@ -134,7 +136,8 @@ impl App {
             hit = Some(e.code);
         }
         f.errors.retain(|e| e.times > 0);
-        (f.latency, hit)
+        let slow = f.slow_paths.iter().filter(|(p, _)| path.contains(p.as_str())).map(|(_, d)| *d);
+        (f.latency + slow.sum::<Duration>(), hit)
     }
 }
 
@@ -357,6 +360,11 @@ impl DemoServer {
     /// Every request waits this long first.
     pub fn set_latency(&self, d: Duration) {
         lock(&self.app.faults).latency = d;
+    }
+
+    /// Requests whose path contains `path_contains` take `d` longer (until `clear_faults`).
+    pub fn slow_down(&self, path_contains: &str, d: Duration) {
+        lock(&self.app.faults).slow_paths.push((path_contains.to_string(), d));
     }
 
     /// The next `times` requests (`method` or any) whose path contains `path_contains` fail.

@@ -160,7 +160,31 @@ struct Stores {
     names: Vec<(String, &'static str)>,
 }
 
+/// The Ray custom resources' kinds: once they are listed, rows can be shown ungraded.
+const RAY_KINDS: [&str; 4] = ["rayclusters", "rayjobs", "rayservices", "raycronjobs"];
+
 impl Stores {
+    /// The Ray custom resources alone (for ungraded rows).
+    fn ray_inventory(&self, forbidden: &BTreeSet<usize>) -> Inventory {
+        let mut inv = Inventory { live: true, ..Default::default() };
+        macro_rules! take {
+            ($f:ident, $to:ident) => {
+                inv.$to = self
+                    .$f
+                    .iter()
+                    .filter(|w| !forbidden.contains(&w.id))
+                    .flat_map(|w| owned(&w.store))
+                    .collect();
+            };
+        }
+        take!(rc, ray_clusters);
+        take!(jobs, ray_jobs);
+        take!(svcs, ray_services);
+        take!(crons, ray_cron_jobs);
+        inv.sort_by_namespace();
+        inv
+    }
+
     fn inventory(&self, forbidden: &BTreeSet<usize>) -> Inventory {
         macro_rules! collect {
             ($f:ident) => {
@@ -402,15 +426,30 @@ pub async fn run(conn: Connection, scope: Scope, cfg: PostureConfig, tx: mpsc::S
         while let Ok(Some(s)) = tokio::time::timeout_at(deadline, sig.recv()).await {
             handle(s, &mut changed, &mut failing);
         }
-        if !changed || !pending.is_empty() || failing {
+        if !changed || failing {
+            continue;
+        }
+        // Graded once every kind is listed; before that, as soon as the Ray custom resources
+        // are, their rows without grades.
+        let graded = pending.is_empty();
+        let ray_pending =
+            pending.iter().any(|id| st.names.get(*id).is_some_and(|(_, k)| RAY_KINDS.contains(k)));
+        if !graded && ray_pending {
             continue;
         }
         let (st2, cfg2, forb) = (st.clone(), cfg.clone(), forbidden.clone());
         let snap = tokio::task::spawn_blocking(move || {
-            let inv = st2.inventory(&forb);
-            let entries = posture::evaluate(&inv, &cfg2);
+            let rows = if graded {
+                let inv = st2.inventory(&forb);
+                let entries = posture::evaluate(&inv, &cfg2);
+                super::rows::rows(&inv, entries)
+            } else {
+                let inv = st2.ray_inventory(&forb);
+                let entries = posture::evaluate(&inv, &cfg2);
+                super::rows::ungraded(&inv, entries)
+            };
             Snapshot {
-                rows: super::rows::rows(&inv, entries),
+                rows,
                 errors: st2.errors(&forb),
                 synced: chrono::Local::now().format("%H:%M:%S").to_string(),
             }

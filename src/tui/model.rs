@@ -25,7 +25,13 @@ pub struct Row {
     pub events: Vec<EventLine>,
     /// Lowercase namespace, name, kind, grade, rule ids and severities, for the `/` filter.
     pub search: String,
+    /// Graded: every kind the rules read has been listed. Until then the row shows what the
+    /// Ray custom resource says and `…` where a grade or a mark would be.
+    pub graded: bool,
 }
+
+/// The grade shown while a row is not graded yet.
+pub const GRADING: &str = "…";
 
 impl Row {
     pub fn search_key(e: &Entry) -> String {
@@ -184,12 +190,15 @@ pub struct Model {
     pub dirty: bool,
 }
 
+/// Orders grades worst last; not graded yet (`…`) is worse than any, so a namespace with an
+/// ungraded cluster never looks clean.
 pub fn grade_rank(g: &str) -> u8 {
     match g {
         "A" => 0,
         "B" => 1,
         "C" => 2,
         "D" => 3,
+        GRADING => 5,
         _ => 4,
     }
 }

@@ -1,7 +1,7 @@
 //! From inventory and posture entries to table rows: state, workers, head Service, exposure,
 //! TLS/auth/NetworkPolicy marks and recent Warning events. Pure, runs off the UI thread.
 
-use super::model::{EventLine, Row};
+use super::model::{EventLine, Row, GRADING};
 use crate::inventory::Inventory;
 use crate::model::Pod;
 use crate::posture::Entry;
@@ -140,7 +140,39 @@ pub fn rows(inv: &Inventory, entries: Vec<Entry>) -> Vec<Row> {
                 events: evs,
                 search: Row::search_key(&e),
                 entry: e,
+                graded: true,
             }
         })
         .collect()
+}
+
+/// Rows for the Ray custom resources alone, before the other kinds are listed: name, kind,
+/// Ray version, state and workers as the resource reports them — and no grade, no finding and
+/// no mark, since the Services, policies and pods that decide them are not known yet.
+pub fn ungraded(inv: &Inventory, entries: Vec<Entry>) -> Vec<Row> {
+    let ready: HashMap<(&str, &str), usize> = inv
+        .ray_clusters
+        .iter()
+        .map(|c| {
+            let key = (
+                c.metadata.namespace.as_deref().unwrap_or(""),
+                c.metadata.name.as_deref().unwrap_or(""),
+            );
+            let n = c.status.as_ref().and_then(|s| s.ready_worker_replicas).unwrap_or(0);
+            (key, n.max(0) as usize)
+        })
+        .collect();
+    let mut out = rows(inv, entries);
+    for r in &mut out {
+        let key = (r.entry.namespace.as_str(), r.entry.name.as_str());
+        r.workers_ready = ready.get(&key).copied().unwrap_or(0);
+        r.entry.grade = GRADING;
+        r.entry.score = 0;
+        r.entry.findings.clear();
+        r.head_svc = GRADING.into();
+        r.exposure = GRADING;
+        r.graded = false;
+        r.search = Row::search_key(&r.entry);
+    }
+    out
 }

@@ -1,7 +1,7 @@
 //! Rendering: `render(&Model, &mut Frame)`, nothing else. Works at 80×24 and degrades
 //! sensibly narrower (the namespaces pane and wide columns go first).
 
-use super::model::{Focus, Link, Mode, Model, Row as DataRow, Tab};
+use super::model::{Focus, Link, Mode, Model, Row as DataRow, Tab, GRADING};
 use crate::posture::Severity;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
@@ -325,15 +325,28 @@ fn render_clusters(m: &Model, f: &mut Frame, area: Rect) {
             } else if mid {
                 cells.push(Cell::from(e.ray_version.clone().unwrap_or_else(|| "?".into())));
             }
-            cells.extend([
-                Cell::from(Span::styled(r.exposure, exposure_style(m, r))),
-                Cell::from(Span::styled(mark(r.tls), t.get(if r.tls { "ok" } else { "bad" }))),
-                Cell::from(Span::styled(mark(r.auth), t.get(if r.auth { "ok" } else { "bad" }))),
-                Cell::from(Span::styled(
-                    mark(r.netpol),
-                    t.get(if r.netpol { "ok" } else { "bad" }),
-                )),
-            ]);
+            if r.graded {
+                cells.extend([
+                    Cell::from(Span::styled(r.exposure, exposure_style(m, r))),
+                    Cell::from(Span::styled(mark(r.tls), t.get(if r.tls { "ok" } else { "bad" }))),
+                    Cell::from(Span::styled(
+                        mark(r.auth),
+                        t.get(if r.auth { "ok" } else { "bad" }),
+                    )),
+                    Cell::from(Span::styled(
+                        mark(r.netpol),
+                        t.get(if r.netpol { "ok" } else { "bad" }),
+                    )),
+                ]);
+            } else {
+                let muted = t.get("muted");
+                cells.extend([
+                    Cell::from(Span::styled("grading…", muted)),
+                    Cell::from(Span::styled(GRADING, muted)),
+                    Cell::from(Span::styled(GRADING, muted)),
+                    Cell::from(Span::styled(GRADING, muted)),
+                ]);
+            }
             if mid && !wide {
                 cells.push(Cell::from(counts(e)));
             }
@@ -383,17 +396,25 @@ fn render_detail(m: &Model, f: &mut Frame, area: Rect) {
         Tab::Findings => ("[findings]", "events"),
         Tab::Events => ("findings", "[events]"),
     };
-    let title = format!(
-        " {} · {ft} ({}) · {et} ({}) · grade {} ({}) ",
-        e.name,
-        e.findings.len(),
-        r.events.len(),
-        e.grade,
-        e.score
-    );
+    let title = if r.graded {
+        format!(
+            " {} · {ft} ({}) · {et} ({}) · grade {} ({}) ",
+            e.name,
+            e.findings.len(),
+            r.events.len(),
+            e.grade,
+            e.score
+        )
+    } else {
+        format!(" {} · {ft} · {et} · grading… ", e.name)
+    };
     let width = area.width.saturating_sub(4) as usize;
     let mut lines: Vec<Line> = Vec::new();
     match m.tab {
+        Tab::Findings if !r.graded => lines.push(Line::styled(
+            "grading… the pods, Services, Ingresses, NetworkPolicies, quotas and RBAC that decide the grade are still being listed",
+            t.get("muted"),
+        )),
         Tab::Findings if e.findings.is_empty() => {
             lines.push(Line::styled("no findings: nothing to fix here", t.get("ok")))
         }
@@ -507,6 +528,10 @@ fn render_status(m: &Model, f: &mut Frame, area: Rect) {
     let mut left: Vec<Span> = Vec::new();
     match &m.link {
         Link::Loading => left.push(Span::styled(" listing… ", t.get("muted"))),
+        Link::Live if m.rows.iter().any(|r| !r.graded) => left.push(Span::styled(
+            format!(" grading… Ray clusters listed {} ", m.synced.as_deref().unwrap_or("")),
+            t.get("muted"),
+        )),
         Link::Live => left.push(Span::styled(
             format!(" synced {} ", m.synced.as_deref().unwrap_or("")),
             t.get("muted"),

@@ -426,3 +426,50 @@ fn tmux_end_to_end() {
     tmux(&["kill-server"]);
     let _ = std::fs::remove_dir_all(home);
 }
+
+/// The next snapshot the live side sends (20 s at most).
+async fn next_snapshot(rx: &mut tokio::sync::mpsc::Receiver<Msg>) -> Snapshot {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let msg = tokio::time::timeout_at(deadline, rx.recv()).await.unwrap().unwrap();
+        if let Msg::Snapshot(snap) = msg {
+            return *snap;
+        }
+    }
+}
+
+/// Progressive display: with the pods slow to list, the Ray clusters are on screen first —
+/// ungraded, no grade letter, no mark — and graded once every kind is in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_come_first_ungraded_then_graded_never_a_before_the_data() {
+    use raydar::tui::model::GRADING;
+    let s = DemoServer::start(DemoOptions::default()).await.unwrap();
+    s.slow_down("/pods", std::time::Duration::from_millis(1500));
+    let conn = cluster::Connection::new(s.client(DemoUser::Admin).await.unwrap(), "t", &s.url());
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let live = tokio::spawn(raydar::tui::live::run(conn, Scope::All, PostureConfig::demo(), tx));
+    let mut m = model();
+    let mut first = next_snapshot(&mut rx).await;
+    first.synced = "12:00:00".into();
+    assert_eq!(first.rows.len(), 12, "every Ray object is a row before its grade");
+    assert!(first.rows.iter().all(|r| !r.graded && r.entry.grade == GRADING));
+    assert!(first.rows.iter().all(|r| r.entry.findings.is_empty()));
+    let cowboy = first.rows.iter().find(|r| r.entry.name == "cowboy").unwrap();
+    assert_eq!((cowboy.state.as_str(), cowboy.workers_desired), ("ready", 1), "from the CR");
+    update(&mut m, Msg::Snapshot(Box::new(first)));
+    let frame = render(&m, 120, 30);
+    insta::assert_snapshot!("grading_120x30", frame);
+    assert!(frame.contains("grading…") && frame.contains("hardened"), "{frame}");
+    let hardened = frame.lines().find(|l| l.contains("hardened")).unwrap();
+    assert!(!hardened.contains(" A ") && !hardened.contains('✓'), "never clean early: {hardened}");
+    assert!(m.namespaces.iter().all(|n| n.worst == GRADING), "namespaces wait too");
+    // Then graded, with the same rows.
+    let second = next_snapshot(&mut rx).await;
+    assert!(second.rows.iter().all(|r| r.graded), "graded once the pods are in");
+    update(&mut m, Msg::Snapshot(Box::new(second)));
+    let frame = render(&m, 120, 30);
+    assert!(!frame.contains("grading…"), "{frame}");
+    let hardened = frame.lines().find(|l| l.contains("hardened")).unwrap();
+    assert!(hardened.contains(" A "), "{hardened}");
+    live.abort();
+}
