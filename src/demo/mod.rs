@@ -181,7 +181,17 @@ fn load(store: &mut Store, seeds: Vec<Value>) -> anyhow::Result<()> {
 /// it through the status subresource. Namespaces come first.
 pub fn manifests() -> Vec<Value> {
     let mut alloc = Alloc::default();
-    let mut out: Vec<Value> = data::named(chrono::Utc::now().timestamp(), &mut alloc)
+    as_manifests(data::named(chrono::Utc::now().timestamp(), &mut alloc))
+}
+
+/// The generated population (`--namespaces N --clusters N`) as manifests, like [`manifests`].
+pub fn population_manifests(namespaces: usize, clusters: usize) -> Vec<Value> {
+    let mut alloc = Alloc::default();
+    as_manifests(data::population(namespaces, clusters, chrono::Utc::now().timestamp(), &mut alloc))
+}
+
+fn as_manifests(seeds: Vec<Value>) -> Vec<Value> {
+    let mut out: Vec<Value> = seeds
         .into_iter()
         .map(|mut o| {
             if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {

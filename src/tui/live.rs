@@ -60,7 +60,11 @@ where
 {
     let (store, writer) = reflector::store();
     tasks.push(tokio::spawn(async move {
-        let stream = reflector::reflector(writer, watcher(api, cfg).default_backoff());
+        // managedFields are as large as the object and no rule reads them: not kept.
+        let events = watcher(api, cfg)
+            .default_backoff()
+            .modify(|o: &mut K| o.meta_mut().managed_fields = None);
+        let stream = reflector::reflector(writer, events);
         futures::pin_mut!(stream);
         let mut failing = false;
         while let Some(ev) = stream.next().await {
@@ -105,7 +109,9 @@ fn spawn_dynamic(
     tasks.push(tokio::spawn(async move {
         let stream = reflector::reflector(
             writer,
-            watcher(api, watcher::Config::default()).default_backoff(),
+            watcher(api, watcher::Config::default())
+                .default_backoff()
+                .modify(|o| o.metadata.managed_fields = None),
         );
         futures::pin_mut!(stream);
         while let Some(ev) = stream.next().await {
@@ -261,8 +267,8 @@ impl Stores {
 }
 
 /// Who the user is (SelfSubjectReview) and which KubeRay runs (operator image tag).
-async fn identity(conn: &Connection) -> Msg {
-    let client = &conn.client;
+async fn identity(client: kube::Client) -> Msg {
+    let client = &client;
     let review: serde_json::Value =
         serde_json::json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"});
     let req = http::Request::builder()
@@ -326,7 +332,12 @@ async fn plan(conn: &Connection, scope: &Scope) -> Result<Option<Vec<String>>, S
 
 /// Runs until aborted: watchers, debounced snapshots, stale marking.
 pub async fn run(conn: Connection, scope: Scope, cfg: PostureConfig, tx: mpsc::Sender<Msg>) {
-    let _ = tx.send(identity(&conn).await).await;
+    // Who the user is and what KubeRay runs: asked alongside the lists, not before them.
+    let mut tasks = Vec::new();
+    let (client, id_tx) = (conn.client.clone(), tx.clone());
+    tasks.push(tokio::spawn(async move {
+        let _ = id_tx.send(identity(client).await).await;
+    }));
     let namespaces = match plan(&conn, &scope).await {
         Ok(n) => {
             if let Some(note) = conn.scope_note.get() {
@@ -340,7 +351,6 @@ pub async fn run(conn: Connection, scope: Scope, cfg: PostureConfig, tx: mpsc::S
         }
     };
     let (sig_tx, mut sig) = mpsc::unbounded_channel::<Signal>();
-    let mut tasks = Vec::new();
     let mut st = Stores::default();
     let c = &conn.client;
     let nss: Vec<Option<String>> = match &namespaces {

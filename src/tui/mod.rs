@@ -196,12 +196,13 @@ async fn event_loop(
             // Forward stats change while forwards run; nothing ticks otherwise.
             _ = tick.tick(), if !forwards.is_empty() => Msg::Forwards(forward_views(&forwards)),
         };
-        let mut cmds = update(&mut model, msg);
+        // Every Cmd that update returns is carried out, those its answers return too.
+        let mut cmds: std::collections::VecDeque<Cmd> = update(&mut model, msg).into();
         // Drain what is already queued before drawing once.
         while let Ok(m) = rx.try_recv() {
             cmds.extend(update(&mut model, m));
         }
-        for cmd in cmds {
+        while let Some(cmd) = cmds.pop_front() {
             match cmd {
                 Cmd::Quit => {
                     live.abort();
@@ -209,7 +210,7 @@ async fn event_loop(
                 }
                 Cmd::Export => {
                     let r = export(&model, &opts.state_dir.join("exports"));
-                    cmds_done(&mut model, Msg::Exported(r));
+                    cmds.extend(update(&mut model, Msg::Exported(r)));
                 }
                 Cmd::Forward(ns, name) => {
                     let (client, done) = (client.clone(), done_tx.clone());
@@ -228,9 +229,9 @@ async fn event_loop(
                     if let Some(f) = forwards.remove(&(ns.clone(), name.clone())) {
                         let note =
                             format!("stopped the forward of {ns}/{name} · {}", f.stats.summary());
-                        cmds_done(&mut model, Msg::Notice(note));
+                        cmds.extend(update(&mut model, Msg::Notice(note)));
                     }
-                    cmds_done(&mut model, Msg::Forwards(forward_views(&forwards)));
+                    cmds.extend(update(&mut model, Msg::Forwards(forward_views(&forwards))));
                 }
                 Cmd::Open(url) => {
                     let clean = url.split("/?raydar_token=").next().unwrap_or(&url).to_string();
@@ -239,7 +240,7 @@ async fn event_loop(
                     } else {
                         format!("no browser here: open {url}")
                     };
-                    cmds_done(&mut model, Msg::Notice(note));
+                    cmds.extend(update(&mut model, Msg::Notice(note)));
                 }
                 Cmd::PlanFix(ns, name, fix) => {
                     let (client, tx) = (client.clone(), tx.clone());
@@ -289,8 +290,4 @@ async fn event_loop(
             }
         }
     }
-}
-
-fn cmds_done(m: &mut Model, msg: Msg) {
-    let _ = update(m, msg);
 }

@@ -1,0 +1,179 @@
+//! The TUI at scale on a real kube-apiserver (issue #14), one run, ratios from that run:
+//! 1,000 KubeRay-shaped clusters (4,000 pods, 1,000+ Services) loaded into the envtest control
+//! plane of the test suite, then
+//! - `raydar scan -A -o json` wall time (median of 3);
+//! - the TUI in tmux: start → first Ray rows on screen (ungraded), start → every row graded
+//!   (median of 3), both as ratios to that scan;
+//! - the TUI's RSS 30 s after start and its CPU over 10 s idle, watchers live.
+//!
+//!   KUBEBUILDER_ASSETS="$(../shared/k8s/assets)" cargo bench --bench tui_real   (needs tmux)
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
+
+#[path = "common.rs"]
+mod common;
+#[path = "../tests/it/envtest.rs"]
+mod envtest;
+
+use common::{median, ms};
+use envtest::RealUser;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+fn tmux(sock: &str, args: &[&str]) -> String {
+    let o = Command::new("tmux").arg("-L").arg(sock).args(args).output().unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Starts `cmd` in tmux; the times until `first` and then `then` are on screen.
+fn times_to_screen(
+    sock: &str,
+    cmd: &str,
+    first: &dyn Fn(&str) -> bool,
+    then: &dyn Fn(&str) -> bool,
+    limit: Duration,
+) -> (Option<Duration>, Option<Duration>) {
+    let t = Instant::now();
+    tmux(sock, &["new-session", "-d", "-s", "b", "-x", "120", "-y", "30", cmd]);
+    let mut a = None;
+    while t.elapsed() < limit {
+        let screen = tmux(sock, &["capture-pane", "-t", "b", "-p"]);
+        if a.is_none() && first(&screen) {
+            a = Some(t.elapsed());
+        }
+        if then(&screen) {
+            return (a.or(Some(t.elapsed())), Some(t.elapsed()));
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    (a, None)
+}
+
+fn raydar_pid(sock: &str) -> String {
+    let pane = tmux(sock, &["display", "-p", "-t", "b", "#{pane_pid}"]).trim().to_string();
+    if std::fs::read_to_string(format!("/proc/{pane}/comm")).unwrap_or_default().trim() == "raydar"
+    {
+        return pane;
+    }
+    let kids = Command::new("pgrep").arg("-P").arg(&pane).output().unwrap();
+    String::from_utf8_lossy(&kids.stdout).lines().next().unwrap_or("").to_string()
+}
+
+fn status_kb(pid: &str, key: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(key))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0.0)
+}
+
+fn cpu_ticks(pid: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let f: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+}
+
+fn main() {
+    if Command::new("tmux").arg("-V").output().is_err() {
+        println!("tmux not installed: the real-server TUI bench needs it");
+        return;
+    }
+    let env = envtest::envtest();
+    let (namespaces, clusters) = (334, 1000);
+    let t = Instant::now();
+    let rt =
+        tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    rt.block_on(async {
+        let admin = env.client(RealUser::Admin).await;
+        // The population's own namespaces (the operator and cluster roles are loaded already).
+        let objects: Vec<serde_json::Value> =
+            raydar::demo::population_manifests(namespaces, clusters)
+                .into_iter()
+                .filter(|o| {
+                    let ns = o["metadata"]["namespace"].as_str();
+                    let name = o["metadata"]["name"].as_str().unwrap_or("");
+                    ns.is_some_and(|n| n.starts_with("team-"))
+                        || (o["kind"] == "Namespace" && name.starts_with("team-"))
+                })
+                .map(|mut o| {
+                    // The server allocates node ports (the demo's numbers are taken already).
+                    for p in o["spec"]["ports"].as_array_mut().into_iter().flatten() {
+                        if let Some(p) = p.as_object_mut() {
+                            p.remove("nodePort");
+                        }
+                    }
+                    o
+                })
+                .collect();
+        envtest::load(&admin, objects).await.unwrap();
+    });
+    println!(
+        "TUI on a real kube-apiserver v1.36, {clusters} clusters in {namespaces} namespaces (loaded in {:.0} s)",
+        t.elapsed().as_secs_f64()
+    );
+    let bin = env!("CARGO_BIN_EXE_raydar");
+    let kc = env.write_kubeconfig(RealUser::Admin, "bench");
+    let dir = env.dir.join("bench-home");
+    std::fs::create_dir_all(&dir).unwrap();
+
+    let mut scans = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        let out = Command::new(bin)
+            .args(["scan", "-A", "-o", "json", "--kubeconfig"])
+            .arg(&kc)
+            .output()
+            .unwrap();
+        scans.push(t.elapsed());
+        assert!(out.status.code().is_some_and(|c| c <= 1), "scan failed");
+    }
+    let scan = median(scans);
+    println!("{:<60} {}", "`raydar scan -A -o json` wall", ms(scan));
+
+    let sock = format!("raydar-real-{}", std::process::id());
+    let cmd = format!(
+        "env HOME={0} XDG_STATE_HOME={0}/state XDG_CONFIG_HOME={0}/config {bin} --kubeconfig {1}",
+        dir.display(),
+        kc.display()
+    );
+    let title = format!("Ray clusters ({})", clusters + 12);
+    let rows = |s: &str| s.contains(&title);
+    let graded = |s: &str| s.contains(&title) && s.contains(" synced ");
+    let (mut firsts, mut all) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let (a, b) = times_to_screen(&sock, &cmd, &rows, &graded, Duration::from_secs(60));
+        firsts.extend(a);
+        all.extend(b);
+        tmux(&sock, &["kill-server"]);
+    }
+    let (first, graded_all) = (median(firsts), median(all));
+    println!(
+        "{:<60} {} ({:.2} × scan)",
+        "start → first Ray rows on screen (ungraded)",
+        ms(first),
+        first.as_secs_f64() / scan.as_secs_f64()
+    );
+    println!(
+        "{:<60} {} ({:.2} × scan)",
+        "start → every row graded",
+        ms(graded_all),
+        graded_all.as_secs_f64() / scan.as_secs_f64()
+    );
+
+    let _ = times_to_screen(&sock, &cmd, &rows, &graded, Duration::from_secs(60));
+    let pid = raydar_pid(&sock);
+    std::thread::sleep(Duration::from_secs(20));
+    let c0 = cpu_ticks(&pid);
+    std::thread::sleep(Duration::from_secs(10));
+    let c1 = cpu_ticks(&pid);
+    println!(
+        "{:<60} {:.0} MiB (peak {:.0} MiB)",
+        "TUI RSS 30 s after start, watchers live",
+        status_kb(&pid, "VmRSS:") / 1024.0,
+        status_kb(&pid, "VmHWM:") / 1024.0
+    );
+    println!("{:<60} {:.2}% of a core", "TUI idle CPU over 10 s", (c1 - c0) as f64 / 10.0);
+    tmux(&sock, &["kill-server"]);
+}
