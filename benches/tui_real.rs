@@ -162,8 +162,10 @@ fn main() {
         graded_all.as_secs_f64() / scan.as_secs_f64()
     );
 
-    let _ = times_to_screen(&sock, &cmd, &rows, &graded, Duration::from_secs(60));
+    let (_, shown) = times_to_screen(&sock, &cmd, &rows, &graded, Duration::from_secs(60));
+    assert!(shown.is_some(), "the TUI did not show the graded clusters");
     let pid = raydar_pid(&sock);
+    assert!(!pid.is_empty(), "raydar's pid");
     std::thread::sleep(Duration::from_secs(20));
     let c0 = cpu_ticks(&pid);
     std::thread::sleep(Duration::from_secs(10));
@@ -175,5 +177,12 @@ fn main() {
         status_kb(&pid, "VmHWM:") / 1024.0
     );
     println!("{:<60} {:.2}% of a core", "TUI idle CPU over 10 s", (c1 - c0) as f64 / 10.0);
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "raydar exited while idle");
     tmux(&sock, &["kill-server"]);
+    if std::env::var_os("TUI_REAL_HOLD").is_some() {
+        println!("holding the server for you: KUBECONFIG={} (Ctrl-C ends it)", kc.display());
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
 }

@@ -36,7 +36,19 @@ enum Signal {
 struct Watch<K: Resource<DynamicType = ()> + Clone + 'static> {
     id: usize,
     store: Store<K>,
+    /// What the first list has brought so far (the store fills only when it is complete):
+    /// kept for the Ray kinds, whose rows are shown page by page.
+    early: Option<Early<K>>,
 }
+
+type Early<K> = Arc<std::sync::Mutex<Vec<K>>>;
+
+fn lock<K>(b: &Early<K>) -> std::sync::MutexGuard<'_, Vec<K>> {
+    b.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The Ray kinds are listed in small pages so that their first rows arrive early.
+const RAY_PAGE: u32 = 50;
 
 fn forbidden(e: &watcher::Error) -> bool {
     let api = match e {
@@ -52,6 +64,7 @@ fn spawn_watch<K>(
     api: Api<K>,
     cfg: watcher::Config,
     id: usize,
+    early: bool,
     sig: mpsc::UnboundedSender<Signal>,
     tasks: &mut Vec<tokio::task::JoinHandle<()>>,
 ) -> Watch<K>
@@ -59,6 +72,8 @@ where
     K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
     let (store, writer) = reflector::store();
+    let early: Option<Early<K>> = early.then(Default::default);
+    let buffer = early.clone();
     tasks.push(tokio::spawn(async move {
         // managedFields are as large as the object and no rule reads them: not kept.
         let events = watcher(api, cfg)
@@ -71,9 +86,22 @@ where
             match ev {
                 Ok(watcher::Event::InitDone) => {
                     failing = false;
+                    if let Some(b) = &buffer {
+                        lock(b).clear();
+                    }
                     let _ = sig.send(Signal::Ready(id));
                 }
-                Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
+                Ok(watcher::Event::InitApply(o)) => {
+                    if let Some(b) = &buffer {
+                        lock(b).push(o);
+                        let _ = sig.send(Signal::Changed);
+                    }
+                }
+                Ok(watcher::Event::Init) => {
+                    if let Some(b) = &buffer {
+                        lock(b).clear();
+                    }
+                }
                 Ok(_) => {
                     failing = false;
                     let _ = sig.send(Signal::Changed);
@@ -89,7 +117,7 @@ where
             }
         }
     }));
-    Watch { id, store }
+    Watch { id, store, early }
 }
 
 /// The ElasticQuotaTree watcher (a CRD that may be absent: then it reports Forbidden/404 once).
@@ -170,17 +198,24 @@ struct Stores {
 const RAY_KINDS: [&str; 4] = ["rayclusters", "rayjobs", "rayservices", "raycronjobs"];
 
 impl Stores {
+    /// Whether a first page of RayClusters has arrived while their list is under way.
+    fn early_rows(&self) -> bool {
+        self.rc.iter().any(|w| w.early.as_ref().is_some_and(|b| !lock(b).is_empty()))
+    }
+
     /// The Ray custom resources alone (for ungraded rows).
     fn ray_inventory(&self, forbidden: &BTreeSet<usize>) -> Inventory {
         let mut inv = Inventory { live: true, ..Default::default() };
+        // A list still under way: what its pages have brought so far.
         macro_rules! take {
             ($f:ident, $to:ident) => {
-                inv.$to = self
-                    .$f
-                    .iter()
-                    .filter(|w| !forbidden.contains(&w.id))
-                    .flat_map(|w| owned(&w.store))
-                    .collect();
+                for w in self.$f.iter().filter(|w| !forbidden.contains(&w.id)) {
+                    let early = w.early.as_ref().map(|b| lock(b).clone());
+                    match early.filter(|e| !e.is_empty()) {
+                        Some(objects) => inv.$to.extend(objects),
+                        None => inv.$to.extend(owned(&w.store)),
+                    }
+                }
             };
         }
         take!(rc, ray_clusters);
@@ -365,7 +400,9 @@ pub async fn run(conn: Connection, scope: Scope, cfg: PostureConfig, tx: mpsc::S
                 Some(n) => Api::namespaced(c.clone(), n),
                 None => Api::all(c.clone()),
             };
-            st.$field.push(spawn_watch(api, $cfg, id, sig_tx.clone(), &mut tasks));
+            let early = RAY_KINDS.contains(&$kind);
+            let cfg = if early { $cfg.page_size(RAY_PAGE) } else { $cfg };
+            st.$field.push(spawn_watch(api, cfg, id, early, sig_tx.clone(), &mut tasks));
         }};
     }
     let plain = watcher::Config::default;
@@ -387,10 +424,24 @@ pub async fn run(conn: Connection, scope: Scope, cfg: PostureConfig, tx: mpsc::S
     {
         let id = st.names.len();
         st.names.push((String::new(), "clusterrolebindings"));
-        st.crbs.push(spawn_watch(Api::all(c.clone()), plain(), id, sig_tx.clone(), &mut tasks));
+        st.crbs.push(spawn_watch(
+            Api::all(c.clone()),
+            plain(),
+            id,
+            false,
+            sig_tx.clone(),
+            &mut tasks,
+        ));
         let id = st.names.len();
         st.names.push((String::new(), "clusterroles"));
-        st.croles.push(spawn_watch(Api::all(c.clone()), plain(), id, sig_tx.clone(), &mut tasks));
+        st.croles.push(spawn_watch(
+            Api::all(c.clone()),
+            plain(),
+            id,
+            false,
+            sig_tx.clone(),
+            &mut tasks,
+        ));
         // ElasticQuotaTrees (ACK): a namespace listed in a leaf counts as quota-covered.
         let id = st.names.len();
         st.names.push((String::new(), "elasticquotatrees"));
@@ -407,6 +458,7 @@ pub async fn run(conn: Connection, scope: Scope, cfg: PostureConfig, tx: mpsc::S
         let mut changed = false;
         let mut handle = |s: Signal, changed: &mut bool, failing: &mut bool| match s {
             Signal::Ready(id) => {
+                tracing::debug!(list = ?st.names.get(id), pending = pending.len(), "listed");
                 pending.remove(&id);
                 *changed = true;
                 *failing = false;
@@ -442,9 +494,10 @@ pub async fn run(conn: Connection, scope: Scope, cfg: PostureConfig, tx: mpsc::S
         // Graded once every kind is listed; before that, as soon as the Ray custom resources
         // are, their rows without grades.
         let graded = pending.is_empty();
+        // Ungraded rows need the Ray kinds: listed, or at least a first page of RayClusters.
         let ray_pending =
             pending.iter().any(|id| st.names.get(*id).is_some_and(|(_, k)| RAY_KINDS.contains(k)));
-        if !graded && ray_pending {
+        if !graded && ray_pending && !st.early_rows() {
             continue;
         }
         let (st2, cfg2, forb) = (st.clone(), cfg.clone(), forbidden.clone());
