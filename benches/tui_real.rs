@@ -139,7 +139,8 @@ fn main() {
         kc.display()
     );
     let title = format!("Ray clusters ({})", clusters + 12);
-    let rows = |s: &str| s.contains(&title);
+    // Any Ray row of the population (the first page arrives before the title's full count).
+    let rows = |s: &str| s.contains(" rc-0");
     let graded = |s: &str| s.contains(&title) && s.contains(" synced ");
     let (mut firsts, mut all) = (Vec::new(), Vec::new());
     for _ in 0..3 {
