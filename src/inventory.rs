@@ -9,6 +9,7 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// The namespaced kinds an inventory holds, by their plural (as errors and `unreadable` name
 /// them); the cluster-scoped ones are clusterrolebindings, clusterroles, namespaces and
@@ -30,12 +31,12 @@ pub const NAMESPACED_KINDS: [&str; 12] = [
 
 #[derive(Debug, Clone, Default)]
 pub struct Inventory {
-    pub ray_clusters: Vec<RayCluster>,
+    pub ray_clusters: Vec<Arc<RayCluster>>,
     pub ray_jobs: Vec<RayJob>,
     pub ray_services: Vec<RayService>,
     pub ray_cron_jobs: Vec<RayCronJob>,
-    pub pods: Vec<Pod>,
-    pub services: Vec<Service>,
+    pub pods: Vec<Arc<Pod>>,
+    pub services: Vec<Arc<Service>>,
     pub ingresses: Vec<Ingress>,
     pub network_policies: Vec<NetworkPolicy>,
     pub resource_quotas: Vec<ResourceQuota>,
@@ -136,12 +137,12 @@ impl Inventory {
             }
         }
         match (group, kind.as_str()) {
-            ("ray.io", "RayCluster") => self.ray_clusters.push(parse(v)?),
+            ("ray.io", "RayCluster") => self.ray_clusters.push(Arc::new(parse(v)?)),
             ("ray.io", "RayJob") => self.ray_jobs.push(parse(v)?),
             ("ray.io", "RayService") => self.ray_services.push(parse(v)?),
             ("ray.io", "RayCronJob") => self.ray_cron_jobs.push(parse(v)?),
-            ("", "Pod") => self.pods.push(parse(v)?),
-            ("", "Service") => self.services.push(parse(v)?),
+            ("", "Pod") => self.pods.push(Arc::new(parse(v)?)),
+            ("", "Service") => self.services.push(Arc::new(parse(v)?)),
             ("networking.k8s.io", "Ingress") => self.ingresses.push(parse(v)?),
             ("networking.k8s.io", "NetworkPolicy") => self.network_policies.push(parse(v)?),
             ("", "ResourceQuota") => self.resource_quotas.push(parse(v)?),

@@ -154,12 +154,12 @@ async fn run(c: &kube::Client, job: &Job, p: &Progress) -> Result<Batch, kube::E
 
 pub(super) fn absorb(inv: &mut Inventory, b: Batch) {
     match b {
-        Batch::RayClusters(v) => inv.ray_clusters.extend(v),
+        Batch::RayClusters(v) => inv.ray_clusters.extend(v.into_iter().map(Arc::new)),
         Batch::RayJobs(v) => inv.ray_jobs.extend(v),
         Batch::RayServices(v) => inv.ray_services.extend(v),
         Batch::RayCronJobs(v) => inv.ray_cron_jobs.extend(v),
-        Batch::Pods(v) => inv.pods.extend(v),
-        Batch::Services(v) => inv.services.extend(v),
+        Batch::Pods(v) => inv.pods.extend(v.into_iter().map(Arc::new)),
+        Batch::Services(v) => inv.services.extend(v.into_iter().map(Arc::new)),
         Batch::Ingresses(v) => inv.ingresses.extend(v),
         Batch::Policies(v) => inv.network_policies.extend(v),
         Batch::Quotas(v) => inv.resource_quotas.extend(v),

@@ -18,17 +18,18 @@ use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::rc::Rc;
+use std::sync::Arc;
 
 /// The namespaced objects the rules read: of the whole inventory, or of a range of namespaces
 /// (see [`Slices::split`]).
 #[derive(Clone, Copy)]
 pub struct Slices<'a> {
-    pub ray_clusters: &'a [RayCluster],
+    pub ray_clusters: &'a [Arc<RayCluster>],
     pub ray_jobs: &'a [RayJob],
     pub ray_services: &'a [RayService],
     pub ray_cron_jobs: &'a [RayCronJob],
-    pub pods: &'a [Pod],
-    pub services: &'a [Service],
+    pub pods: &'a [Arc<Pod>],
+    pub services: &'a [Arc<Service>],
     pub ingresses: &'a [Ingress],
     pub network_policies: &'a [NetworkPolicy],
     pub resource_quotas: &'a [ResourceQuota],

@@ -41,9 +41,9 @@ struct Watch<K: Resource<DynamicType = ()> + Clone + 'static> {
     early: Option<Early<K>>,
 }
 
-type Early<K> = Arc<std::sync::Mutex<Vec<K>>>;
+type Early<K> = Arc<std::sync::Mutex<Vec<Arc<K>>>>;
 
-fn lock<K>(b: &Early<K>) -> std::sync::MutexGuard<'_, Vec<K>> {
+fn lock<K>(b: &Early<K>) -> std::sync::MutexGuard<'_, Vec<Arc<K>>> {
     b.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
@@ -93,7 +93,7 @@ where
                 }
                 Ok(watcher::Event::InitApply(o)) => {
                     if let Some(b) = &buffer {
-                        lock(b).push(o);
+                        lock(b).push(Arc::new(o));
                         let _ = sig.send(Signal::Changed);
                     }
                 }
@@ -208,20 +208,19 @@ impl Stores {
         let mut inv = Inventory { live: true, ..Default::default() };
         // A list still under way: what its pages have brought so far.
         macro_rules! take {
-            ($f:ident, $to:ident) => {
+            ($f:ident, $to:ident, $conv:expr) => {
                 for w in self.$f.iter().filter(|w| !forbidden.contains(&w.id)) {
                     let early = w.early.as_ref().map(|b| lock(b).clone());
-                    match early.filter(|e| !e.is_empty()) {
-                        Some(objects) => inv.$to.extend(objects),
-                        None => inv.$to.extend(owned(&w.store)),
-                    }
+                    let objects =
+                        early.filter(|e| !e.is_empty()).unwrap_or_else(|| w.store.state());
+                    inv.$to.extend(objects.iter().map($conv));
                 }
             };
         }
-        take!(rc, ray_clusters);
-        take!(jobs, ray_jobs);
-        take!(svcs, ray_services);
-        take!(crons, ray_cron_jobs);
+        take!(rc, ray_clusters, Arc::clone);
+        take!(jobs, ray_jobs, |a: &Arc<RayJob>| (**a).clone());
+        take!(svcs, ray_services, |a: &Arc<RayService>| (**a).clone());
+        take!(crons, ray_cron_jobs, |a: &Arc<RayCronJob>| (**a).clone());
         inv.sort_by_namespace();
         inv
     }
@@ -236,13 +235,23 @@ impl Stores {
                     .collect()
             };
         }
+        // The big kinds are shared with the stores, not copied: an evaluation costs pointers.
+        macro_rules! share {
+            ($f:ident) => {
+                self.$f
+                    .iter()
+                    .filter(|w| !forbidden.contains(&w.id))
+                    .flat_map(|w| w.store.state())
+                    .collect()
+            };
+        }
         let mut inv = Inventory {
-            ray_clusters: collect!(rc),
+            ray_clusters: share!(rc),
             ray_jobs: collect!(jobs),
             ray_services: collect!(svcs),
             ray_cron_jobs: collect!(crons),
-            pods: collect!(pods),
-            services: collect!(services),
+            pods: share!(pods),
+            services: share!(services),
             ingresses: collect!(ingresses),
             network_policies: collect!(policies),
             resource_quotas: collect!(quotas),

@@ -43,7 +43,7 @@ pub fn rows(inv: &Inventory, entries: Vec<Entry>) -> Vec<Row> {
                     s.metadata.namespace.as_deref().unwrap_or(""),
                     s.metadata.name.as_deref().unwrap_or(""),
                 ),
-                s,
+                &**s,
             )
         })
         .collect();
@@ -56,7 +56,7 @@ pub fn rows(inv: &Inventory, entries: Vec<Entry>) -> Vec<Row> {
                     c.metadata.namespace.as_deref().unwrap_or(""),
                     c.metadata.name.as_deref().unwrap_or(""),
                 ),
-                c,
+                &**c,
             )
         })
         .collect();
