@@ -39,9 +39,6 @@ struct Watch<K: Resource<DynamicType = ()> + Clone + 'static> {
     /// What the first list has brought so far (the store fills only when it is complete):
     /// kept for the Ray kinds, whose rows are shown page by page.
     early: Option<Early<K>>,
-    /// The first objects of a quick list of their own (RayClusters only), shown until the
-    /// watcher's first page arrives.
-    preview: Option<Early<K>>,
 }
 
 type Early<K> = Arc<std::sync::Mutex<Vec<Arc<K>>>>;
@@ -50,8 +47,8 @@ fn lock<K>(b: &Early<K>) -> std::sync::MutexGuard<'_, Vec<Arc<K>>> {
     b.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// How many RayClusters the quick first list brings, for the first rows on screen.
-const PREVIEW: u32 = 50;
+/// The Ray kinds are listed in small pages so that their first rows arrive early.
+const RAY_PAGE: u32 = 50;
 
 fn forbidden(e: &watcher::Error) -> bool {
     let api = match e {
@@ -77,8 +74,6 @@ where
     let (store, writer) = reflector::store();
     let early: Option<Early<K>> = early.then(Default::default);
     let buffer = early.clone();
-    let preview_of: Option<Early<K>> = early.as_ref().map(|_| Default::default());
-    let preview = preview_of.clone();
     tasks.push(tokio::spawn(async move {
         // managedFields are as large as the object and no rule reads them: not kept.
         let events = watcher(api, cfg)
@@ -93,9 +88,6 @@ where
                     failing = false;
                     if let Some(b) = &buffer {
                         lock(b).clear();
-                    }
-                    if let Some(p) = &preview {
-                        lock(p).clear();
                     }
                     let _ = sig.send(Signal::Ready(id));
                 }
@@ -125,7 +117,7 @@ where
             }
         }
     }));
-    Watch { id, store, early, preview: preview_of }
+    Watch { id, store, early }
 }
 
 /// The ElasticQuotaTree watcher (a CRD that may be absent: then it reports Forbidden/404 once).
@@ -208,8 +200,7 @@ const RAY_KINDS: [&str; 4] = ["rayclusters", "rayjobs", "rayservices", "raycronj
 impl Stores {
     /// Whether a first page of RayClusters has arrived while their list is under way.
     fn early_rows(&self) -> bool {
-        let some = |b: &Option<Early<RayCluster>>| b.as_ref().is_some_and(|b| !lock(b).is_empty());
-        self.rc.iter().any(|w| some(&w.early) || some(&w.preview))
+        self.rc.iter().any(|w| w.early.as_ref().is_some_and(|b| !lock(b).is_empty()))
     }
 
     /// The Ray custom resources alone (for ungraded rows).
@@ -219,14 +210,9 @@ impl Stores {
         macro_rules! take {
             ($f:ident, $to:ident, $conv:expr) => {
                 for w in self.$f.iter().filter(|w| !forbidden.contains(&w.id)) {
-                    let read = |b: &Option<Early<_>>| {
-                        b.as_ref().map(|b| lock(b).clone()).filter(|e| !e.is_empty())
-                    };
-                    // The watcher's pages, else its complete list, else the quick preview.
-                    let objects = read(&w.early)
-                        .or_else(|| Some(w.store.state()).filter(|s| !s.is_empty()))
-                        .or_else(|| read(&w.preview))
-                        .unwrap_or_default();
+                    let early = w.early.as_ref().map(|b| lock(b).clone());
+                    let objects =
+                        early.filter(|e| !e.is_empty()).unwrap_or_else(|| w.store.state());
                     inv.$to.extend(objects.iter().map($conv));
                 }
             };
@@ -424,31 +410,13 @@ pub async fn run(conn: Connection, scope: Scope, cfg: PostureConfig, tx: mpsc::S
                 None => Api::all(c.clone()),
             };
             let early = RAY_KINDS.contains(&$kind);
-            st.$field.push(spawn_watch(api, $cfg, id, early, sig_tx.clone(), &mut tasks));
+            let cfg = if early { $cfg.page_size(RAY_PAGE) } else { $cfg };
+            st.$field.push(spawn_watch(api, cfg, id, early, sig_tx.clone(), &mut tasks));
         }};
     }
     let plain = watcher::Config::default;
     for ns in &nss {
         watch!(rc, RayCluster, "rayclusters", ns, plain());
-        // A quick list of the first RayClusters, for rows before the first page of the watch.
-        if let Some(preview) = st.rc.last().and_then(|w| w.preview.clone()) {
-            let api: Api<RayCluster> = match ns {
-                Some(n) => Api::namespaced(c.clone(), n),
-                None => Api::all(c.clone()),
-            };
-            let sig = sig_tx.clone();
-            tasks.push(tokio::spawn(async move {
-                if let Ok(l) = api.list(&ListParams::default().limit(PREVIEW)).await {
-                    let mut b = lock(&preview);
-                    b.extend(l.items.into_iter().map(|mut o| {
-                        o.metadata.managed_fields = None;
-                        Arc::new(o)
-                    }));
-                    drop(b);
-                    let _ = sig.send(Signal::Changed);
-                }
-            }));
-        }
         watch!(jobs, RayJob, "rayjobs", ns, plain());
         watch!(svcs, RayService, "rayservices", ns, plain());
         watch!(crons, RayCronJob, "raycronjobs", ns, plain());
