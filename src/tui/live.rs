@@ -431,26 +431,16 @@ pub async fn run(conn: Connection, scope: Scope, cfg: PostureConfig, tx: mpsc::S
         watch!(events, KEvent, "events", ns, plain().fields("type=Warning"));
     }
     {
-        let id = st.names.len();
-        st.names.push((String::new(), "clusterrolebindings"));
-        st.crbs.push(spawn_watch(
-            Api::all(c.clone()),
-            plain(),
-            id,
-            false,
-            sig_tx.clone(),
-            &mut tasks,
-        ));
-        let id = st.names.len();
-        st.names.push((String::new(), "clusterroles"));
-        st.croles.push(spawn_watch(
-            Api::all(c.clone()),
-            plain(),
-            id,
-            false,
-            sig_tx.clone(),
-            &mut tasks,
-        ));
+        macro_rules! watch_cluster_wide {
+            ($field:ident, $kind:expr) => {{
+                let id = st.names.len();
+                st.names.push((String::new(), $kind));
+                let api = Api::all(c.clone());
+                st.$field.push(spawn_watch(api, plain(), id, false, sig_tx.clone(), &mut tasks));
+            }};
+        }
+        watch_cluster_wide!(crbs, "clusterrolebindings");
+        watch_cluster_wide!(croles, "clusterroles");
         // ElasticQuotaTrees (ACK): a namespace listed in a leaf counts as quota-covered.
         let id = st.names.len();
         st.names.push((String::new(), "elasticquotatrees"));
