@@ -82,3 +82,12 @@ pub async fn listed_population() -> raydar::inventory::Inventory {
     assert!(errors.is_empty(), "{errors:?}");
     inv
 }
+
+/// User plus system CPU ticks of a process, from /proc.
+pub fn cpu_ticks(pid: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> =
+        stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
+    fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
+}

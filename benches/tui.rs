@@ -9,7 +9,7 @@
 
 #[path = "common.rs"]
 mod common;
-use common::{median, ms, peak_rss_mib, spawn_demo_server};
+use common::{cpu_ticks, median, ms, peak_rss_mib, spawn_demo_server};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
@@ -38,14 +38,6 @@ fn time_to_screen(sock: &str, cmd: &str, what: &str, limit: Duration) -> Option<
         std::thread::sleep(Duration::from_millis(2));
     }
     None
-}
-
-fn cpu_ticks(pid: &str) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> =
-        stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
-    fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
 }
 
 #[tokio::main]

@@ -14,7 +14,7 @@ mod common;
 #[path = "../tests/it/envtest.rs"]
 mod envtest;
 
-use common::{median, ms};
+use common::{cpu_ticks, median, ms};
 use envtest::RealUser;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -65,14 +65,6 @@ fn status_kb(pid: &str, key: &str) -> f64 {
         .find(|l| l.starts_with(key))
         .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         .unwrap_or(0.0)
-}
-
-fn cpu_ticks(pid: &str) -> u64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let f: Vec<&str> =
-        stat.rsplit_once(')').map(|(_, r)| r.split_whitespace().collect()).unwrap_or_default();
-    f.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
-        + f.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
 }
 
 fn main() {

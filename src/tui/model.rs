@@ -25,15 +25,18 @@ pub struct Row {
     pub events: Vec<EventLine>,
     /// Lowercase namespace, name, kind, grade, rule ids and severities, for the `/` filter.
     pub search: String,
-    /// Graded: every kind the rules read has been listed. Until then the row shows what the
-    /// Ray custom resource says and `…` where a grade or a mark would be.
-    pub graded: bool,
 }
 
 /// The grade shown while a row is not graded yet.
 pub const GRADING: &str = "…";
 
 impl Row {
+    /// Graded: every kind the rules read has been listed. Until then the grade is [`GRADING`]
+    /// and the row shows what the Ray custom resource says, with `…` for the marks.
+    pub fn graded(&self) -> bool {
+        self.entry.grade != GRADING
+    }
+
     pub fn search_key(e: &Entry) -> String {
         let mut s =
             format!("{} {} {} grade:{} ", e.namespace, e.name, e.kind, e.grade).to_lowercase();

@@ -140,7 +140,6 @@ pub fn rows(inv: &Inventory, entries: Vec<Entry>) -> Vec<Row> {
                 events: evs,
                 search: Row::search_key(&e),
                 entry: e,
-                graded: true,
             }
         })
         .collect()
@@ -171,7 +170,6 @@ pub fn ungraded(inv: &Inventory, entries: Vec<Entry>) -> Vec<Row> {
         r.entry.findings.clear();
         r.head_svc = GRADING.into();
         r.exposure = GRADING;
-        r.graded = false;
         r.search = Row::search_key(&r.entry);
     }
     out

@@ -325,7 +325,7 @@ fn render_clusters(m: &Model, f: &mut Frame, area: Rect) {
             } else if mid {
                 cells.push(Cell::from(e.ray_version.clone().unwrap_or_else(|| "?".into())));
             }
-            if r.graded {
+            if r.graded() {
                 cells.extend([
                     Cell::from(Span::styled(r.exposure, exposure_style(m, r))),
                     Cell::from(Span::styled(mark(r.tls), t.get(if r.tls { "ok" } else { "bad" }))),
@@ -396,7 +396,7 @@ fn render_detail(m: &Model, f: &mut Frame, area: Rect) {
         Tab::Findings => ("[findings]", "events"),
         Tab::Events => ("findings", "[events]"),
     };
-    let title = if r.graded {
+    let title = if r.graded() {
         format!(
             " {} · {ft} ({}) · {et} ({}) · grade {} ({}) ",
             e.name,
@@ -411,7 +411,7 @@ fn render_detail(m: &Model, f: &mut Frame, area: Rect) {
     let width = area.width.saturating_sub(4) as usize;
     let mut lines: Vec<Line> = Vec::new();
     match m.tab {
-        Tab::Findings if !r.graded => lines.push(Line::styled(
+        Tab::Findings if !r.graded() => lines.push(Line::styled(
             "grading… the pods, Services, Ingresses, NetworkPolicies, quotas and RBAC that decide the grade are still being listed",
             t.get("muted"),
         )),
@@ -528,7 +528,7 @@ fn render_status(m: &Model, f: &mut Frame, area: Rect) {
     let mut left: Vec<Span> = Vec::new();
     match &m.link {
         Link::Loading => left.push(Span::styled(" listing… ", t.get("muted"))),
-        Link::Live if m.rows.iter().any(|r| !r.graded) => left.push(Span::styled(
+        Link::Live if m.rows.iter().any(|r| !r.graded()) => left.push(Span::styled(
             format!(" grading… Ray clusters listed {} ", m.synced.as_deref().unwrap_or("")),
             t.get("muted"),
         )),

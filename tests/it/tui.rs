@@ -452,12 +452,12 @@ async fn rows_come_first_ungraded_then_graded_never_a_before_the_data() {
     // Ungraded snapshots (page by page while the RayClusters are listed), then graded ones.
     let mut first = next_snapshot(&mut rx).await;
     while first.rows.len() < 12 {
-        assert!(first.rows.iter().all(|r| !r.graded), "no grade before the data is in");
+        assert!(first.rows.iter().all(|r| !r.graded()), "no grade before the data is in");
         first = next_snapshot(&mut rx).await;
     }
     first.synced = "12:00:00".into();
     assert_eq!(first.rows.len(), 12, "every Ray object is a row before its grade");
-    assert!(first.rows.iter().all(|r| !r.graded && r.entry.grade == GRADING));
+    assert!(first.rows.iter().all(|r| !r.graded() && r.entry.grade == GRADING));
     assert!(first.rows.iter().all(|r| r.entry.findings.is_empty()));
     let cowboy = first.rows.iter().find(|r| r.entry.name == "cowboy").unwrap();
     assert_eq!((cowboy.state.as_str(), cowboy.workers_desired), ("ready", 1), "from the CR");
@@ -470,8 +470,11 @@ async fn rows_come_first_ungraded_then_graded_never_a_before_the_data() {
     assert!(m.namespaces.iter().all(|n| n.worst == GRADING), "namespaces wait too");
     // Then graded, with the same rows.
     let mut second = next_snapshot(&mut rx).await;
-    while !second.rows.iter().all(|r| r.graded) {
-        assert!(second.rows.iter().all(|r| !r.graded), "a snapshot is graded whole or not at all");
+    while !second.rows.iter().all(|r| r.graded()) {
+        assert!(
+            second.rows.iter().all(|r| !r.graded()),
+            "a snapshot is graded whole or not at all"
+        );
         second = next_snapshot(&mut rx).await;
     }
     update(&mut m, Msg::Snapshot(Box::new(second)));
