@@ -17,4 +17,5 @@ pub mod quantity;
 pub mod remediate;
 pub mod report;
 pub mod scan;
+pub mod semantics;
 pub mod tui;

@@ -1,6 +1,6 @@
 //! Guide §1.2: Ray token authentication (RAY-AUTH-001).
 
-use super::{catalog::rule, evidence, Findings, Subject};
+use super::{catalog::rule, Findings, Subject};
 
 pub fn check(s: &Subject, out: &mut Findings) {
     let Some(spec) = s.spec else { return };
@@ -19,19 +19,19 @@ pub fn check(s: &Subject, out: &mut Findings) {
         return;
     }
     let r = rule!("RAY-AUTH-001");
-    evidence!(
-        out,
+    out.add(
         r,
         r.severity,
-        s.object(),
-        ": ",
-        s.spec_path,
-        ".authOptions.mode is not \"token\" and RAY_AUTH_MODE=token is not set"
+        format!(
+            "{}: {}.authOptions.mode is not \"token\" and RAY_AUTH_MODE=token is not set",
+            s.object(),
+            s.spec_path
+        ),
     );
     let old =
         s.ray_version_parsed().is_some_and(|v| v < super::images::RayVersion::release(2, 52, 0));
     if let Some(v) = s.ray_version().filter(|_| old) {
         // Same rule and severity: appended to the evidence above (`; …`).
-        evidence!(out, r, r.severity, "Ray ", v, " must be upgraded to 2.52 or later first");
+        out.add(r, r.severity, format!("Ray {v} must be upgraded to 2.52 or later first"));
     }
 }

@@ -65,29 +65,6 @@ pub struct Rule {
     pub title: &'static str,
     pub remediation: &'static str,
     pub fix: Option<FixId>,
-    /// The id as a number that orders as the id does, for comparing ids without their text.
-    #[serde(skip)]
-    key: u128,
-}
-
-impl Rule {
-    /// Orders rules as their ids do (ids are at most 16 ASCII bytes, checked while compiling).
-    pub fn key(&self) -> u128 {
-        self.key
-    }
-}
-
-/// The id's bytes, big-endian and zero-padded: a shorter id sorts first, as `str` does.
-const fn id_key(id: &str) -> u128 {
-    let b = id.as_bytes();
-    assert!(b.len() <= 16, "rule ids are at most 16 bytes");
-    let mut k = 0u128;
-    let mut i = 0;
-    while i < 16 {
-        k = (k << 8) | if i < b.len() { b[i] as u128 } else { 0 };
-        i += 1;
-    }
-    k
 }
 
 const fn r(
@@ -98,7 +75,7 @@ const fn r(
     remediation: &'static str,
     fix: Option<FixId>,
 ) -> Rule {
-    Rule { id, section, severity, title, remediation, fix, key: id_key(id) }
+    Rule { id, section, severity, title, remediation, fix }
 }
 
 pub static RULES: &[Rule] = &[

@@ -1,8 +1,7 @@
 //! Guide §8: static cloud credentials (RAY-CRED-001, RAY-CRED-002). Values are never read
 //! into a finding: only the variable's name and where it is.
 
-use super::subject::Indexed;
-use super::{catalog::rule, evidence, Findings, Piece, Severity, Subject};
+use super::{catalog::rule, Findings, Severity, Subject};
 use crate::model::Container;
 use compact_str::CompactString;
 use std::collections::BTreeSet;
@@ -32,8 +31,8 @@ pub fn is_credential(name: &str) -> bool {
 }
 
 fn scan(
-    obj: &dyn Piece,
-    path: &dyn Piece,
+    obj: &str,
+    path: &str,
     c: &Container,
     seen: &mut BTreeSet<(&'static str, CompactString)>,
     out: &mut Findings,
@@ -41,35 +40,23 @@ fn scan(
     for e in c.env.iter().filter(|e| is_credential(&e.name)) {
         if e.value.as_deref().is_some_and(|v| !v.is_empty()) && seen.insert(("lit", e.name.clone()))
         {
-            evidence!(
-                out,
+            out.add(
                 rule!("RAY-CRED-001"),
                 Severity::Critical,
-                obj,
-                " ",
-                path,
-                " (",
-                c.name,
-                ") env ",
-                e.name,
-                " is a literal value (not shown)"
+                format!("{obj} {path} ({}) env {} is a literal value (not shown)", c.name, e.name),
             );
         }
         if let Some(sk) = e.value_from.as_ref().and_then(|v| v.secret_key_ref.as_ref()) {
             if seen.insert(("ref", e.name.clone())) {
-                evidence!(
-                    out,
+                out.add(
                     rule!("RAY-CRED-002"),
                     Severity::Medium,
-                    obj,
-                    " ",
-                    path,
-                    " (",
-                    c.name,
-                    ") env ",
-                    e.name,
-                    " comes from Secret ",
-                    sk.name.as_deref().unwrap_or("?")
+                    format!(
+                        "{obj} {path} ({}) env {} comes from Secret {}",
+                        c.name,
+                        e.name,
+                        sk.name.as_deref().unwrap_or("?")
+                    ),
                 );
             }
         }
@@ -84,12 +71,8 @@ pub fn check(s: &Subject, out: &mut Findings) {
             if !c.env.iter().any(|e| is_credential(&e.name)) {
                 continue;
             }
-            let path = Indexed {
-                base: &t.path,
-                list: if init { "initContainers" } else { "containers" },
-                i,
-            };
-            scan(&obj, &path, c, &mut seen, out);
+            let list = if init { "initContainers" } else { "containers" };
+            scan(obj, &format!("{}.{list}[{i}]", t.path), c, &mut seen, out);
         }
     }
     // Live pods win where webhooks mutate them.
@@ -99,7 +82,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
                 continue;
             }
             let pod = format!("Pod {}/{}", s.namespace, p.metadata.name.as_deref().unwrap_or(""));
-            scan(&pod, &Indexed { base: &"spec", list: "containers", i }, c, &mut seen, out);
+            scan(&pod, &format!("spec.containers[{i}]"), c, &mut seen, out);
         }
     }
 }

@@ -2,8 +2,8 @@
 //! (RAY-EXP-001), the dashboard on load balancers and node ports (RAY-EXP-002/003) or an
 //! Ingress (RAY-EXP-004), and a CR that asks for an exposed head Service (RAY-SVC-001).
 
-use super::subject::PortKind;
-use super::{catalog::rule, evidence, Findings, Severity, Subject};
+use super::{catalog::rule, Findings, Reach, Severity, Subject};
+use crate::semantics::ray::{classify, PortKind};
 
 const INGRESS_AUTH: [&str; 4] = [
     "nginx.ingress.kubernetes.io/auth-type",
@@ -17,12 +17,17 @@ fn services(s: &Subject, out: &mut Findings) {
     for e in s.exposures.iter().filter(|e| e.outside) {
         match e.kind {
             PortKind::Gcs | PortKind::Client => {
-                evidence!(out, rule!("RAY-EXP-001"), Severity::Critical, e);
+                out.add(rule!("RAY-EXP-001"), Severity::Critical, e.to_string());
+                out.reach(Reach::Public);
             }
             PortKind::Dashboard if e.acl.is_none() => {
-                evidence!(out, rule!("RAY-EXP-002"), Severity::Critical, e);
+                out.add(rule!("RAY-EXP-002"), Severity::Critical, e.to_string());
+                out.reach(Reach::Public);
             }
-            PortKind::Dashboard => evidence!(out, rule!("RAY-EXP-003"), Severity::High, e),
+            PortKind::Dashboard => {
+                out.add(rule!("RAY-EXP-003"), Severity::High, e.to_string());
+                out.reach(Reach::Acl);
+            }
             PortKind::Other => {}
         }
     }
@@ -61,21 +66,15 @@ fn ingresses(s: &Subject, out: &mut Findings) {
                 } else {
                     (Severity::Critical, "with no authentication")
                 };
-                evidence!(
-                    out,
+                out.add(
                     rule!("RAY-EXP-004"),
                     sev,
-                    "Ingress ",
-                    s.namespace,
-                    "/",
-                    iname,
-                    " ",
-                    path,
-                    " routes to Service ",
-                    b.name,
-                    " (dashboard) ",
-                    how
+                    format!(
+                        "Ingress {}/{iname} {path} routes to Service {} (dashboard) {how}",
+                        s.namespace, b.name
+                    ),
                 );
+                out.reach(Reach::Ingress);
             }
         }
     }
@@ -84,55 +83,38 @@ fn ingresses(s: &Subject, out: &mut Findings) {
         .iter()
         .any(|i| i.metadata.name.as_deref().is_some_and(|n| generated(n, "-head-ingress")));
     if asked && !live_ingress && !s.inv.live {
-        evidence!(
-            out,
-            rule!("RAY-EXP-004"),
-            Severity::Critical,
-            s.object(),
-            " ",
-            s.spec_path,
-            ".headGroupSpec.enableIngress=true: KubeRay creates an Ingress to the dashboard with no authentication"
-        );
+        out.add(rule!("RAY-EXP-004"), Severity::Critical, format!("{} {}.headGroupSpec.enableIngress=true: KubeRay creates an Ingress to the dashboard with no authentication", s.object(), s.spec_path));
+        out.reach(Reach::Ingress);
     }
 }
 
 fn host_exposure(s: &Subject, out: &mut Findings) {
     for t in s.templates().iter().filter(|t| t.head) {
         if t.spec.host_network == Some(true) {
-            evidence!(
-                out,
-                rule!("RAY-EXP-001"),
-                Severity::Critical,
-                s.object(),
-                " ",
-                t.path,
-                ".hostNetwork=true: GCS 6379, dashboard 8265 and client 10001 listen on the node's address"
-            );
+            out.add(rule!("RAY-EXP-001"), Severity::Critical, format!("{} {}.hostNetwork=true: GCS 6379, dashboard 8265 and client 10001 listen on the node's address", s.object(), t.path));
+            out.reach(Reach::Node);
         }
         for (i, c) in t.spec.containers.iter().enumerate() {
             for p in &c.ports {
                 if p.host_port.is_some_and(|h| h > 0)
                     && matches!(
-                        super::subject::classify(p.container_port, p.name.as_deref()),
+                        classify(p.container_port, p.name.as_deref()),
                         PortKind::Gcs | PortKind::Client | PortKind::Dashboard
                     )
                 {
-                    evidence!(
-                        out,
+                    out.add(
                         rule!("RAY-EXP-001"),
                         Severity::Critical,
-                        s.object(),
-                        " ",
-                        t.path,
-                        ".containers[",
-                        i,
-                        "] (",
-                        c.name,
-                        ") port ",
-                        p.container_port,
-                        " has hostPort ",
-                        p.host_port.unwrap_or(0)
+                        format!(
+                            "{} {}.containers[{i}] ({}) port {} has hostPort {}",
+                            s.object(),
+                            t.path,
+                            c.name,
+                            p.container_port,
+                            p.host_port.unwrap_or(0)
+                        ),
                     );
+                    out.reach(Reach::Node);
                 }
             }
         }
@@ -151,18 +133,14 @@ fn service_type(s: &Subject, out: &mut Findings) {
     ];
     for (field, ty) in asked {
         if let Some(ty @ ("LoadBalancer" | "NodePort")) = ty {
-            evidence!(
-                out,
+            out.add(
                 rule!("RAY-SVC-001"),
                 Severity::High,
-                s.object(),
-                " ",
-                s.spec_path,
-                ".",
-                field,
-                "=",
-                ty,
-                ": a recreated head Service would be exposed again"
+                format!(
+                    "{} {}.{field}={ty}: a recreated head Service would be exposed again",
+                    s.object(),
+                    s.spec_path
+                ),
             );
         }
     }

@@ -1,7 +1,6 @@
 //! Guide §6: images and Ray versions (RAY-IMG-001, RAY-IMG-002, RAY-IMG-003, RAY-VER-001).
 
-use super::subject::Indexed;
-use super::{catalog::rule, evidence, Findings, Joined, Severity, Subject};
+use super::{catalog::rule, Findings, Severity, Subject};
 use std::borrow::Cow;
 
 /// An image reference split into its parts; `registry` is normalised (`docker.io`).
@@ -96,31 +95,20 @@ pub fn check(s: &Subject, out: &mut Findings) {
             }
             seen.push(image);
             let list = if init { "initContainers" } else { "containers" };
-            let path = Indexed { base: &t.path, list, i };
+            let path = format!("{}.{list}[{i}]", t.path);
             let r = split_image(image);
             if r.digest.is_none() && r.tag.is_none_or(|t| t == "latest") {
-                evidence!(
-                    out,
+                out.add(
                     rule!("RAY-IMG-001"),
                     Severity::Medium,
-                    obj,
-                    " ",
-                    path,
-                    " image ",
-                    image
+                    format!("{obj} {path} image {image}"),
                 );
             }
             if r.digest.is_none() {
-                evidence!(
-                    out,
+                out.add(
                     rule!("RAY-IMG-002"),
                     Severity::Low,
-                    obj,
-                    " ",
-                    path,
-                    " image ",
-                    image,
-                    " has no @sha256 digest"
+                    format!("{obj} {path} image {image} has no @sha256 digest"),
                 );
             }
             let trusted = |p: &String| {
@@ -128,18 +116,14 @@ pub fn check(s: &Subject, out: &mut Findings) {
             };
             if !s.cfg.trusted_registries.is_empty() && !s.cfg.trusted_registries.iter().any(trusted)
             {
-                evidence!(
-                    out,
+                out.add(
                     rule!("RAY-IMG-003"),
                     Severity::Info,
-                    obj,
-                    " ",
-                    path,
-                    " image from ",
-                    r.registry,
-                    " (trusted: ",
-                    Joined(&s.cfg.trusted_registries, ", "),
-                    ")"
+                    format!(
+                        "{obj} {path} image from {} (trusted: {})",
+                        r.registry,
+                        s.cfg.trusted_registries.join(", ")
+                    ),
                 );
             }
         }
@@ -153,7 +137,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
             } else {
                 return;
             };
-            evidence!(out, rule!("RAY-VER-001"), sev, obj, " Ray ", v, " is ", why);
+            out.add(rule!("RAY-VER-001"), sev, format!("{obj} Ray {v} is {why}"));
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Guide §2 and §3: namespace isolation and resource quotas (RAY-NS-001, RAY-QUOTA-001,
 //! RAY-QUOTA-002).
 
-use super::{catalog::rule, evidence, Findings, Joined, Severity, Subject};
+use super::{catalog::rule, Findings, Severity, Subject};
 use serde_json::Value;
 
 fn system_namespace(ns: &str) -> bool {
@@ -35,13 +35,10 @@ pub fn check(s: &Subject, out: &mut Findings) {
         return;
     }
     if system_namespace(s.namespace) {
-        evidence!(
-            out,
+        out.add(
             rule!("RAY-NS-001"),
             Severity::Medium,
-            s.object(),
-            " runs in namespace ",
-            s.namespace
+            format!("{} runs in namespace {}", s.object(), s.namespace),
         );
     }
     if !s.inv.readable(s.namespace, "resourcequotas") {
@@ -51,13 +48,13 @@ pub fn check(s: &Subject, out: &mut Findings) {
         s.idx.quotas.get(s.namespace).map_or(&[], Vec::as_slice);
     if quotas.is_empty() {
         if !s.inv.elastic_quota_trees.iter().any(|t| eqt_covers(t, s.namespace)) {
-            evidence!(
-                out,
+            out.add(
                 rule!("RAY-QUOTA-001"),
                 Severity::Medium,
-                "Namespace ",
-                s.namespace,
-                " has no ResourceQuota and no ElasticQuotaTree leaf covers it"
+                format!(
+                    "Namespace {} has no ResourceQuota and no ElasticQuotaTree leaf covers it",
+                    s.namespace
+                ),
             );
         }
         return;
@@ -70,16 +67,15 @@ pub fn check(s: &Subject, out: &mut Findings) {
     });
     if !caps_gpu && requests_gpus(s) {
         let names: Vec<&str> = quotas.iter().filter_map(|q| q.metadata.name.as_deref()).collect();
-        evidence!(
-            out,
+        out.add(
             rule!("RAY-QUOTA-002"),
             Severity::Low,
-            s.object(),
-            " requests GPUs but ResourceQuota ",
-            s.namespace,
-            "/",
-            Joined(&names, ","),
-            " caps no GPU resource"
+            format!(
+                "{} requests GPUs but ResourceQuota {}/{} caps no GPU resource",
+                s.object(),
+                s.namespace,
+                names.join(",")
+            ),
         );
     }
 }

@@ -1,6 +1,6 @@
 //! Guide §4: ServiceAccounts and RBAC (RAY-RBAC-001, RAY-RBAC-002, RAY-RBAC-003).
 
-use super::{catalog::rule, evidence, Findings, Joined, Severity, Subject};
+use super::{catalog::rule, Findings, Severity, Subject};
 
 const POWERFUL: [&str; 3] = ["cluster-admin", "admin", "edit"];
 
@@ -87,18 +87,10 @@ pub fn check(s: &Subject, out: &mut Findings) {
             } else {
                 (Severity::Medium, "workers never need it")
             };
-            evidence!(
-                out,
+            out.add(
                 rule!("RAY-RBAC-002"),
                 sev,
-                s.object(),
-                " ",
-                t.path,
-                ": ServiceAccount ",
-                sa,
-                " token is mounted (",
-                why,
-                ")"
+                format!("{} {}: ServiceAccount {sa} token is mounted ({why})", s.object(), t.path),
             );
         }
         if !sas.contains(&sa) {
@@ -107,16 +99,15 @@ pub fn check(s: &Subject, out: &mut Findings) {
     }
     sas.sort_unstable();
     if !default_users.is_empty() {
-        evidence!(
-            out,
+        out.add(
             rule!("RAY-RBAC-001"),
             Severity::Medium,
-            s.object(),
-            ": pods of ",
-            Joined(&default_users, ", "),
-            " run as ServiceAccount ",
-            s.namespace,
-            "/default"
+            format!(
+                "{}: pods of {} run as ServiceAccount {}/default",
+                s.object(),
+                default_users.join(", "),
+                s.namespace
+            ),
         );
     }
     for sa in &sas {
@@ -126,20 +117,15 @@ pub fn check(s: &Subject, out: &mut Findings) {
                     if let Some(role) =
                         powerful_role(s, &b.role_ref.kind, &b.role_ref.name, s.namespace)
                     {
-                        evidence!(
-                            out,
+                        out.add(
                             rule!("RAY-RBAC-003"),
                             Severity::Critical,
-                            "RoleBinding ",
-                            s.namespace,
-                            "/",
-                            b.metadata.name.as_deref().unwrap_or(""),
-                            " binds ServiceAccount ",
-                            s.namespace,
-                            "/",
-                            sa,
-                            " to ",
-                            role
+                            format!(
+                                "RoleBinding {}/{} binds ServiceAccount {}/{sa} to {role}",
+                                s.namespace,
+                                b.metadata.name.as_deref().unwrap_or(""),
+                                s.namespace
+                            ),
                         );
                     }
                 }
@@ -149,18 +135,14 @@ pub fn check(s: &Subject, out: &mut Findings) {
             for b in &s.inv.cluster_role_bindings {
                 if binds(b.subjects.as_ref(), sa, s.namespace, "") {
                     if let Some(role) = powerful_role(s, &b.role_ref.kind, &b.role_ref.name, "") {
-                        evidence!(
-                            out,
+                        out.add(
                             rule!("RAY-RBAC-003"),
                             Severity::Critical,
-                            "ClusterRoleBinding ",
-                            b.metadata.name.as_deref().unwrap_or(""),
-                            " binds ServiceAccount ",
-                            s.namespace,
-                            "/",
-                            sa,
-                            " to ",
-                            role
+                            format!(
+                                "ClusterRoleBinding {} binds ServiceAccount {}/{sa} to {role}",
+                                b.metadata.name.as_deref().unwrap_or(""),
+                                s.namespace
+                            ),
                         );
                     }
                 }

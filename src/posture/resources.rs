@@ -1,6 +1,6 @@
 //! Guide §7: requests and limits on Ray containers (RAY-RES-001, RAY-RES-002).
 
-use super::{catalog::rule, evidence, Findings, Severity, Subject};
+use super::{catalog::rule, Findings, Severity, Subject};
 
 pub fn check(s: &Subject, out: &mut Findings) {
     let obj = s.object();
@@ -17,31 +17,17 @@ pub fn check(s: &Subject, out: &mut Findings) {
             (false, false) => "cpu or memory",
         };
         if !missing.is_empty() {
-            evidence!(
-                out,
+            out.add(
                 rule!("RAY-RES-001"),
                 Severity::Medium,
-                obj,
-                " ",
-                t.path,
-                ".containers[0] (",
-                c.name,
-                ") has no ",
-                missing,
-                " request"
+                format!("{obj} {}.containers[0] ({}) has no {missing} request", t.path, c.name),
             );
         }
         if !r.limits.contains_key("memory") {
-            evidence!(
-                out,
+            out.add(
                 rule!("RAY-RES-002"),
                 Severity::Medium,
-                obj,
-                " ",
-                t.path,
-                ".containers[0] (",
-                c.name,
-                ") has no memory limit"
+                format!("{obj} {}.containers[0] ({}) has no memory limit", t.path, c.name),
             );
         }
     }

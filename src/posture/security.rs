@@ -1,6 +1,6 @@
 //! Guide §5: security contexts and host access (RAY-SEC-001 … RAY-SEC-006).
 
-use super::{catalog::rule, evidence, Findings, Joined, Piece, Severity, Subject};
+use super::{catalog::rule, Findings, Severity, Subject};
 use compact_str::CompactString;
 
 /// Capabilities that break out of the container (RAY-SEC-006); the security-context fix removes
@@ -21,49 +21,37 @@ pub fn check(s: &Subject, out: &mut Findings) {
     let obj = s.object();
     let none = crate::model::SecurityContext::default();
     let no_caps = crate::model::Capabilities::default();
-    // `RayCluster ns/x <template>.containers[i] (name)`, written once per container: most
-    // containers raise several of these rules.
-    let mut at = std::mem::take(&mut out.path);
     for t in s.templates() {
         let pod_sc = t.spec.security_context.as_ref().unwrap_or(&none);
         for (i, init, c) in t.spec.all_containers() {
-            let path =
-                super::subject::ContainerPath { template: t.path, init, index: i, name: &c.name };
-            at.clear();
-            for p in [&obj as &dyn Piece, &" ", &path] {
-                p.put(&mut at);
-            }
-            let path = at.as_str();
+            let path = format!(
+                "{obj} {}",
+                super::subject::ContainerPath { template: t.path, init, index: i, name: &c.name }
+            );
             let sc = c.security_context.as_ref().unwrap_or(&none);
             if sc.privileged == Some(true) {
-                evidence!(
-                    out,
+                out.add(
                     rule!("RAY-SEC-001"),
                     Severity::Critical,
-                    path,
-                    " securityContext.privileged=true"
+                    format!("{path} securityContext.privileged=true"),
                 );
             }
             let user = sc.run_as_user.or(pod_sc.run_as_user);
             let non_root = sc.run_as_non_root.or(pod_sc.run_as_non_root);
             if user == Some(0) {
-                evidence!(out, rule!("RAY-SEC-002"), Severity::High, path, " runAsUser=0");
+                out.add(rule!("RAY-SEC-002"), Severity::High, format!("{path} runAsUser=0"));
             } else if non_root != Some(true) && user.is_none() {
-                evidence!(
-                    out,
+                out.add(
                     rule!("RAY-SEC-002"),
                     Severity::High,
-                    path,
-                    ": runAsNonRoot is not true and no non-zero runAsUser is set"
+                    format!("{path}: runAsNonRoot is not true and no non-zero runAsUser is set"),
                 );
             }
             if sc.allow_privilege_escalation != Some(false) {
-                evidence!(
-                    out,
+                out.add(
                     rule!("RAY-SEC-003"),
                     Severity::Medium,
-                    path,
-                    ": allowPrivilegeEscalation is not false"
+                    format!("{path}: allowPrivilegeEscalation is not false"),
                 );
             }
             let caps = sc.capabilities.as_ref().unwrap_or(&no_caps);
@@ -74,21 +62,16 @@ pub fn check(s: &Subject, out: &mut Findings) {
                 .filter(|c| DANGEROUS_CAPS.contains(&c.trim_start_matches("CAP_")))
                 .collect();
             if !added.is_empty() {
-                evidence!(
-                    out,
+                out.add(
                     rule!("RAY-SEC-006"),
                     Severity::Medium,
-                    path,
-                    " adds capabilities ",
-                    Joined(&added, ",")
+                    format!("{path} adds capabilities {}", added.join(",")),
                 );
             } else if !caps.drop.iter().any(|d| d == "ALL") {
-                evidence!(
-                    out,
+                out.add(
                     rule!("RAY-SEC-006"),
                     Severity::Medium,
-                    path,
-                    ": capabilities.drop does not include ALL"
+                    format!("{path}: capabilities.drop does not include ALL"),
                 );
             }
         }
@@ -98,17 +81,7 @@ pub fn check(s: &Subject, out: &mut Findings) {
             ("hostIPC", t.spec.host_ipc),
         ] {
             if on == Some(true) {
-                evidence!(
-                    out,
-                    rule!("RAY-SEC-005"),
-                    Severity::High,
-                    obj,
-                    " ",
-                    t.path,
-                    ".",
-                    k,
-                    "=true"
-                );
+                out.add(rule!("RAY-SEC-005"), Severity::High, format!("{obj} {}.{k}=true", t.path));
             }
         }
         for v in &t.spec.volumes {
@@ -124,22 +97,12 @@ pub fn check(s: &Subject, out: &mut Findings) {
                 (false, false) => "is outside the allowed hostPath prefixes",
                 (false, true) => continue,
             };
-            evidence!(
-                out,
+            out.add(
                 rule!("RAY-SEC-004"),
                 Severity::High,
-                obj,
-                " ",
-                t.path,
-                ".volumes ",
-                v.name,
-                " hostPath ",
-                hp.path,
-                " ",
-                why
+                format!("{obj} {}.volumes {} hostPath {} {why}", t.path, v.name, hp.path),
             );
         }
     }
     // The buffer goes back for the next entry.
-    out.path = at;
 }

@@ -2,13 +2,14 @@
 //! RayService or RayCronJob), the live pods of its cluster, and every Service port that reaches
 //! those pods, resolved to the container port it lands on.
 
-use super::{Owner, Piece, PostureConfig};
+use super::{Owner, PostureConfig};
 use crate::inventory::Inventory;
-use crate::kuberay::{RayCluster, RayClusterSpec, RayCronJob, RayJob, RayJobSpec, RayService};
-use crate::model::{
-    Container, ContainerPort, Ingress, IntOrString, LabelSet, NodeType, Pod, PodSpec, RayKeys,
-    Service,
-};
+use crate::kuberay::{RayClusterSpec, RayJobSpec};
+use crate::model::{Container, Ingress, IntOrString, LabelSet, NodeType, Pod, PodSpec, Service};
+use crate::semantics::exposure::{acl, reaches_outside};
+use crate::semantics::labels::service_selects;
+use crate::semantics::ray::PortKind;
+use crate::semantics::ray::{self, classify, head_ports, pod_labels};
 use foldhash::HashMap;
 use k8s_openapi::api::core::v1::{ResourceQuota, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
@@ -18,164 +19,6 @@ use smallvec::SmallVec;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::rc::Rc;
-use std::sync::Arc;
-
-/// The namespaced objects the rules read: of the whole inventory, or of a range of namespaces
-/// (see [`Slices::split`]).
-#[derive(Clone, Copy)]
-pub struct Slices<'a> {
-    pub ray_clusters: &'a [Arc<RayCluster>],
-    pub ray_jobs: &'a [RayJob],
-    pub ray_services: &'a [RayService],
-    pub ray_cron_jobs: &'a [RayCronJob],
-    pub pods: &'a [Arc<Pod>],
-    pub services: &'a [Arc<Service>],
-    pub ingresses: &'a [Ingress],
-    pub network_policies: &'a [NetworkPolicy],
-    pub resource_quotas: &'a [ResourceQuota],
-    pub service_accounts: &'a [ServiceAccount],
-    pub role_bindings: &'a [RoleBinding],
-}
-
-/// Applies `$f` to every list of a [`Slices`] (by field name).
-macro_rules! each_list {
-    ($f:ident) => {
-        $f!(ray_clusters);
-        $f!(ray_jobs);
-        $f!(ray_services);
-        $f!(ray_cron_jobs);
-        $f!(pods);
-        $f!(services);
-        $f!(ingresses);
-        $f!(network_policies);
-        $f!(resource_quotas);
-        $f!(service_accounts);
-        $f!(role_bindings);
-    };
-}
-
-impl<'a> Slices<'a> {
-    pub fn all(inv: &'a Inventory) -> Self {
-        Self {
-            ray_clusters: &inv.ray_clusters,
-            ray_jobs: &inv.ray_jobs,
-            ray_services: &inv.ray_services,
-            ray_cron_jobs: &inv.ray_cron_jobs,
-            pods: &inv.pods,
-            services: &inv.services,
-            ingresses: &inv.ingresses,
-            network_policies: &inv.network_policies,
-            resource_quotas: &inv.resource_quotas,
-            service_accounts: &inv.service_accounts,
-            role_bindings: &inv.role_bindings,
-        }
-    }
-
-    /// Cuts the inventory into at most `parts` ranges of whole namespaces with about as many
-    /// RayClusters each, assuming every list is sorted by namespace (as the API server lists
-    /// them). Each range comes with its bounds: check them with [`Slices::sorted_within`],
-    /// since a list that is not sorted cuts wrong.
-    pub fn split(inv: &'a Inventory, parts: usize) -> Vec<(Self, Bounds<'a>)> {
-        let n = inv.ray_clusters.len();
-        let mut cuts: Vec<&'a str> = Vec::new();
-        for k in 1..parts {
-            let b = ns(&inv.ray_clusters[k * n / parts].metadata);
-            if cuts.last().is_none_or(|l| *l < b) && b > ns(&inv.ray_clusters[0].metadata) {
-                cuts.push(b);
-            }
-        }
-        let all = Self::all(inv);
-        let mut out = Vec::with_capacity(cuts.len() + 1);
-        let mut rest = all;
-        let mut lo: Option<&'a str> = None;
-        for &cut in &cuts {
-            let mut part = rest;
-            macro_rules! cut {
-                ($k:ident) => {
-                    let at = rest.$k.partition_point(|x| ns(&x.metadata) < cut);
-                    (part.$k, rest.$k) = rest.$k.split_at(at);
-                };
-            }
-            each_list!(cut);
-            out.push((part, Bounds { lo, hi: Some(cut) }));
-            lo = Some(cut);
-        }
-        out.push((rest, Bounds { lo, hi: None }));
-        out
-    }
-
-    /// Whether every list is sorted by namespace and inside `b`.
-    pub fn sorted_within(&self, b: Bounds) -> bool {
-        fn ok<T>(v: &[T], ns: impl Fn(&T) -> &str, b: Bounds) -> bool {
-            let mut prev = b.lo.unwrap_or_default();
-            for x in v {
-                let n = ns(x);
-                if n < prev {
-                    return false;
-                }
-                prev = n;
-            }
-            b.hi.is_none_or(|hi| prev < hi)
-        }
-        let mut good = true;
-        macro_rules! check {
-            (pods) => {
-                // The pod's own copy of its namespace: no read of 20,000 scattered strings.
-                good = good && ok(self.pods, |p| &p.ray.namespace, b);
-            };
-            ($k:ident) => {
-                good = good && ok(self.$k, |x| ns(&x.metadata), b);
-            };
-        }
-        each_list!(check);
-        good
-    }
-}
-
-/// A range of namespaces: from `lo` (inclusive) to `hi` (exclusive); `None` is open.
-#[derive(Clone, Copy, Debug)]
-pub struct Bounds<'a> {
-    pub lo: Option<&'a str>,
-    pub hi: Option<&'a str>,
-}
-
-/// A cluster's pods by namespace and cluster name, hashed once when the pod was read.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct PodKey<'a> {
-    hash: u64,
-    namespace: &'a str,
-    cluster: &'a str,
-}
-
-impl std::hash::Hash for PodKey<'_> {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        state.write_u64(self.hash);
-    }
-}
-
-/// Passes [`PodKey`]'s precomputed hash through.
-#[derive(Default)]
-struct KeyHasher(u64);
-
-impl std::hash::Hasher for KeyHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
-        }
-    }
-    fn write_u64(&mut self, n: u64) {
-        self.0 = n;
-    }
-}
-
-type PodMap<'a> = std::collections::HashMap<
-    PodKey<'a>,
-    (Vec<&'a Pod>, usize, usize),
-    std::hash::BuildHasherDefault<KeyHasher>,
->;
 
 /// A Service that selects pods, with its place in the list (exposures keep that order).
 #[derive(Clone, Copy)]
@@ -187,9 +30,9 @@ struct ServiceView<'a> {
 
 /// Indexes the inventory by namespace once, so evaluating 5,000 clusters stays linear.
 pub struct Index<'a> {
-    pub lists: Slices<'a>,
-    /// A cluster's pods, heads first, then workers, then any other: and how many of each.
-    pods: PodMap<'a>,
+    /// A cluster's pods by namespace and cluster, heads first, then workers, then any other:
+    /// and how many heads and workers.
+    pods: HashMap<(&'a str, &'a str), (Vec<&'a Pod>, usize, usize)>,
     /// Services whose selector names a cluster (`ray.io/cluster`), by namespace and cluster:
     /// a cluster looks only at its own, not at every Service of its namespace.
     cluster_services: HashMap<(&'a str, &'a str), Vec<ServiceView<'a>>>,
@@ -225,43 +68,33 @@ fn name(m: &ObjectMeta) -> &str {
 
 impl<'a> Index<'a> {
     pub fn new(inv: &'a Inventory) -> Self {
-        Self::of(Slices::all(inv))
-    }
-
-    pub fn of(lists: Slices<'a>) -> Self {
-        let mut pods: PodMap = PodMap::with_capacity_and_hasher(
-            lists.ray_clusters.len(),
-            std::hash::BuildHasherDefault::default(),
-        );
-        for p in lists.pods {
+        let mut pods: HashMap<(&str, &str), (Vec<&Pod>, usize, usize)> = HashMap::default();
+        for p in &inv.pods {
             let k = &p.ray;
             if k.cluster.is_empty() || k.node == NodeType::RedisCleanup {
                 continue;
             }
-            let key = PodKey { hash: k.key, namespace: &k.namespace, cluster: &k.cluster };
-            pods.entry(key).or_default().0.push(p);
+            pods.entry((&k.namespace, &k.cluster)).or_default().0.push(p);
         }
         for (v, heads, workers) in pods.values_mut() {
             v.sort_by_key(|p| p.ray.node);
             *heads = v.iter().filter(|p| p.ray.node == NodeType::Head).count();
             *workers = v.iter().filter(|p| p.ray.node == NodeType::Worker).count();
         }
-        let mut clusters = foldhash::HashSet::with_capacity_and_hasher(
-            lists.ray_clusters.len(),
-            Default::default(),
-        );
+        let mut clusters =
+            foldhash::HashSet::with_capacity_and_hasher(inv.ray_clusters.len(), Default::default());
         let mut clusters_per_ns: HashMap<&str, usize> = HashMap::default();
-        for c in lists.ray_clusters {
+        for c in &inv.ray_clusters {
             clusters.insert((ns(&c.metadata), name(&c.metadata)));
             *clusters_per_ns.entry(ns(&c.metadata)).or_default() += 1;
         }
-        let n = lists.services.len();
+        let n = inv.services.len();
         let mut cluster_services: HashMap<(&str, &str), Vec<ServiceView>> =
             HashMap::with_capacity_and_hasher(n, Default::default());
         let mut other_services: HashMap<&str, Vec<ServiceView>> = HashMap::default();
         let mut service_names = foldhash::HashSet::with_capacity_and_hasher(n, Default::default());
         let mut head_services = foldhash::HashSet::with_capacity_and_hasher(n, Default::default());
-        for (at, svc) in lists.services.iter().enumerate() {
+        for (at, svc) in inv.services.iter().enumerate() {
             let (namespace, svc_name) = (ns(&svc.metadata), name(&svc.metadata));
             service_names.insert((namespace, svc_name));
             if let Some(cluster) = svc_name.strip_suffix("-head-svc") {
@@ -274,13 +107,12 @@ impl<'a> Index<'a> {
                 None => other_services.entry(namespace).or_default().push(view),
             }
         }
-        let accounts = lists
+        let accounts = inv
             .service_accounts
             .iter()
             .map(|a| ((ns(&a.metadata), name(&a.metadata)), a))
             .collect();
         Self {
-            lists,
             pods,
             cluster_services,
             other_services,
@@ -288,25 +120,16 @@ impl<'a> Index<'a> {
             head_services,
             clusters,
             clusters_per_ns,
-            policies: by_ns(lists.network_policies, |p| &p.metadata),
-            quotas: by_ns(lists.resource_quotas, |q| &q.metadata),
-            ingresses: by_ns(lists.ingresses, |i| &i.metadata),
-            role_bindings: by_ns(lists.role_bindings, |b| &b.metadata),
+            policies: by_ns(&inv.network_policies, |p| &p.metadata),
+            quotas: by_ns(&inv.resource_quotas, |q| &q.metadata),
+            ingresses: by_ns(&inv.ingresses, |i| &i.metadata),
+            role_bindings: by_ns(&inv.role_bindings, |b| &b.metadata),
             accounts,
         }
     }
     pub fn clusters_in(&self, namespace: &str) -> usize {
         self.clusters_per_ns.get(namespace).copied().unwrap_or(0)
     }
-}
-
-/// What a Service port lands on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PortKind {
-    Dashboard,
-    Gcs,
-    Client,
-    Other,
 }
 
 /// One Service port that reaches the cluster's head.
@@ -337,28 +160,20 @@ enum How<'a> {
 }
 
 /// The exposure's evidence, narrowing included.
-impl Piece for Exposure<'_> {
-    fn put(&self, out: &mut String) {
+impl std::fmt::Display for Exposure<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.how {
-            How::Inside => {}
-            How::Text(t) => out.push_str(t),
+            How::Inside => Ok(()),
+            How::Text(t) => f.write_str(t),
             How::Service { namespace, ty, label, cport, node_port } => {
-                for p in ["Service ", namespace, "/", &self.service, " type=", ty, " port "] {
-                    out.push_str(p);
-                }
-                self.port.put(out);
-                for p in [" → ", label, " "] {
-                    out.push_str(p);
-                }
-                cport.put(out);
+                let (svc, port) = (&self.service, self.port);
+                write!(f, "Service {namespace}/{svc} type={ty} port {port} → {label} {cport}")?;
                 if let Some(np) = node_port {
-                    out.push_str(" (nodePort ");
-                    np.put(out);
-                    out.push(')');
+                    write!(f, " (nodePort {np})")?;
                 }
-                if let Some(a) = &self.acl {
-                    out.push_str(", narrowed by ");
-                    out.push_str(a);
+                match &self.acl {
+                    Some(a) => write!(f, ", narrowed by {a}"),
+                    None => Ok(()),
                 }
             }
         }
@@ -373,35 +188,12 @@ pub struct TemplatePath {
     worker: Option<usize>,
 }
 
-impl Piece for TemplatePath {
-    fn put(&self, out: &mut String) {
-        out.push_str(self.spec_path);
+impl std::fmt::Display for TemplatePath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.worker {
-            None => out.push_str(".headGroupSpec.template.spec"),
-            Some(i) => {
-                out.push_str(".workerGroupSpecs[");
-                i.put(out);
-                out.push_str("].template.spec");
-            }
+            None => write!(f, "{}.headGroupSpec.template.spec", self.spec_path),
+            Some(i) => write!(f, "{}.workerGroupSpecs[{i}].template.spec", self.spec_path),
         }
-    }
-}
-
-/// `<base>.<list>[i]`, put only into evidence.
-pub struct Indexed<'a> {
-    pub base: &'a dyn Piece,
-    pub list: &'static str,
-    pub i: usize,
-}
-
-impl Piece for Indexed<'_> {
-    fn put(&self, out: &mut String) {
-        self.base.put(out);
-        out.push('.');
-        out.push_str(self.list);
-        out.push('[');
-        self.i.put(out);
-        out.push(']');
     }
 }
 
@@ -413,14 +205,10 @@ pub struct ContainerPath<'a> {
     pub name: &'a str,
 }
 
-impl Piece for ContainerPath<'_> {
-    fn put(&self, out: &mut String) {
-        self.template.put(out);
-        out.push_str(if self.init { ".initContainers[" } else { ".containers[" });
-        self.index.put(out);
-        out.push_str("] (");
-        out.push_str(self.name);
-        out.push(')');
+impl std::fmt::Display for ContainerPath<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = if self.init { "initContainers" } else { "containers" };
+        write!(f, "{}.{list}[{}] ({})", self.template, self.index, self.name)
     }
 }
 
@@ -548,7 +336,7 @@ impl<'a> Subject<'a> {
         if let Some(p) = head.filter(|p| !p.ray.labels.is_empty()) {
             return Cow::Borrowed(&p.ray.labels);
         }
-        Cow::Owned(LabelSet::new(&synthesized_labels(
+        Cow::Owned(LabelSet::new(&pod_labels(
             self.cluster.unwrap_or(self.name),
             true,
             "headgroup",
@@ -582,7 +370,7 @@ impl<'a> Subject<'a> {
                 s.worker_group_specs
                     .iter()
                     .map(|g| {
-                        let labels = LabelSet::new(&synthesized_labels(
+                        let labels = LabelSet::new(&pod_labels(
                             self.cluster.unwrap_or(self.name),
                             false,
                             &g.group_name,
@@ -596,105 +384,6 @@ impl<'a> Subject<'a> {
     }
 }
 
-/// The labels KubeRay puts on a head or worker pod of `cluster` (plus the template's own).
-pub fn synthesized_labels(
-    cluster: &str,
-    head: bool,
-    group: &str,
-    extra: Option<&BTreeMap<String, String>>,
-) -> BTreeMap<String, String> {
-    let mut l: BTreeMap<String, String> = extra.cloned().unwrap_or_default();
-    let node = if head { "head" } else { "worker" };
-    for (k, v) in [
-        ("ray.io/cluster", cluster.to_string()),
-        ("ray.io/node-type", node.to_string()),
-        ("ray.io/group", group.to_string()),
-        ("ray.io/identifier", format!("{cluster}-{node}")),
-    ] {
-        l.insert(k.to_string(), v);
-    }
-    for (k, v) in [
-        ("ray.io/is-ray-node", "yes"),
-        ("app.kubernetes.io/name", "kuberay"),
-        ("app.kubernetes.io/created-by", "kuberay-operator"),
-    ] {
-        l.entry(k.to_string()).or_insert_with(|| v.to_string());
-    }
-    l
-}
-
-fn selects(selector: &LabelSet, labels: &LabelSet) -> bool {
-    !selector.is_empty() && super::network::subset(selector, labels)
-}
-
-/// KubeRay's head ports when the container declares none.
-fn default_head_ports() -> Vec<ContainerPort> {
-    [
-        ("gcs-server", 6379),
-        ("dashboard", 8265),
-        ("client", 10001),
-        ("serve", 8000),
-        ("metrics", 8080),
-    ]
-    .into_iter()
-    .map(|(n, p)| ContainerPort { name: Some(n.into()), container_port: p, ..Default::default() })
-    .collect()
-}
-
-static DEFAULT_HEAD_PORTS: std::sync::LazyLock<Vec<ContainerPort>> =
-    std::sync::LazyLock::new(default_head_ports);
-
-fn head_ports(c: Option<&Container>) -> &[ContainerPort] {
-    match c {
-        Some(c) if !c.ports.is_empty() => &c.ports,
-        _ => &DEFAULT_HEAD_PORTS,
-    }
-}
-
-pub fn classify(port: i32, name: Option<&str>) -> PortKind {
-    match (name, port) {
-        (Some("dashboard"), _) | (None, 8265) => PortKind::Dashboard,
-        (Some("gcs-server" | "gcs"), _) | (None, 6379) => PortKind::Gcs,
-        (Some("client"), _) | (None, 10001) => PortKind::Client,
-        (Some(_), 8265) => PortKind::Dashboard,
-        (Some(_), 6379) => PortKind::Gcs,
-        (Some(_), 10001) => PortKind::Client,
-        _ => PortKind::Other,
-    }
-}
-
-const ACK: &str = "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-";
-
-/// How a LoadBalancer's reach is narrowed, if it is.
-pub fn acl(
-    svc_type: &str,
-    annotations: &BTreeMap<String, String>,
-    ranges: &[String],
-) -> Option<String> {
-    if svc_type != "LoadBalancer" {
-        return None;
-    }
-    // `ACK` + key, without building the key (this runs for every exposed Service).
-    let a = |k: &str| {
-        annotations
-            .iter()
-            .find_map(|(key, v)| (key.strip_prefix(ACK) == Some(k)).then_some(v.as_str()))
-    };
-    if a("address-type") == Some("intranet") {
-        return Some("intranet (VPC-internal) load balancer".into());
-    }
-    if !ranges.is_empty() && !ranges.iter().any(|r| r == "0.0.0.0/0" || r == "::/0") {
-        return Some(format!("loadBalancerSourceRanges {}", ranges.join(",")));
-    }
-    if a("acl-status") == Some("on")
-        && a("acl-id").is_some_and(|s| !s.is_empty())
-        && a("acl-type") == Some("white")
-    {
-        return Some(format!("ACK ACL {} (whitelist)", a("acl-id").unwrap_or("")));
-    }
-    None
-}
-
 /// `internal`: also report the dashboard on Services only reachable inside the cluster (what an
 /// Ingress may route to; pointless when the namespace has no Ingress).
 fn exposures_of<'a>(
@@ -704,7 +393,7 @@ fn exposures_of<'a>(
     out: &mut Vec<Exposure<'a>>,
 ) {
     let ty = svc.type_();
-    let outside = matches!(ty, "LoadBalancer" | "NodePort") || !svc.spec.external_ips.is_empty();
+    let outside = reaches_outside(ty, !svc.spec.external_ips.is_empty());
     if !outside && !internal {
         return;
     }
@@ -840,8 +529,7 @@ struct Builder<'a> {
 impl<'a> Builder<'a> {
     /// Sets the subject's live pods.
     fn pods(&self, s: &mut Subject<'a>, namespace: &'a str, cluster: &'a str) {
-        let key = PodKey { hash: RayKeys::hash(namespace, cluster), namespace, cluster };
-        if let Some((pods, heads, workers)) = self.idx.pods.get(&key) {
+        if let Some((pods, heads, workers)) = self.idx.pods.get(&(namespace, cluster)) {
             (s.pods, s.heads, s.workers) = (pods.as_slice(), *heads, *workers);
         }
     }
@@ -888,7 +576,7 @@ impl<'a> Builder<'a> {
             }
         };
         for v in candidates {
-            if selects(v.selector, head_labels) && keep(v.svc) {
+            if service_selects(v.selector, &**head_labels) && keep(v.svc) {
                 exposures_of(v.svc, head_container, internal, &mut out);
             }
         }
@@ -922,7 +610,7 @@ impl<'a> Builder<'a> {
             kind,
             owner: None,
             spec: None,
-            spec_path: "spec",
+            spec_path: ray::RAY_CLUSTER.path,
             cluster: None,
             pods: &[],
             heads: 0,
@@ -1005,7 +693,7 @@ pub fn owner_subjects<'a>(
 ) -> Vec<Subject<'a>> {
     let b = Builder { inv, idx, cfg };
     let mut out = Vec::new();
-    for job in idx.lists.ray_jobs {
+    for job in &inv.ray_jobs {
         let (n, j) = (ns(&job.metadata), name(&job.metadata));
         let mut s = if job.spec.cluster_selector.as_ref().is_some_and(|m| !m.is_empty()) {
             let mut s = b.subject(n, j, "RayJob");
@@ -1018,14 +706,14 @@ pub fn owner_subjects<'a>(
                 j,
                 "RayJob",
                 job.spec.ray_cluster_spec.as_ref(),
-                "spec.rayClusterSpec",
+                ray::RAY_JOB.path,
                 cluster,
             )
         };
         s.job = Some(&job.spec);
         out.push(s);
     }
-    for rs in idx.lists.ray_services {
+    for rs in &inv.ray_services {
         let (n, r) = (ns(&rs.metadata), name(&rs.metadata));
         let cluster = rs
             .status
@@ -1037,11 +725,11 @@ pub fn owner_subjects<'a>(
             r,
             "RayService",
             rs.spec.ray_cluster_config.as_ref(),
-            "spec.rayClusterConfig",
+            ray::RAY_SERVICE.path,
             cluster,
         ));
     }
-    for cj in idx.lists.ray_cron_jobs {
+    for cj in &inv.ray_cron_jobs {
         let (n, c) = (ns(&cj.metadata), name(&cj.metadata));
         let tmpl = cj.spec.job_template.as_ref();
         let mut s = if tmpl.and_then(|t| t.cluster_selector.as_ref()).is_some_and(|m| !m.is_empty())
@@ -1055,7 +743,7 @@ pub fn owner_subjects<'a>(
                 c,
                 "RayCronJob",
                 tmpl.and_then(|t| t.ray_cluster_spec.as_ref()),
-                "spec.jobTemplate.rayClusterSpec",
+                ray::RAY_CRON_JOB.path,
                 None,
             )
         };

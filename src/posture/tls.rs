@@ -1,6 +1,6 @@
 //! Guide §1.1: TLS between the Ray head and workers (RAY-TLS-001, RAY-TLS-002).
 
-use super::{catalog::rule, evidence, Findings, Joined, Subject};
+use super::{catalog::rule, Findings, Subject};
 
 const CERT_ENV: [&str; 3] = ["RAY_TLS_SERVER_CERT", "RAY_TLS_SERVER_KEY", "RAY_TLS_CA_CERT"];
 
@@ -15,45 +15,33 @@ pub fn check(s: &Subject, out: &mut Findings) {
         matches!(c.env_value("RAY_USE_TLS"), Some("1" | "true" | "True"))
     };
     if !groups.clone().any(|(_, c)| c.is_some_and(on)) {
-        evidence!(
-            out,
+        out.add(
             rule!("RAY-TLS-001"),
             rule!("RAY-TLS-001").severity,
-            s.object(),
-            ": no RAY_USE_TLS=1 on any Ray container and no ",
-            s.spec_path,
-            ".tlsOptions.enabled"
+            format!(
+                "{}: no RAY_USE_TLS=1 on any Ray container and no {}.tlsOptions.enabled",
+                s.object(),
+                s.spec_path
+            ),
         );
         return;
     }
     for (path, c) in groups {
         let Some(c) = c else { continue };
         if !on(c) {
-            evidence!(
-                out,
-                rule!("RAY-TLS-002"),
-                rule!("RAY-TLS-002").severity,
-                s.object(),
-                " ",
-                path,
-                ".containers[0] (",
-                c.name,
-                "): RAY_USE_TLS is not set while other groups use TLS"
-            );
+            out.add(rule!("RAY-TLS-002"), rule!("RAY-TLS-002").severity, format!("{} {path}.containers[0] ({}): RAY_USE_TLS is not set while other groups use TLS", s.object(), c.name));
         } else {
             let missing: Vec<&str> = CERT_ENV.iter().copied().filter(|k| !c.has_env(k)).collect();
             if !missing.is_empty() {
-                evidence!(
-                    out,
+                out.add(
                     rule!("RAY-TLS-002"),
                     rule!("RAY-TLS-002").severity,
-                    s.object(),
-                    " ",
-                    path,
-                    ".containers[0] (",
-                    c.name,
-                    "): RAY_USE_TLS=1 without ",
-                    Joined(&missing, ", ")
+                    format!(
+                        "{} {path}.containers[0] ({}): RAY_USE_TLS=1 without {}",
+                        s.object(),
+                        c.name,
+                        missing.join(", ")
+                    ),
                 );
             }
         }

@@ -3,6 +3,10 @@
 
 use super::netpol::{self, Labels};
 use super::{name_of, Change, FixId, Kind, ObjRef, Op, Plan, PlanError, Snapshot, MANAGED_BY};
+use crate::model::Container;
+use crate::semantics::exposure::reaches_outside;
+use crate::semantics::labels::service_selects;
+use crate::semantics::ray;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -82,8 +86,11 @@ impl<'a> Target<'a> {
                 })
                 .collect()
         };
-        let cluster_holder =
-            |c: &'a Value| Holder { kind: Kind::RayCluster, obj: c, pointer: "/spec" };
+        let cluster_holder = |c: &'a Value| Holder {
+            kind: Kind::RayCluster,
+            obj: c,
+            pointer: ray::RAY_CLUSTER.pointer,
+        };
         if let Some(rc) = snap.get(Kind::RayCluster, entry) {
             let mut holders = vec![cluster_holder(rc)];
             let owner = label(rc, "ray.io/originated-from-cr-name").unwrap_or("");
@@ -93,7 +100,7 @@ impl<'a> Target<'a> {
                         holders.push(Holder {
                             kind: Kind::RayService,
                             obj: rs,
-                            pointer: "/spec/rayClusterConfig",
+                            pointer: ray::RAY_SERVICE.pointer,
                         });
                     }
                 }
@@ -102,7 +109,7 @@ impl<'a> Target<'a> {
                         holders.push(Holder {
                             kind: Kind::RayJob,
                             obj: rj,
-                            pointer: "/spec/rayClusterSpec",
+                            pointer: ray::RAY_JOB.pointer,
                         });
                     }
                 }
@@ -110,11 +117,12 @@ impl<'a> Target<'a> {
             }
             return Ok(Self { name: entry.into(), clusters: vec![entry.into()], holders });
         }
-        for (kind, pointer, crd) in [
-            (Kind::RayService, "/spec/rayClusterConfig", "RayService"),
-            (Kind::RayJob, "/spec/rayClusterSpec", "RayJob"),
-            (Kind::RayCronJob, "/spec/jobTemplate/rayClusterSpec", "RayCronJob"),
+        for (kind, holder) in [
+            (Kind::RayService, ray::RAY_SERVICE),
+            (Kind::RayJob, ray::RAY_JOB),
+            (Kind::RayCronJob, ray::RAY_CRON_JOB),
         ] {
+            let (pointer, crd) = (holder.pointer, holder.kind);
             let Some(obj) = snap.get(kind, entry) else { continue };
             let mut clusters: Vec<&Value> = owned_by(crd, entry);
             // A RayJob on a shared cluster (clusterSelector) does not own it.
@@ -170,7 +178,7 @@ impl<'a> Target<'a> {
                         tmpl.pointer("/metadata/labels").cloned().unwrap_or(Value::Null),
                     )
                     .unwrap_or_default();
-                    let l = crate::posture::synthesized_labels(c, head, &group, Some(&extra));
+                    let l = crate::semantics::ray::pod_labels(c, head, &group, Some(&extra));
                     let v = out.entry(group).or_default();
                     if !v.contains(&l) {
                         v.push(l);
@@ -284,20 +292,15 @@ fn autoscaler(spec: &Value) -> bool {
     spec["enableInTreeAutoscaling"].as_bool() == Some(true)
 }
 
-fn head_port(spec: &Value, name: &str, default: u16) -> u16 {
-    spec.pointer("/headGroupSpec/template/spec/containers/0/ports")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .find(|p| p["name"] == name)
-        .and_then(|p| p["containerPort"].as_u64())
-        .and_then(|p| u16::try_from(p).ok())
-        .unwrap_or(default)
+/// The head port called `name` of a RayClusterSpec (declared, else KubeRay's default).
+fn head_port(spec: Option<&Value>, name: &str) -> i32 {
+    let head: Option<Container> = spec
+        .and_then(|s| s.pointer("/headGroupSpec/template/spec/containers/0"))
+        .and_then(|c| serde_json::from_value(c.clone()).ok());
+    ray::head_port(head.as_ref(), name).unwrap_or_default()
 }
 
 // -- service-clusterip -------------------------------------------------------------------------
-
-const EXPOSING: [&str; 2] = ["LoadBalancer", "NodePort"];
 
 /// The Service as type ClusterIP, without the fields only external types may carry.
 pub fn to_cluster_ip(svc: &Value) -> Value {
@@ -337,7 +340,7 @@ fn service_clusterip(t: &Target, snap: &Snapshot, p: &mut Plan) -> Result<(), Pl
             .pointer("/spec/externalIPs")
             .and_then(Value::as_array)
             .is_some_and(|a| !a.is_empty());
-        if !EXPOSING.contains(&ty) && !external_ips {
+        if !reaches_outside(ty, external_ips) {
             continue;
         }
         let sel: Labels =
@@ -345,7 +348,7 @@ fn service_clusterip(t: &Target, snap: &Snapshot, p: &mut Plan) -> Result<(), Pl
                 .unwrap_or_default();
         let selects = !sel.is_empty()
             && (sel.get("ray.io/cluster").is_some_and(|c| t.clusters.contains(c))
-                || all.iter().any(|l| sel.iter().all(|(k, v)| l.get(k) == Some(v))));
+                || all.iter().any(|l| service_selects(&sel, *l)));
         if !selects {
             continue;
         }
@@ -471,8 +474,7 @@ fn network_policy(t: &Target, snap: &Snapshot, p: &mut Plan) -> Result<(), PlanE
     t.require_spec(&p.namespace)?;
     let groups = t.group_labels(snap);
     let spec = t.holders.iter().find_map(Holder::spec);
-    let dashboard = spec.map_or(8265, |s| head_port(s, "dashboard", 8265));
-    let serve = spec.map_or(8000, |s| head_port(s, "serve", 8000));
+    let (dashboard, serve) = (head_port(spec, "dashboard"), head_port(spec, "serve"));
     let cluster = t.clusters.first().cloned().unwrap_or_else(|| t.name.clone());
     let name = format!("raydar-{cluster}");
     let (own, operator, submitters) = allowed_peers(&cluster, snap, &mut p.warnings);
@@ -518,7 +520,7 @@ fn network_policy(t: &Target, snap: &Snapshot, p: &mut Plan) -> Result<(), PlanE
     if needs.is_empty() {
         return Ok(());
     }
-    let tcp = |port: u16| json!({"protocol": "TCP", "port": port});
+    let tcp = |port: i32| json!({"protocol": "TCP", "port": port});
     let ingress = json!([
         {"from": [own]},
         {"from": operator, "ports": [tcp(dashboard), tcp(serve)]},

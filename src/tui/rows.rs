@@ -11,22 +11,6 @@ fn has(e: &Entry, rule: &str) -> bool {
     e.findings.iter().any(|f| f.rule.id == rule)
 }
 
-fn exposure(e: &Entry) -> &'static str {
-    let ev =
-        |rule: &str| e.findings.iter().find(|f| f.rule.id == rule).map(|f| f.evidence.as_str());
-    if has(e, "RAY-EXP-002") || ev("RAY-EXP-001").is_some_and(|x| x.contains("Service ")) {
-        "PUBLIC"
-    } else if has(e, "RAY-EXP-004") {
-        "INGRESS"
-    } else if has(e, "RAY-EXP-001") {
-        "NODE"
-    } else if has(e, "RAY-EXP-003") {
-        "ACL"
-    } else {
-        "internal"
-    }
-}
-
 pub fn rows(inv: &Inventory, entries: Vec<Entry>) -> Vec<Row> {
     let mut pods: HashMap<(&str, &str), Vec<&Pod>> = HashMap::new();
     for p in &inv.pods {
@@ -133,7 +117,7 @@ pub fn rows(inv: &Inventory, entries: Vec<Entry>) -> Vec<Row> {
                 workers_desired,
                 head_restarts,
                 head_svc,
-                exposure: exposure(&e),
+                exposure: e.reach.label(),
                 tls: !has(&e, "RAY-TLS-001") && !has(&e, "RAY-TLS-002"),
                 auth: !has(&e, "RAY-AUTH-001"),
                 netpol: !has(&e, "RAY-NET-001"),

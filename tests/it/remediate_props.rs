@@ -214,10 +214,10 @@ fn pods(snap: &Snapshot) -> Vec<Labels> {
             spec.pointer("/headGroupSpec/template/metadata/labels").cloned().unwrap_or(json!({})),
         )
         .unwrap();
-        out.push(raydar::posture::synthesized_labels(name, true, "headgroup", Some(&extra)));
+        out.push(raydar::semantics::ray::pod_labels(name, true, "headgroup", Some(&extra)));
         for g in spec["workerGroupSpecs"].as_array().unwrap() {
             let gn = g["groupName"].as_str().unwrap();
-            out.push(raydar::posture::synthesized_labels(name, false, gn, None));
+            out.push(raydar::semantics::ray::pod_labels(name, false, gn, None));
         }
     }
     out
