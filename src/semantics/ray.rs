@@ -13,29 +13,21 @@ pub struct SpecHolder {
     pub path: &'static str,
     /// `/spec/rayClusterSpec`.
     pub pointer: &'static str,
-    /// The `ray.io/originated-from-crd` label KubeRay puts on the clusters it creates from it.
-    pub creates_clusters: bool,
 }
 
 pub const RAY_CLUSTER: SpecHolder =
-    SpecHolder { kind: "RayCluster", path: "spec", pointer: "/spec", creates_clusters: false };
-pub const RAY_JOB: SpecHolder = SpecHolder {
-    kind: "RayJob",
-    path: "spec.rayClusterSpec",
-    pointer: "/spec/rayClusterSpec",
-    creates_clusters: true,
-};
+    SpecHolder { kind: "RayCluster", path: "spec", pointer: "/spec" };
+pub const RAY_JOB: SpecHolder =
+    SpecHolder { kind: "RayJob", path: "spec.rayClusterSpec", pointer: "/spec/rayClusterSpec" };
 pub const RAY_SERVICE: SpecHolder = SpecHolder {
     kind: "RayService",
     path: "spec.rayClusterConfig",
     pointer: "/spec/rayClusterConfig",
-    creates_clusters: true,
 };
 pub const RAY_CRON_JOB: SpecHolder = SpecHolder {
     kind: "RayCronJob",
     path: "spec.jobTemplate.rayClusterSpec",
     pointer: "/spec/jobTemplate/rayClusterSpec",
-    creates_clusters: true,
 };
 pub const SPEC_HOLDERS: [SpecHolder; 4] = [RAY_CLUSTER, RAY_JOB, RAY_SERVICE, RAY_CRON_JOB];
 

@@ -1,6 +1,7 @@
-//! The keymap as data: `{ on, run, desc }` entries, defaults embedded, user overrides merged
-//! from `keymap.toml` in the config directory. A bad entry is a warning, never a crash. The
-//! help overlay is generated from the same entries.
+//! The keymap as data: `{ on, run, desc }` entries in one table per layer (`[[keymap]]` for
+//! normal mode, `[[fix]]` for the fix preview, `[[filter]]`, `[[command]]`, `[[help]]`),
+//! defaults embedded, user overrides merged from `keymap.toml` in the config directory. A bad
+//! entry is a warning, never a crash. The help overlay is generated from the same entries.
 
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use serde::Deserialize;
@@ -31,10 +32,51 @@ pub enum Action {
     StopForward,
     Fix,
     Undo,
+    /// Fix preview: write the plan (the fixes that need no typed confirmation).
+    Confirm,
+    /// Command line: complete the word.
+    Complete,
+}
+
+/// Where a key is read: each layer has its own bindings, and the help shows each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Layer {
+    Normal,
+    Fix,
+    Filter,
+    Command,
+    Help,
+}
+
+impl Layer {
+    pub const ALL: [Layer; 5] = [Self::Normal, Self::Fix, Self::Filter, Self::Command, Self::Help];
+
+    /// The help's heading for the layer.
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::Normal => "Clusters",
+            Self::Fix => "Fix preview",
+            Self::Filter => "Filter (/)",
+            Self::Command => "Command line (:)",
+            Self::Help => "This help",
+        }
+    }
+
+    /// The actions a key may run in the layer.
+    fn allows(self, a: Action) -> bool {
+        use Action::*;
+        match self {
+            Self::Normal => !matches!(a, Confirm | Complete),
+            Self::Fix => matches!(a, Back | Up | Down | PageUp | PageDown | Enter | Confirm),
+            Self::Filter => matches!(a, Back | Enter),
+            Self::Command => matches!(a, Back | Enter | Complete),
+            Self::Help => matches!(a, Back | Up | Down | PageUp | PageDown),
+        }
+    }
 }
 
 impl Action {
-    pub const ALL: [(Action, &'static str); 23] = [
+    pub const ALL: [(Action, &'static str); 25] = [
         (Self::Quit, "quit"),
         (Self::Up, "up"),
         (Self::Down, "down"),
@@ -58,6 +100,8 @@ impl Action {
         (Self::StopForward, "stop_forward"),
         (Self::Fix, "fix"),
         (Self::Undo, "undo"),
+        (Self::Confirm, "confirm"),
+        (Self::Complete, "complete"),
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -116,6 +160,7 @@ impl Key {
 
 #[derive(Debug, Clone)]
 pub struct Binding {
+    pub layer: Layer,
     pub on: String,
     pub key: Key,
     pub action: Action,
@@ -131,9 +176,18 @@ struct Entry {
 }
 
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct File {
     #[serde(default)]
     keymap: Vec<Entry>,
+    #[serde(default)]
+    fix: Vec<Entry>,
+    #[serde(default)]
+    filter: Vec<Entry>,
+    #[serde(default)]
+    command: Vec<Entry>,
+    #[serde(default)]
+    help: Vec<Entry>,
 }
 
 pub const DEFAULT: &str = include_str!("keymap-default.toml");
@@ -164,28 +218,48 @@ impl Keymap {
                 return;
             }
         };
-        for e in file.keymap {
-            let Some(key) = Key::parse(&e.on) else {
-                warnings.push(format!("keymap: unknown key {:?}", e.on));
-                continue;
-            };
-            let Some(action) = Action::parse(&e.run) else {
-                warnings.push(format!("keymap: unknown action {:?} for {:?}", e.run, e.on));
-                continue;
-            };
-            self.bindings.retain(|b| b.key != key);
-            let desc = if e.desc.is_empty() { e.run.replace('_', " ") } else { e.desc };
-            self.bindings.push(Binding { on: e.on, key, action, desc });
+        let layers = [
+            (Layer::Normal, file.keymap),
+            (Layer::Fix, file.fix),
+            (Layer::Filter, file.filter),
+            (Layer::Command, file.command),
+            (Layer::Help, file.help),
+        ];
+        for (layer, entries) in layers {
+            for e in entries {
+                let Some(key) = Key::parse(&e.on) else {
+                    warnings.push(format!("keymap: unknown key {:?}", e.on));
+                    continue;
+                };
+                let Some(action) = Action::parse(&e.run).filter(|a| layer.allows(*a)) else {
+                    warnings.push(format!(
+                        "keymap: unknown action {:?} for {:?} in {}",
+                        e.run,
+                        e.on,
+                        layer.title()
+                    ));
+                    continue;
+                };
+                self.bindings.retain(|b| b.layer != layer || b.key != key);
+                let desc = if e.desc.is_empty() { e.run.replace('_', " ") } else { e.desc };
+                self.bindings.push(Binding { layer, on: e.on, key, action, desc });
+            }
         }
     }
 
-    pub fn action(&self, ev: &KeyEvent) -> Option<Action> {
-        self.bindings.iter().find(|b| b.key.matches(ev)).map(|b| b.action)
+    /// What `ev` does in `layer`, if anything.
+    pub fn action(&self, layer: Layer, ev: &KeyEvent) -> Option<Action> {
+        self.bindings.iter().find(|b| b.layer == layer && b.key.matches(ev)).map(|b| b.action)
     }
 
-    /// The first key bound to `a`, for hints (`f forward`).
+    /// The first key bound to `a` in normal mode, for hints (`f forward`).
     pub fn key_for(&self, a: Action) -> Option<&str> {
-        self.bindings.iter().find(|b| b.action == a).map(|b| b.on.as_str())
+        self.layer(Layer::Normal).find(|b| b.action == a).map(|b| b.on.as_str())
+    }
+
+    /// The bindings of one layer, in the keymap's order.
+    pub fn layer(&self, layer: Layer) -> impl Iterator<Item = &Binding> {
+        self.bindings.iter().filter(move |b| b.layer == layer)
     }
 }
 
@@ -198,14 +272,32 @@ mod tests {
         let (km, w) = Keymap::load(None);
         assert!(w.is_empty(), "{w:?}");
         let q = KeyEvent::new(KeyCode::Char('q'), KeyModifiers::NONE);
-        assert_eq!(km.action(&q), Some(Action::Quit));
+        assert_eq!(km.action(Layer::Normal, &q), Some(Action::Quit));
+        assert_eq!(km.action(Layer::Fix, &q), Some(Action::Back));
+        assert_eq!(km.action(Layer::Filter, &q), None, "q is typed into the filter");
+        let y = KeyEvent::new(KeyCode::Char('y'), KeyModifiers::NONE);
+        assert_eq!(km.action(Layer::Fix, &y), Some(Action::Confirm));
+        let tab = KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE);
+        assert_eq!(km.action(Layer::Command, &tab), Some(Action::Complete));
+        for layer in Layer::ALL {
+            assert!(km.layer(layer).next().is_some(), "{layer:?} has keys");
+        }
         let (km, w) = Keymap::load(Some("[[keymap]]\non = \"x\"\nrun = \"quit\"\n[[keymap]]\non = \"nope-key\"\nrun = \"quit\"\n[[keymap]]\non = \"z\"\nrun = \"explode\"\n"));
         assert_eq!(w.len(), 2, "{w:?}");
         assert_eq!(
-            km.action(&KeyEvent::new(KeyCode::Char('x'), KeyModifiers::NONE)),
+            km.action(Layer::Normal, &KeyEvent::new(KeyCode::Char('x'), KeyModifiers::NONE)),
             Some(Action::Quit)
         );
         let (_, w) = Keymap::load(Some("this is = = not toml"));
         assert_eq!(w.len(), 1);
+        // Each layer is overridden on its own; an action a layer cannot run is refused.
+        let (km, w) = Keymap::load(Some(
+            "[[fix]]\non = \"a\"\nrun = \"confirm\"\n[[filter]]\non = \"x\"\nrun = \"forward\"\n",
+        ));
+        assert_eq!(w.len(), 1, "{w:?}");
+        let a = KeyEvent::new(KeyCode::Char('a'), KeyModifiers::NONE);
+        assert_eq!(km.action(Layer::Fix, &a), Some(Action::Confirm));
+        assert_eq!(km.action(Layer::Fix, &y), Some(Action::Confirm), "y is still bound");
+        assert_eq!(km.action(Layer::Normal, &a), None);
     }
 }

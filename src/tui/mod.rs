@@ -116,6 +116,7 @@ pub async fn run(opts: &Options) -> i32 {
         ));
     }
     let mut terminal = ratatui::init();
+    model.height = terminal.size().map_or(0, |s| s.height);
     let code = event_loop(&mut terminal, model, conn, opts).await;
     ratatui::restore();
     code
@@ -171,7 +172,7 @@ async fn event_loop(
         let msg = tokio::select! {
             ev = input.next() => match ev {
                 Some(Ok(crossterm::event::Event::Key(k))) => Msg::Key(k),
-                Some(Ok(crossterm::event::Event::Resize(..))) => Msg::Resize,
+                Some(Ok(crossterm::event::Event::Resize(_, h))) => Msg::Resize(h),
                 Some(Ok(_)) => continue,
                 Some(Err(_)) | None => return 0,
             },

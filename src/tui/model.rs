@@ -174,6 +174,10 @@ pub struct Model {
     pub finding: usize,
     pub focus: Focus,
     pub mode: Mode,
+    /// The help overlay's first line shown.
+    pub help_scroll: u16,
+    /// The terminal's height in rows (0 until known).
+    pub height: u16,
     pub filter: Input,
     pub command: Input,
     pub sort: Sort,
@@ -226,6 +230,8 @@ impl Model {
             finding: 0,
             focus: Focus::Clusters,
             mode: Mode::Normal,
+            help_scroll: 0,
+            height: 0,
             filter: Input::default(),
             command: Input::default(),
             sort: Sort::Grade,

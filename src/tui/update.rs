@@ -1,17 +1,20 @@
 //! `update(&mut Model, Msg) -> Vec<Cmd>`: every state change of the TUI, synchronous and pure.
 //! Background work is requested as a `Cmd` and answers with a `Msg`.
 
-use super::keymap::Action;
+use super::keymap::{Action, Layer};
 use super::model::{FixModal, FixStage, Focus, Link, Mode, Model, Snapshot, Sort, Tab};
 use crate::remediate::session::Prepared;
 use crate::remediate::{FixId, Plan};
-use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind};
+use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+const CONTROL: KeyModifiers = KeyModifiers::CONTROL;
 use tui_input::backend::crossterm::EventHandler;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Msg {
     Key(KeyEvent),
-    Resize,
+    /// The terminal's new height.
+    Resize(u16),
     Snapshot(Box<Snapshot>),
     /// The API went away (watch failing); data is kept and marked stale.
     Disconnected(String),
@@ -55,7 +58,8 @@ pub enum Cmd {
     Apply(Box<Plan>),
 }
 
-/// Keys while the fix modal is open.
+/// Keys while the fix modal is open (the keymap's `fix` layer). While a fix asks for the
+/// entry's name to be typed, letters are typing.
 fn fix_key(m: &mut Model, k: KeyEvent) -> Vec<Cmd> {
     let Some(modal) = m.fix.as_mut() else {
         m.mode = Mode::Normal;
@@ -66,14 +70,18 @@ fn fix_key(m: &mut Model, k: KeyEvent) -> Vec<Cmd> {
         m.mode = Mode::Normal;
     };
     let strong = matches!(&modal.stage, FixStage::Preview(p) if p.plan.strong && p.ready());
-    match (&modal.stage, k.code) {
+    let typing = strong && matches!(k.code, KeyCode::Char(_)) && !k.modifiers.contains(CONTROL);
+    let action = if typing { None } else { m.keymap.action(Layer::Fix, &k) };
+    let preview = matches!(modal.stage, FixStage::Preview(_));
+    match (&modal.stage, action) {
         (FixStage::Applying, _) => {}
-        (_, KeyCode::Esc) => close(m),
-        (FixStage::Preview(_), KeyCode::Up) => modal.scroll = modal.scroll.saturating_sub(1),
-        (FixStage::Preview(_), KeyCode::Down) => modal.scroll = modal.scroll.saturating_add(1),
-        (FixStage::Preview(_), KeyCode::PageUp) => modal.scroll = modal.scroll.saturating_sub(10),
-        (FixStage::Preview(_), KeyCode::PageDown) => modal.scroll = modal.scroll.saturating_add(10),
-        (FixStage::Preview(p), KeyCode::Enter) if strong => {
+        (_, Some(Action::Back)) => close(m),
+        (_, Some(a @ (Action::Up | Action::Down | Action::PageUp | Action::PageDown)))
+            if preview =>
+        {
+            modal.scroll = scrolled(modal.scroll, a);
+        }
+        (FixStage::Preview(p), Some(Action::Enter)) if strong => {
             if modal.confirm.value() == p.plan.entry {
                 let plan = Box::new(p.plan.clone());
                 modal.stage = FixStage::Applying;
@@ -81,21 +89,29 @@ fn fix_key(m: &mut Model, k: KeyEvent) -> Vec<Cmd> {
             }
             m.notice = Some((format!("type {:?} exactly to confirm", p.plan.entry), true));
         }
-        (FixStage::Preview(_), _) if strong => {
+        (FixStage::Preview(_), None) if strong => {
             modal.confirm.handle_event(&Event::Key(k));
         }
-        (FixStage::Preview(p), KeyCode::Char('y')) if p.ready() => {
+        (FixStage::Preview(p), Some(Action::Confirm)) if p.ready() && !strong => {
             let plan = Box::new(p.plan.clone());
             modal.stage = FixStage::Applying;
             return vec![Cmd::Apply(plan)];
         }
-        (_, KeyCode::Char('n' | 'q')) => close(m),
-        (FixStage::Done(..), KeyCode::Enter) => close(m),
-        (FixStage::Preview(_), KeyCode::Char('k')) => modal.scroll = modal.scroll.saturating_sub(1),
-        (FixStage::Preview(_), KeyCode::Char('j')) => modal.scroll = modal.scroll.saturating_add(1),
+        (FixStage::Done(..), Some(Action::Enter)) => close(m),
         _ => {}
     }
     vec![]
+}
+
+/// A scroll offset moved by a scrolling action.
+fn scrolled(at: u16, a: Action) -> u16 {
+    match a {
+        Action::Up => at.saturating_sub(1),
+        Action::Down => at.saturating_add(1),
+        Action::PageUp => at.saturating_sub(10),
+        Action::PageDown => at.saturating_add(10),
+        _ => at,
+    }
 }
 
 /// `r`: the selected finding's fix (in the detail pane), else the worst finding with one.
@@ -220,9 +236,9 @@ fn run_command(m: &mut Model, line: &str) -> Vec<Cmd> {
 fn key(m: &mut Model, k: KeyEvent) -> Vec<Cmd> {
     match m.mode {
         Mode::Filter => {
-            match k.code {
-                KeyCode::Enter => m.mode = Mode::Normal,
-                KeyCode::Esc => {
+            match m.keymap.action(Layer::Filter, &k) {
+                Some(Action::Enter) => m.mode = Mode::Normal,
+                Some(Action::Back) => {
                     m.filter.reset();
                     m.mode = Mode::Normal;
                     m.refresh();
@@ -236,18 +252,18 @@ fn key(m: &mut Model, k: KeyEvent) -> Vec<Cmd> {
             return vec![];
         }
         Mode::Command => {
-            match k.code {
-                KeyCode::Enter => {
+            match m.keymap.action(Layer::Command, &k) {
+                Some(Action::Enter) => {
                     let line = m.command.value().to_string();
                     m.command.reset();
                     m.mode = Mode::Normal;
                     return run_command(m, &line);
                 }
-                KeyCode::Esc => {
+                Some(Action::Back) => {
                     m.command.reset();
                     m.mode = Mode::Normal;
                 }
-                KeyCode::Tab => {
+                Some(Action::Complete) => {
                     if let Some(c) = complete(m, m.command.value()) {
                         m.command = tui_input::Input::new(c);
                     }
@@ -260,17 +276,19 @@ fn key(m: &mut Model, k: KeyEvent) -> Vec<Cmd> {
         }
         Mode::Fix => return fix_key(m, k),
         Mode::Help => {
-            if matches!(
-                k.code,
-                KeyCode::Esc | KeyCode::Char('?') | KeyCode::Char('q') | KeyCode::Enter
-            ) {
-                m.mode = Mode::Normal;
+            match m.keymap.action(Layer::Help, &k) {
+                Some(Action::Back) => m.mode = Mode::Normal,
+                Some(a) => {
+                    let last = super::view::help_scroll_max(m);
+                    m.help_scroll = scrolled(m.help_scroll, a).min(last);
+                }
+                None => {}
             }
             return vec![];
         }
         Mode::Normal => {}
     }
-    let Some(action) = m.keymap.action(&k) else { return vec![] };
+    let Some(action) = m.keymap.action(Layer::Normal, &k) else { return vec![] };
     if !action.available(m.read_only) {
         let what = match action {
             Action::Fix | Action::Undo => "read-only mode: fixes and undo are off".to_string(),
@@ -326,7 +344,10 @@ fn key(m: &mut Model, k: KeyEvent) -> Vec<Cmd> {
         }
         Action::Filter => m.mode = Mode::Filter,
         Action::Command => m.mode = Mode::Command,
-        Action::Help => m.mode = Mode::Help,
+        Action::Help => {
+            m.mode = Mode::Help;
+            m.help_scroll = 0;
+        }
         Action::Theme => {
             m.next_theme();
             m.notice = Some((format!("theme: {}", m.theme.name), false));
@@ -373,6 +394,8 @@ fn key(m: &mut Model, k: KeyEvent) -> Vec<Cmd> {
             None => m.notice = Some(("no forward to stop".into(), false)),
         },
         Action::Fix => return start_fix(m),
+        // Bound only in the fix preview and on the command line.
+        Action::Confirm | Action::Complete => {}
         Action::Undo => {
             m.fix = Some(FixModal {
                 title: "undo the last change".into(),
@@ -396,7 +419,10 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Cmd> {
             m.dirty = false;
             vec![]
         }
-        Msg::Resize => vec![],
+        Msg::Resize(h) => {
+            m.height = h;
+            vec![]
+        }
         Msg::Snapshot(s) => {
             if s.rows == m.rows && s.errors == m.errors && m.link == Link::Live {
                 // Nothing visible changed: just the sync time.

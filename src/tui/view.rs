@@ -592,29 +592,58 @@ fn centered(area: Rect, w: u16, h: u16) -> Rect {
     }
 }
 
-fn render_help(m: &Model, f: &mut Frame, area: Rect) {
+/// The help's lines: each layer's keys under its heading, one line per action.
+fn help_lines(m: &Model) -> Vec<Line<'static>> {
     let t = &m.theme;
-    let r = centered(area, 64, m.keymap.bindings.len() as u16 + 4);
     let mut lines: Vec<Line> = Vec::new();
-    let mut seen: Vec<(String, String)> = Vec::new();
-    for b in m.keymap.bindings.iter().filter(|b| b.action.available(m.read_only)) {
-        // One line per action: "j / down   move down".
-        match seen.iter_mut().find(|(_, d)| *d == b.desc) {
-            Some((keys, _)) => keys.push_str(&format!(" / {}", b.on)),
-            None => seen.push((b.on.clone(), b.desc.clone())),
+    for layer in super::keymap::Layer::ALL {
+        // "j / down   move down".
+        let mut seen: Vec<(String, &str)> = Vec::new();
+        for b in m.keymap.layer(layer).filter(|b| b.action.available(m.read_only)) {
+            match seen.iter_mut().find(|(_, d)| *d == b.desc) {
+                Some((keys, _)) => keys.push_str(&format!(" / {}", b.on)),
+                None => seen.push((b.on.clone(), &b.desc)),
+            }
+        }
+        if !lines.is_empty() {
+            lines.push(Line::raw(""));
+        }
+        lines.push(Line::styled(layer.title(), t.get("title")));
+        for (keys, desc) in seen {
+            lines.push(Line::from(vec![
+                Span::styled(format!("{keys:>18}  "), t.get("key")),
+                Span::raw(desc.to_string()),
+            ]));
         }
     }
-    for (keys, desc) in seen {
-        lines.push(Line::from(vec![
-            Span::styled(format!("{keys:>16}  "), t.get("key")),
-            Span::raw(desc),
-        ]));
-    }
+    lines
+}
+
+const HELP_WIDTH: u16 = 72;
+
+/// The help's box in `area` for `lines` lines.
+fn help_area(area: Rect, lines: usize) -> Rect {
+    centered(area, HELP_WIDTH, lines as u16 + 2)
+}
+
+/// How far the help scrolls on a terminal `m.height` rows high: to its last line.
+pub fn help_scroll_max(m: &Model) -> u16 {
+    let n = help_lines(m).len();
+    let inner = help_area(Rect::new(0, 0, HELP_WIDTH, m.height), n).height.saturating_sub(2);
+    (n as u16).saturating_sub(inner)
+}
+
+fn render_help(m: &Model, f: &mut Frame, area: Rect) {
+    let lines = help_lines(m);
+    let r = help_area(area, lines.len());
+    let max = (lines.len() as u16).saturating_sub(r.height.saturating_sub(2));
+    let title = if max > 0 { " Keys (↑↓ scroll, esc closes) " } else { " Keys (esc closes) " };
     f.render_widget(Clear, r);
     f.render_widget(
         Paragraph::new(lines)
-            .block(block(m, " Keys (esc closes) ".into(), true))
-            .style(t.get("text")),
+            .scroll((m.help_scroll.min(max), 0))
+            .block(block(m, title.into(), true))
+            .style(m.theme.get("text")),
         r,
     );
 }

@@ -217,7 +217,25 @@ async fn frames() {
     update(&mut m, code(KeyCode::Esc));
     update(&mut m, key('?'));
     insta::assert_snapshot!("help_80x24", render(&m, 80, 24));
-    update(&mut m, code(KeyCode::Esc));
+    // The help shows every layer's keys: scrolled down, the fix preview's, the filter's, the
+    // command line's; scrolling stops at the last line; q closes it and does not quit.
+    update(&mut m, Msg::Resize(24));
+    let mut seen = String::new();
+    for _ in 0..10 {
+        update(&mut m, code(KeyCode::PageDown));
+        seen.push_str(&render(&m, 80, 24));
+    }
+    let end = render(&m, 80, 24);
+    for heading in
+        ["Fix preview", "Filter (/)", "Command line (:)", "write the fix", "complete the context"]
+    {
+        assert!(seen.contains(heading), "{heading}:\n{seen}");
+    }
+    assert!(!end.contains("move down"), "{end}");
+    update(&mut m, code(KeyCode::Up));
+    assert_ne!(render(&m, 80, 24), end, "one line up from the end");
+    update(&mut m, key('q'));
+    assert!(!m.quit && m.mode == Mode::Normal);
     update(&mut m, key('/'));
     typed(&mut m, "ray-dev");
     insta::assert_snapshot!("filter_80x24", render(&m, 80, 24));
@@ -385,7 +403,7 @@ fn tmux_end_to_end() {
     assert!(wait_for("(1) /cowboy"), "{}", screen());
     assert!(!screen().contains("train-exposed  "));
     tmux(&["send-keys", "-t", "e2e", "?"]);
-    assert!(wait_for("Keys (esc closes)"), "{}", screen());
+    assert!(wait_for("Keys ("), "{}", screen());
     tmux(&["send-keys", "-t", "e2e", "Escape"]);
     // r fixes the worst finding with a fix: preview, y, and the watcher shows the result.
     tmux(&["send-keys", "-t", "e2e", "Escape"]);
