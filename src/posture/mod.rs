@@ -6,12 +6,14 @@ pub mod catalog;
 mod creds;
 mod exposure;
 pub mod images;
+mod index;
 mod jobs;
 mod network;
 mod quota;
 mod rbac;
 mod resources;
 pub mod security;
+mod services;
 mod subject;
 mod tls;
 
@@ -232,7 +234,7 @@ fn entry(s: &Subject) -> Entry {
 /// Evaluates every rule for every entry of the inventory. Entries come sorted by namespace,
 /// name and kind; findings by severity (worst first), then rule id.
 pub fn evaluate(inv: &Inventory, cfg: &PostureConfig) -> Vec<Entry> {
-    let idx = subject::Index::new(inv);
+    let idx = index::Index::new(inv);
     // Clusters are independent: a large inventory is evaluated in chunks on all cores.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     let chunk = inv.ray_clusters.len().div_ceil(threads).max(500);

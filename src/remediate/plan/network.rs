@@ -1,0 +1,186 @@
+//! The network-policy fix: narrow open policies that select the cluster, and a policy of raydar's
+//! own for the groups none guards (RAY-NET-001/002/003).
+
+use super::{head_port, label, Holder, Target};
+use crate::remediate::{
+    name_of, netpol, Change, Kind, ObjRef, Op, Plan, PlanError, Snapshot, MANAGED_BY,
+};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+/// Narrows a policy's open ingress: a rule without `from` and a peer admitting 0.0.0.0/0 are
+/// replaced by `peers` (under the rule's own ports); an open peer with `except` ranges is
+/// dropped instead, since the exceptions might have kept out some of `peers`.
+fn narrow(np: &Value, peers: &[Value]) -> Value {
+    let mut v = np.clone();
+    if let Some(rules) = v.pointer_mut("/spec/ingress").and_then(Value::as_array_mut) {
+        rules.retain_mut(|r| {
+            let from = r.get("from").and_then(Value::as_array).cloned().unwrap_or_default();
+            let mut out: Vec<Value> = Vec::new();
+            let push_all = |out: &mut Vec<Value>| {
+                for p in peers {
+                    if !out.contains(p) {
+                        out.push(p.clone());
+                    }
+                }
+            };
+            if from.is_empty() {
+                push_all(&mut out);
+            }
+            for peer in from {
+                if !netpol::open_peer(&peer) {
+                    if !out.contains(&peer) {
+                        out.push(peer);
+                    }
+                } else if peer
+                    .pointer("/ipBlock/except")
+                    .is_none_or(|e| e.as_array().is_none_or(Vec::is_empty))
+                {
+                    push_all(&mut out);
+                }
+            }
+            r["from"] = Value::Array(out);
+            r["from"].as_array().is_some_and(|f| !f.is_empty())
+        });
+    }
+    v
+}
+
+/// The sources a Ray cluster needs: its own pods, the KubeRay operator, RayJob submitters.
+fn allowed_peers(
+    cluster: &str,
+    snap: &Snapshot,
+    warnings: &mut Vec<String>,
+) -> (Value, Vec<Value>, Value) {
+    let own = json!({"podSelector": {"matchLabels": {"ray.io/cluster": cluster}}});
+    let operator: Vec<Value> = match &snap.operator_pods {
+        Some(pods) if !pods.is_empty() => {
+            let namespaces: BTreeSet<&str> = pods.iter().map(|(ns, _)| ns.as_str()).collect();
+            namespaces
+                .into_iter()
+                .map(|ns| {
+                    json!({"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ns}},
+                           "podSelector": {"matchLabels": {"app.kubernetes.io/name": "kuberay-operator"}}})
+                })
+                .collect()
+        }
+        _ => {
+            warnings.push("the KubeRay operator's pods could not be found (label app.kubernetes.io/name=kuberay-operator): admitting pods with that label from any namespace".into());
+            vec![json!({"namespaceSelector": {},
+                        "podSelector": {"matchLabels": {"app.kubernetes.io/name": "kuberay-operator"}}})]
+        }
+    };
+    let submitters =
+        json!({"podSelector": {"matchLabels": {"ray.io/originated-from-crd": "RayJob"}}});
+    (own, operator, submitters)
+}
+
+pub(super) fn network_policy(t: &Target, snap: &Snapshot, p: &mut Plan) -> Result<(), PlanError> {
+    t.require_spec(&p.namespace)?;
+    let groups = t.group_labels(snap);
+    let spec = t.holders.iter().find_map(Holder::spec);
+    let (dashboard, serve) = (head_port(spec, "dashboard"), head_port(spec, "serve"));
+    let cluster = t.clusters.first().cloned().unwrap_or_else(|| t.name.clone());
+    let name = format!("raydar-{cluster}");
+    let (own, operator, submitters) = allowed_peers(&cluster, snap, &mut p.warnings);
+    let mut peers = vec![own.clone()];
+    peers.extend(operator.iter().cloned());
+    peers.push(submitters.clone());
+
+    // Open policies selecting the entry's pods: their open rules admit only the sources
+    // the cluster needs from now on.
+    let selects_any = |np: &Value| groups.values().flatten().any(|l| netpol::selects(np, l));
+    for np in &snap.network_policies {
+        let n = name_of(np);
+        if n == name || !selects_any(np) || !netpol::is_open(np) {
+            continue;
+        }
+        p.changes.push(Change {
+            target: ObjRef::new(Kind::NetworkPolicy, &p.namespace, n),
+            op: Op::Update,
+            before: Some(np.clone()),
+            after: Some(narrow(np, &peers)),
+        });
+        p.warnings.push(format!(
+            "NetworkPolicy {n}: its rules that admitted every source now admit only this cluster's pods, the KubeRay operator and RayJob submitters, on the ports they listed; other pods it selects are affected too"
+        ));
+        if t.clusters
+            .iter()
+            .any(|c| n == format!("{c}-head") || n.starts_with(&format!("{c}-workers-")))
+        {
+            p.warnings
+                .push(format!("NetworkPolicy {n} is KubeRay's own: the operator may restore it"));
+        }
+    }
+
+    // Groups no policy guards yet get raydar's policy. Groups already behind a policy are
+    // left to it, so a pod never admits a source it denied before.
+    let needs: Vec<&String> = groups
+        .iter()
+        .filter(|(_, sets)| {
+            sets.iter().all(|l| !snap.network_policies.iter().any(|np| netpol::selects(np, l)))
+        })
+        .map(|(g, _)| g)
+        .collect();
+    if needs.is_empty() {
+        return Ok(());
+    }
+    let tcp = |port: i32| json!({"protocol": "TCP", "port": port});
+    let ingress = json!([
+        {"from": [own]},
+        {"from": operator, "ports": [tcp(dashboard), tcp(serve)]},
+        {"from": [submitters], "ports": [tcp(dashboard)]},
+    ]);
+    let target = ObjRef::new(Kind::NetworkPolicy, &p.namespace, &name);
+    match snap.get(Kind::NetworkPolicy, &name) {
+        Some(e) => {
+            // raydar's own policy from an earlier fix: extend its groups, if it is still as
+            // raydar wrote it.
+            let values =
+                e.pointer("/spec/podSelector/matchExpressions/0/values").and_then(Value::as_array);
+            let ours = label(e, MANAGED_BY.0) == Some(MANAGED_BY.1)
+                && e.pointer("/spec/ingress") == Some(&ingress)
+                && e.pointer("/spec/podSelector/matchLabels")
+                    == Some(&json!({"ray.io/cluster": cluster}))
+                && e.pointer("/spec/podSelector/matchExpressions/0/key")
+                    == Some(&json!("ray.io/group"))
+                && values.is_some();
+            if !ours {
+                return Err(PlanError::NotApplicable(format!(
+                    "NetworkPolicy {}/{name} exists but is not the policy raydar writes (changed by someone, or not raydar's); review or delete it first",
+                    p.namespace
+                )));
+            }
+            let mut all: Vec<Value> = values.cloned().unwrap_or_default();
+            all.extend(needs.iter().map(|g| json!(g)));
+            let mut after = e.clone();
+            after["spec"]["podSelector"]["matchExpressions"][0]["values"] = Value::Array(all);
+            p.changes.push(Change {
+                target,
+                op: Op::Update,
+                before: Some(e.clone()),
+                after: Some(after),
+            });
+        }
+        None => {
+            // Always name the groups: a stray pod labelled ray.io/cluster (already behind
+            // another policy) must not be selected and so admitted more.
+            let selector = json!({"matchLabels": {"ray.io/cluster": cluster},
+                "matchExpressions": [{"key": "ray.io/group", "operator": "In", "values": needs}]});
+            p.changes.push(Change {
+                target,
+                op: Op::Create,
+                before: None,
+                after: Some(json!({
+                    "apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                    "metadata": {"name": name, "namespace": p.namespace,
+                                 "labels": {MANAGED_BY.0: MANAGED_BY.1, "ray.io/cluster": cluster}},
+                    "spec": {"podSelector": selector, "policyTypes": ["Ingress"], "ingress": ingress}})),
+            });
+        }
+    }
+    p.warnings.push(format!(
+        "only the cluster's own pods, the KubeRay operator (ports {dashboard}, {serve}) and RayJob submitters (port {dashboard}) can reach its pods afterwards; other in-cluster clients (ingress controllers, Prometheus on 8080, apps calling Serve) need their own rule. Egress is not restricted; port-forward keeps working"
+    ));
+    Ok(())
+}
