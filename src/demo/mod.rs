@@ -12,6 +12,7 @@ pub(crate) mod defaults;
 pub mod patch;
 mod portforward;
 mod proto;
+mod read;
 pub mod select;
 mod server;
 pub mod status;
@@ -19,6 +20,7 @@ mod store;
 mod table;
 mod tls;
 pub mod validate;
+mod write;
 
 pub use auth::{LIMITED_FULL_NS, LIMITED_READ_NS, LIMITED_USER};
 
