@@ -12,7 +12,7 @@ use common::{median, ms};
 
 use http_body_util::{BodyExt, Empty};
 use raydar::demo::{DemoOptions, DemoServer, DemoUser};
-use raydar::forward::{self, ForwardSpec, Target};
+use raydar::forward::{self, ForwardSpec, HeadPort};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -92,16 +92,18 @@ async fn main() {
         .unwrap();
     let (direct_dash, _t1) = s.serve_backend_directly("ray-prod", &head, 8265).await.unwrap();
     let (direct_echo, _t2) = s.serve_backend_directly("ray-prod", &head, 10001).await.unwrap();
-    let mut raw_spec = ForwardSpec::new("ray-prod", "train-exposed", Target::Dashboard);
+    let mut raw_spec = ForwardSpec::new("ray-prod", "train-exposed", HeadPort::Dashboard);
     raw_spec.gate = false;
     let raw = forward::start(c.clone(), raw_spec).await.unwrap();
-    let gated =
-        forward::start(c.clone(), ForwardSpec::new("ray-prod", "train-exposed", Target::Dashboard))
-            .await
-            .unwrap();
+    let gated = forward::start(
+        c.clone(),
+        ForwardSpec::new("ray-prod", "train-exposed", HeadPort::Dashboard),
+    )
+    .await
+    .unwrap();
     let token = gated.token.clone().unwrap();
     let echo_fwd =
-        forward::start(c.clone(), ForwardSpec::new("ray-prod", "train-exposed", Target::Client))
+        forward::start(c.clone(), ForwardSpec::new("ray-prod", "train-exposed", HeadPort::Client))
             .await
             .unwrap();
 

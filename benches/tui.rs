@@ -16,7 +16,7 @@ use ratatui::backend::TestBackend;
 use ratatui::Terminal;
 use raydar::posture::{evaluate, PostureConfig};
 use raydar::tui::keymap::Keymap;
-use raydar::tui::model::{Model, Snapshot};
+use raydar::tui::state::{Model, Refresh};
 use raydar::tui::update::{update, Msg};
 use raydar::tui::{rows, view};
 use std::process::Command;
@@ -47,7 +47,7 @@ async fn main() {
     let inv = common::listed_population().await;
     // Let the in-process demo server's teardown finish first (as the scan bench does).
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let snapshot = || Snapshot {
+    let snapshot = || Refresh {
         rows: rows::rows(&inv, evaluate(&inv, &PostureConfig::default())),
         errors: Vec::new(),
         synced: "12:00:00".into(),
@@ -66,7 +66,7 @@ async fn main() {
     );
     drop(inv);
     let mut m = Model::new("bench", "https://127.0.0.1:6443", Keymap::load(None).0, "dark", false);
-    update(&mut m, Msg::Snapshot(Box::new(snap)));
+    update(&mut m, Msg::Refresh(Box::new(snap)));
     let mut term = Terminal::new(TestBackend::new(120, 30)).unwrap();
     let mut times = Vec::new();
     for i in 0..200 {

@@ -269,9 +269,9 @@ async fn forward(
         return Ok(2);
     };
     let target = match target {
-        ForwardTarget::Dashboard => forward::Target::Dashboard,
-        ForwardTarget::Client => forward::Target::Client,
-        ForwardTarget::Serve => forward::Target::Serve,
+        ForwardTarget::Dashboard => forward::HeadPort::Dashboard,
+        ForwardTarget::Client => forward::HeadPort::Client,
+        ForwardTarget::Serve => forward::HeadPort::Serve,
     };
     let conn = match crate::cluster::connect(&opts.target).await {
         Ok(c) => c,
@@ -282,7 +282,7 @@ async fn forward(
     };
     let mut spec = ForwardSpec::new(ns, name, target);
     spec.local_port = port;
-    spec.gate = !no_gate && target != forward::Target::Client;
+    spec.gate = !no_gate && target != forward::HeadPort::Client;
     spec.wait = std::time::Duration::from_secs(wait);
     let fwd = match forward::start(conn.client.clone(), spec).await {
         Ok(f) => f,
@@ -301,14 +301,14 @@ async fn forward(
         (Some(t), _) => {
             println!("open:      {}", fwd.login_url());
             println!("scripts:   curl -H 'X-Raydar-Token: {t}' {}/api/version", fwd.url());
-            if target == forward::Target::Dashboard {
+            if target == forward::HeadPort::Dashboard {
                 println!(
                     "jobs:      RAY_JOB_HEADERS='{{\"X-Raydar-Token\": \"{t}\"}}' ray job submit --address {} -- python my_script.py",
                     fwd.url()
                 );
             }
         }
-        (None, forward::Target::Client) => println!("client:    ray.init(\"ray://{addr}\")"),
+        (None, forward::HeadPort::Client) => println!("client:    ray.init(\"ray://{addr}\")"),
         (None, _) => println!("url:       {} (no gate: any local process can reach it)", fwd.url()),
     }
     if open && !forward::open_browser(&fwd.login_url()) {

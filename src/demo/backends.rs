@@ -17,7 +17,7 @@ const PIPE: usize = 512 * 1024;
 
 /// What a connection to a pod port reaches.
 #[derive(Debug, Clone)]
-enum Target {
+enum Endpoint {
     Dashboard(Dashboard),
     Echo,
 }
@@ -46,7 +46,7 @@ fn declared(pod: &Value, port: u16) -> Option<String> {
     })
 }
 
-fn resolve(app: &App, ns: &str, pod: &str, port: u16) -> Result<Target, String> {
+fn resolve(app: &App, ns: &str, pod: &str, port: u16) -> Result<Endpoint, String> {
     let store = app.store();
     let p = store
         .get(kind_id("pods", "", "v1"), ns, pod)
@@ -60,7 +60,7 @@ fn resolve(app: &App, ns: &str, pod: &str, port: u16) -> Result<Target, String> 
         |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str).unwrap_or("").to_string();
     let is_head = label("ray.io/node-type") == "head";
     if !(is_head && (port_name == "dashboard" || port == 8265)) {
-        return Ok(Target::Echo);
+        return Ok(Endpoint::Echo);
     }
     let cluster = label("ray.io/cluster");
     let rc = store.get(kind_id("rayclusters", "ray.io", "v1"), ns, &cluster);
@@ -99,7 +99,7 @@ fn resolve(app: &App, ns: &str, pod: &str, port: u16) -> Result<Target, String> 
         None
     };
     let ray_version = spec["rayVersion"].as_str().unwrap_or("2.54.0").to_string();
-    Ok(Target::Dashboard(Dashboard { namespace: ns.into(), cluster, ray_version, token }))
+    Ok(Endpoint::Dashboard(Dashboard { namespace: ns.into(), cluster, ray_version, token }))
 }
 
 /// Opens a connection to `port` of pod `ns/pod`.
@@ -112,13 +112,13 @@ pub async fn connect(
     let target = resolve(app, ns, pod, port)?;
     let (client, server) = tokio::io::duplex(PIPE);
     match target {
-        Target::Echo => {
+        Endpoint::Echo => {
             tokio::spawn(async move {
                 let (mut r, mut w) = tokio::io::split(server);
                 let _ = tokio::io::copy(&mut r, &mut w).await;
             });
         }
-        Target::Dashboard(d) => {
+        Endpoint::Dashboard(d) => {
             let app = app.clone();
             let d = Arc::new(d);
             tokio::spawn(async move {

@@ -23,13 +23,13 @@ use tokio::sync::watch;
 
 /// Which head port to forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
+pub enum HeadPort {
     Dashboard,
     Client,
     Serve,
 }
 
-impl Target {
+impl HeadPort {
     /// The container port name KubeRay uses, and its default number.
     pub fn port(self) -> (&'static str, u16) {
         match self {
@@ -44,7 +44,7 @@ impl Target {
 pub struct ForwardSpec {
     pub namespace: String,
     pub cluster: String,
-    pub target: Target,
+    pub target: HeadPort,
     /// Local port; None picks a free one.
     pub local_port: Option<u16>,
     /// Must be a loopback address.
@@ -56,7 +56,7 @@ pub struct ForwardSpec {
 }
 
 impl ForwardSpec {
-    pub fn new(namespace: &str, cluster: &str, target: Target) -> Self {
+    pub fn new(namespace: &str, cluster: &str, target: HeadPort) -> Self {
         Self {
             namespace: namespace.into(),
             cluster: cluster.into(),
@@ -64,7 +64,7 @@ impl ForwardSpec {
             local_port: None,
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
             wait: Duration::from_secs(30),
-            gate: target != Target::Client,
+            gate: target != HeadPort::Client,
         }
     }
 }
@@ -165,7 +165,7 @@ impl Drop for Forward {
     }
 }
 
-fn ready_head(pods: &[&Pod], target: Target) -> Option<Head> {
+fn ready_head(pods: &[&Pod], target: HeadPort) -> Option<Head> {
     let p = pods
         .iter()
         .filter(|p| p.is_ready() && p.metadata.deletion_timestamp.is_none())

@@ -10,7 +10,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Entry {
+pub struct Record {
     pub id: String,
     /// RFC 3339.
     pub time: String,
@@ -26,7 +26,7 @@ pub struct Entry {
     pub changes: Vec<Change>,
 }
 
-impl Entry {
+impl Record {
     /// A journal entry for applied changes (objects in their display form: no server fields,
     /// credential env values redacted; the resourceVersion written is kept for reference).
     pub fn new(plan: &Plan, written: &[Change], context: &str, server: &str) -> Self {
@@ -85,7 +85,7 @@ impl Journal {
         JournalError::Io { path: self.path.display().to_string(), source }
     }
 
-    pub fn append(&self, e: &Entry) -> Result<(), JournalError> {
+    pub fn append(&self, e: &Record) -> Result<(), JournalError> {
         if let Some(dir) = self.path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| self.io(e))?;
         }
@@ -103,7 +103,7 @@ impl Journal {
     }
 
     /// Every entry, oldest first, and how many lines could not be read.
-    pub fn load(&self) -> Result<(Vec<Entry>, usize), JournalError> {
+    pub fn load(&self) -> Result<(Vec<Record>, usize), JournalError> {
         let text = match std::fs::read_to_string(&self.path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), 0)),
@@ -120,12 +120,12 @@ impl Journal {
 }
 
 /// Whether an entry has been reverted by a later one.
-pub fn undone_by<'a>(entries: &'a [Entry], id: &str) -> Option<&'a Entry> {
+pub fn undone_by<'a>(entries: &'a [Record], id: &str) -> Option<&'a Record> {
     entries.iter().find(|e| e.undoes.as_deref() == Some(id))
 }
 
 /// The entry `undo` reverts when no id is given: the newest fix on this server not yet undone.
-pub fn last_undoable<'a>(entries: &'a [Entry], server: &str) -> Option<&'a Entry> {
+pub fn last_undoable<'a>(entries: &'a [Record], server: &str) -> Option<&'a Record> {
     entries
         .iter()
         .rev()
@@ -164,7 +164,7 @@ fn first_difference(a: &Value, b: &Value) -> String {
 
 /// Plans the reversal of `entry` against the objects as they are now (`current[i]` for
 /// `entry.changes[i]`, None when absent). Refuses when any of them changed since.
-pub fn plan_undo(entry: &Entry, current: &[Option<Value>]) -> Result<Plan, UndoError> {
+pub fn plan_undo(entry: &Record, current: &[Option<Value>]) -> Result<Plan, UndoError> {
     let changed = |object: &str, why: String| UndoError::Changed {
         id: entry.id.clone(),
         object: object.to_string(),
@@ -237,7 +237,7 @@ pub fn plan_undo(entry: &Entry, current: &[Option<Value>]) -> Result<Plan, UndoE
 /// Reads the live objects of an entry (None where absent).
 pub async fn current(
     client: &kube::Client,
-    entry: &Entry,
+    entry: &Record,
 ) -> Result<Vec<Option<Value>>, UndoError> {
     let mut out = Vec::new();
     for c in &entry.changes {

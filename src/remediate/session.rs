@@ -1,7 +1,7 @@
 //! The steps the CLI and the TUI share: fetch → plan → RBAC check → dry-run (a `Prepared`
 //! preview), then commit (writes + journal).
 
-use super::journal::{self, Entry, Journal, UndoError};
+use super::journal::{self, Journal, Record, UndoError};
 use super::{
     access_check, apply, dry_run, fetch, plan, ApplyError, DryRunAnswer, FixId, Plan, PlanError,
 };
@@ -71,7 +71,7 @@ pub async fn prepare_undo(
     journal: &Journal,
     server: &str,
     id: Option<&str>,
-) -> Result<(Entry, Prepared), UndoError> {
+) -> Result<(Record, Prepared), UndoError> {
     let (entries, _) = journal.load().map_err(|e| UndoError::Api(e.to_string()))?;
     let entry = match id {
         Some(id) => {
@@ -102,9 +102,9 @@ pub async fn commit(
     journal: &Journal,
     context: &str,
     server: &str,
-) -> Result<Entry, ApplyError> {
+) -> Result<Record, ApplyError> {
     let written = apply(client, plan).await?;
-    let entry = Entry::new(plan, &written, context, server);
+    let entry = Record::new(plan, &written, context, server);
     if let Err(e) = journal.append(&entry) {
         // The change is made; losing the record must not hide that.
         tracing::error!("{e}");

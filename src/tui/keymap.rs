@@ -168,7 +168,7 @@ pub struct Binding {
 }
 
 #[derive(Debug, Deserialize)]
-struct Entry {
+struct RawBinding {
     on: String,
     run: String,
     #[serde(default)]
@@ -179,15 +179,15 @@ struct Entry {
 #[serde(deny_unknown_fields)]
 struct File {
     #[serde(default)]
-    keymap: Vec<Entry>,
+    keymap: Vec<RawBinding>,
     #[serde(default)]
-    fix: Vec<Entry>,
+    fix: Vec<RawBinding>,
     #[serde(default)]
-    filter: Vec<Entry>,
+    filter: Vec<RawBinding>,
     #[serde(default)]
-    command: Vec<Entry>,
+    command: Vec<RawBinding>,
     #[serde(default)]
-    help: Vec<Entry>,
+    help: Vec<RawBinding>,
 }
 
 pub const DEFAULT: &str = include_str!("keymap-default.toml");

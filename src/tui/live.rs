@@ -1,9 +1,9 @@
 //! Live data: one kube-runtime reflector per kind (per namespace when cluster-wide lists are
 //! forbidden), no polling. Changes are debounced, the inventory rebuilt from the stores and
-//! evaluated off the UI thread, and the rows sent as one `Msg::Snapshot`. Watch errors mark the
+//! evaluated off the UI thread, and the rows sent as one `Msg::Refresh`. Watch errors mark the
 //! data stale (`Msg::Disconnected`) and the watchers reconnect with backoff.
 
-use super::model::Snapshot;
+use super::state::Refresh;
 use super::update::Msg;
 use crate::cluster::{Connection, ScanError, Scope};
 use crate::inventory::Inventory;
@@ -510,7 +510,7 @@ pub async fn run(conn: Connection, scope: Scope, cfg: PostureConfig, tx: mpsc::S
                 let entries = posture::evaluate(&inv, &cfg2);
                 super::rows::ungraded(&inv, entries)
             };
-            Snapshot {
+            Refresh {
                 rows,
                 errors: st2.errors(&forb),
                 synced: chrono::Local::now().format("%H:%M:%S").to_string(),
@@ -518,7 +518,7 @@ pub async fn run(conn: Connection, scope: Scope, cfg: PostureConfig, tx: mpsc::S
         })
         .await;
         if let Ok(s) = snap {
-            if tx.send(Msg::Snapshot(Box::new(s))).await.is_err() {
+            if tx.send(Msg::Refresh(Box::new(s))).await.is_err() {
                 break;
             }
         }

@@ -3,8 +3,8 @@
 
 pub mod keymap;
 pub mod live;
-pub mod model;
 pub mod rows;
+pub mod state;
 pub mod theme;
 pub mod update;
 pub mod view;
@@ -15,7 +15,7 @@ use crate::remediate::journal::Journal;
 use crate::remediate::session;
 use crate::report::Report;
 use futures::StreamExt;
-use model::Model;
+use state::Model;
 use tokio::sync::mpsc;
 use update::{update, Cmd, Msg};
 
@@ -124,10 +124,10 @@ pub async fn run(opts: &Options) -> i32 {
 
 fn forward_views(
     forwards: &std::collections::BTreeMap<(String, String), crate::forward::Forward>,
-) -> Vec<model::ForwardView> {
+) -> Vec<state::ForwardView> {
     forwards
         .iter()
-        .map(|((ns, c), f)| model::ForwardView {
+        .map(|((ns, c), f)| state::ForwardView {
             namespace: ns.clone(),
             cluster: c.clone(),
             login_url: f.login_url(),
@@ -219,7 +219,7 @@ async fn event_loop(
                         let spec = crate::forward::ForwardSpec::new(
                             &ns,
                             &name,
-                            crate::forward::Target::Dashboard,
+                            crate::forward::HeadPort::Dashboard,
                         );
                         let r =
                             crate::forward::start(client, spec).await.map_err(|e| e.to_string());

@@ -1,7 +1,7 @@
 //! From inventory and posture entries to table rows: state, workers, head Service, exposure,
 //! TLS/auth/NetworkPolicy marks and recent Warning events. Pure, runs off the UI thread.
 
-use super::model::{EventLine, Row, GRADING};
+use super::state::{EventLine, Row, GRADING};
 use crate::inventory::Inventory;
 use crate::model::Pod;
 use crate::posture::Entry;

@@ -92,7 +92,7 @@ impl Theme {
             "B" => "grade_b",
             "C" => "grade_c",
             "D" => "grade_d",
-            super::model::GRADING => "muted",
+            super::state::GRADING => "muted",
             _ => "grade_f",
         })
     }

@@ -2,7 +2,7 @@
 //! Background work is requested as a `Cmd` and answers with a `Msg`.
 
 use super::keymap::{Action, Layer};
-use super::model::{FixModal, FixStage, Focus, Link, Mode, Model, Snapshot, Sort, Tab};
+use super::state::{FixModal, FixStage, Focus, Link, Mode, Model, Refresh, Sort, Tab};
 use crate::remediate::session::Prepared;
 use crate::remediate::{FixId, Plan};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -15,7 +15,7 @@ pub enum Msg {
     Key(KeyEvent),
     /// The terminal's new height.
     Resize(u16),
-    Snapshot(Box<Snapshot>),
+    Refresh(Box<Refresh>),
     /// The API went away (watch failing); data is kept and marked stale.
     Disconnected(String),
     /// Who the user is and what KubeRay runs (best effort, once per context).
@@ -31,7 +31,7 @@ pub enum Msg {
     /// opened).
     Notice(String),
     /// The running forwards (after a start, stop, or stats tick).
-    Forwards(Vec<super::model::ForwardView>),
+    Forwards(Vec<super::state::ForwardView>),
     /// A fix or undo is planned and checked (or could not be).
     FixPrepared(Result<Box<Prepared>, String>),
     /// The writes are done: the journal id and what was written, or the error (and whether
@@ -423,7 +423,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Cmd> {
             m.height = h;
             vec![]
         }
-        Msg::Snapshot(s) => {
+        Msg::Refresh(s) => {
             if s.rows == m.rows && s.errors == m.errors && m.link == Link::Live {
                 // Nothing visible changed: just the sync time.
                 m.synced = Some(s.synced);

@@ -1,7 +1,7 @@
 //! Rendering: `render(&Model, &mut Frame)`, nothing else. Works at 80×24 and degrades
 //! sensibly narrower (the namespaces pane and wide columns go first).
 
-use super::model::{Focus, Link, Mode, Model, Row as DataRow, Tab, GRADING};
+use super::state::{Focus, Link, Mode, Model, Row as DataRow, Tab, GRADING};
 use crate::posture::Severity;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
@@ -58,8 +58,8 @@ pub fn render(m: &Model, f: &mut Frame) {
 
 /// The fix modal: diff of every object, warnings, the RBAC check and the server's dry-run
 /// answer, and what to press.
-fn render_fix(m: &Model, modal: &super::model::FixModal, f: &mut Frame, area: Rect) {
-    use super::model::FixStage;
+fn render_fix(m: &Model, modal: &super::state::FixModal, f: &mut Frame, area: Rect) {
+    use super::state::FixStage;
     let t = &m.theme;
     let r = centered(
         area,

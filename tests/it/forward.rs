@@ -5,7 +5,7 @@
 
 use http_body_util::{BodyExt, Empty};
 use raydar::demo::{DemoOptions, DemoServer, DemoUser};
-use raydar::forward::{self, ForwardError, ForwardSpec, Target};
+use raydar::forward::{self, ForwardError, ForwardSpec, HeadPort};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -54,7 +54,7 @@ async fn dashboard_and_concurrent_connections() {
     let (_s, c) = demo().await;
     // Through the gate (the default for the dashboard), and raw.
     for gate in [true, false] {
-        let mut spec = ForwardSpec::new("ray-prod", "train-exposed", Target::Dashboard);
+        let mut spec = ForwardSpec::new("ray-prod", "train-exposed", HeadPort::Dashboard);
         spec.gate = gate;
         let f = forward::start(c.clone(), spec).await.unwrap();
         assert!(f.local.ip().is_loopback());
@@ -76,8 +76,9 @@ async fn dashboard_and_concurrent_connections() {
 async fn byte_exact_64_mib_each_way() {
     let (_s, c) = demo().await;
     // The client port of a head is an echo backend in the demo: what goes up comes back down.
-    let f =
-        forward::start(c, ForwardSpec::new("ray-prod", "serve-acl", Target::Client)).await.unwrap();
+    let f = forward::start(c, ForwardSpec::new("ray-prod", "serve-acl", HeadPort::Client))
+        .await
+        .unwrap();
     let tcp = TcpStream::connect(f.local).await.unwrap();
     let (mut r, mut w) = tcp.into_split();
     const N: usize = 64 << 20;
@@ -118,7 +119,7 @@ async fn byte_exact_64_mib_each_way() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn head_pod_replaced_mid_session() {
     let (s, c) = demo().await;
-    let mut spec = ForwardSpec::new("ray-prod", "hardened", Target::Client);
+    let mut spec = ForwardSpec::new("ray-prod", "hardened", HeadPort::Client);
     spec.wait = Duration::from_secs(10);
     let f = forward::start(c, spec).await.unwrap();
     let echo = |addr| async move {
@@ -143,7 +144,7 @@ async fn head_pod_replaced_mid_session() {
 #[tokio::test]
 async fn no_ready_head_closes_the_connection_after_the_wait() {
     let (s, c) = demo().await;
-    let mut spec = ForwardSpec::new("ray-dev", "notebook", Target::Client);
+    let mut spec = ForwardSpec::new("ray-dev", "notebook", HeadPort::Client);
     spec.wait = Duration::from_millis(300);
     let f = forward::start(c, spec).await.unwrap();
     let old = f.stats.pod.lock().unwrap().clone().unwrap();
@@ -169,7 +170,7 @@ async fn refused_when_forbidden_non_loopback_or_busy() {
     let lim = s.client(DemoUser::Limited).await.unwrap();
     let e = forward::start(
         lim.clone(),
-        ForwardSpec::new("ray-prod", "train-exposed", Target::Dashboard),
+        ForwardSpec::new("ray-prod", "train-exposed", HeadPort::Dashboard),
     )
     .await
     .err()
@@ -179,18 +180,18 @@ async fn refused_when_forbidden_non_loopback_or_busy() {
         "{e}"
     );
     // The limited user may forward where it may work.
-    assert!(forward::start(lim, ForwardSpec::new("ray-dev", "cowboy", Target::Client))
+    assert!(forward::start(lim, ForwardSpec::new("ray-dev", "cowboy", HeadPort::Client))
         .await
         .is_ok());
     let admin = s.client(DemoUser::Admin).await.unwrap();
-    let mut spec = ForwardSpec::new("ray-prod", "train-exposed", Target::Dashboard);
+    let mut spec = ForwardSpec::new("ray-prod", "train-exposed", HeadPort::Dashboard);
     spec.bind = "0.0.0.0".parse().unwrap();
     assert!(matches!(forward::start(admin.clone(), spec).await, Err(ForwardError::NotLoopback(_))));
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let mut spec = ForwardSpec::new("ray-prod", "train-exposed", Target::Dashboard);
+    let mut spec = ForwardSpec::new("ray-prod", "train-exposed", HeadPort::Dashboard);
     spec.local_port = Some(taken.local_addr().unwrap().port());
     assert!(matches!(forward::start(admin.clone(), spec).await, Err(ForwardError::PortBusy(..))));
-    let e = forward::start(admin, ForwardSpec::new("ray-prod", "nope", Target::Dashboard))
+    let e = forward::start(admin, ForwardSpec::new("ray-prod", "nope", HeadPort::Dashboard))
         .await
         .err()
         .unwrap();
@@ -223,9 +224,10 @@ async fn get(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gate() {
     let (s, c) = demo().await;
-    let f = forward::start(c.clone(), ForwardSpec::new("ray-prod", "hardened", Target::Dashboard))
-        .await
-        .unwrap();
+    let f =
+        forward::start(c.clone(), ForwardSpec::new("ray-prod", "hardened", HeadPort::Dashboard))
+            .await
+            .unwrap();
     let token = f.token.clone().unwrap();
     assert!(f.ray_token, "hardened uses Ray token auth and the admin may read its Secret");
     let host = format!("127.0.0.1:{}", f.local.port());
@@ -280,7 +282,7 @@ async fn the_gate() {
     let evil = [h("host", &host), h("x-raydar-token", &token), h("origin", "http://evil.example")];
     assert_eq!(get(f.local, "POST", "/api/jobs/", &evil).await.0, 403);
     // Without the gate the dashboard itself refuses (it wants the Ray token).
-    let mut raw = ForwardSpec::new("ray-prod", "hardened", Target::Dashboard);
+    let mut raw = ForwardSpec::new("ray-prod", "hardened", HeadPort::Dashboard);
     raw.gate = false;
     let r = forward::start(c, raw).await.unwrap();
     assert_eq!(get(r.local, "GET", "/api/version", &[h("host", "x")]).await.0, 401);
@@ -290,7 +292,7 @@ async fn the_gate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gated_forward_survives_a_head_replacement_with_503_when_none_is_ready() {
     let (s, c) = demo().await;
-    let mut spec = ForwardSpec::new("ray-prod", "train-exposed", Target::Dashboard);
+    let mut spec = ForwardSpec::new("ray-prod", "train-exposed", HeadPort::Dashboard);
     spec.wait = Duration::from_millis(400);
     let f = forward::start(c, spec).await.unwrap();
     let token = f.token.clone().unwrap();
@@ -312,7 +314,7 @@ async fn gated_forward_survives_a_head_replacement_with_503_when_none_is_ready()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn protocol_upgrades_pass_through_the_gate() {
     let (_s, c) = demo().await;
-    let f = forward::start(c, ForwardSpec::new("ray-prod", "train-exposed", Target::Dashboard))
+    let f = forward::start(c, ForwardSpec::new("ray-prod", "train-exposed", HeadPort::Dashboard))
         .await
         .unwrap();
     let token = f.token.clone().unwrap();

@@ -132,7 +132,7 @@ fn kubectl(kubeconfig: &std::path::Path, args: &[&str]) {
 /// The next message from the TUI's live side that `want` takes, within `secs`.
 async fn next_msg(
     rx: &mut tokio::sync::mpsc::Receiver<raydar::tui::update::Msg>,
-    m: &mut raydar::tui::model::Model,
+    m: &mut raydar::tui::state::Model,
     secs: u64,
     what: &str,
     want: impl Fn(&raydar::tui::update::Msg) -> bool,
@@ -152,14 +152,14 @@ async fn next_msg(
 }
 
 fn head_svc(msg: &raydar::tui::update::Msg, ty: &str) -> bool {
-    matches!(msg, raydar::tui::update::Msg::Snapshot(s)
+    matches!(msg, raydar::tui::update::Msg::Refresh(s)
         if s.rows.iter().any(|r| r.entry.name == "train-exposed" && r.head_svc == ty))
 }
 
 #[cfg_attr(not(all(envtest, kubectl)), ignore = "needs KUBEBUILDER_ASSETS and kubectl")]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tui_follows_the_real_server_live_and_through_an_outage() {
-    use raydar::tui::model::Link;
+    use raydar::tui::state::Link;
     use raydar::tui::update::Msg;
     let env = envtest();
     let ns = "tui-live";
@@ -273,7 +273,7 @@ async fn the_tui_watches_the_context_namespace_of_a_limited_user_and_says_so() {
     next_msg(&mut rx, &mut m, 30, "the status line note", said).await;
     let frame = crate::tui::render(&m, 120, 30);
     assert!(frame.contains(&format!("namespace {LIMITED_NS} from the kubeconfig")), "{frame}");
-    let snap = |msg: &Msg| matches!(msg, Msg::Snapshot(s) if !s.rows.is_empty());
+    let snap = |msg: &Msg| matches!(msg, Msg::Refresh(s) if !s.rows.is_empty());
     next_msg(&mut rx, &mut m, 30, "rows", snap).await;
     assert!(m.rows.iter().all(|r| r.entry.namespace == LIMITED_NS));
     live.abort();

@@ -8,12 +8,12 @@ use raydar::cluster::{self, Progress, Scope};
 use raydar::demo::{DemoOptions, DemoServer, DemoUser};
 use raydar::posture::{evaluate, PostureConfig};
 use raydar::tui::keymap::Keymap;
-use raydar::tui::model::{Focus, Link, Mode, Model, Snapshot};
+use raydar::tui::state::{Focus, Link, Mode, Model, Refresh};
 use raydar::tui::update::{update, Cmd, Msg};
 use raydar::tui::{rows, view};
 use std::sync::Arc;
 
-async fn snapshot(user: DemoUser) -> Snapshot {
+async fn snapshot(user: DemoUser) -> Refresh {
     let s = DemoServer::start(DemoOptions::default()).await.unwrap();
     let conn = cluster::Connection::new(s.client(user).await.unwrap(), "t", &s.url());
     let (inv, errors) =
@@ -25,7 +25,7 @@ async fn snapshot(user: DemoUser) -> Snapshot {
     inv.events =
         evs.list(&kube::api::ListParams::default()).await.map(|l| l.items).unwrap_or_default();
     let entries = evaluate(&inv, &PostureConfig::demo());
-    Snapshot { rows: rows::rows(&inv, entries), errors, synced: "12:00:00".into() }
+    Refresh { rows: rows::rows(&inv, entries), errors, synced: "12:00:00".into() }
 }
 
 pub fn model() -> Model {
@@ -60,7 +60,7 @@ fn names(m: &Model) -> Vec<String> {
 async fn update_sequences() {
     let mut m = model();
     assert_eq!(m.link, Link::Loading);
-    update(&mut m, Msg::Snapshot(Box::new(snapshot(DemoUser::Admin).await)));
+    update(&mut m, Msg::Refresh(Box::new(snapshot(DemoUser::Admin).await)));
     assert_eq!(m.link, Link::Live);
     assert_eq!(m.visible.len(), 12);
     assert_eq!(m.rows[m.visible[0]].entry.grade, "F", "worst first");
@@ -124,9 +124,9 @@ async fn update_sequences() {
 
 #[tokio::test]
 async fn forward_keys() {
-    use raydar::tui::model::ForwardView;
+    use raydar::tui::state::ForwardView;
     let mut m = model();
-    update(&mut m, Msg::Snapshot(Box::new(snapshot(DemoUser::Admin).await)));
+    update(&mut m, Msg::Refresh(Box::new(snapshot(DemoUser::Admin).await)));
     // o and x without a forward explain themselves.
     assert!(update(&mut m, key('o')).is_empty());
     assert!(m.notice.as_ref().is_some_and(|(t, _)| t.contains("no forward")));
@@ -177,19 +177,19 @@ async fn forward_keys() {
 async fn live_updates_keep_selection_and_mark_stale() {
     let snap = snapshot(DemoUser::Admin).await;
     let mut m = model();
-    update(&mut m, Msg::Snapshot(Box::new(snap.clone())));
+    update(&mut m, Msg::Refresh(Box::new(snap.clone())));
     update(&mut m, key('j'));
     update(&mut m, key('j'));
     let picked = m.current().unwrap().entry.name.clone();
     // The same data again changes nothing but the sync time (no visible change).
     let mut again = snap.clone();
     again.synced = "12:00:05".into();
-    update(&mut m, Msg::Snapshot(Box::new(again)));
+    update(&mut m, Msg::Refresh(Box::new(again)));
     assert_eq!(m.synced.as_deref(), Some("12:00:05"));
     // A change that reorders rows keeps the same cluster selected.
     let mut fewer = snap.clone();
     fewer.rows.retain(|r| r.entry.name != "cowboy");
-    update(&mut m, Msg::Snapshot(Box::new(fewer)));
+    update(&mut m, Msg::Refresh(Box::new(fewer)));
     assert_eq!(m.current().unwrap().entry.name, picked);
     // The API goes away: rows kept, marked stale.
     update(&mut m, Msg::Disconnected("connection refused".into()));
@@ -204,7 +204,7 @@ async fn frames() {
     let snap = snapshot(DemoUser::Admin).await;
     let mut m = model();
     insta::assert_snapshot!("loading_80x24", render(&m, 80, 24));
-    update(&mut m, Msg::Snapshot(Box::new(snap)));
+    update(&mut m, Msg::Refresh(Box::new(snap)));
     insta::assert_snapshot!("main_120x30", render(&m, 120, 30));
     insta::assert_snapshot!("main_80x24", render(&m, 80, 24));
     insta::assert_snapshot!("main_60x20", render(&m, 60, 20));
@@ -248,11 +248,11 @@ async fn frames() {
 async fn fix_modal_flow_and_read_only() {
     use raydar::remediate::session;
     use raydar::remediate::FixId;
-    use raydar::tui::model::FixStage;
+    use raydar::tui::state::FixStage;
     let s = DemoServer::start(DemoOptions::default()).await.unwrap();
     let admin = s.client(DemoUser::Admin).await.unwrap();
     let mut m = model();
-    update(&mut m, Msg::Snapshot(Box::new(snapshot(DemoUser::Admin).await)));
+    update(&mut m, Msg::Refresh(Box::new(snapshot(DemoUser::Admin).await)));
     update(&mut m, key('/'));
     typed(&mut m, "train");
     update(&mut m, code(KeyCode::Enter));
@@ -295,7 +295,7 @@ async fn fix_modal_flow_and_read_only() {
     let p =
         session::prepare_fix(&admin, "ray-dev", "notebook", FixId::DisableIngress).await.unwrap();
     m.mode = Mode::Fix;
-    m.fix = Some(raydar::tui::model::FixModal {
+    m.fix = Some(raydar::tui::state::FixModal {
         title: "t".into(),
         fix: None,
         stage: FixStage::Preview(Box::new(p.clone())),
@@ -322,7 +322,7 @@ async fn fix_modal_flow_and_read_only() {
 
     // --read-only: the keys do nothing and are gone from the help.
     let mut ro = Model::new("c", "s", Keymap::load(None).0, "dark", true);
-    update(&mut ro, Msg::Snapshot(Box::new(snapshot(DemoUser::Admin).await)));
+    update(&mut ro, Msg::Refresh(Box::new(snapshot(DemoUser::Admin).await)));
     assert!(update(&mut ro, key('r')).is_empty());
     assert!(update(&mut ro, key('u')).is_empty());
     assert!(render(&ro, 120, 30).contains("read-only"));
@@ -339,7 +339,7 @@ async fn fix_modal_flow_and_read_only() {
 #[tokio::test]
 async fn limited_user_sees_forbidden_namespaces_in_the_status_line() {
     let mut m = model();
-    update(&mut m, Msg::Snapshot(Box::new(snapshot(DemoUser::Limited).await)));
+    update(&mut m, Msg::Refresh(Box::new(snapshot(DemoUser::Limited).await)));
     let names: std::collections::BTreeSet<&str> =
         m.rows.iter().map(|r| r.entry.namespace.as_str()).collect();
     assert_eq!(names.into_iter().collect::<Vec<_>>(), ["ml-team", "ray-dev"]);
@@ -349,7 +349,7 @@ async fn limited_user_sees_forbidden_namespaces_in_the_status_line() {
 #[tokio::test]
 async fn export_writes_json_and_markdown() {
     let mut m = model();
-    update(&mut m, Msg::Snapshot(Box::new(snapshot(DemoUser::Admin).await)));
+    update(&mut m, Msg::Refresh(Box::new(snapshot(DemoUser::Admin).await)));
     let dir = std::env::temp_dir().join(format!("raydar-export-{}", std::process::id()));
     let (json, md) = raydar::tui::export(&m, &dir).unwrap();
     let v: serde_json::Value =
@@ -446,11 +446,11 @@ fn tmux_end_to_end() {
 }
 
 /// The next snapshot the live side sends (20 s at most).
-async fn next_snapshot(rx: &mut tokio::sync::mpsc::Receiver<Msg>) -> Snapshot {
+async fn next_snapshot(rx: &mut tokio::sync::mpsc::Receiver<Msg>) -> Refresh {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let msg = tokio::time::timeout_at(deadline, rx.recv()).await.unwrap().unwrap();
-        if let Msg::Snapshot(snap) = msg {
+        if let Msg::Refresh(snap) = msg {
             return *snap;
         }
     }
@@ -460,7 +460,7 @@ async fn next_snapshot(rx: &mut tokio::sync::mpsc::Receiver<Msg>) -> Snapshot {
 /// ungraded, no grade letter, no mark — and graded once every kind is in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_come_first_ungraded_then_graded_never_a_before_the_data() {
-    use raydar::tui::model::GRADING;
+    use raydar::tui::state::GRADING;
     let s = DemoServer::start(DemoOptions::default()).await.unwrap();
     s.slow_down("/pods", std::time::Duration::from_millis(1500));
     let conn = cluster::Connection::new(s.client(DemoUser::Admin).await.unwrap(), "t", &s.url());
@@ -479,7 +479,7 @@ async fn rows_come_first_ungraded_then_graded_never_a_before_the_data() {
     assert!(first.rows.iter().all(|r| r.entry.findings.is_empty()));
     let cowboy = first.rows.iter().find(|r| r.entry.name == "cowboy").unwrap();
     assert_eq!((cowboy.state.as_str(), cowboy.workers_desired), ("ready", 1), "from the CR");
-    update(&mut m, Msg::Snapshot(Box::new(first)));
+    update(&mut m, Msg::Refresh(Box::new(first)));
     let frame = render(&m, 120, 30);
     insta::assert_snapshot!("grading_120x30", frame);
     assert!(frame.contains("grading…") && frame.contains("hardened"), "{frame}");
@@ -495,7 +495,7 @@ async fn rows_come_first_ungraded_then_graded_never_a_before_the_data() {
         );
         second = next_snapshot(&mut rx).await;
     }
-    update(&mut m, Msg::Snapshot(Box::new(second)));
+    update(&mut m, Msg::Refresh(Box::new(second)));
     let frame = render(&m, 120, 30);
     assert!(!frame.contains("grading…"), "{frame}");
     let hardened = frame.lines().find(|l| l.contains("hardened")).unwrap();

@@ -1,11 +1,11 @@
 //! The automount-token and dedicated-sa fixes: no API token in Ray pods unless asked, and a
 //! ServiceAccount of the cluster's own (RAY-RBAC-001/002).
 
-use super::{autoscaler, for_templates, label, obj_mut, Target, NEW_PODS};
+use super::{autoscaler, for_templates, label, obj_mut, Affected, NEW_PODS};
 use crate::remediate::{name_of, Change, Kind, ObjRef, Op, Plan, PlanError, Snapshot, MANAGED_BY};
 use serde_json::{json, Value};
 
-pub(super) fn automount_token(t: &Target, p: &mut Plan) -> Result<(), PlanError> {
+pub(super) fn automount_token(t: &Affected, p: &mut Plan) -> Result<(), PlanError> {
     t.require_spec(&p.namespace)?;
     let changed = t.edit_specs(p, |spec, what, warnings| {
         let scaler = autoscaler(spec);
@@ -28,7 +28,7 @@ pub(super) fn automount_token(t: &Target, p: &mut Plan) -> Result<(), PlanError>
     Ok(())
 }
 
-pub(super) fn dedicated_sa(t: &Target, snap: &Snapshot, p: &mut Plan) -> Result<(), PlanError> {
+pub(super) fn dedicated_sa(t: &Affected, snap: &Snapshot, p: &mut Plan) -> Result<(), PlanError> {
     t.require_spec(&p.namespace)?;
     // Named after the owner for RayJob/RayService clusters: their cluster names change.
     let base = t

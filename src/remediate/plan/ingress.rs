@@ -1,10 +1,10 @@
 //! The disable-ingress fix: enableIngress off, and the Ingress KubeRay made deleted (RAY-EXP-004).
 
-use super::{obj_mut, Target};
+use super::{obj_mut, Affected};
 use crate::remediate::{name_of, Change, Kind, ObjRef, Op, Plan, Snapshot};
 use serde_json::{json, Value};
 
-pub(super) fn disable_ingress(t: &Target, snap: &Snapshot, p: &mut Plan) {
+pub(super) fn disable_ingress(t: &Affected, snap: &Snapshot, p: &mut Plan) {
     p.strong = true;
     t.edit_specs(p, |spec, _, _| {
         if spec.pointer("/headGroupSpec/enableIngress") == Some(&json!(true)) {

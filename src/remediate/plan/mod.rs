@@ -18,7 +18,7 @@ mod service;
 /// Plans `fix` for the entry `entry` (a RayCluster, RayService or RayJob) of the snapshot's
 /// namespace. An empty plan means there is nothing to change.
 pub fn plan(fix: FixId, snap: &Snapshot, entry: &str) -> Result<Plan, PlanError> {
-    let t = Target::resolve(snap, entry)?;
+    let t = Affected::resolve(snap, entry)?;
     let mut p = Plan {
         fix,
         namespace: snap.namespace.clone(),
@@ -68,7 +68,7 @@ impl Holder<'_> {
 }
 
 /// What an entry name stands for: its RayClusters and every object holding their spec.
-struct Target<'a> {
+struct Affected<'a> {
     name: String,
     /// The `ray.io/cluster` values of the entry's pods (its cluster names; the entry's own name
     /// while a RayJob/RayService has no cluster yet).
@@ -80,7 +80,7 @@ fn label<'v>(v: &'v Value, key: &str) -> Option<&'v str> {
     v.pointer("/metadata/labels").and_then(|l| l.get(key)).and_then(Value::as_str)
 }
 
-impl<'a> Target<'a> {
+impl<'a> Affected<'a> {
     fn resolve(snap: &'a Snapshot, entry: &str) -> Result<Self, PlanError> {
         let owned_by = |kind: &str, name: &str| -> Vec<&'a Value> {
             snap.ray_clusters

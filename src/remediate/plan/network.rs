@@ -1,7 +1,7 @@
 //! The network-policy fix: narrow open policies that select the cluster, and a policy of raydar's
 //! own for the groups none guards (RAY-NET-001/002/003).
 
-use super::{head_port, label, Holder, Target};
+use super::{head_port, label, Affected, Holder};
 use crate::remediate::{
     name_of, netpol, Change, Kind, ObjRef, Op, Plan, PlanError, Snapshot, MANAGED_BY,
 };
@@ -75,7 +75,7 @@ fn allowed_peers(
     (own, operator, submitters)
 }
 
-pub(super) fn network_policy(t: &Target, snap: &Snapshot, p: &mut Plan) -> Result<(), PlanError> {
+pub(super) fn network_policy(t: &Affected, snap: &Snapshot, p: &mut Plan) -> Result<(), PlanError> {
     t.require_spec(&p.namespace)?;
     let groups = t.group_labels(snap);
     let spec = t.holders.iter().find_map(Holder::spec);

@@ -1,7 +1,7 @@
 //! The security-context fix: non-root, no privilege escalation, capabilities dropped (RAY-
 //! SEC-001/002/003/006).
 
-use super::{for_templates, obj_mut, Target, NEW_PODS};
+use super::{for_templates, obj_mut, Affected, NEW_PODS};
 use crate::remediate::{Plan, PlanError};
 use serde_json::{json, Value};
 
@@ -58,7 +58,7 @@ fn harden_container(c: &mut Value, pod_user: Option<i64>, at: &str, warnings: &m
     }
 }
 
-pub(super) fn security_context(t: &Target, p: &mut Plan) -> Result<(), PlanError> {
+pub(super) fn security_context(t: &Affected, p: &mut Plan) -> Result<(), PlanError> {
     t.require_spec(&p.namespace)?;
     let changed = t.edit_specs(p, |spec, what, warnings| {
         for_templates(spec, |_, group, tmpl| {

@@ -1,7 +1,7 @@
 //! The service-clusterip fix: exposed Services back to ClusterIP, and the CR fields that would
 //! expose them again (RAY-EXP-001/002/003, RAY-SVC-001).
 
-use super::{obj_mut, templates, Holder, Target};
+use super::{obj_mut, templates, Affected, Holder};
 use crate::remediate::netpol::Labels;
 use crate::remediate::{name_of, Change, Kind, ObjRef, Op, Plan, PlanError, Snapshot};
 use crate::semantics::exposure::reaches_outside;
@@ -38,7 +38,7 @@ fn to_cluster_ip(svc: &Value) -> Value {
 }
 
 pub(super) fn service_clusterip(
-    t: &Target,
+    t: &Affected,
     snap: &Snapshot,
     p: &mut Plan,
 ) -> Result<(), PlanError> {

@@ -71,7 +71,7 @@ pub struct ForwardView {
 
 /// What the background sends after each (debounced) change.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Snapshot {
+pub struct Refresh {
     pub rows: Vec<Row>,
     pub errors: Vec<ScanError>,
     /// Wall-clock time of the sync, `HH:MM:SS`.
