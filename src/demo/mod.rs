@@ -9,9 +9,12 @@ mod backends;
 pub mod catalog;
 pub mod data;
 pub(crate) mod defaults;
+mod discovery;
+mod named;
 pub mod patch;
 mod portforward;
 mod proto;
+mod ray_schema;
 mod read;
 pub mod select;
 mod server;
@@ -183,7 +186,7 @@ fn load(store: &mut Store, seeds: Vec<Value>) -> anyhow::Result<()> {
 /// it through the status subresource. Namespaces come first.
 pub fn manifests() -> Vec<Value> {
     let mut alloc = Alloc::default();
-    as_manifests(data::named(chrono::Utc::now().timestamp(), &mut alloc))
+    as_manifests(named::named(chrono::Utc::now().timestamp(), &mut alloc))
 }
 
 /// The generated population (`--namespaces N --clusters N`) as manifests, like [`manifests`].
@@ -232,7 +235,7 @@ impl DemoServer {
         let mut alloc = Alloc::default();
         let now = chrono::Utc::now().timestamp();
         let seeds = match opts.population {
-            None => data::named(now, &mut alloc),
+            None => named::named(now, &mut alloc),
             Some((ns, clusters)) => data::population(ns, clusters, now, &mut alloc),
         };
         load(&mut store, seeds)?;

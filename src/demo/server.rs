@@ -3,6 +3,7 @@
 
 use super::auth::{self, Attrs, User};
 use super::catalog::{self, kind, Kind, KindId};
+use super::discovery as docs;
 use super::select::{FieldSelector, LabelSelector};
 use super::status::ApiError;
 use super::store::Obj;
@@ -187,7 +188,7 @@ async fn dispatch(app: Arc<App>, req: Request) -> Result<Response, ApiError> {
     // The gcloud kubectl dispatcher probes /version before every command: answer it openly,
     // like a server with anonymous discovery.
     if matches!(r, Route::Version) {
-        return Ok(value_response(200, &catalog::version_doc()));
+        return Ok(value_response(200, &docs::version_doc()));
     }
     if matches!(r, Route::Health) {
         return Ok((StatusCode::OK, "ok").into_response());
@@ -196,24 +197,19 @@ async fn dispatch(app: Arc<App>, req: Request) -> Result<Response, ApiError> {
     let accept =
         req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     match r {
-        Route::Api => {
-            Ok(discovery(&accept, catalog::aggregated(true), catalog::legacy_api_versions()))
-        }
-        Route::Apis => {
-            Ok(discovery(&accept, catalog::aggregated(false), catalog::legacy_group_list()))
-        }
+        Route::Api => Ok(discovery(&accept, docs::aggregated(true), docs::legacy_api_versions())),
+        Route::Apis => Ok(discovery(&accept, docs::aggregated(false), docs::legacy_group_list())),
         Route::Group(g) => {
-            catalog::legacy_group(&g).map(|d| value_response(200, &d)).ok_or_else(not_found_path)
+            docs::legacy_group(&g).map(|d| value_response(200, &d)).ok_or_else(not_found_path)
         }
-        Route::GroupVersion(g, v) => catalog::resource_list(&g, &v)
-            .map(|d| value_response(200, &d))
-            .ok_or_else(not_found_path),
-        Route::OpenApiIndex => Ok(value_response(200, &catalog::openapi_index())),
+        Route::GroupVersion(g, v) => {
+            docs::resource_list(&g, &v).map(|d| value_response(200, &d)).ok_or_else(not_found_path)
+        }
+        Route::OpenApiIndex => Ok(value_response(200, &docs::openapi_index())),
         Route::OpenApiDoc(gv) => {
-            let doc = catalog::openapi_doc(&gv).ok_or_else(not_found_path)?;
+            let doc = docs::openapi_doc(&gv).ok_or_else(not_found_path)?;
             let mut resp = value_response(200, &doc);
-            if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", catalog::openapi_hash(&gv)))
-            {
+            if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", docs::openapi_hash(&gv))) {
                 resp.headers_mut().insert(header::ETAG, etag);
             }
             resp.headers_mut()

@@ -2,21 +2,26 @@
 //! undecodable bodies), for the kinds raydar writes and reads.
 
 use super::catalog::Kind;
+use super::ray_schema::ray_cluster_spec;
 use super::status::{ApiError, Cause};
 use crate::quantity::is_port_name;
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 
-fn cause(reason: &'static str, field: impl Into<String>, message: impl Into<String>) -> Cause {
+pub(super) fn cause(
+    reason: &'static str,
+    field: impl Into<String>,
+    message: impl Into<String>,
+) -> Cause {
     Cause { reason, field: field.into(), message: message.into() }
 }
-fn required(field: impl Into<String>) -> Cause {
+pub(super) fn required(field: impl Into<String>) -> Cause {
     cause("FieldValueRequired", field, "Required value")
 }
-fn invalid(field: impl Into<String>, value: &Value, why: &str) -> Cause {
+pub(super) fn invalid(field: impl Into<String>, value: &Value, why: &str) -> Cause {
     cause("FieldValueInvalid", field, format!("Invalid value: {value}: {why}"))
 }
-fn unsupported(field: impl Into<String>, value: &Value, supported: &[&str]) -> Cause {
+pub(super) fn unsupported(field: impl Into<String>, value: &Value, supported: &[&str]) -> Cause {
     let s: Vec<String> = supported.iter().map(|s| format!("\"{s}\"")).collect();
     cause(
         "FieldValueNotSupported",
@@ -24,7 +29,7 @@ fn unsupported(field: impl Into<String>, value: &Value, supported: &[&str]) -> C
         format!("Unsupported value: {value}: supported values: {}", s.join(", ")),
     )
 }
-fn forbidden(field: impl Into<String>, why: &str) -> Cause {
+pub(super) fn forbidden(field: impl Into<String>, why: &str) -> Cause {
     cause("FieldValueForbidden", field, format!("Forbidden: {why}"))
 }
 
@@ -45,11 +50,11 @@ pub fn is_dns_label(s: &str) -> bool {
     is_dns_subdomain(s) && s.len() <= 63 && !s.contains('.')
 }
 
-fn port_in_range(v: &Value) -> bool {
+pub(super) fn port_in_range(v: &Value) -> bool {
     v.as_i64().is_some_and(|p| (1..=65535).contains(&p))
 }
 
-fn int_or_port_name(field: String, v: &Value, out: &mut Vec<Cause>) {
+pub(super) fn int_or_port_name(field: String, v: &Value, out: &mut Vec<Cause>) {
     match v {
         Value::Number(_) if port_in_range(v) => {}
         Value::Number(_) => out.push(invalid(field, v, "must be between 1 and 65535, inclusive")),
@@ -281,7 +286,7 @@ fn network_policy(o: &Value, out: &mut Vec<Cause>) {
     }
 }
 
-fn pod_template(path: &str, t: &Value, out: &mut Vec<Cause>) {
+pub(super) fn pod_template(path: &str, t: &Value, out: &mut Vec<Cause>) {
     let containers = &t["spec"]["containers"];
     match containers.as_array() {
         None => out.push(required(format!("{path}.spec.containers"))),
@@ -295,88 +300,6 @@ fn pod_template(path: &str, t: &Value, out: &mut Vec<Cause>) {
         }
     }
 }
-
-fn ray_cluster_spec(path: &str, spec: &Value, out: &mut Vec<Cause>) {
-    if !spec.is_object() {
-        out.push(required(path.to_string()));
-        return;
-    }
-    let head = &spec["headGroupSpec"];
-    if !head.is_object() {
-        out.push(required(format!("{path}.headGroupSpec")));
-    } else if !head["template"].is_object() {
-        out.push(required(format!("{path}.headGroupSpec.template")));
-    } else {
-        pod_template(&format!("{path}.headGroupSpec.template"), &head["template"], out);
-        template_types(&format!("{path}.headGroupSpec.template"), &head["template"], out);
-        start_params(&format!("{path}.headGroupSpec"), head, out);
-    }
-    if let Some(v) = spec.get("enableInTreeAutoscaling").filter(|v| !v.is_null() && !v.is_boolean())
-    {
-        out.push(invalid(format!("{path}.enableInTreeAutoscaling"), v, "must be of type boolean"));
-    }
-    if let Some(st) = head.get("serviceType").filter(|v| !v.is_null()) {
-        if !matches!(
-            st.as_str(),
-            Some("ClusterIP" | "NodePort" | "LoadBalancer" | "ExternalName" | "")
-        ) {
-            out.push(unsupported(
-                format!("{path}.headGroupSpec.serviceType"),
-                st,
-                &["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"],
-            ));
-        }
-    }
-    if let Some(v) = spec.get("rayVersion").filter(|v| !v.is_null() && !v.is_string()) {
-        out.push(invalid(format!("{path}.rayVersion"), v, "must be a string"));
-    }
-    if let Some(mode) = spec.pointer("/authOptions/mode").filter(|v| !v.is_null()) {
-        if !matches!(mode.as_str(), Some("disabled" | "token")) {
-            out.push(unsupported(format!("{path}.authOptions.mode"), mode, &["disabled", "token"]));
-        }
-    }
-    let mut names: Vec<&str> = Vec::new();
-    for (i, g) in spec["workerGroupSpecs"].as_array().into_iter().flatten().enumerate() {
-        let p = format!("{path}.workerGroupSpecs[{i}]");
-        match g["groupName"].as_str() {
-            None | Some("") => out.push(required(format!("{p}.groupName"))),
-            Some(n) if names.contains(&n) => out.push(cause(
-                "FieldValueDuplicate",
-                format!("{p}.groupName"),
-                format!("Duplicate value: \"{n}\""),
-            )),
-            Some(n) => names.push(n),
-        }
-        for f in ["replicas", "minReplicas", "maxReplicas"] {
-            if let Some(v) = g.get(f).filter(|v| !v.is_null()) {
-                if !v.as_i64().is_some_and(|n| (0..=i64::from(i32::MAX)).contains(&n)) {
-                    out.push(invalid(
-                        format!("{p}.{f}"),
-                        v,
-                        "must be a non-negative 32-bit integer",
-                    ));
-                }
-            }
-        }
-        if let (Some(min), Some(max)) = (g["minReplicas"].as_i64(), g["maxReplicas"].as_i64()) {
-            if min > max {
-                out.push(invalid(
-                    format!("{p}.minReplicas"),
-                    &g["minReplicas"],
-                    "minReplicas must not exceed maxReplicas",
-                ));
-            }
-        }
-        if !g["template"].is_object() {
-            out.push(required(format!("{p}.template")));
-        } else {
-            pod_template(&format!("{p}.template"), &g["template"], out);
-            template_types(&format!("{p}.template"), &g["template"], out);
-            start_params(&p, g, out);
-        }
-    }
-}
-
 trait WithMessage {
     fn with_message(self, m: &str) -> Self;
 }
@@ -388,7 +311,9 @@ impl WithMessage for Cause {
 }
 
 /// Decodes `v` as the typed struct and re-encodes it; an error carries the field path.
-fn roundtrip<T: DeserializeOwned + Serialize>(v: &Value) -> Result<Value, (String, String)> {
+pub(super) fn roundtrip<T: DeserializeOwned + Serialize>(
+    v: &Value,
+) -> Result<Value, (String, String)> {
     let t: T = serde_path_to_error::deserialize(v)
         .map_err(|e| (e.path().to_string(), e.inner().to_string()))?;
     serde_json::to_value(&t).map_err(|e| (String::new(), e.to_string()))
@@ -511,74 +436,6 @@ fn null_label_values(v: &mut Value) {
         }
     }
 }
-
-/// A pod template inside a Ray custom resource, checked as the CRD's schema (generated from the
-/// core types) checks it: every field of the type the core PodTemplateSpec has, quantities
-/// integers or strings of the quantity grammar.
-fn template_types(path: &str, t: &Value, out: &mut Vec<Cause>) {
-    let mut t = t.clone();
-    for list in ["containers", "initContainers"] {
-        let Some(cs) = t["spec"].get_mut(list).and_then(Value::as_array_mut) else { continue };
-        for (i, c) in cs.iter_mut().enumerate() {
-            for (j, p) in c["ports"].as_array().into_iter().flatten().enumerate() {
-                if p.get("containerPort").is_none_or(Value::is_null) {
-                    out.push(required(format!("{path}.spec.{list}[{i}].ports[{j}].containerPort")));
-                }
-            }
-            for rl in ["limits", "requests"] {
-                let Some(m) =
-                    c.pointer_mut(&format!("/resources/{rl}")).and_then(Value::as_object_mut)
-                else {
-                    continue;
-                };
-                for (name, q) in m.iter_mut() {
-                    let field = format!("{path}.spec.{list}[{i}].resources.{rl}.{name}");
-                    match q {
-                        Value::Number(n) if n.is_i64() || n.is_u64() => {
-                            *q = Value::String(n.to_string())
-                        }
-                        Value::String(text) if crate::quantity::is_quantity(text) => {}
-                        Value::String(_) => {
-                            out.push(invalid(field, q, "should match the quantity pattern"));
-                            *q = Value::String("0".into());
-                        }
-                        _ => {
-                            out.push(invalid(field, q, "must be of type integer,string"));
-                            *q = Value::String("0".into());
-                        }
-                    }
-                }
-            }
-        }
-    }
-    if let Err((p, msg)) = roundtrip::<k8s_openapi::api::core::v1::PodTemplateSpec>(&t) {
-        out.push(cause(
-            "FieldValueTypeInvalid",
-            format!("{path}.{p}"),
-            format!("Invalid value: {msg}"),
-        ));
-    }
-}
-
-/// `rayStartParams`: a map of strings (null or absent is fine).
-fn start_params(path: &str, group: &Value, out: &mut Vec<Cause>) {
-    match group.get("rayStartParams") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(m)) => {
-            for (k, v) in m.iter().filter(|(_, v)| !v.is_string() && !v.is_null()) {
-                out.push(invalid(
-                    format!("{path}.rayStartParams.{k}"),
-                    v,
-                    "must be of type string",
-                ));
-            }
-        }
-        Some(other) => {
-            out.push(invalid(format!("{path}.rayStartParams"), other, "must be of type object"))
-        }
-    }
-}
-
 /// Semantic validation: the 422 causes for `o` (empty when valid).
 pub fn validate(k: &Kind, o: &Value) -> Vec<Cause> {
     let mut out = Vec::new();
