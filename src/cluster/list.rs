@@ -4,12 +4,9 @@
 
 use super::{root_cause, ConnectError, Connection, ScanError};
 use crate::inventory::Inventory;
-use crate::kuberay::{RayCluster, RayCronJob, RayJob, RayService};
-use crate::model::{Ingress, Pod, Service};
+use crate::kuberay::RayCluster;
 use futures::stream::{self, StreamExt};
-use k8s_openapi::api::core::v1::{Namespace, ResourceQuota, ServiceAccount};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kube::Resource;
 use serde::de::DeserializeOwned;
@@ -96,81 +93,57 @@ pub(super) struct Job {
     pub ns: Option<String>,
 }
 
-pub(super) enum Batch {
-    RayClusters(Vec<RayCluster>),
-    RayJobs(Vec<RayJob>),
-    RayServices(Vec<RayService>),
-    RayCronJobs(Vec<RayCronJob>),
-    Pods(Vec<Pod>),
-    Services(Vec<Service>),
-    Ingresses(Vec<Ingress>),
-    Policies(Vec<NetworkPolicy>),
-    Quotas(Vec<ResourceQuota>),
-    Accounts(Vec<ServiceAccount>),
-    RoleBindings(Vec<RoleBinding>),
-    Roles(Vec<Role>),
-    ClusterRoleBindings(Vec<ClusterRoleBinding>),
-    ClusterRoles(Vec<ClusterRole>),
-    Namespaces(Vec<Namespace>),
-    Trees(Vec<serde_json::Value>),
+/// List parameters with a label selector, none when it is empty.
+pub(super) fn params(labels: &str) -> ListParams {
+    match labels {
+        "" => ListParams::default(),
+        l => ListParams::default().labels(l),
+    }
 }
 
-use crate::inventory::NAMESPACED_KINDS as NAMESPACED;
+/// A list's objects, ready to be put into an inventory.
+pub(super) type Batch = Box<dyn FnOnce(&mut Inventory) + Send>;
+
+use crate::inventory::{cluster_kinds, namespaced_kinds, store, NAMESPACED_KINDS as NAMESPACED};
 
 async fn run(c: &kube::Client, job: &Job, p: &Progress) -> Result<Batch, kube::Error> {
     let ns = job.ns.as_deref();
-    let lp = ListParams::default();
-    // Only Ray pods: the rules never look at others, and this keeps memory small.
-    let ray_pods = ListParams::default().labels("ray.io/cluster");
-    Ok(match job.kind {
-        "rayclusters" => Batch::RayClusters(list_pages(&api(c, ns), &lp, p).await?),
-        "rayjobs" => Batch::RayJobs(list_pages(&api(c, ns), &lp, p).await?),
-        "rayservices" => Batch::RayServices(list_pages(&api(c, ns), &lp, p).await?),
-        "raycronjobs" => Batch::RayCronJobs(list_pages(&api(c, ns), &lp, p).await?),
-        "pods" => Batch::Pods(list_pages(&api(c, ns), &ray_pods, p).await?),
-        "services" => Batch::Services(list_pages(&api(c, ns), &lp, p).await?),
-        "ingresses" => Batch::Ingresses(list_pages(&api(c, ns), &lp, p).await?),
-        "networkpolicies" => Batch::Policies(list_pages(&api(c, ns), &lp, p).await?),
-        "resourcequotas" => Batch::Quotas(list_pages(&api(c, ns), &lp, p).await?),
-        "serviceaccounts" => Batch::Accounts(list_pages(&api(c, ns), &lp, p).await?),
-        "rolebindings" => Batch::RoleBindings(list_pages(&api(c, ns), &lp, p).await?),
-        "roles" => Batch::Roles(list_pages(&api(c, ns), &lp, p).await?),
-        "clusterrolebindings" => {
-            Batch::ClusterRoleBindings(list_pages(&Api::all(c.clone()), &lp, p).await?)
-        }
-        "clusterroles" => Batch::ClusterRoles(list_pages(&Api::all(c.clone()), &lp, p).await?),
-        "namespaces" => Batch::Namespaces(list_pages(&Api::all(c.clone()), &lp, p).await?),
-        _ => {
-            let ar = ApiResource::from_gvk_with_plural(
-                &GroupVersionKind::gvk("scheduling.sigs.k8s.io", "v1beta1", "ElasticQuotaTree"),
-                "elasticquotatrees",
-            );
-            let api: Api<DynamicObject> = Api::all_with(c.clone(), &ar);
-            let items = list_pages(&api, &lp, p).await?;
-            Batch::Trees(items.into_iter().filter_map(|o| serde_json::to_value(o).ok()).collect())
-        }
-    })
-}
-
-pub(super) fn absorb(inv: &mut Inventory, b: Batch) {
-    match b {
-        Batch::RayClusters(v) => inv.ray_clusters.extend(v.into_iter().map(Arc::new)),
-        Batch::RayJobs(v) => inv.ray_jobs.extend(v),
-        Batch::RayServices(v) => inv.ray_services.extend(v),
-        Batch::RayCronJobs(v) => inv.ray_cron_jobs.extend(v),
-        Batch::Pods(v) => inv.pods.extend(v.into_iter().map(Arc::new)),
-        Batch::Services(v) => inv.services.extend(v.into_iter().map(Arc::new)),
-        Batch::Ingresses(v) => inv.ingresses.extend(v),
-        Batch::Policies(v) => inv.network_policies.extend(v),
-        Batch::Quotas(v) => inv.resource_quotas.extend(v),
-        Batch::Accounts(v) => inv.service_accounts.extend(v),
-        Batch::RoleBindings(v) => inv.role_bindings.extend(v),
-        Batch::Roles(v) => inv.roles.extend(v),
-        Batch::ClusterRoleBindings(v) => inv.cluster_role_bindings.extend(v),
-        Batch::ClusterRoles(v) => inv.cluster_roles.extend(v),
-        Batch::Namespaces(v) => inv.namespaces.extend(v),
-        Batch::Trees(v) => inv.elastic_quota_trees.extend(v),
+    macro_rules! namespaced {
+        ($(($f:ident, $t:ty, $g:literal, $k:literal, $plural:literal, $labels:literal, $how:ident)),* $(,)?) => {
+            match job.kind {
+                $($plural => {
+                    let v: Vec<$t> = list_pages(&api(c, ns), &params($labels), p).await?;
+                    return Ok(Box::new(move |inv: &mut Inventory| {
+                        inv.$f.extend(v.into_iter().map(|o| store!($how, o)))
+                    }));
+                })*
+                _ => {}
+            }
+        };
     }
+    macro_rules! cluster_scoped {
+        ($(($f:ident, $t:ty, $g:literal, $k:literal, $plural:literal, $labels:literal, $how:ident)),* $(,)?) => {
+            match job.kind {
+                $($plural => {
+                    let v: Vec<$t> = list_pages(&Api::all(c.clone()), &ListParams::default(), p).await?;
+                    return Ok(Box::new(move |inv: &mut Inventory| inv.$f.extend(v)));
+                })*
+                _ => {}
+            }
+        };
+    }
+    namespaced_kinds!(namespaced);
+    cluster_kinds!(cluster_scoped);
+    // ElasticQuotaTrees (ACK), read as JSON.
+    let ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("scheduling.sigs.k8s.io", "v1beta1", "ElasticQuotaTree"),
+        "elasticquotatrees",
+    );
+    let api: Api<DynamicObject> = Api::all_with(c.clone(), &ar);
+    let items = list_pages(&api, &ListParams::default(), p).await?;
+    let trees: Vec<serde_json::Value> =
+        items.into_iter().filter_map(|o| serde_json::to_value(o).ok()).collect();
+    Ok(Box::new(move |inv: &mut Inventory| inv.elastic_quota_trees.extend(trees)))
 }
 
 /// Runs `jobs` with bounded concurrency into `inv`; marks what could not be read as
@@ -200,7 +173,7 @@ pub(super) async fn run_jobs(
     let mut failed = Vec::new();
     for (job, r) in results {
         match r {
-            Ok(b) => absorb(inv, b),
+            Ok(b) => b(inv),
             Err(e) => match classify(e, job.kind) {
                 Failure::Unreachable(reason) => {
                     return Err(ConnectError::Unreachable {

@@ -6,7 +6,7 @@
 
 use super::list::{self, Batch, Failure, Job};
 use super::{ConnectError, Connection, Progress, ScanError, Scope};
-use crate::inventory::{Inventory, NAMESPACED_KINDS as NAMESPACED};
+use crate::inventory::{namespaced_kinds, store, Inventory, NAMESPACED_KINDS as NAMESPACED};
 use kube::api::{Api, ListParams};
 use kube::Resource;
 use serde::de::DeserializeOwned;
@@ -21,7 +21,7 @@ type Chunk = Result<(String, Batch), kube::Error>;
 async fn produce<K>(
     api: Api<K>,
     lp: ListParams,
-    wrap: fn(Vec<K>) -> Batch,
+    wrap: impl Fn(Vec<K>) -> Batch,
     tx: mpsc::Sender<Chunk>,
     progress: Arc<Progress>,
 ) where
@@ -67,35 +67,32 @@ fn spawn_kind(
     kind: &'static str,
     progress: &Arc<Progress>,
 ) -> mpsc::Receiver<Chunk> {
-    use crate::kuberay::{RayCluster, RayCronJob, RayJob, RayService};
-    use crate::model::{Ingress, Pod, Service};
-    use k8s_openapi::api::core::v1::{ResourceQuota, ServiceAccount};
-    use k8s_openapi::api::networking::v1::NetworkPolicy;
-    use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
     let (tx, rx) = mpsc::channel(8);
-    let lp = ListParams::default();
     let p = progress.clone();
-    macro_rules! go {
-        ($t:ty, $variant:ident, $lp:expr) => {
-            // Detached: it ends with its list (or when the merge stops receiving).
-            drop(tokio::spawn(produce(Api::<$t>::all(c.clone()), $lp, Batch::$variant, tx, p)))
+    macro_rules! namespaced {
+        ($(($f:ident, $t:ty, $g:literal, $k:literal, $plural:literal, $labels:literal, $how:ident)),* $(,)?) => {
+            match kind {
+                $($plural => {
+                    let wrap = |v: Vec<$t>| -> Batch {
+                        Box::new(move |inv: &mut Inventory| {
+                            inv.$f.extend(v.into_iter().map(|o| store!($how, o)))
+                        })
+                    };
+                    // Detached: it ends with its list (or when the merge stops receiving).
+                    drop(tokio::spawn(produce(
+                        Api::<$t>::all(c.clone()),
+                        list::params($labels),
+                        wrap,
+                        tx,
+                        p,
+                    )));
+                })*
+                // Not a namespaced kind of the table: nothing comes.
+                _ => {}
+            }
         };
     }
-    match kind {
-        "rayclusters" => go!(RayCluster, RayClusters, lp),
-        "rayjobs" => go!(RayJob, RayJobs, lp),
-        "rayservices" => go!(RayService, RayServices, lp),
-        "raycronjobs" => go!(RayCronJob, RayCronJobs, lp),
-        // Only Ray pods: the rules never look at others.
-        "pods" => go!(Pod, Pods, lp.labels("ray.io/cluster")),
-        "services" => go!(Service, Services, lp),
-        "ingresses" => go!(Ingress, Ingresses, lp),
-        "networkpolicies" => go!(NetworkPolicy, Policies, lp),
-        "resourcequotas" => go!(ResourceQuota, Quotas, lp),
-        "serviceaccounts" => go!(ServiceAccount, Accounts, lp),
-        "rolebindings" => go!(RoleBinding, RoleBindings, lp),
-        _ => go!(Role, Roles, lp),
-    }
+    namespaced_kinds!(namespaced);
     rx
 }
 
@@ -156,22 +153,6 @@ impl Source {
     }
 }
 
-/// Removes the namespaced objects, keeping the cluster-scoped ones for the next namespace.
-fn clear_namespaced(inv: &mut Inventory) {
-    inv.ray_clusters.clear();
-    inv.ray_jobs.clear();
-    inv.ray_services.clear();
-    inv.ray_cron_jobs.clear();
-    inv.pods.clear();
-    inv.services.clear();
-    inv.ingresses.clear();
-    inv.network_policies.clear();
-    inv.resource_quotas.clear();
-    inv.service_accounts.clear();
-    inv.role_bindings.clear();
-    inv.roles.clear();
-}
-
 /// Lists everything the rules read within `scope` and calls `each` once per namespace, in
 /// namespace order, with that namespace's objects and the cluster-scoped ones. Returns the
 /// errors (forbidden kinds and namespaces) like [`super::list_inventory`].
@@ -202,7 +183,7 @@ pub async fn for_each_namespace(
                     NAMESPACED.iter().map(|k| Job { kind: k, ns: Some(ns.clone()) }).collect();
                 failed.extend(list::run_jobs(conn, jobs, &mut base, &progress).await?);
                 each(&base);
-                clear_namespaced(&mut base);
+                base.clear_namespaced();
             }
         }
         None => {
@@ -229,13 +210,13 @@ pub async fn for_each_namespace(
                 for s in &mut sources {
                     while s.next.as_ref().is_some_and(|(n, _)| *n == ns) {
                         if let Some((_, b)) = s.next.take() {
-                            list::absorb(&mut base, b);
+                            b(&mut base);
                         }
                         s.fill(conn, &mut base, &mut failed).await?;
                     }
                 }
                 each(&base);
-                clear_namespaced(&mut base);
+                base.clear_namespaced();
             }
         }
     }

@@ -6,14 +6,11 @@
 use super::state::Refresh;
 use super::update::Msg;
 use crate::cluster::{Connection, ScanError, Scope};
-use crate::inventory::Inventory;
-use crate::kuberay::{RayCluster, RayCronJob, RayJob, RayService};
-use crate::model::{Ingress, Pod, Service};
+use crate::inventory::{cluster_kinds, from_arc, namespaced_kinds, Inventory, NAMESPACED_KINDS};
+use crate::kuberay::RayCluster;
 use crate::posture::{self, PostureConfig};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Event as KEvent, Namespace, ResourceQuota, ServiceAccount};
-use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::api::core::v1::{Event as KEvent, Namespace};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
@@ -164,43 +161,110 @@ fn spawn_dynamic(
     store
 }
 
-fn owned<K>(s: &Store<K>) -> Vec<K>
-where
-    K: Resource<DynamicType = ()> + Clone + 'static,
-{
-    s.state().iter().map(|a| (**a).clone()).collect()
+/// The Ray custom resources' kinds: once they are listed, rows can be shown ungraded.
+const RAY_KINDS: [&str; 4] = ["rayclusters", "rayjobs", "rayservices", "raycronjobs"];
+
+/// A watcher's settings: the kind's label selector, and small pages for the Ray kinds.
+fn config(labels: &str, early: bool) -> watcher::Config {
+    let cfg = match labels {
+        "" => watcher::Config::default(),
+        l => watcher::Config::default().labels(l),
+    };
+    if early {
+        cfg.page_size(RAY_PAGE)
+    } else {
+        cfg
+    }
 }
 
-/// All the stores, per kind (several per kind when watching namespace by namespace).
+/// Generates, from the inventory's tables of kinds, the stores of the watched kinds (several
+/// per kind when watching namespace by namespace), how to start their watchers and how to
+/// build an inventory from them.
+macro_rules! stores {
+    ($name:ident, $scope:ident, $(($f:ident, $t:ty, $g:literal, $k:literal, $plural:literal, $labels:literal, $how:ident)),* $(,)?) => {
+        #[derive(Default)]
+        struct $name {
+            $($f: Vec<Watch<$t>>,)*
+        }
+
+        impl $name {
+            /// Starts a watcher per kind (but `skip`) in `ns` (None: cluster-wide); ids and
+            /// names go to `names`.
+            fn watch(
+                &mut self,
+                c: &kube::Client,
+                ns: Option<&str>,
+                skip: &[&str],
+                names: &mut Vec<(String, &'static str)>,
+                sig: &mpsc::UnboundedSender<Signal>,
+                tasks: &mut Vec<tokio::task::JoinHandle<()>>,
+            ) {
+                $(if !skip.contains(&$plural) {
+                    let id = names.len();
+                    names.push((ns.unwrap_or_default().to_string(), $plural));
+                    let api: Api<$t> = api!($scope, c, ns);
+                    let early = RAY_KINDS.contains(&$plural);
+                    let cfg = config($labels, early);
+                    self.$f.push(spawn_watch(api, cfg, id, early, sig.clone(), tasks));
+                })*
+            }
+
+            /// Puts what the stores hold (but the forbidden ones) into `inv`.
+            fn put(&self, inv: &mut Inventory, forbidden: &BTreeSet<usize>) {
+                $(
+                    inv.$f = self
+                        .$f
+                        .iter()
+                        .filter(|w| !forbidden.contains(&w.id))
+                        .flat_map(|w| w.store.state())
+                        .map(|a| from_arc!($how, &a))
+                        .collect();
+                )*
+            }
+        }
+    };
+}
+
+/// A kind's API: in a namespace or cluster-wide for namespaced kinds, cluster-wide for the
+/// others.
+macro_rules! api {
+    (namespaced, $c:expr, $ns:expr) => {
+        match $ns {
+            Some(n) => Api::namespaced($c.clone(), n),
+            None => Api::all($c.clone()),
+        }
+    };
+    (cluster, $c:expr, $ns:expr) => {
+        Api::all($c.clone())
+    };
+}
+macro_rules! namespaced_stores {
+    ($($line:tt)*) => { stores!(NamespacedStores, namespaced, $($line)*); };
+}
+macro_rules! cluster_stores {
+    ($($line:tt)*) => { stores!(ClusterStores, cluster, $($line)*); };
+}
+namespaced_kinds!(namespaced_stores);
+cluster_kinds!(cluster_stores);
+
+/// All the stores.
 #[derive(Default)]
 struct Stores {
-    rc: Vec<Watch<RayCluster>>,
-    jobs: Vec<Watch<RayJob>>,
-    svcs: Vec<Watch<RayService>>,
-    crons: Vec<Watch<RayCronJob>>,
-    pods: Vec<Watch<Pod>>,
-    services: Vec<Watch<Service>>,
-    ingresses: Vec<Watch<Ingress>>,
-    policies: Vec<Watch<NetworkPolicy>>,
-    quotas: Vec<Watch<ResourceQuota>>,
-    accounts: Vec<Watch<ServiceAccount>>,
-    bindings: Vec<Watch<RoleBinding>>,
-    roles: Vec<Watch<Role>>,
-    crbs: Vec<Watch<ClusterRoleBinding>>,
-    croles: Vec<Watch<ClusterRole>>,
+    namespaced: NamespacedStores,
+    cluster: ClusterStores,
     events: Vec<Watch<KEvent>>,
     trees: Vec<(usize, Store<DynamicObject>)>,
     /// id → (namespace or "", kind plural)
     names: Vec<(String, &'static str)>,
 }
 
-/// The Ray custom resources' kinds: once they are listed, rows can be shown ungraded.
-const RAY_KINDS: [&str; 4] = ["rayclusters", "rayjobs", "rayservices", "raycronjobs"];
-
 impl Stores {
     /// Whether a first page of RayClusters has arrived while their list is under way.
     fn early_rows(&self) -> bool {
-        self.rc.iter().any(|w| w.early.as_ref().is_some_and(|b| !lock(b).is_empty()))
+        self.namespaced
+            .ray_clusters
+            .iter()
+            .any(|w| w.early.as_ref().is_some_and(|b| !lock(b).is_empty()))
     }
 
     /// The Ray custom resources alone (for ungraded rows).
@@ -208,79 +272,52 @@ impl Stores {
         let mut inv = Inventory { live: true, ..Default::default() };
         // A list still under way: what its pages have brought so far.
         macro_rules! take {
-            ($f:ident, $to:ident, $conv:expr) => {
-                for w in self.$f.iter().filter(|w| !forbidden.contains(&w.id)) {
+            ($f:ident, $how:ident) => {
+                for w in self.namespaced.$f.iter().filter(|w| !forbidden.contains(&w.id)) {
                     let early = w.early.as_ref().map(|b| lock(b).clone());
                     let objects =
                         early.filter(|e| !e.is_empty()).unwrap_or_else(|| w.store.state());
-                    inv.$to.extend(objects.iter().map($conv));
+                    inv.$f.extend(objects.iter().map(|a| from_arc!($how, a)));
                 }
             };
         }
-        take!(rc, ray_clusters, Arc::clone);
-        take!(jobs, ray_jobs, |a: &Arc<RayJob>| (**a).clone());
-        take!(svcs, ray_services, |a: &Arc<RayService>| (**a).clone());
-        take!(crons, ray_cron_jobs, |a: &Arc<RayCronJob>| (**a).clone());
+        take!(ray_clusters, shared);
+        take!(ray_jobs, owned);
+        take!(ray_services, owned);
+        take!(ray_cron_jobs, owned);
         inv.sort_by_namespace();
         inv
     }
 
     fn inventory(&self, forbidden: &BTreeSet<usize>) -> Inventory {
-        macro_rules! collect {
-            ($f:ident) => {
-                self.$f
+        let mut inv = Inventory { live: true, ..Default::default() };
+        // The shared kinds are the stores' own objects: an evaluation costs pointers.
+        self.namespaced.put(&mut inv, forbidden);
+        self.cluster.put(&mut inv, forbidden);
+        inv.events = self
+            .events
+            .iter()
+            .filter(|w| !forbidden.contains(&w.id))
+            .flat_map(|w| w.store.state())
+            .map(|a| (*a).clone())
+            .collect();
+        inv.elastic_quota_trees = self
+            .trees
+            .iter()
+            .filter(|(id, _)| !forbidden.contains(id))
+            .flat_map(|(_, st)| {
+                st.state()
                     .iter()
-                    .filter(|w| !forbidden.contains(&w.id))
-                    .flat_map(|w| owned(&w.store))
-                    .collect()
-            };
-        }
-        // The big kinds are shared with the stores, not copied: an evaluation costs pointers.
-        macro_rules! share {
-            ($f:ident) => {
-                self.$f
-                    .iter()
-                    .filter(|w| !forbidden.contains(&w.id))
-                    .flat_map(|w| w.store.state())
-                    .collect()
-            };
-        }
-        let mut inv = Inventory {
-            ray_clusters: share!(rc),
-            ray_jobs: collect!(jobs),
-            ray_services: collect!(svcs),
-            ray_cron_jobs: collect!(crons),
-            pods: share!(pods),
-            services: share!(services),
-            ingresses: collect!(ingresses),
-            network_policies: collect!(policies),
-            resource_quotas: collect!(quotas),
-            service_accounts: collect!(accounts),
-            role_bindings: collect!(bindings),
-            roles: collect!(roles),
-            cluster_role_bindings: collect!(crbs),
-            cluster_roles: collect!(croles),
-            events: collect!(events),
-            elastic_quota_trees: self
-                .trees
-                .iter()
-                .filter(|(id, _)| !forbidden.contains(id))
-                .flat_map(|(_, st)| {
-                    st.state()
-                        .iter()
-                        .filter_map(|o| serde_json::to_value(&**o).ok())
-                        .collect::<Vec<_>>()
-                })
-                .collect(),
-            live: true,
-            ..Default::default()
-        };
+                    .filter_map(|o| serde_json::to_value(&**o).ok())
+                    .collect::<Vec<_>>()
+            })
+            .collect();
         for id in forbidden {
             if let Some((ns, kind)) = self.names.get(*id) {
                 inv.unreadable.insert((ns.clone(), kind.to_string()));
             }
         }
-        // Stores hold objects in no order; sorted, large inventories evaluate on every core.
+        // Stores hold objects in no order; the rules' output is sorted either way.
         inv.sort_by_namespace();
         inv
     }
@@ -300,7 +337,7 @@ impl Stores {
                 namespace: (!ns.is_empty()).then_some(ns),
                 file: None,
                 document: None,
-                message: if kinds.len() >= 12 {
+                message: if kinds.len() >= NAMESPACED_KINDS.len() {
                     "forbidden: no access to this namespace".into()
                 } else {
                     format!("forbidden (list {})", kinds.join(", "))
@@ -401,51 +438,24 @@ pub async fn run(conn: Connection, scope: Scope, cfg: PostureConfig, tx: mpsc::S
         None => vec![None],
         Some(l) => l.iter().cloned().map(Some).collect(),
     };
-    macro_rules! watch {
-        ($field:ident, $t:ty, $kind:expr, $ns:expr, $cfg:expr) => {{
-            let id = st.names.len();
-            st.names.push(($ns.clone().unwrap_or_default(), $kind));
-            let api: Api<$t> = match &$ns {
-                Some(n) => Api::namespaced(c.clone(), n),
-                None => Api::all(c.clone()),
-            };
-            let early = RAY_KINDS.contains(&$kind);
-            let cfg = if early { $cfg.page_size(RAY_PAGE) } else { $cfg };
-            st.$field.push(spawn_watch(api, cfg, id, early, sig_tx.clone(), &mut tasks));
-        }};
-    }
-    let plain = watcher::Config::default;
     for ns in &nss {
-        watch!(rc, RayCluster, "rayclusters", ns, plain());
-        watch!(jobs, RayJob, "rayjobs", ns, plain());
-        watch!(svcs, RayService, "rayservices", ns, plain());
-        watch!(crons, RayCronJob, "raycronjobs", ns, plain());
-        watch!(pods, Pod, "pods", ns, plain().labels("ray.io/cluster"));
-        watch!(services, Service, "services", ns, plain());
-        watch!(ingresses, Ingress, "ingresses", ns, plain());
-        watch!(policies, NetworkPolicy, "networkpolicies", ns, plain());
-        watch!(quotas, ResourceQuota, "resourcequotas", ns, plain());
-        watch!(accounts, ServiceAccount, "serviceaccounts", ns, plain());
-        watch!(bindings, RoleBinding, "rolebindings", ns, plain());
-        watch!(roles, Role, "roles", ns, plain());
-        watch!(events, KEvent, "events", ns, plain().fields("type=Warning"));
-    }
-    {
-        macro_rules! watch_cluster_wide {
-            ($field:ident, $kind:expr) => {{
-                let id = st.names.len();
-                st.names.push((String::new(), $kind));
-                let api = Api::all(c.clone());
-                st.$field.push(spawn_watch(api, plain(), id, false, sig_tx.clone(), &mut tasks));
-            }};
-        }
-        watch_cluster_wide!(crbs, "clusterrolebindings");
-        watch_cluster_wide!(croles, "clusterroles");
-        // ElasticQuotaTrees (ACK): a namespace listed in a leaf counts as quota-covered.
+        st.namespaced.watch(c, ns.as_deref(), &[], &mut st.names, &sig_tx, &mut tasks);
         let id = st.names.len();
-        st.names.push((String::new(), "elasticquotatrees"));
-        st.trees.push((id, spawn_dynamic(c, id, sig_tx.clone(), &mut tasks)));
+        st.names.push((ns.clone().unwrap_or_default(), "events"));
+        let api: Api<KEvent> = match ns {
+            Some(n) => Api::namespaced(c.clone(), n),
+            None => Api::all(c.clone()),
+        };
+        let cfg = watcher::Config::default().fields("type=Warning");
+        st.events.push(spawn_watch(api, cfg, id, false, sig_tx.clone(), &mut tasks));
     }
+    // As `scan`: the namespaces are listed only where cluster-wide lists work.
+    let skip: &[&str] = if namespaces.is_some() { &["namespaces"] } else { &[] };
+    st.cluster.watch(c, None, skip, &mut st.names, &sig_tx, &mut tasks);
+    // ElasticQuotaTrees (ACK): a namespace listed in a leaf counts as quota-covered.
+    let id = st.names.len();
+    st.names.push((String::new(), "elasticquotatrees"));
+    st.trees.push((id, spawn_dynamic(c, id, sig_tx.clone(), &mut tasks)));
     drop(sig_tx);
     let mut pending: BTreeSet<usize> = (0..st.names.len()).collect();
     let mut forbidden: BTreeSet<usize> = BTreeSet::new();
