@@ -109,5 +109,8 @@ mod tests {
         assert!(!reaches_outside("ExternalName", false));
         assert!(Reach::Public > Reach::Ingress && Reach::Ingress > Reach::Node);
         assert!(Reach::Node > Reach::Acl && Reach::Acl > Reach::Internal);
+        let labels = [Reach::Internal, Reach::Acl, Reach::Node, Reach::Ingress, Reach::Public]
+            .map(Reach::label);
+        assert_eq!(labels, ["internal", "ACL", "NODE", "INGRESS", "PUBLIC"]);
     }
 }

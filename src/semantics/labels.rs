@@ -105,6 +105,14 @@ mod tests {
             kv.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
         };
         assert!(matches(&sel, &l(&[("a", "1"), ("b", "y"), ("d", "")])));
+        // A pod's label set answers as its label map does.
+        let set = |kv: &[(&str, &str)]| LabelSet::new(&l(kv));
+        assert!(matches(&sel, &set(&[("a", "1"), ("b", "y"), ("d", "")])));
+        assert!(!matches(&sel, &set(&[("a", "1"), ("b", "y"), ("d", ""), ("e", "")])));
+        assert!(!matches(&sel, &set(&[("a", "1"), ("b", "w"), ("d", "")])));
+        assert!(!matches(&sel, &set(&[("a", "1"), ("b", "y"), ("c", "z"), ("d", "")])));
+        assert_eq!(set(&[("k", "v")]).label("k"), Some("v"));
+        assert_eq!(set(&[("k", "v")]).label("x"), None);
         assert!(!matches(&sel, &l(&[("a", "1"), ("b", "y"), ("d", ""), ("e", "")])));
         assert!(!matches(&sel, &l(&[("a", "1"), ("b", "y"), ("c", "z"), ("d", "")])));
         assert!(!matches(&sel, &l(&[("a", "1"), ("b", "w"), ("d", "")])));
