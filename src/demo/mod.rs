@@ -4,6 +4,7 @@
 //!
 //! It owns no knowledge of raydar's features: it is a small kube-apiserver, nothing more.
 
+mod apply;
 mod auth;
 mod backends;
 pub mod catalog;

@@ -1,6 +1,7 @@
 //! The demo API server's writes: create, update, patch (JSON, merge, strategic and server-side
 //! apply), delete and deletecollection, each with dry run, validation and admission.
 
+use super::apply;
 use super::catalog::{self};
 use super::defaults;
 use super::patch::{self, Lists};
@@ -163,7 +164,7 @@ impl Ctx {
                     }
                 }
                 let force = flag(&self.q, "force");
-                let mut r = patch::apply(
+                let mut r = apply::apply(
                     old.as_ref().map(|o| &o.value),
                     &applied,
                     &manager,
@@ -377,7 +378,7 @@ impl Ctx {
         }
         if let Some(manager) = update_manager {
             let lists = if kd.custom { Lists::Atomic } else { Lists::Keyed };
-            patch::record_update(old.map(|o| &o.value), &mut obj, manager, lists, &now);
+            apply::record_update(old.map(|o| &o.value), &mut obj, manager, lists, &now);
         }
         if dry {
             if let Some(old) = old {
