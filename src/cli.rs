@@ -79,6 +79,33 @@ pub enum ForwardTarget {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum GuardCommand {
+    /// Print the policies and bindings raydar would install (plain manifests with -o yaml).
+    Plan {
+        /// warn: kubectl shows a warning and nothing is refused; deny: the object is refused.
+        #[arg(long, value_enum, default_value = "warn")]
+        mode: GuardMode,
+        /// Rule ids to guard, comma-separated (default: the rules on by default).
+        #[arg(long, value_delimiter = ',', value_name = "ID,…")]
+        rules: Vec<String>,
+        #[arg(short = 'o', long, value_enum, default_value = "yaml")]
+        output: ManifestOutput,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum GuardMode {
+    Warn,
+    Deny,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ManifestOutput {
+    Yaml,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
 pub enum Command {
     /// Evaluate the posture of Ray clusters (live, or manifests with -f) and report it.
     Scan {
@@ -129,6 +156,9 @@ pub enum Command {
     },
     /// The change journal.
     History,
+    /// Ray-aware admission policies the API server enforces itself (ValidatingAdmissionPolicy).
+    #[command(subcommand)]
+    Guard(GuardCommand),
     /// The rule catalog.
     Rules {
         #[arg(short = 'o', long, value_enum, default_value = "table")]
@@ -200,11 +230,52 @@ pub async fn options(g: &Global) -> Result<(Options, Option<DemoServer>), String
     Ok((opts, demo))
 }
 
+/// `raydar guard plan`: the manifests, as a YAML stream or a JSON List.
+fn guard_plan(opts: &crate::guard::GuardOptions, output: ManifestOutput) -> anyhow::Result<i32> {
+    let objects = match crate::guard::plan(opts) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("raydar: {e}");
+            return Ok(2);
+        }
+    };
+    let text = match output {
+        ManifestOutput::Json => {
+            let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects});
+            serde_json::to_string_pretty(&list)? + "\n"
+        }
+        ManifestOutput::Yaml => {
+            let mut out = String::new();
+            for o in &objects {
+                out.push_str("---\n");
+                out.push_str(serde_saphyr::to_string(o)?.trim_end());
+                out.push('\n');
+            }
+            out
+        }
+    };
+    print_out(&text)
+}
+
+/// Writes to stdout; a closed pipe (`| head`) is not an error.
+fn print_out(text: &str) -> anyhow::Result<i32> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(0),
+    }
+}
+
 /// Runs the parsed command line; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     let needs_options = !matches!(
         cli.command,
-        Some(Command::Rules { .. } | Command::History | Command::DemoServer { .. })
+        Some(
+            Command::Rules { .. }
+                | Command::History
+                | Command::DemoServer { .. }
+                | Command::Guard(GuardCommand::Plan { .. })
+        )
     );
     // The demo server (if any) lives until the command is done.
     let (opts, _demo) = if needs_options {
@@ -227,6 +298,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 Output::Sarif => Format::Sarif,
             };
             Ok(crate::scan::run(&opts, &files, format, fail_on).await)
+        }
+        Some(Command::Guard(GuardCommand::Plan { mode, rules, output })) => {
+            let opts = crate::guard::GuardOptions {
+                mode: match mode {
+                    GuardMode::Warn => crate::guard::Mode::Warn,
+                    GuardMode::Deny => crate::guard::Mode::Deny,
+                },
+                rules,
+                namespaces: cli.global.namespaces.clone(),
+            };
+            guard_plan(&opts, output)
         }
         Some(Command::Rules { output }) => {
             match output {

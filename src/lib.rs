@@ -7,6 +7,7 @@ pub mod config;
 pub mod demo;
 pub mod fixcmd;
 pub mod forward;
+pub mod guard;
 pub mod inventory;
 pub mod kuberay;
 pub mod manifest;

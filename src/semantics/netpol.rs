@@ -166,6 +166,8 @@ mod tests {
             json!({"spec": {"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["8.8.0.0/16"]}}]}]}}),
         );
         assert!(is_open(&open));
+        assert!(!is_open(&np1), "every rule names its sources");
+        assert!(!is_open(&NetworkPolicy::default()), "no rules admit nothing");
         assert!(!admits(std::slice::from_ref(&open), "ns", &pod, &outside));
         assert!(admits(&[open], "ns", &pod, &Source { ip: Ipv4Addr::new(1, 1, 1, 1), ..outside }));
         let rule = |v| serde_json::from_value::<NetworkPolicyIngressRule>(v).unwrap_or_default();
@@ -190,5 +192,8 @@ mod tests {
         assert!(cidr_contains("10.0.0.0/8", Ipv4Addr::new(10, 9, 9, 9)));
         assert!(!cidr_contains("10.0.0.0/8", Ipv4Addr::new(11, 0, 0, 0)));
         assert!(!cidr_contains("10.0.0.0/40", Ipv4Addr::new(10, 0, 0, 0)));
+        assert!(cidr_contains("10.0.0.7/32", Ipv4Addr::new(10, 0, 0, 7)), "a /32 is one address");
+        assert!(!cidr_contains("10.0.0.7/32", Ipv4Addr::new(10, 0, 0, 8)));
+        assert!(cidr_contains("0.0.0.0/0", Ipv4Addr::new(8, 8, 8, 8)));
     }
 }

@@ -20,6 +20,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("config", 4),
     ("options", 4),
     ("remediate", 5),
+    ("guard", 5),
     ("forward", 5),
     ("report", 5),
     ("tui", 6),

@@ -11,6 +11,7 @@ mod demo_portforward;
 mod demo_watch;
 mod envtest;
 mod forward;
+mod guard;
 mod layers;
 mod manifest_props;
 mod real_server;

@@ -1,0 +1,210 @@
+//! `raydar guard`: Ray-aware ValidatingAdmissionPolicies (admissionregistration.k8s.io/v1)
+//! that the API server enforces itself, with CEL. One policy per Ray kind (its cluster spec
+//! lives at a different path in each, see [`crate::semantics::ray::SPEC_HOLDERS`]), one
+//! validation per guarded rule, each saying the same as the posture rule it guards
+//! (README: "raydar guard"). Pure: generating the objects, no I/O.
+
+mod cel;
+
+use crate::semantics::ray::{SpecHolder, SPEC_HOLDERS};
+use serde_json::{json, Value};
+
+/// What a binding does with a violation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    /// `validationActions: [Warn, Audit]`: kubectl shows the warning, nothing is refused.
+    #[default]
+    Warn,
+    /// `validationActions: [Deny]`: the object is refused.
+    Deny,
+}
+
+impl Mode {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "warn" => Some(Self::Warn),
+            "deny" => Some(Self::Deny),
+            _ => None,
+        }
+    }
+    fn actions(self) -> Value {
+        match self {
+            Self::Warn => json!(["Warn", "Audit"]),
+            Self::Deny => json!(["Deny"]),
+        }
+    }
+}
+
+/// A rule the guard can enforce: decided from the object being admitted alone.
+#[derive(Debug, Clone, Copy)]
+pub struct Guarded {
+    pub id: &'static str,
+    /// Guarded unless `--rules` says otherwise.
+    pub default_on: bool,
+    /// The CEL that holds when the cluster spec `spec` (an optional) is fine.
+    ok: fn(&str) -> String,
+}
+
+/// The rules the guard enforces.
+pub const GUARDED: [Guarded; 5] = [
+    Guarded { id: "RAY-SVC-001", default_on: true, ok: cel::service_type_ok },
+    Guarded { id: "RAY-EXP-004", default_on: true, ok: cel::no_ingress },
+    Guarded { id: "RAY-SEC-001", default_on: true, ok: cel::not_privileged },
+    Guarded { id: "RAY-SEC-005", default_on: true, ok: cel::no_host_namespaces },
+    Guarded { id: "RAY-CRED-001", default_on: true, ok: cel::no_literal_credentials },
+];
+
+/// What to guard, and where.
+#[derive(Debug, Clone, Default)]
+pub struct GuardOptions {
+    pub mode: Mode,
+    /// Rule ids; empty: the rules on by default.
+    pub rules: Vec<String>,
+    /// Namespaces to guard; empty: every namespace.
+    pub namespaces: Vec<String>,
+}
+
+/// The label raydar puts on what it installs.
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "raydar");
+
+/// The annotation that exempts an object from rules: `"RAY-SEC-001: <reason>"`, several
+/// separated by `;`.
+pub const EXEMPT: &str = "raydar.io/exempt";
+
+/// The rules `opts` selects, or the first unknown or unguardable id.
+pub fn selected(opts: &GuardOptions) -> Result<Vec<Guarded>, String> {
+    if opts.rules.is_empty() {
+        return Ok(GUARDED.iter().copied().filter(|g| g.default_on).collect());
+    }
+    opts.rules
+        .iter()
+        .map(|id| {
+            GUARDED.iter().copied().find(|g| g.id == id.as_str()).ok_or_else(|| {
+                let known: Vec<&str> = GUARDED.iter().map(|g| g.id).collect();
+                format!("--rules: {id} cannot be guarded (guardable: {})", known.join(", "))
+            })
+        })
+        .collect()
+}
+
+fn policy_name(h: &SpecHolder) -> String {
+    format!("raydar-guard-{}", h.kind.to_lowercase())
+}
+
+/// The message of a rule's validation: the rule, the guide's section, the title and the fix.
+fn message(id: &str) -> String {
+    let rule = crate::posture::RULES.iter().find(|r| r.id == id);
+    let (section, title) = rule.map_or(("", ""), |r| (r.section, r.title));
+    let fix = match rule.and_then(|r| r.fix) {
+        Some(f) => format!("; fix: raydar fix NAMESPACE/NAME --fix {f}"),
+        None => {
+            rule.map(|r| format!("; {}", r.remediation.trim_end_matches('.'))).unwrap_or_default()
+        }
+    };
+    format!("{id} (guide §{section}): {title}{fix}; exempt with annotation {EXEMPT}: \"{id}: <reason>\"")
+}
+
+/// A CEL identifier for a rule (`RAY-SEC-001` → `RAY_SEC_001`).
+fn ident(id: &str) -> String {
+    id.replace('-', "_")
+}
+
+/// The policy of one Ray kind: a validation per rule, passing exempted objects and, on
+/// updates, objects that already broke the rule (the guard stops new exposure; it does not
+/// wedge the operator on clusters that existed before it). Each rule's check is a variable,
+/// on the new object (`ok_…`) and the old one (`was_ok_…`). (The cluster spec is written out
+/// in each: optional chaining through a variable that holds an optional finds nothing on
+/// kube-apiserver 1.36, checked on the real server.)
+fn policy(h: &SpecHolder, rules: &[Guarded]) -> Value {
+    let mut variables =
+        vec![json!({"name": "credentialNames", "expression": cel::credential_names()})];
+    let (spec, old_spec) = (cel::spec_of("object", h), cel::spec_of("oldObject", h));
+    let mut validations = Vec::new();
+    for g in rules {
+        let id = ident(g.id);
+        variables.push(json!({"name": format!("ok_{id}"), "expression": (g.ok)(&spec)}));
+        variables.push(json!({"name": format!("was_ok_{id}"), "expression": (g.ok)(&old_spec)}));
+        validations.push(json!({
+            "expression": format!(
+                "{} || variables.ok_{id} || (request.operation == 'UPDATE' && !variables.was_ok_{id})",
+                cel::exempt(g.id)
+            ),
+            "message": message(g.id),
+            "reason": "Forbidden",
+        }));
+    }
+    json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": policy_name(h), "labels": {MANAGED_BY.0: MANAGED_BY.1}},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {"resourceRules": [{
+                "apiGroups": ["ray.io"], "apiVersions": ["v1"],
+                "operations": ["CREATE", "UPDATE"],
+                "resources": [format!("{}s", h.kind.to_lowercase())],
+            }]},
+            "variables": variables,
+            "validations": validations,
+        },
+    })
+}
+
+fn binding(h: &SpecHolder, opts: &GuardOptions) -> Value {
+    let mut spec = json!({"policyName": policy_name(h), "validationActions": opts.mode.actions()});
+    if !opts.namespaces.is_empty() {
+        spec["matchResources"] = json!({"namespaceSelector": {"matchExpressions": [{
+            "key": "kubernetes.io/metadata.name", "operator": "In", "values": opts.namespaces}]}});
+    }
+    json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": policy_name(h), "labels": {MANAGED_BY.0: MANAGED_BY.1}},
+        "spec": spec,
+    })
+}
+
+/// The policies and bindings raydar would install: a policy and a binding per Ray kind.
+pub fn plan(opts: &GuardOptions) -> Result<Vec<Value>, String> {
+    let rules = selected(opts)?;
+    let mut out = Vec::new();
+    for h in &SPEC_HOLDERS {
+        out.push(policy(h, &rules));
+        out.push(binding(h, opts));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_policy_and_a_binding_per_ray_kind_with_a_validation_per_rule() {
+        let objs = plan(&GuardOptions::default()).unwrap_or_default();
+        assert_eq!(objs.len(), 8);
+        let job = &objs[2];
+        assert_eq!(job["metadata"]["name"], "raydar-guard-rayjob");
+        assert_eq!(job["spec"]["matchConstraints"]["resourceRules"][0]["resources"][0], "rayjobs");
+        assert_eq!(job["spec"]["validations"].as_array().map(Vec::len), Some(5));
+        let svc = job["spec"]["variables"][1]["expression"].as_str().unwrap_or("");
+        assert!(svc.starts_with("!(object.?spec.?rayClusterSpec.?headGroupSpec"), "{svc}");
+        let msg = job["spec"]["validations"][0]["message"].as_str().unwrap_or("");
+        assert!(msg.starts_with("RAY-SVC-001 (guide §"), "{msg}");
+        assert!(msg.contains("--fix service-clusterip"), "{msg}");
+        assert_eq!(objs[3]["spec"]["validationActions"], json!(["Warn", "Audit"]));
+        assert!(objs[3]["spec"].get("matchResources").is_none());
+        let deny = GuardOptions {
+            mode: Mode::Deny,
+            rules: vec!["RAY-SEC-001".into()],
+            namespaces: vec!["ray-prod".into()],
+        };
+        let objs = plan(&deny).unwrap_or_default();
+        assert_eq!(objs[0]["spec"]["validations"].as_array().map(Vec::len), Some(1));
+        assert_eq!(objs[1]["spec"]["validationActions"], json!(["Deny"]));
+        let sel = &objs[1]["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"][0];
+        assert_eq!(sel["values"], json!(["ray-prod"]));
+        let bad = GuardOptions { rules: vec!["RAY-NET-001".into()], ..Default::default() };
+        assert!(plan(&bad).is_err_and(|e| e.contains("RAY-NET-001 cannot be guarded")));
+    }
+}

@@ -1,0 +1,364 @@
+//! `raydar guard` on the real kube-apiserver: every generated policy is accepted and
+//! type-checks against the KubeRay CRDs, and in deny mode the server refuses exactly the
+//! objects on which the posture engine raises a guarded rule (and the object is not exempt);
+//! in warn mode kubectl shows the warning and admits.
+
+use crate::envtest::{envtest, RealUser};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
+use raydar::guard::{self, GuardOptions, Mode, GUARDED};
+use raydar::inventory::Inventory;
+use raydar::posture::{evaluate, PostureConfig};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+const NS: &str = "guard-test";
+
+fn vap_resource(kind: &str) -> ApiResource {
+    let plural = match kind {
+        "ValidatingAdmissionPolicy" => "validatingadmissionpolicies",
+        _ => "validatingadmissionpolicybindings",
+    };
+    let gvk = GroupVersionKind::gvk("admissionregistration.k8s.io", "v1", kind);
+    ApiResource::from_gvk_with_plural(&gvk, plural)
+}
+
+fn ray_resource(kind: &str) -> ApiResource {
+    let gvk = GroupVersionKind::gvk("ray.io", "v1", kind);
+    ApiResource::from_gvk_with_plural(&gvk, &format!("{}s", kind.to_lowercase()))
+}
+
+/// A clean cluster spec: nothing a guarded rule looks at.
+fn spec() -> Value {
+    let container = |name: &str| {
+        json!({"name": name, "image": "rayproject/ray:2.54.0",
+            "env": [{"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": "aws", "key": "id"}}},
+                    {"name": "AWS_SECRET_ACCESS_KEY", "value": ""}],
+            "securityContext": {"privileged": false}})
+    };
+    json!({"rayVersion": "2.54.0",
+        "headGroupSpec": {"rayStartParams": {}, "serviceType": "ClusterIP",
+            "template": {"spec": {"containers": [container("ray-head")]}}},
+        "workerGroupSpecs": [
+            {"groupName": "a", "replicas": 1, "rayStartParams": {},
+             "template": {"spec": {"containers": [container("ray-worker")]}}},
+            {"groupName": "b", "replicas": 1, "rayStartParams": {},
+             "template": {"spec": {"containers": [container("ray-worker")],
+                                   "initContainers": [container("init")]}}}]})
+}
+
+/// A fixture: its name, its change to the clean spec, and its exemption annotation.
+type Variant = (&'static str, fn(&mut Value), Option<&'static str>);
+
+/// The changes each fixture makes to the clean spec (and the annotations it carries).
+fn variants() -> Vec<Variant> {
+    vec![
+        ("clean", |_| {}, None),
+        ("lb", |s| s["headGroupSpec"]["serviceType"] = json!("LoadBalancer"), None),
+        (
+            "nodeport-headservice",
+            |s| s["headGroupSpec"]["headService"] = json!({"spec": {"type": "NodePort"}}),
+            None,
+        ),
+        ("ingress", |s| s["headGroupSpec"]["enableIngress"] = json!(true), None),
+        ("ingress-off", |s| s["headGroupSpec"]["enableIngress"] = json!(false), None),
+        (
+            "privileged-worker",
+            |s| {
+                s["workerGroupSpecs"][1]["template"]["spec"]["containers"][0]["securityContext"]
+                    ["privileged"] = json!(true)
+            },
+            None,
+        ),
+        (
+            "privileged-init",
+            |s| {
+                s["workerGroupSpecs"][1]["template"]["spec"]["initContainers"][0]
+                    ["securityContext"] = json!({"privileged": true})
+            },
+            None,
+        ),
+        (
+            "hostnetwork-head",
+            |s| s["headGroupSpec"]["template"]["spec"]["hostNetwork"] = json!(true),
+            None,
+        ),
+        (
+            "hostpid-worker",
+            |s| s["workerGroupSpecs"][0]["template"]["spec"]["hostPID"] = json!(true),
+            None,
+        ),
+        (
+            "hostipc-false",
+            |s| s["workerGroupSpecs"][0]["template"]["spec"]["hostIPC"] = json!(false),
+            None,
+        ),
+        (
+            "literal-key",
+            |s| {
+                s["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]["env"][1]["value"] =
+                    json!("AKIA-not-real")
+            },
+            None,
+        ),
+        (
+            "literal-other-env",
+            |s| {
+                s["headGroupSpec"]["template"]["spec"]["containers"][0]["env"] =
+                    json!([{"name": "HOME", "value": "/x"}])
+            },
+            None,
+        ),
+        (
+            "privileged-exempt",
+            |s| {
+                s["headGroupSpec"]["template"]["spec"]["containers"][0]["securityContext"]
+                    ["privileged"] = json!(true)
+            },
+            Some("RAY-SEC-001: GPU driver debugging, ticket OPS-1"),
+        ),
+        (
+            "privileged-exempt-other-rule",
+            |s| {
+                s["headGroupSpec"]["template"]["spec"]["containers"][0]["securityContext"]
+                    ["privileged"] = json!(true)
+            },
+            Some("RAY-SEC-005: hostNetwork for RDMA"),
+        ),
+        (
+            "lb-and-hostnetwork-exempt-both",
+            |s| {
+                s["headGroupSpec"]["serviceType"] = json!("NodePort");
+                s["headGroupSpec"]["template"]["spec"]["hostNetwork"] = json!(true);
+            },
+            Some("RAY-SVC-001: on-prem; RAY-SEC-005: RDMA"),
+        ),
+    ]
+}
+
+/// The object of `kind` holding `spec` where that kind holds its cluster spec.
+fn object(kind: &str, name: &str, spec: Value, exempt: Option<&str>) -> Value {
+    let body = match kind {
+        "RayCluster" => spec,
+        "RayJob" => json!({"entrypoint": "python x.py", "rayClusterSpec": spec}),
+        "RayService" => json!({"rayClusterConfig": spec}),
+        _ => {
+            json!({"schedule": "0 * * * *", "jobTemplate": {"entrypoint": "python x.py", "rayClusterSpec": spec}})
+        }
+    };
+    let mut o = json!({"apiVersion": "ray.io/v1", "kind": kind,
+        "metadata": {"name": name, "namespace": NS}, "spec": body});
+    if let Some(e) = exempt {
+        o["metadata"]["annotations"] = json!({guard::EXEMPT: e});
+    }
+    o
+}
+
+/// The guarded rules the posture engine raises on `o`, less those its annotation exempts.
+fn raised(o: &Value) -> BTreeSet<&'static str> {
+    let mut inv = Inventory::default();
+    inv.add_value(o.clone(), NS).unwrap();
+    let exempt = o.pointer("/metadata/annotations").map(|a| a[guard::EXEMPT].to_string());
+    evaluate(&inv, &PostureConfig::default())
+        .iter()
+        .flat_map(|e| e.findings.iter().map(|f| f.rule.id))
+        .filter(|id| GUARDED.iter().any(|g| g.id == *id))
+        .filter(|id| !exempt.as_ref().is_some_and(|e| e.contains(&format!("{id}:"))))
+        .collect()
+}
+
+/// What the server says to a dry-run create: None if admitted, else its message.
+async fn admit(client: &kube::Client, o: &Value) -> Option<String> {
+    let kind = o["kind"].as_str().unwrap_or("");
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), NS, &ray_resource(kind));
+    let obj: DynamicObject = serde_json::from_value(o.clone()).unwrap();
+    let pp = PostParams { dry_run: true, ..Default::default() };
+    match api.create(&pp, &obj).await {
+        Ok(_) => None,
+        Err(kube::Error::Api(s)) => Some(s.message),
+        Err(e) => panic!("dry-run create of {}: {e}", o["metadata"]["name"]),
+    }
+}
+
+async fn install(client: &kube::Client, objects: &[Value]) {
+    for o in objects {
+        let kind = o["kind"].as_str().unwrap_or("");
+        let api: Api<DynamicObject> = Api::all_with(client.clone(), &vap_resource(kind));
+        let obj: DynamicObject = serde_json::from_value(o.clone()).unwrap();
+        let name = o["metadata"]["name"].as_str().unwrap_or("");
+        match api.get_opt(name).await.unwrap() {
+            None => drop(api.create(&PostParams::default(), &obj).await.unwrap()),
+            Some(cur) => {
+                let mut obj = obj;
+                obj.metadata.resource_version = cur.metadata.resource_version;
+                drop(api.replace(name, &PostParams::default(), &obj).await.unwrap());
+            }
+        }
+    }
+}
+
+#[cfg_attr(
+    not(all(envtest, kubectl)),
+    ignore = "needs kube-apiserver and etcd (KUBEBUILDER_ASSETS) and kubectl"
+)]
+#[tokio::test]
+async fn the_real_server_denies_exactly_what_scan_raises_and_warns_in_warn_mode() {
+    let env = envtest();
+    let admin = env.client(RealUser::Admin).await;
+    crate::envtest::load(
+        &admin,
+        vec![json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})],
+    )
+    .await
+    .unwrap();
+    let deny = GuardOptions { mode: Mode::Deny, rules: vec![], namespaces: vec![NS.into()] };
+    let objects = guard::plan(&deny).unwrap();
+    install(&admin, &objects).await;
+
+    // Every policy was accepted (its CEL compiled). Type checking against the CRD schemas is
+    // reported in the policy's status by kube-controller-manager, which envtest does not run:
+    // checked when a status is there, else the differential below runs every expression on
+    // every kind.
+    let vaps: Api<DynamicObject> =
+        Api::all_with(admin.clone(), &vap_resource("ValidatingAdmissionPolicy"));
+    for o in objects.iter().filter(|o| o["kind"] == "ValidatingAdmissionPolicy") {
+        let name = o["metadata"]["name"].as_str().unwrap();
+        let got = vaps.get(name).await.unwrap();
+        match got.data.pointer("/status/typeChecking/expressionWarnings") {
+            Some(w) => assert!(w.as_array().is_none_or(Vec::is_empty), "{name}: {w:#}"),
+            None => eprintln!("{name}: no type-checking status (no kube-controller-manager)"),
+        }
+    }
+
+    // The policies take effect once the server has seen them.
+    let probe = object(
+        "RayCluster",
+        "probe",
+        {
+            let mut s = spec();
+            s["headGroupSpec"]["serviceType"] = json!("LoadBalancer");
+            s
+        },
+        None,
+    );
+    let mut live = false;
+    for _ in 0..100 {
+        if admit(&admin, &probe).await.is_some() {
+            live = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(live, "the guard never denied a LoadBalancer RayCluster");
+
+    // The differential: every kind × every variant.
+    let mut checked = 0;
+    for kind in ["RayCluster", "RayJob", "RayService", "RayCronJob"] {
+        for (name, change, exempt) in variants() {
+            let mut s = spec();
+            change(&mut s);
+            let o = object(kind, name, s, exempt);
+            let want = raised(&o);
+            let got = admit(&admin, &o).await;
+            match (&got, want.is_empty()) {
+                (None, true) => {}
+                (Some(m), false) => {
+                    // The server names the first validation that failed.
+                    assert!(
+                        want.iter().any(|id| m.contains(id)),
+                        "{kind} {name}: denied without naming any of {want:?}: {m}"
+                    );
+                    assert!(m.contains("raydar fix") || m.contains("guide §"), "{m}");
+                }
+                _ => panic!("{kind} {name}: scan raises {want:?}, the server says {got:?}"),
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 4 * variants().len());
+
+    // Warn mode: admitted, with the rule in kubectl's warning; for the demo's own clusters.
+    let warn = GuardOptions { mode: Mode::Warn, ..deny };
+    install(&admin, &guard::plan(&warn).unwrap()).await;
+    let mut demo: Vec<Value> = raydar::demo::manifests()
+        .into_iter()
+        .filter(|m| m["kind"] == "RayCluster")
+        .filter(|m| matches!(m["metadata"]["name"].as_str(), Some("cowboy" | "train-exposed")))
+        .collect();
+    demo.sort_by_key(|m| m["metadata"]["name"].as_str().map(str::to_string));
+    assert_eq!(demo.len(), 2, "cowboy, then train-exposed");
+    for m in &mut demo {
+        m["metadata"]["namespace"] = json!(NS);
+        if let Some(meta) = m["metadata"].as_object_mut() {
+            meta.retain(|k, _| matches!(k.as_str(), "name" | "namespace" | "labels"));
+        }
+        m.as_object_mut().map(|o| o.remove("status"));
+    }
+    let kubeconfig = env.write_kubeconfig(RealUser::Admin, "guard");
+    let mut saw = Vec::new();
+    for _ in 0..50 {
+        saw.clear();
+        for m in &demo {
+            let out = std::process::Command::new("kubectl")
+                .args([
+                    "--kubeconfig",
+                    kubeconfig.to_str().unwrap(),
+                    "create",
+                    "--dry-run=server",
+                    "-f",
+                    "-",
+                    "-o",
+                    "name",
+                ])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .and_then(|mut c| {
+                    use std::io::Write;
+                    c.stdin.take().unwrap().write_all(m.to_string().as_bytes())?;
+                    c.wait_with_output()
+                })
+                .unwrap();
+            saw.push((out.status.success(), String::from_utf8_lossy(&out.stderr).to_string()));
+        }
+        if saw.iter().all(|(ok, err)| *ok && err.contains("Warning")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let (cowboy, exposed) = (&saw[0].1, &saw[1].1);
+    assert!(saw.iter().all(|(ok, _)| *ok), "warn mode refused: {saw:?}");
+    assert!(cowboy.contains("RAY-SEC-001") && cowboy.contains("RAY-SEC-005"), "{cowboy}");
+    assert!(exposed.contains("RAY-SVC-001") && exposed.contains("service-clusterip"), "{exposed}");
+
+    // Deny mode again: kubectl is refused with the rule and the fix.
+    install(&admin, &objects).await;
+    let mut refused = String::new();
+    for _ in 0..50 {
+        let out = std::process::Command::new("kubectl")
+            .args([
+                "--kubeconfig",
+                kubeconfig.to_str().unwrap(),
+                "create",
+                "--dry-run=server",
+                "-f",
+                "-",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut c| {
+                use std::io::Write;
+                c.stdin.take().unwrap().write_all(demo[1].to_string().as_bytes())?;
+                c.wait_with_output()
+            })
+            .unwrap();
+        refused = String::from_utf8_lossy(&out.stderr).to_string();
+        if !out.status.success() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(refused.contains("RAY-SVC-001") && refused.contains("denied"), "{refused}");
+}
