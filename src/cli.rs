@@ -91,6 +91,18 @@ pub enum GuardCommand {
         #[arg(short = 'o', long, value_enum, default_value = "yaml")]
         output: ManifestOutput,
     },
+    /// Install them: preview, access check, server dry run, a yes, the journal (`raydar undo`).
+    Apply {
+        #[arg(long, value_enum, default_value = "warn")]
+        mode: GuardMode,
+        #[arg(long, value_delimiter = ',', value_name = "ID,…")]
+        rules: Vec<String>,
+        /// Show the preview and the server's dry run; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -230,6 +242,21 @@ pub async fn options(g: &Global) -> Result<(Options, Option<DemoServer>), String
     Ok((opts, demo))
 }
 
+fn guard_options(
+    mode: GuardMode,
+    rules: Vec<String>,
+    namespaces: &[String],
+) -> crate::guard::GuardOptions {
+    crate::guard::GuardOptions {
+        mode: match mode {
+            GuardMode::Warn => crate::guard::Mode::Warn,
+            GuardMode::Deny => crate::guard::Mode::Deny,
+        },
+        rules,
+        namespaces: namespaces.to_vec(),
+    }
+}
+
 /// `raydar guard plan`: the manifests, as a YAML stream or a JSON List.
 fn guard_plan(opts: &crate::guard::GuardOptions, output: ManifestOutput) -> anyhow::Result<i32> {
     let objects = match crate::guard::plan(opts) {
@@ -300,15 +327,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(crate::scan::run(&opts, &files, format, fail_on).await)
         }
         Some(Command::Guard(GuardCommand::Plan { mode, rules, output })) => {
-            let opts = crate::guard::GuardOptions {
-                mode: match mode {
-                    GuardMode::Warn => crate::guard::Mode::Warn,
-                    GuardMode::Deny => crate::guard::Mode::Deny,
-                },
-                rules,
-                namespaces: cli.global.namespaces.clone(),
-            };
-            guard_plan(&opts, output)
+            guard_plan(&guard_options(mode, rules, &cli.global.namespaces), output)
+        }
+        Some(Command::Guard(GuardCommand::Apply { mode, rules, dry_run, yes })) => {
+            let guard = guard_options(mode, rules, &cli.global.namespaces);
+            Ok(crate::fixcmd::guard_apply(&opts, &guard, dry_run, yes).await)
         }
         Some(Command::Rules { output }) => {
             match output {

@@ -196,6 +196,38 @@ pub async fn fix(opts: &Options, target: &str, fix: &str, dry_run: bool, yes: bo
     2
 }
 
+/// `raydar guard apply [--dry-run] [--yes]`: the admission policies through the fixes' flow.
+pub async fn guard_apply(
+    opts: &Options,
+    guard: &crate::guard::GuardOptions,
+    dry_run: bool,
+    yes: bool,
+) -> i32 {
+    let (conn, journal) = match writer(opts, "guard apply").await {
+        Ok(w) => w,
+        Err(code) => return code,
+    };
+    for _ in 0..MAX_REPLANS {
+        let p = match crate::guard::prepare(&conn.client, guard).await {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("raydar: {e}");
+                return 2;
+            }
+        };
+        if p.plan.is_empty() {
+            println!("nothing to change: the guard is installed as planned");
+            return 0;
+        }
+        match confirm_and_commit(&conn, &p, dry_run, yes, &journal).await {
+            Ok(code) => return code,
+            Err(_) => continue,
+        }
+    }
+    eprintln!("raydar: the policies kept changing under the preview; nothing was overwritten");
+    2
+}
+
 /// `raydar undo [ID] [--yes]`.
 pub async fn undo(opts: &Options, id: Option<&str>, yes: bool) -> i32 {
     let (conn, journal) = match writer(opts, "undo").await {

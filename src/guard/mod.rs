@@ -5,6 +5,9 @@
 //! (README: "raydar guard"). Pure: generating the objects, no I/O.
 
 mod cel;
+mod install;
+
+pub use install::prepare;
 
 use crate::semantics::ray::{SpecHolder, SPEC_HOLDERS};
 use serde_json::{json, Value};

@@ -16,6 +16,9 @@ pub enum FixId {
     DedicatedSa,
     ResourceQuota,
     SecurityContext,
+    /// Not a fix of a finding: the admission policies of `raydar guard apply`, journaled
+    /// (and undone) as fixes are.
+    Guard,
 }
 
 impl FixId {
@@ -38,6 +41,7 @@ impl FixId {
             Self::DedicatedSa => "dedicated-sa",
             Self::ResourceQuota => "resource-quota",
             Self::SecurityContext => "security-context",
+            Self::Guard => "guard",
         }
     }
 

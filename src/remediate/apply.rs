@@ -54,7 +54,7 @@ fn remains(rolled_back: &[String], stuck: &[String]) -> String {
 }
 
 fn api(client: &kube::Client, r: &ObjRef) -> Api<DynamicObject> {
-    Api::namespaced_with(client.clone(), &r.namespace, &r.api_resource())
+    r.api(client)
 }
 
 fn message(e: &kube::Error) -> String {

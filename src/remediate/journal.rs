@@ -241,8 +241,7 @@ pub async fn current(
 ) -> Result<Vec<Option<Value>>, UndoError> {
     let mut out = Vec::new();
     for c in &entry.changes {
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(client.clone(), &c.target.namespace, &c.target.api_resource());
+        let api: Api<DynamicObject> = c.target.api(client);
         let mut obj = api.get_opt(&c.target.name).await.map_err(|e| {
             UndoError::Api(format!("cannot read {}: {}", c.target, crate::cluster::root_cause(&e)))
         })?;

@@ -63,6 +63,15 @@ impl ObjRef {
         }
     }
 
+    /// The object's API: in its namespace, or cluster-wide for a cluster-scoped object
+    /// (namespace "").
+    pub fn api(&self, client: &kube::Client) -> kube::Api<kube::api::DynamicObject> {
+        match self.namespace.as_str() {
+            "" => kube::Api::all_with(client.clone(), &self.api_resource()),
+            ns => kube::Api::namespaced_with(client.clone(), ns, &self.api_resource()),
+        }
+    }
+
     /// `rayclusters.ray.io` / `services`, as RBAC names resources.
     pub fn resource(&self) -> String {
         match self.group() {
@@ -74,7 +83,10 @@ impl ObjRef {
 
 impl fmt::Display for ObjRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}/{}", self.kind, self.namespace, self.name)
+        match self.namespace.as_str() {
+            "" => write!(f, "{} {}", self.kind, self.name),
+            ns => write!(f, "{} {ns}/{}", self.kind, self.name),
+        }
     }
 }
 
@@ -90,6 +102,8 @@ pub enum Kind {
     NetworkPolicy,
     ServiceAccount,
     ResourceQuota,
+    ValidatingAdmissionPolicy,
+    ValidatingAdmissionPolicyBinding,
 }
 
 impl Kind {
@@ -105,6 +119,16 @@ impl Kind {
             Self::NetworkPolicy => ("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies"),
             Self::ServiceAccount => ("v1", "ServiceAccount", "serviceaccounts"),
             Self::ResourceQuota => ("v1", "ResourceQuota", "resourcequotas"),
+            Self::ValidatingAdmissionPolicy => (
+                "admissionregistration.k8s.io/v1",
+                "ValidatingAdmissionPolicy",
+                "validatingadmissionpolicies",
+            ),
+            Self::ValidatingAdmissionPolicyBinding => (
+                "admissionregistration.k8s.io/v1",
+                "ValidatingAdmissionPolicyBinding",
+                "validatingadmissionpolicybindings",
+            ),
         }
     }
 }
@@ -163,6 +187,7 @@ impl Plan {
     pub fn title(&self) -> String {
         match &self.undoes {
             Some(id) => format!("undo of change {id}"),
+            None if self.fix == FixId::Guard => format!("guard ({})", self.entry),
             None => format!("{} on {}/{}", self.fix, self.namespace, self.entry),
         }
     }

@@ -41,7 +41,7 @@ impl Prepared {
     }
 }
 
-async fn checks(client: &kube::Client, plan: Plan) -> Prepared {
+pub async fn checks(client: &kube::Client, plan: Plan) -> Prepared {
     if plan.is_empty() {
         return Prepared { plan, access: Ok(()), dry_run: Ok(DryRunAnswer { lines: vec![] }) };
     }

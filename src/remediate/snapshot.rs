@@ -36,6 +36,8 @@ impl Snapshot {
             Kind::NetworkPolicy => &self.network_policies,
             Kind::ServiceAccount => &self.service_accounts,
             Kind::ResourceQuota => &self.resource_quotas,
+            // Cluster-scoped: never in a namespace's snapshot.
+            Kind::ValidatingAdmissionPolicy | Kind::ValidatingAdmissionPolicyBinding => &[],
         }
     }
 
@@ -115,6 +117,7 @@ pub async fn fetch(
             Kind::NetworkPolicy => snap.network_policies = items,
             Kind::ServiceAccount => snap.service_accounts = items,
             Kind::ResourceQuota => snap.resource_quotas = items,
+            Kind::ValidatingAdmissionPolicy | Kind::ValidatingAdmissionPolicyBinding => {}
         }
     }
     snap.pod_labels = pods

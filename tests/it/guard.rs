@@ -230,25 +230,21 @@ async fn the_real_server_denies_exactly_what_scan_raises_and_warns_in_warn_mode(
     }
 
     // The policies take effect once the server has seen them.
-    let probe = object(
-        "RayCluster",
-        "probe",
-        {
-            let mut s = spec();
-            s["headGroupSpec"]["serviceType"] = json!("LoadBalancer");
-            s
-        },
-        None,
-    );
-    let mut live = false;
-    for _ in 0..100 {
-        if admit(&admin, &probe).await.is_some() {
-            live = true;
-            break;
+    // Each kind's policy takes effect on its own: wait until every one refuses.
+    let mut lb = spec();
+    lb["headGroupSpec"]["serviceType"] = json!("LoadBalancer");
+    for kind in ["RayCluster", "RayJob", "RayService", "RayCronJob"] {
+        let probe = object(kind, "probe", lb.clone(), None);
+        let mut live = false;
+        for _ in 0..100 {
+            if admit(&admin, &probe).await.is_some() {
+                live = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(live, "the guard never denied a {kind} asking for a LoadBalancer");
     }
-    assert!(live, "the guard never denied a LoadBalancer RayCluster");
 
     // The differential: every kind × every variant.
     let mut checked = 0;
@@ -361,4 +357,54 @@ async fn the_real_server_denies_exactly_what_scan_raises_and_warns_in_warn_mode(
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(refused.contains("RAY-SVC-001") && refused.contains("denied"), "{refused}");
+
+    // Installed through raydar instead: preview, access check, dry run, --yes, journal; a
+    // second apply has nothing to do; `raydar undo` removes exactly what it installed.
+    for o in &objects {
+        let api: Api<DynamicObject> =
+            Api::all_with(admin.clone(), &vap_resource(o["kind"].as_str().unwrap()));
+        let name = o["metadata"]["name"].as_str().unwrap();
+        api.delete(name, &Default::default()).await.unwrap();
+        let left = api.get_opt(name).await.unwrap();
+        assert!(left.is_none(), "{name} is still there: {left:?}");
+    }
+    let state = env.dir.join("guard-state");
+    let raydar = |args: &[&str]| {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_raydar"))
+            .args(["--kubeconfig", kubeconfig.to_str().unwrap()])
+            .args(args)
+            .env("XDG_STATE_HOME", &state)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).to_string();
+        (o.status.code(), out + &String::from_utf8_lossy(&o.stderr))
+    };
+    let names = || async {
+        let mut out = BTreeSet::new();
+        for kind in ["ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"] {
+            let api: Api<DynamicObject> = Api::all_with(admin.clone(), &vap_resource(kind));
+            for o in api.list(&Default::default()).await.unwrap() {
+                out.insert(format!("{kind}/{}", o.metadata.name.unwrap_or_default()));
+            }
+        }
+        out
+    };
+    let before = names().await;
+    let (code, out) = raydar(&["guard", "apply", "--mode", "deny", "-n", NS, "--dry-run"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("+ create ValidatingAdmissionPolicy raydar-guard-rayjob"), "{out}");
+    assert_eq!(names().await, before, "a dry run writes nothing");
+    let (code, out) = raydar(&["guard", "apply", "--mode", "deny", "-n", NS, "--yes"]);
+    assert_eq!(code, Some(0), "{out}");
+    let installed = names().await;
+    assert_eq!(installed.difference(&before).count(), 8, "{installed:?}");
+    let (code, out) = raydar(&["guard", "apply", "--mode", "deny", "-n", NS, "--yes"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("nothing to change"), "{out}");
+    let (code, out) = raydar(&["--read-only", "guard", "apply", "--mode", "warn", "--yes"]);
+    assert_ne!(code, Some(0), "{out}");
+    let (code, out) = raydar(&["undo", "--yes"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(names().await, before, "undo removes exactly what guard apply installed");
 }

@@ -1,5 +1,5 @@
-//! The layers point one way (issue #18): cli → (tui, scan, fixcmd) → (remediate, forward,
-//! report) → (posture, cluster) → model. Read from the source: every `crate::x` a module
+//! The layers point one way (issue #18): cli → (tui, scan, fixcmd) → guard → (remediate,
+//! forward, report) → (posture, cluster) → model. Read from the source: every `crate::x` a module
 //! names must be of a lower layer, so there is no import cycle, and no product module but
 //! `cli` names the demo server.
 
@@ -20,13 +20,13 @@ const LAYERS: &[(&str, u8)] = &[
     ("config", 4),
     ("options", 4),
     ("remediate", 5),
-    ("guard", 5),
     ("forward", 5),
     ("report", 5),
-    ("tui", 6),
-    ("scan", 6),
-    ("fixcmd", 6),
-    ("cli", 7),
+    ("guard", 6),
+    ("tui", 7),
+    ("scan", 7),
+    ("fixcmd", 7),
+    ("cli", 8),
 ];
 
 fn sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {

@@ -36,6 +36,11 @@ pub fn plan(fix: FixId, snap: &Snapshot, entry: &str) -> Result<Plan, PlanError>
         FixId::DedicatedSa => account::dedicated_sa(&t, snap, &mut p)?,
         FixId::ResourceQuota => quota::resource_quota(snap, &mut p)?,
         FixId::SecurityContext => security::security_context(&t, &mut p)?,
+        FixId::Guard => {
+            return Err(PlanError::NotApplicable(
+                "admission policies are planned by `raydar guard apply`".into(),
+            ))
+        }
     }
     order(&mut p.changes);
     let mut seen = BTreeSet::new();
