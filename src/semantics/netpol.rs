@@ -195,5 +195,13 @@ mod tests {
         assert!(cidr_contains("10.0.0.7/32", Ipv4Addr::new(10, 0, 0, 7)), "a /32 is one address");
         assert!(!cidr_contains("10.0.0.7/32", Ipv4Addr::new(10, 0, 0, 8)));
         assert!(cidr_contains("0.0.0.0/0", Ipv4Addr::new(8, 8, 8, 8)));
+        // ipBlock peers: a range admits only its addresses; ::/0 admits every source.
+        let block = |cidr: &str| {
+            np(json!({"spec": {"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": cidr}}]}]}}))
+        };
+        let outside = at(8265);
+        assert!(!admits(&[block("10.0.0.0/8")], "ns", &pod, &outside));
+        assert!(admits(&[block("1.2.3.0/24")], "ns", &pod, &outside));
+        assert!(admits(&[block("::/0")], "ns", &pod, &outside));
     }
 }

@@ -152,6 +152,9 @@ mod tests {
         assert_eq!(head_port(None, "dashboard"), Some(8265));
         assert_eq!(head_port(None, "nope"), None);
         assert_eq!(head_ports(None).len(), 5);
+        assert_eq!(head_ports(Some(&Container::default())).len(), 5, "no ports: KubeRay's");
+        let names: Vec<_> = head_ports(None).iter().filter_map(|p| p.name.as_deref()).collect();
+        assert_eq!(names, ["gcs-server", "dashboard", "client", "serve", "metrics"]);
         assert_eq!(head_port_by_name("client"), Some(10001));
     }
 
