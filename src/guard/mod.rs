@@ -72,7 +72,7 @@ pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "raydar");
 
 /// The annotation that exempts an object from rules: `"RAY-SEC-001: <reason>"`, several
 /// separated by `;`.
-pub const EXEMPT: &str = "raydar.io/exempt";
+pub const EXEMPT: &str = crate::posture::EXEMPT_ANNOTATION;
 
 /// The rules `opts` selects, or the first unknown or unguardable id.
 pub fn selected(opts: &GuardOptions) -> Result<Vec<Guarded>, String> {

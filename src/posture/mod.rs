@@ -20,7 +20,7 @@ mod tls;
 pub use catalog::FixId;
 pub use catalog::{Rule, RULES};
 pub use creds::{is_credential, CREDENTIAL_ENV};
-pub use subject::Subject;
+pub use subject::{exemption, Subject, EXEMPT_ANNOTATION};
 
 use crate::inventory::Inventory;
 pub use crate::semantics::exposure::Reach;
@@ -87,11 +87,14 @@ pub struct Finding {
     pub rule: &'static Rule,
     pub severity: Severity,
     pub evidence: String,
+    /// Why the object is exempt from the rule (its `raydar.io/exempt` annotation): listed, not
+    /// graded.
+    pub exempt: Option<String>,
 }
 
 impl Finding {
     pub fn new(rule: &'static Rule, severity: Severity, evidence: impl Into<String>) -> Self {
-        Self { rule, severity, evidence: evidence.into() }
+        Self { rule, severity, evidence: evidence.into(), exempt: None }
     }
 }
 
@@ -108,6 +111,10 @@ impl Serialize for Finding {
         st.serialize_field("evidence", &self.evidence)?;
         st.serialize_field("remediation", r.remediation)?;
         st.serialize_field("fix", &r.fix)?;
+        match &self.exempt {
+            Some(reason) => st.serialize_field("exempt", reason)?,
+            None => st.skip_field("exempt")?,
+        }
         st.end()
     }
 }
@@ -129,7 +136,7 @@ impl Findings {
                 f.evidence.push_str("; ");
                 f.evidence.push_str(&evidence);
             }
-            None => self.found.push(Finding { rule, severity, evidence }),
+            None => self.found.push(Finding { rule, severity, evidence, exempt: None }),
         }
     }
 
@@ -169,18 +176,23 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The findings that count: all but the exempt ones.
+    pub fn graded(&self) -> impl Iterator<Item = &Finding> {
+        self.findings.iter().filter(|f| f.exempt.is_none())
+    }
     pub fn count(&self, s: Severity) -> usize {
-        self.findings.iter().filter(|f| f.severity == s).count()
+        self.graded().filter(|f| f.severity == s).count()
     }
     pub fn worst(&self) -> Option<Severity> {
-        self.findings.iter().map(|f| f.severity).max()
+        self.graded().map(|f| f.severity).max()
     }
 }
 
 /// Grade per README: `raydar rules`: F if any critical; else 100 − 15·high − 5·medium − 1·low with
 /// A ≥ 90, B ≥ 75, C ≥ 60, D ≥ 40, else F.
+/// Exempt findings (`raydar.io/exempt`) do not count.
 pub fn grade(findings: &[Finding]) -> (&'static str, u32) {
-    let n = |s| findings.iter().filter(|f| f.severity == s).count() as i64;
+    let n = |s| findings.iter().filter(|f| f.severity == s && f.exempt.is_none()).count() as i64;
     if n(Severity::Critical) > 0 {
         return ("F", 0);
     }
@@ -216,7 +228,12 @@ fn entry(s: &Subject) -> Entry {
         exposure::check_own_services(s, &mut f);
     }
     jobs::check(s, &mut f);
-    let (f, reach) = f.into_sorted();
+    let (mut f, reach) = f.into_sorted();
+    if let Some(annotation) = s.exempt {
+        for finding in &mut f {
+            finding.exempt = subject::exemption(annotation, finding.rule.id).map(str::to_string);
+        }
+    }
     let (grade, score) = grade(&f);
     Entry {
         namespace: s.namespace.to_string(),
@@ -285,6 +302,19 @@ mod tests {
                 ("RAY-TLS-001", Severity::Medium, "a; c".into()),
             ]
         );
+    }
+
+    #[test]
+    fn exemptions_name_a_rule_and_a_reason() {
+        let a = "RAY-SEC-001: GPU driver debugging ; RAY-SVC-001:on-prem LB";
+        assert_eq!(exemption(a, "RAY-SEC-001"), Some("GPU driver debugging"));
+        assert_eq!(exemption(a, "RAY-SVC-001"), Some("on-prem LB"));
+        assert_eq!(exemption(a, "RAY-SEC-005"), None);
+        assert_eq!(exemption("RAY-SEC-001", "RAY-SEC-001"), None, "a reason is required");
+        let mut f = vec![Finding::new(rule!("RAY-SEC-001"), Severity::Critical, "x")];
+        assert_eq!(grade(&f).0, "F");
+        f[0].exempt = Some("why".into());
+        assert_eq!(grade(&f), ("A", 100), "exempt findings are not graded");
     }
 
     #[test]

@@ -86,6 +86,8 @@ pub struct Subject<'a> {
     parsed_version: Option<super::images::RayVersion>,
     /// `RayCluster ray-prod/train`, the prefix of most evidence.
     object: String,
+    /// The object's `raydar.io/exempt` annotation (`RULE: reason; …`), if any.
+    pub exempt: Option<&'a str>,
 }
 
 impl<'a> Subject<'a> {
@@ -218,6 +220,21 @@ impl<'a> Subject<'a> {
     }
 }
 
+/// The annotation that exempts an object from rules (`raydar guard` honours the same one).
+pub const EXEMPT_ANNOTATION: &str = "raydar.io/exempt";
+
+fn exempt_annotation(m: &ObjectMeta) -> Option<&str> {
+    m.annotations.as_ref()?.get(EXEMPT_ANNOTATION).map(String::as_str)
+}
+
+/// The reason `annotation` (`RULE: reason; RULE: reason`) gives for exempting `rule`.
+pub fn exemption<'s>(annotation: &'s str, rule: &str) -> Option<&'s str> {
+    annotation.split(';').find_map(|part| {
+        let (id, reason) = part.split_once(':')?;
+        (id.trim() == rule).then(|| reason.trim())
+    })
+}
+
 fn owned_by(m: &ObjectMeta, kind: &str, owner: &str) -> bool {
     m.owner_references.iter().flatten().any(|o| o.kind == kind && o.name == owner)
 }
@@ -340,6 +357,7 @@ impl<'a> Builder<'a> {
             version: None,
             parsed_version: None,
             object: [kind, " ", namespace, "/", name].concat(),
+            exempt: None,
         }
     }
 
@@ -392,6 +410,7 @@ pub fn cluster_subject<'a>(
     let (n, c) = (ns(&rc.metadata), name(&rc.metadata));
     let mut s = b.subject(n, c, "RayCluster");
     s.owner = owner_of(&rc.metadata);
+    s.exempt = exempt_annotation(&rc.metadata);
     s.spec = Some(&rc.spec);
     s.cluster = Some(c);
     b.pods(&mut s, n, c);
@@ -427,6 +446,7 @@ pub fn owner_subjects<'a>(
             )
         };
         s.job = Some(&job.spec);
+        s.exempt = exempt_annotation(&job.metadata);
         out.push(s);
     }
     for rs in &inv.ray_services {
@@ -436,14 +456,16 @@ pub fn owner_subjects<'a>(
             .as_ref()
             .and_then(|st| st.active_service_status.as_ref())
             .and_then(|a| a.ray_cluster_name.as_deref());
-        out.push(b.owner_subject(
+        let mut s = b.owner_subject(
             n,
             r,
             "RayService",
             rs.spec.ray_cluster_config.as_ref(),
             ray::RAY_SERVICE.path,
             cluster,
-        ));
+        );
+        s.exempt = exempt_annotation(&rs.metadata);
+        out.push(s);
     }
     for cj in &inv.ray_cron_jobs {
         let (n, c) = (ns(&cj.metadata), name(&cj.metadata));
@@ -464,6 +486,7 @@ pub fn owner_subjects<'a>(
             )
         };
         s.job = tmpl;
+        s.exempt = exempt_annotation(&cj.metadata);
         out.push(s);
     }
     out

@@ -46,9 +46,14 @@ pub fn sarif(r: &Report, origins: &Origins) -> String {
                 }
                 None => json!({"logicalLocations": logical}),
             };
-            results.push(json!({"ruleId": f.rule.id, "ruleIndex": index, "level": level(f.severity),
+            let mut result = json!({"ruleId": f.rule.id, "ruleIndex": index, "level": level(f.severity),
                 "message": {"text": format!("{}: {}", f.rule.title, f.evidence)}, "locations": [location],
-                "properties": {"severity": f.severity.as_str(), "fix": f.rule.fix}}));
+                "properties": {"severity": f.severity.as_str(), "fix": f.rule.fix}});
+            // An exemption is SARIF's in-source suppression, with its justification.
+            if let Some(reason) = &f.exempt {
+                result["suppressions"] = json!([{"kind": "inSource", "justification": reason}]);
+            }
+            results.push(result);
         }
     }
     let doc = json!({"version": "2.1.0", "$schema": "https://json.schemastore.org/sarif-2.1.0.json",

@@ -117,6 +117,9 @@ pub fn write_table(w: &mut dyn std::io::Write, r: &Report, color: bool) -> std::
                 f.rule.title
             );
             let _ = writeln!(out, "         {}", f.evidence);
+            if let Some(reason) = &f.exempt {
+                let _ = writeln!(out, "         exempt (raydar.io/exempt, not graded): {reason}");
+            }
             let _ = writeln!(out, "         → {}", f.rule.remediation);
         }
         w.write_all(out.as_bytes())?;

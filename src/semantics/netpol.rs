@@ -197,7 +197,9 @@ mod tests {
         assert!(cidr_contains("0.0.0.0/0", Ipv4Addr::new(8, 8, 8, 8)));
         // ipBlock peers: a range admits only its addresses; ::/0 admits every source.
         let block = |cidr: &str| {
-            np(json!({"spec": {"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": cidr}}]}]}}))
+            np(
+                json!({"spec": {"podSelector": {}, "ingress": [{"from": [{"ipBlock": {"cidr": cidr}}]}]}}),
+            )
         };
         let outside = at(8265);
         assert!(!admits(&[block("10.0.0.0/8")], "ns", &pod, &outside));

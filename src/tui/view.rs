@@ -339,6 +339,9 @@ fn render_detail(m: &Model, f: &mut Frame, area: Rect) {
                     }
                     _ => {}
                 }
+                if let Some(reason) = &fd.exempt {
+                    head.push(Span::styled(format!("  exempt: {reason}"), t.get("muted")));
+                }
                 let mut line = Line::from(head);
                 if selected {
                     line = line.style(t.get("row_selected"));

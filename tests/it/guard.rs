@@ -153,16 +153,14 @@ fn object(kind: &str, name: &str, spec: Value, exempt: Option<&str>) -> Value {
     o
 }
 
-/// The guarded rules the posture engine raises on `o`, less those its annotation exempts.
+/// The guarded rules the posture engine raises on `o` and does not mark exempt.
 fn raised(o: &Value) -> BTreeSet<&'static str> {
     let mut inv = Inventory::default();
     inv.add_value(o.clone(), NS).unwrap();
-    let exempt = o.pointer("/metadata/annotations").map(|a| a[guard::EXEMPT].to_string());
     evaluate(&inv, &PostureConfig::default())
         .iter()
-        .flat_map(|e| e.findings.iter().map(|f| f.rule.id))
+        .flat_map(|e| e.graded().map(|f| f.rule.id).collect::<Vec<_>>())
         .filter(|id| GUARDED.iter().any(|g| g.id == *id))
-        .filter(|id| !exempt.as_ref().is_some_and(|e| e.contains(&format!("{id}:"))))
         .collect()
 }
 

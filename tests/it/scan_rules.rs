@@ -346,3 +346,25 @@ fn entries_for_jobs_and_services_follow_their_clusters() {
     let rc = e.iter().find(|x| x.kind == "RayCluster").unwrap();
     assert_eq!(rc.owner.as_ref().map(|o| o.kind.as_str()), Some("RayJob"));
 }
+
+#[test]
+fn an_exemption_is_shown_on_its_finding_and_not_graded() {
+    let mut docs = clean();
+    head(&mut docs)["containers"][0]["securityContext"]["privileged"] = json!(true);
+    let graded = run(docs.clone(), &PostureConfig::default());
+    assert_eq!(graded[0].grade, "F");
+    docs[0]["metadata"]["annotations"] =
+        json!({"raydar.io/exempt": "RAY-SEC-001: GPU driver debugging, OPS-12"});
+    let e = run(docs, &PostureConfig::default());
+    let f = e[0].findings.iter().find(|f| f.rule.id == "RAY-SEC-001").unwrap();
+    assert_eq!(f.exempt.as_deref(), Some("GPU driver debugging, OPS-12"));
+    assert_eq!(
+        e[0].worst(),
+        graded[0].findings.iter().filter(|f| f.rule.id != "RAY-SEC-001").map(|f| f.severity).max()
+    );
+    assert_ne!(e[0].grade, "F", "the exempt finding is not graded");
+    let v = serde_json::to_value(f).unwrap();
+    assert_eq!(v["exempt"], "GPU driver debugging, OPS-12");
+    let other = e[0].findings.iter().find(|f| f.rule.id != "RAY-SEC-001");
+    assert!(other.is_none_or(|o| serde_json::to_value(o).unwrap().get("exempt").is_none()));
+}
