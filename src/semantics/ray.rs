@@ -139,6 +139,12 @@ mod tests {
         assert_eq!(classify(8265, Some("gcs")), PortKind::Gcs);
         assert_eq!(classify(10001, Some("x")), PortKind::Client);
         assert_eq!(classify(8000, Some("serve")), PortKind::Other);
+        assert_eq!(classify(9999, Some("client")), PortKind::Client);
+        assert_eq!(classify(10001, None), PortKind::Client);
+        assert_eq!(classify(8265, Some("http")), PortKind::Dashboard);
+        assert_eq!(classify(7777, Some("gcs-server")), PortKind::Gcs);
+        assert_eq!(classify(6379, None), PortKind::Gcs);
+        assert_eq!(classify(8080, None), PortKind::Other);
         let c = Container {
             ports: vec![ContainerPort {
                 name: Some("dashboard".into()),
