@@ -103,6 +103,15 @@ pub enum GuardCommand {
         #[arg(long)]
         yes: bool,
     },
+    /// Which rules are guarded, in which mode, where.
+    Status,
+    /// Delete raydar's policies and bindings (through the same preview; `raydar undo` restores).
+    Remove {
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -332,6 +341,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Guard(GuardCommand::Apply { mode, rules, dry_run, yes })) => {
             let guard = guard_options(mode, rules, &cli.global.namespaces);
             Ok(crate::fixcmd::guard_apply(&opts, &guard, dry_run, yes).await)
+        }
+        Some(Command::Guard(GuardCommand::Status)) => Ok(crate::fixcmd::guard_status(&opts).await),
+        Some(Command::Guard(GuardCommand::Remove { dry_run, yes })) => {
+            Ok(crate::fixcmd::guard_remove(&opts, dry_run, yes).await)
         }
         Some(Command::Rules { output }) => {
             match output {

@@ -228,6 +228,54 @@ pub async fn guard_apply(
     2
 }
 
+/// `raydar guard remove [--yes]`: deletes raydar's policies through the fixes' flow.
+pub async fn guard_remove(opts: &Options, dry_run: bool, yes: bool) -> i32 {
+    let (conn, journal) = match writer(opts, "guard remove").await {
+        Ok(w) => w,
+        Err(code) => return code,
+    };
+    let p = match crate::guard::prepare_remove(&conn.client).await {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("raydar: {e}");
+            return 2;
+        }
+    };
+    if p.plan.is_empty() {
+        println!("nothing to remove: no raydar guard is installed");
+        return 0;
+    }
+    confirm_and_commit(&conn, &p, dry_run, yes, &journal).await.unwrap_or(2)
+}
+
+/// `raydar guard status`: what raydar's guard checks, in which mode, where.
+pub async fn guard_status(opts: &Options) -> i32 {
+    let conn = match crate::cluster::connect(&opts.target).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("raydar: {e}");
+            return 2;
+        }
+    };
+    match crate::guard::installed(&conn.client).await {
+        Ok(objects) if objects.is_empty() => {
+            println!("guard: off (no raydar admission policy on {})", conn.context);
+            0
+        }
+        Ok(objects) => {
+            println!("{:<12} {:<5} {:<24} RULES", "KIND", "MODE", "NAMESPACES");
+            for l in crate::guard::status_lines(&objects) {
+                println!("{l}");
+            }
+            0
+        }
+        Err(e) => {
+            eprintln!("raydar: {e}");
+            2
+        }
+    }
+}
+
 /// `raydar undo [ID] [--yes]`.
 pub async fn undo(opts: &Options, id: Option<&str>, yes: bool) -> i32 {
     let (conn, journal) = match writer(opts, "undo").await {

@@ -101,3 +101,98 @@ mod tests {
         assert!(!contains(&json!({"a": 1, "b": [{"c": "x"}]}), &want));
     }
 }
+
+/// Every policy and binding raydar installed (labelled managed-by raydar), as JSON.
+pub async fn installed(client: &kube::Client) -> Result<Vec<(Kind, Value)>, String> {
+    let mut out = Vec::new();
+    for kind in [Kind::ValidatingAdmissionPolicy, Kind::ValidatingAdmissionPolicyBinding] {
+        let api = ObjRef::new(kind, "", "").api(client);
+        let lp = kube::api::ListParams::default().labels(&format!(
+            "{}={}",
+            super::MANAGED_BY.0,
+            super::MANAGED_BY.1
+        ));
+        let list = api.list(&lp).await.map_err(|e| {
+            format!("cannot list {}: {}", kind.parts().2, crate::cluster::root_cause(&e))
+        })?;
+        for o in list {
+            let mut v = serde_json::to_value(o).unwrap_or(Value::Null);
+            let (api_version, kind_name, _) = kind.parts();
+            v["apiVersion"] = Value::String(api_version.into());
+            v["kind"] = Value::String(kind_name.into());
+            out.push((kind, v));
+        }
+    }
+    Ok(out)
+}
+
+/// `raydar guard remove`: deletes what raydar installed, through the same flow (and `undo`
+/// puts it back).
+pub async fn prepare_remove(client: &kube::Client) -> Result<Prepared, String> {
+    let changes = installed(client)
+        .await?
+        .into_iter()
+        .rev()
+        .map(|(kind, v)| {
+            let name = v["metadata"]["name"].as_str().unwrap_or_default().to_string();
+            Change {
+                target: ObjRef::new(kind, "", &name),
+                op: Op::Delete,
+                before: Some(v),
+                after: None,
+            }
+        })
+        .collect();
+    let plan = Plan {
+        fix: FixId::Guard,
+        namespace: String::new(),
+        entry: "remove".into(),
+        changes,
+        warnings: vec!["the API server stops checking Ray objects against raydar's rules".into()],
+        strong: false,
+        undoes: None,
+    };
+    Ok(checks(client, plan).await)
+}
+
+/// One line per binding: its mode, where it applies and the rules its policy checks.
+pub fn status_lines(objects: &[(Kind, Value)]) -> Vec<String> {
+    let rules_of = |policy: &str| -> Vec<String> {
+        objects
+            .iter()
+            .filter(|(k, v)| {
+                *k == Kind::ValidatingAdmissionPolicy && v["metadata"]["name"] == policy
+            })
+            .flat_map(|(_, v)| v["spec"]["validations"].as_array().cloned().unwrap_or_default())
+            .filter_map(|val| {
+                val["message"]
+                    .as_str()
+                    .and_then(|m| m.split_whitespace().next())
+                    .map(str::to_string)
+            })
+            .collect()
+    };
+    let mut lines = Vec::new();
+    for (_, b) in objects.iter().filter(|(k, _)| *k == Kind::ValidatingAdmissionPolicyBinding) {
+        let policy = b["spec"]["policyName"].as_str().unwrap_or_default();
+        let actions: Vec<&str> = b["spec"]["validationActions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let mode = if actions.contains(&"Deny") { "deny" } else { "warn" };
+        let namespaces: Vec<&str> = b
+            .pointer("/spec/matchResources/namespaceSelector/matchExpressions/0/values")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect();
+        let scope =
+            if namespaces.is_empty() { "all namespaces".to_string() } else { namespaces.join(",") };
+        let kind = policy.trim_start_matches("raydar-guard-");
+        lines.push(format!("{kind:<12} {mode:<5} {scope:<24} {}", rules_of(policy).join(", ")));
+    }
+    lines
+}

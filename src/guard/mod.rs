@@ -7,7 +7,7 @@
 mod cel;
 mod install;
 
-pub use install::prepare;
+pub use install::{installed, prepare, prepare_remove, status_lines};
 
 use crate::semantics::ray::{SpecHolder, SPEC_HOLDERS};
 use serde_json::{json, Value};

@@ -402,6 +402,19 @@ async fn the_real_server_denies_exactly_what_scan_raises_and_warns_in_warn_mode(
     assert!(out.contains("nothing to change"), "{out}");
     let (code, out) = raydar(&["--read-only", "guard", "apply", "--mode", "warn", "--yes"]);
     assert_ne!(code, Some(0), "{out}");
+    let (code, out) = raydar(&["guard", "status"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(out.lines().filter(|l| l.contains(" deny ") && l.contains(NS)).count(), 4, "{out}");
+    assert!(out.contains("RAY-SEC-001") && out.contains("rayjob"), "{out}");
+    // Removed through the same flow; undo puts it back, and undo again takes it away.
+    let (code, out) = raydar(&["guard", "remove", "--yes"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(names().await, before, "remove deletes what raydar installed");
+    let (code, out) = raydar(&["guard", "status"]);
+    assert!(code == Some(0) && out.contains("guard: off"), "{out}");
+    let (code, out) = raydar(&["undo", "--yes"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(names().await, installed, "undo of the remove restores the guard");
     let (code, out) = raydar(&["undo", "--yes"]);
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(names().await, before, "undo removes exactly what guard apply installed");
