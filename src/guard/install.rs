@@ -84,24 +84,6 @@ fn contains(have: &Value, want: &Value) -> bool {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::contains;
-    use serde_json::json;
-
-    #[test]
-    fn server_defaults_do_not_count_as_changes() {
-        let want = json!({"a": 1, "b": [{"c": "x"}], "d": {}});
-        assert!(contains(
-            &json!({"a": 1, "b": [{"c": "x", "z": 0}], "d": {"e": 2}, "f": 3}),
-            &want
-        ));
-        assert!(!contains(&json!({"a": 2, "b": [{"c": "x"}], "d": {}}), &want));
-        assert!(!contains(&json!({"a": 1, "b": [{"c": "x"}, {"c": "y"}], "d": {}}), &want));
-        assert!(!contains(&json!({"a": 1, "b": [{"c": "x"}]}), &want));
-    }
-}
-
 /// Every policy and binding raydar installed (labelled managed-by raydar), as JSON.
 pub async fn installed(client: &kube::Client) -> Result<Vec<(Kind, Value)>, String> {
     let mut out = Vec::new();
@@ -195,4 +177,22 @@ pub fn status_lines(objects: &[(Kind, Value)]) -> Vec<String> {
         lines.push(format!("{kind:<12} {mode:<5} {scope:<24} {}", rules_of(policy).join(", ")));
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains;
+    use serde_json::json;
+
+    #[test]
+    fn server_defaults_do_not_count_as_changes() {
+        let want = json!({"a": 1, "b": [{"c": "x"}], "d": {}});
+        assert!(contains(
+            &json!({"a": 1, "b": [{"c": "x", "z": 0}], "d": {"e": 2}, "f": 3}),
+            &want
+        ));
+        assert!(!contains(&json!({"a": 2, "b": [{"c": "x"}], "d": {}}), &want));
+        assert!(!contains(&json!({"a": 1, "b": [{"c": "x"}, {"c": "y"}], "d": {}}), &want));
+        assert!(!contains(&json!({"a": 1, "b": [{"c": "x"}]}), &want));
+    }
 }
