@@ -292,28 +292,7 @@ async fn the_real_server_denies_exactly_what_scan_raises_and_warns_in_warn_mode(
     for _ in 0..50 {
         saw.clear();
         for m in &demo {
-            let out = std::process::Command::new("kubectl")
-                .args([
-                    "--kubeconfig",
-                    kubeconfig.to_str().unwrap(),
-                    "create",
-                    "--dry-run=server",
-                    "-f",
-                    "-",
-                    "-o",
-                    "name",
-                ])
-                .stdin(std::process::Stdio::piped())
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .and_then(|mut c| {
-                    use std::io::Write;
-                    c.stdin.take().unwrap().write_all(m.to_string().as_bytes())?;
-                    c.wait_with_output()
-                })
-                .unwrap();
-            saw.push((out.status.success(), String::from_utf8_lossy(&out.stderr).to_string()));
+            saw.push(kubectl_create(&kubeconfig, m));
         }
         if saw.iter().all(|(ok, err)| *ok && err.contains("Warning")) {
             break;
@@ -329,27 +308,9 @@ async fn the_real_server_denies_exactly_what_scan_raises_and_warns_in_warn_mode(
     install(&admin, &objects).await;
     let mut refused = String::new();
     for _ in 0..50 {
-        let out = std::process::Command::new("kubectl")
-            .args([
-                "--kubeconfig",
-                kubeconfig.to_str().unwrap(),
-                "create",
-                "--dry-run=server",
-                "-f",
-                "-",
-            ])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .and_then(|mut c| {
-                use std::io::Write;
-                c.stdin.take().unwrap().write_all(demo[1].to_string().as_bytes())?;
-                c.wait_with_output()
-            })
-            .unwrap();
-        refused = String::from_utf8_lossy(&out.stderr).to_string();
-        if !out.status.success() {
+        let (ok, err) = kubectl_create(&kubeconfig, &demo[1]);
+        refused = err;
+        if !ok {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -418,4 +379,23 @@ async fn the_real_server_denies_exactly_what_scan_raises_and_warns_in_warn_mode(
     let (code, out) = raydar(&["undo", "--yes"]);
     assert_eq!(code, Some(0), "{out}");
     assert_eq!(names().await, before, "undo removes exactly what guard apply installed");
+}
+
+/// `kubectl create --dry-run=server -f -` of `o`: whether it was admitted, and what kubectl
+/// printed on stderr (warnings, or the refusal).
+fn kubectl_create(kubeconfig: &std::path::Path, o: &Value) -> (bool, String) {
+    use std::io::Write;
+    let out = std::process::Command::new("kubectl")
+        .args(["--kubeconfig", kubeconfig.to_str().unwrap()])
+        .args(["create", "--dry-run=server", "-f", "-", "-o", "name"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(o.to_string().as_bytes())?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
 }
