@@ -368,3 +368,18 @@ fn an_exemption_is_shown_on_its_finding_and_not_graded() {
     let other = e[0].findings.iter().find(|f| f.rule.id != "RAY-SEC-001");
     assert!(other.is_none_or(|o| serde_json::to_value(o).unwrap().get("exempt").is_none()));
 }
+
+#[test]
+fn token_auth_evidence_asks_for_an_upgrade_only_below_ray_2_52() {
+    let evidence = |version: &str| {
+        let mut docs = clean();
+        docs[0]["spec"].as_object_mut().unwrap().remove("authOptions");
+        docs[0]["spec"]["rayVersion"] = json!(version);
+        let e = run(docs, &PostureConfig::default());
+        let f = e[0].findings.iter().find(|f| f.rule.id == "RAY-AUTH-001").unwrap();
+        f.evidence.clone()
+    };
+    assert!(evidence("2.51.1").contains("Ray 2.51.1 must be upgraded to 2.52 or later first"));
+    assert!(!evidence("2.52.0").contains("must be upgraded"), "{}", evidence("2.52.0"));
+    assert!(!evidence("2.60.0").contains("must be upgraded"));
+}
