@@ -192,3 +192,22 @@ macro_rules! rule {
     }};
 }
 pub(crate) use rule;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fix_ids_parse_as_they_print_and_the_list_names_each() {
+        for f in FixId::ALL {
+            assert_eq!(FixId::parse(f.as_str()), Some(f));
+            assert_eq!(f.to_string(), f.as_str());
+        }
+        assert_eq!(FixId::parse("nope"), None);
+        assert_eq!(FixId::parse("guard"), None, "the guard is not a fix of a finding");
+        assert_eq!(
+            FixId::list(),
+            "service-clusterip, network-policy, disable-ingress, automount-token, dedicated-sa, resource-quota, security-context"
+        );
+    }
+}
