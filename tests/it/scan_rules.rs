@@ -383,3 +383,118 @@ fn token_auth_evidence_asks_for_an_upgrade_only_below_ray_2_52() {
     assert!(!evidence("2.52.0").contains("must be upgraded"), "{}", evidence("2.52.0"));
     assert!(!evidence("2.60.0").contains("must be upgraded"));
 }
+
+/// The EXP-004 findings (severity, evidence) of `docs`.
+fn ingress_findings(docs: Vec<Value>) -> Vec<(Severity, String)> {
+    let e = run(docs, &PostureConfig::default());
+    e.iter()
+        .flat_map(|e| e.findings.iter())
+        .filter(|f| f.rule.id == "RAY-EXP-004")
+        .map(|f| (f.severity, f.evidence.clone()))
+        .collect()
+}
+
+fn ingress(name: &str, service: &str, port: Value, annotations: Value) -> Value {
+    json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": name, "namespace": "team-a", "annotations": annotations},
+        "spec": {"rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix",
+            "backend": {"service": {"name": service, "port": port}}}]}}]}})
+}
+
+fn head_service() -> Value {
+    json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "rc-head-svc", "namespace": "team-a"},
+        "spec": {"type": "ClusterIP", "selector": {"ray.io/cluster": "rc", "ray.io/node-type": "head"},
+            "ports": [{"name": "dashboard", "port": 8265, "targetPort": 8265},
+                      {"name": "client", "port": 10001, "targetPort": 10001}]}})
+}
+
+#[test]
+fn an_ingress_counts_when_it_routes_to_the_dashboard_by_service_and_port() {
+    let with = |ing: Value| {
+        let mut d = clean();
+        d.push(head_service());
+        d.push(ing);
+        ingress_findings(d)
+    };
+    let none = json!({});
+    let crit = |v: &[(Severity, String)]| v.len() == 1 && v[0].0 == Severity::Critical;
+    let high = |v: &[(Severity, String)]| v.len() == 1 && v[0].0 == Severity::High;
+    assert!(crit(&with(ingress("i", "rc-head-svc", json!({"number": 8265}), none.clone()))));
+    assert!(crit(&with(ingress("i", "rc-head-svc", json!({"name": "dashboard"}), none.clone()))));
+    assert!(with(ingress("i", "rc-head-svc", json!({"number": 10001}), none.clone())).is_empty());
+    assert!(with(ingress("i", "rc-head-svc", json!({"name": "client"}), none.clone())).is_empty());
+    assert!(with(ingress("i", "other", json!({"number": 8265}), none.clone())).is_empty());
+    for auth in [
+        json!({"nginx.ingress.kubernetes.io/auth-url": "https://auth/x"}),
+        json!({"nginx.ingress.kubernetes.io/auth-type": "basic"}),
+        json!({"x": "http://oauth2-proxy.auth.svc/oauth2/start"}),
+        json!({"y": "https://sso/oauth2/auth"}),
+    ] {
+        let v = with(ingress("i", "rc-head-svc", json!({"number": 8265}), auth.clone()));
+        assert!(high(&v), "{auth}: {v:?}");
+    }
+    assert!(crit(&with(ingress(
+        "i",
+        "rc-head-svc",
+        json!({"number": 8265}),
+        json!({"z": "oauth2"})
+    ))));
+}
+
+#[test]
+fn enable_ingress_counts_once_whether_kuberay_made_the_ingress_or_will() {
+    // Manifests: KubeRay will create an open Ingress.
+    let mut d = clean();
+    d[0]["spec"]["headGroupSpec"]["enableIngress"] = json!(true);
+    let v = ingress_findings(d.clone());
+    assert!(v.len() == 1 && v[0].1.contains("KubeRay creates an Ingress"), "{v:?}");
+    // Its Ingress is there (no Service yet): that Ingress is the finding, once.
+    d.push(ingress("rc-head-ingress", "rc-head-svc", json!({"number": 8265}), json!({})));
+    let v = ingress_findings(d.clone());
+    assert!(v.len() == 1 && v[0].1.starts_with("Ingress team-a/rc-head-ingress"), "{v:?}");
+    // An Ingress of another name does not stand for KubeRay's.
+    let mut other = clean();
+    other[0]["spec"]["headGroupSpec"]["enableIngress"] = json!(true);
+    other.push(ingress("rcx-head-ingress", "elsewhere", json!({"number": 80}), json!({})));
+    let v = ingress_findings(other);
+    assert!(v.len() == 1 && v[0].1.contains("KubeRay creates an Ingress"), "{v:?}");
+    // No Ingress asked for, one to something else: nothing.
+    let mut plain = clean();
+    plain.push(ingress("web", "frontend", json!({"number": 80}), json!({})));
+    assert!(ingress_findings(plain).is_empty());
+    // Ingresses that could not be read: silent rather than wrong.
+    let mut inv = Inventory::default();
+    for o in d {
+        inv.add_value(o, "default").unwrap();
+    }
+    inv.unreadable.insert(("team-a".into(), "ingresses".into()));
+    let e = evaluate(&inv, &PostureConfig::default());
+    assert!(e.iter().flat_map(|e| &e.findings).all(|f| f.rule.id != "RAY-EXP-004"));
+}
+
+#[test]
+fn host_port_zero_is_no_host_port_and_only_credential_names_count() {
+    let mut d = clean();
+    head(&mut d)["containers"][0]["ports"][1]["hostPort"] = json!(0);
+    let e = run(d, &PostureConfig::default());
+    assert!(e[0].findings.iter().all(|f| f.rule.id != "RAY-EXP-001"), "{:?}", e[0].findings);
+    let mut d = clean();
+    head(&mut d)["containers"][0]["env"] = json!([
+        {"name": "ALLOW_UNSAFE", "value": "1"}, {"name": "OMP_NUM_THREADS", "value": "4"},
+        {"name": "GRPC_VERBOSITY", "value": "debug"}]);
+    let e = run(d, &PostureConfig::default());
+    assert!(e[0].findings.iter().all(|f| f.rule.id != "RAY-CRED-001"), "{:?}", e[0].findings);
+}
+
+#[test]
+fn a_live_pods_literal_credential_is_reported_even_when_the_template_is_clean() {
+    let mut d = clean();
+    d.push(json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "rc-head-x", "namespace": "team-a",
+            "labels": {"ray.io/cluster": "rc", "ray.io/node-type": "head", "ray.io/group": "headgroup"}},
+        "spec": {"containers": [{"name": "ray-head", "image": "rayproject/ray:2.54.0",
+            "env": [{"name": "AWS_SECRET_ACCESS_KEY", "value": "injected-by-a-webhook"}]}]}}));
+    let e = run(d, &PostureConfig::default());
+    let f = e[0].findings.iter().find(|f| f.rule.id == "RAY-CRED-001");
+    assert!(f.is_some_and(|f| f.evidence.contains("Pod team-a/rc-head-x")), "{:?}", e[0].findings);
+}
