@@ -17,11 +17,10 @@ pub fn split_image(image: &str) -> ImageRef<'_> {
         Some((r, d)) => (r, Some(d)),
         None => (image, None),
     };
-    // A tag is after the last ':' that comes after the last '/'.
-    let slash = rest.rfind('/').map_or(0, |i| i + 1);
-    let (name, tag) = match rest[slash..].rfind(':') {
-        Some(i) => (&rest[..slash + i], Some(&rest[slash + i + 1..])),
-        None => (rest, None),
+    // A tag is after the last ':', unless a '/' follows it (`localhost:5000/ray`).
+    let (name, tag) = match rest.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => (name, Some(tag)),
+        _ => (rest, None),
     };
     let (registry, repository) = match name.split_once('/') {
         Some((first, path))
@@ -170,7 +169,22 @@ mod tests {
         assert_eq!(parse_version("nightly"), None);
         assert_eq!(parse_version("latest"), None);
         assert_eq!(parse_version("2"), None);
-        for pre in ["2.52.0-rc1", "2.52.0rc1", "2.52.0.dev0", "2.52.0-alpha", "2.52.0b2"] {
+        let r = split_image("localhost:5000/ray:2.9.0");
+        assert_eq!((r.registry, &*r.repository, r.tag), ("localhost:5000", "ray", Some("2.9.0")));
+        assert_eq!(split_image("localhost:5000/ray").tag, None);
+        // A major and minor, then a pre-release: the patch is 0.
+        assert_eq!(parse_version("3.0.dev0"), Some(RayVersion(3, 0, 0, false)));
+        // A word that is not followed by a number or a separator is no pre-release.
+        assert_eq!(parse_version("2.52.0rc_1"), None);
+        for pre in [
+            "2.52.0-rc1",
+            "2.52.0rc1",
+            "2.52.0.dev0",
+            "2.52.0-alpha",
+            "2.52.0b2",
+            "2.52.0rc.1",
+            "2.52.0-rc-1",
+        ] {
             let v = parse_version(pre).unwrap();
             assert!(v < RayVersion::release(2, 52, 0), "{pre} comes before 2.52.0");
             assert!(v > RayVersion::release(2, 51, 9), "{pre} comes after 2.51.9");

@@ -499,3 +499,23 @@ fn a_live_pods_literal_credential_is_reported_even_when_the_template_is_clean() 
     let f = e[0].findings.iter().find(|f| f.rule.id == "RAY-CRED-001");
     assert!(f.is_some_and(|f| f.evidence.contains("Pod team-a/rc-head-x")), "{:?}", e[0].findings);
 }
+
+#[test]
+fn reach_is_the_widest_exposure_of_the_cluster() {
+    use raydar::semantics::exposure::Reach;
+    let reach = |d: Vec<Value>| run(d, &PostureConfig::default())[0].reach;
+    assert_eq!(reach(clean()), Reach::Internal);
+    let mut d = clean();
+    d.push(svc("NodePort", json!({"name": "dashboard", "port": 8265}), json!({})));
+    assert_eq!(reach(d), Reach::Public);
+    let mut d = clean();
+    head(&mut d)["hostNetwork"] = json!(true);
+    assert_eq!(reach(d.clone()), Reach::Node);
+    // The widest one wins, whatever order the rules found them in.
+    d.push(svc("LoadBalancer", json!({"name": "gcs", "port": 6379}), json!({})));
+    assert_eq!(reach(d), Reach::Public);
+    let mut d = clean();
+    d.push(head_service());
+    d.push(ingress("i", "rc-head-svc", json!({"number": 8265}), json!({})));
+    assert_eq!(reach(d), Reach::Ingress);
+}
