@@ -159,6 +159,41 @@ async fn confirm_and_commit(
     }
 }
 
+/// Plans, previews, asks and writes, through [`confirm_and_commit`]; plans again (up to
+/// `MAX_REPLANS` times) when the objects changed under the preview. `nothing` is printed for
+/// an empty plan; `what` names the objects when they never hold still.
+async fn plan_and_commit<F, Fut>(
+    conn: &Connection,
+    journal: &Journal,
+    (dry_run, yes): (bool, bool),
+    (nothing, what): (&str, &str),
+    mut prepare: F,
+) -> i32
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<Prepared, String>>,
+{
+    for _ in 0..MAX_REPLANS {
+        let p = match prepare().await {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("raydar: {e}");
+                return 2;
+            }
+        };
+        if p.plan.is_empty() {
+            println!("{nothing}");
+            return 0;
+        }
+        match confirm_and_commit(conn, &p, dry_run, yes, journal).await {
+            Ok(code) => return code,
+            Err(_) => continue,
+        }
+    }
+    eprintln!("raydar: {what} kept changing under the preview ({MAX_REPLANS} tries); nothing was overwritten");
+    2
+}
+
 /// `raydar fix NAMESPACE/CLUSTER --fix ID [--dry-run] [--yes]`.
 pub async fn fix(opts: &Options, target: &str, fix: &str, dry_run: bool, yes: bool) -> i32 {
     let Some((ns, name)) =
@@ -175,25 +210,12 @@ pub async fn fix(opts: &Options, target: &str, fix: &str, dry_run: bool, yes: bo
         Ok(w) => w,
         Err(code) => return code,
     };
-    for _ in 0..MAX_REPLANS {
-        let p = match session::prepare_fix(&conn.client, ns, name, fix).await {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("raydar: {e}");
-                return 2;
-            }
-        };
-        if p.plan.is_empty() {
-            println!("nothing to change: {fix} has nothing left to do on {ns}/{name}");
-            return 0;
-        }
-        match confirm_and_commit(&conn, &p, dry_run, yes, &journal).await {
-            Ok(code) => return code,
-            Err(_) => continue,
-        }
-    }
-    eprintln!("raydar: {ns}/{name} kept changing under the preview ({MAX_REPLANS} tries); nothing was overwritten");
-    2
+    let client = &conn.client;
+    let nothing = format!("nothing to change: {fix} has nothing left to do on {ns}/{name}");
+    let prepare = move || async move {
+        session::prepare_fix(client, ns, name, fix).await.map_err(|e| e.to_string())
+    };
+    plan_and_commit(&conn, &journal, (dry_run, yes), (&nothing, target), prepare).await
 }
 
 /// `raydar guard apply [--dry-run] [--yes]`: the admission policies through the fixes' flow.
@@ -207,25 +229,12 @@ pub async fn guard_apply(
         Ok(w) => w,
         Err(code) => return code,
     };
-    for _ in 0..MAX_REPLANS {
-        let p = match crate::guard::prepare(&conn.client, guard).await {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("raydar: {e}");
-                return 2;
-            }
-        };
-        if p.plan.is_empty() {
-            println!("nothing to change: the guard is installed as planned");
-            return 0;
-        }
-        match confirm_and_commit(&conn, &p, dry_run, yes, &journal).await {
-            Ok(code) => return code,
-            Err(_) => continue,
-        }
-    }
-    eprintln!("raydar: the policies kept changing under the preview; nothing was overwritten");
-    2
+    let client = &conn.client;
+    let prepare = move || async move {
+        crate::guard::prepare(client, guard).await.map_err(|e| e.to_string())
+    };
+    let nothing = "nothing to change: the guard is installed as planned";
+    plan_and_commit(&conn, &journal, (dry_run, yes), (nothing, "the policies"), prepare).await
 }
 
 /// `raydar guard remove [--yes]`: deletes raydar's policies through the fixes' flow.
@@ -234,18 +243,12 @@ pub async fn guard_remove(opts: &Options, dry_run: bool, yes: bool) -> i32 {
         Ok(w) => w,
         Err(code) => return code,
     };
-    let p = match crate::guard::prepare_remove(&conn.client).await {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("raydar: {e}");
-            return 2;
-        }
+    let client = &conn.client;
+    let prepare = move || async move {
+        crate::guard::prepare_remove(client).await.map_err(|e| e.to_string())
     };
-    if p.plan.is_empty() {
-        println!("nothing to remove: no raydar guard is installed");
-        return 0;
-    }
-    confirm_and_commit(&conn, &p, dry_run, yes, &journal).await.unwrap_or(2)
+    let nothing = "nothing to remove: no raydar guard is installed";
+    plan_and_commit(&conn, &journal, (dry_run, yes), (nothing, "the policies"), prepare).await
 }
 
 /// `raydar guard status`: what raydar's guard checks, in which mode, where.
@@ -282,23 +285,16 @@ pub async fn undo(opts: &Options, id: Option<&str>, yes: bool) -> i32 {
         Ok(w) => w,
         Err(code) => return code,
     };
-    for _ in 0..MAX_REPLANS {
-        let (entry, p) = match session::prepare_undo(&conn.client, &journal, &conn.server, id).await
-        {
-            Ok(x) => x,
-            Err(e) => {
-                eprintln!("raydar: {e}");
-                return 2;
-            }
-        };
+    let (client, server, journal_ref) = (&conn.client, conn.server.as_str(), &journal);
+    let prepare = move || async move {
+        let (entry, p) = session::prepare_undo(client, journal_ref, server, id)
+            .await
+            .map_err(|e| e.to_string())?;
         println!("undo {} made {} ({})", entry.id, entry.time, entry.what());
-        match confirm_and_commit(&conn, &p, false, yes, &journal).await {
-            Ok(code) => return code,
-            Err(_) => continue,
-        }
-    }
-    eprintln!("raydar: the objects kept changing under the preview; nothing was overwritten");
-    2
+        Ok(p)
+    };
+    plan_and_commit(&conn, &journal, (false, yes), ("nothing to undo", "the objects"), prepare)
+        .await
 }
 
 /// `raydar history`: the journal at `path`, newest last.

@@ -107,6 +107,20 @@ pub enum Kind {
 }
 
 impl Kind {
+    pub const ALL: [Kind; 11] = [
+        Self::RayCluster,
+        Self::RayJob,
+        Self::RayService,
+        Self::RayCronJob,
+        Self::Service,
+        Self::Ingress,
+        Self::NetworkPolicy,
+        Self::ServiceAccount,
+        Self::ResourceQuota,
+        Self::ValidatingAdmissionPolicy,
+        Self::ValidatingAdmissionPolicyBinding,
+    ];
+
     /// (apiVersion, kind, plural)
     pub fn parts(self) -> (&'static str, &'static str, &'static str) {
         match self {

@@ -1,62 +1,67 @@
 //! What a planner reads: whole objects of one namespace, fetched fresh before every plan.
+//! The kinds are those of the inventory's table ([`crate::inventory::namespaced_kinds`]), so
+//! a kind the rules read is a kind the fixes see, with no second list.
 
-use super::{Kind, ObjRef, PlanError};
-use kube::api::{Api, DynamicObject, ListParams};
+use super::PlanError;
+use crate::inventory::namespaced_kinds;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-/// The objects of one namespace a fix may read or change, as the API server returned them.
-#[derive(Debug, Clone, Default)]
-pub struct Snapshot {
-    pub namespace: String,
-    pub ray_clusters: Vec<Value>,
-    pub ray_jobs: Vec<Value>,
-    pub ray_services: Vec<Value>,
-    pub ray_cron_jobs: Vec<Value>,
-    pub services: Vec<Value>,
-    pub ingresses: Vec<Value>,
-    pub network_policies: Vec<Value>,
-    pub service_accounts: Vec<Value>,
-    pub resource_quotas: Vec<Value>,
-    /// Labels of the namespace's Ray pods (labelled ray.io/cluster).
-    pub pod_labels: Vec<BTreeMap<String, String>>,
-    /// KubeRay operator pods found by label: (namespace, labels). None: could not be listed.
-    pub operator_pods: Option<Vec<(String, BTreeMap<String, String>)>>,
+macro_rules! snapshot {
+    ($(($f:ident, $t:ty, $g:literal, $k:literal, $plural:literal, $labels:literal, $how:ident)),* $(,)?) => {
+        /// The objects of one namespace a fix may read or change, as the API server returned
+        /// them (kind and apiVersion set), one list per kind of the inventory's table.
+        #[derive(Debug, Clone, Default)]
+        pub struct Snapshot {
+            pub namespace: String,
+            $(pub $f: Vec<Value>,)*
+            /// Labels of the namespace's Ray pods (from `pods`, labelled ray.io/cluster).
+            pub pod_labels: Vec<BTreeMap<String, String>>,
+            /// KubeRay operator pods found by label: (namespace, labels). None: could not be
+            /// listed.
+            pub operator_pods: Option<Vec<(String, BTreeMap<String, String>)>>,
+            /// Kinds (plural) no planner reads that could not be listed: left empty.
+            pub unreadable: BTreeSet<&'static str>,
+        }
+
+        impl Snapshot {
+            /// The listed objects of a kind, by its plural (empty for a kind not in the table).
+            pub fn of_plural(&self, plural: &str) -> &[Value] {
+                match plural {
+                    $($plural => &self.$f,)*
+                    _ => &[],
+                }
+            }
+
+            fn set(&mut self, plural: &str, items: Vec<Value>) {
+                match plural {
+                    $($plural => self.$f = items,)*
+                    _ => {}
+                }
+            }
+        }
+
+        /// (group, kind, plural, label selector) of each kind of the table.
+        const KINDS: &[(&str, &str, &str, &str)] = &[$(($g, $k, $plural, $labels)),*];
+    };
 }
+namespaced_kinds!(snapshot);
 
 impl Snapshot {
-    pub fn of_kind(&self, kind: Kind) -> &[Value] {
-        match kind {
-            Kind::RayCluster => &self.ray_clusters,
-            Kind::RayJob => &self.ray_jobs,
-            Kind::RayService => &self.ray_services,
-            Kind::RayCronJob => &self.ray_cron_jobs,
-            Kind::Service => &self.services,
-            Kind::Ingress => &self.ingresses,
-            Kind::NetworkPolicy => &self.network_policies,
-            Kind::ServiceAccount => &self.service_accounts,
-            Kind::ResourceQuota => &self.resource_quotas,
-            // Cluster-scoped: never in a namespace's snapshot.
-            Kind::ValidatingAdmissionPolicy | Kind::ValidatingAdmissionPolicyBinding => &[],
-        }
+    pub fn of_kind(&self, kind: super::Kind) -> &[Value] {
+        self.of_plural(kind.parts().2)
     }
 
-    pub fn get(&self, kind: Kind, name: &str) -> Option<&Value> {
+    pub fn get(&self, kind: super::Kind, name: &str) -> Option<&Value> {
         self.of_kind(kind).iter().find(|v| super::name_of(v) == name)
     }
 }
 
-const NAMESPACED: [Kind; 9] = [
-    Kind::RayCluster,
-    Kind::RayJob,
-    Kind::RayService,
-    Kind::RayCronJob,
-    Kind::Service,
-    Kind::Ingress,
-    Kind::NetworkPolicy,
-    Kind::ServiceAccount,
-    Kind::ResourceQuota,
-];
+/// Whether a planner reads or writes this kind: its list must succeed.
+fn needed(plural: &str) -> bool {
+    plural == "pods" || super::Kind::ALL.iter().any(|k| k.parts().2 == plural)
+}
 
 fn api_error(what: &str, ns: &str, e: &kube::Error) -> PlanError {
     let msg = match e {
@@ -73,13 +78,14 @@ pub async fn fetch(
     namespace: &str,
     operator: bool,
 ) -> Result<Snapshot, PlanError> {
-    let lists = NAMESPACED.map(|k| {
-        let r = ObjRef::new(k, namespace, "").api_resource();
+    let lists = KINDS.iter().map(|&(group, kind, plural, labels)| {
+        let r =
+            ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, "v1", kind), plural);
         let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &r);
         async move {
-            let list = api.list(&ListParams::default()).await.map_err(|e| (r.plural.clone(), e))?;
-            Ok::<_, (String, kube::Error)>(
-                list.items
+            let list = api.list(&ListParams::default().labels(labels)).await;
+            let items = list.map(|l| {
+                l.items
                     .into_iter()
                     .map(|mut o| {
                         // Lists leave out kind/apiVersion on items; writes need them.
@@ -89,42 +95,34 @@ pub async fn fetch(
                         });
                         serde_json::to_value(o).unwrap_or(Value::Null)
                     })
-                    .collect::<Vec<Value>>(),
-            )
+                    .collect::<Vec<Value>>()
+            });
+            (plural, items)
         }
     });
-    let pods_api: Api<crate::model::Pod> = Api::namespaced(client.clone(), namespace);
     let op_api: Api<crate::model::Pod> = Api::all(client.clone());
     let op_lp = ListParams::default().labels("app.kubernetes.io/name=kuberay-operator");
-    let all = ListParams::default().labels("ray.io/cluster");
     let ops = async {
         match operator {
             true => Some(op_api.list(&op_lp).await),
             false => None,
         }
     };
-    let (results, pods, ops) = tokio::join!(futures_join_all(lists), pods_api.list(&all), ops);
+    let (results, ops) = tokio::join!(futures::future::join_all(lists), ops);
     let mut snap = Snapshot { namespace: namespace.into(), ..Default::default() };
-    for (kind, r) in NAMESPACED.into_iter().zip(results) {
-        let items = r.map_err(|(what, e)| api_error(&what, namespace, &e))?;
-        match kind {
-            Kind::RayCluster => snap.ray_clusters = items,
-            Kind::RayJob => snap.ray_jobs = items,
-            Kind::RayService => snap.ray_services = items,
-            Kind::RayCronJob => snap.ray_cron_jobs = items,
-            Kind::Service => snap.services = items,
-            Kind::Ingress => snap.ingresses = items,
-            Kind::NetworkPolicy => snap.network_policies = items,
-            Kind::ServiceAccount => snap.service_accounts = items,
-            Kind::ResourceQuota => snap.resource_quotas = items,
-            Kind::ValidatingAdmissionPolicy | Kind::ValidatingAdmissionPolicyBinding => {}
+    for (plural, items) in results {
+        match items {
+            Ok(items) => snap.set(plural, items),
+            Err(e) if needed(plural) => return Err(api_error(plural, namespace, &e)),
+            Err(_) => {
+                snap.unreadable.insert(plural);
+            }
         }
     }
-    snap.pod_labels = pods
-        .map_err(|e| api_error("pods", namespace, &e))?
-        .items
-        .into_iter()
-        .filter_map(|p| p.metadata.labels)
+    snap.pod_labels = snap
+        .pods
+        .iter()
+        .filter_map(|p| serde_json::from_value(p["metadata"]["labels"].clone()).ok())
         .collect();
     snap.operator_pods = ops.and_then(Result::ok).map(|l| {
         l.items
@@ -137,8 +135,21 @@ pub async fn fetch(
     Ok(snap)
 }
 
-async fn futures_join_all<F: std::future::Future>(fs: [F; 9]) -> Vec<F::Output> {
-    let [a, b, c, d, e, f, g, h, i] = fs;
-    let (a, b, c, d, e, f, g, h, i) = tokio::join!(a, b, c, d, e, f, g, h, i);
-    vec![a, b, c, d, e, f, g, h, i]
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_a_fix_writes_in_a_namespace_is_in_the_snapshot() {
+        for k in super::super::Kind::ALL {
+            let (api_version, kind, plural) = k.parts();
+            let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+            let namespaced = !api_version.starts_with("admissionregistration.");
+            assert_eq!(
+                KINDS.iter().any(|&(g, kd, p, _)| (g, kd, p) == (group, kind, plural)),
+                namespaced,
+                "{kind}"
+            );
+        }
+    }
 }
