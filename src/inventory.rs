@@ -135,7 +135,10 @@ macro_rules! inventory {
             /// Adds a manifest document of a namespaced kind of the table.
             fn add_namespaced(&mut self, group: &str, kind: &str, v: Value) -> Option<Result<(), AddError>> {
                 match (group, kind) {
-                    $(($g, $k) => Some(parse(v).map(|o| self.$f.push(store!($how, o)))),)*
+                    $(($g, $k) => Some(parse(v).map(|mut o: $t| {
+                        slim(&mut o);
+                        self.$f.push(store!($how, o))
+                    })),)*
                     _ => None,
                 }
             }
@@ -173,6 +176,31 @@ fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, AddError> {
             format!("{path}: {}", e.inner())
         })
     })
+}
+
+/// What the inventory keeps of a listed or watched object: what the rules and the TUI's rows
+/// read, nothing else. Every object loses its managedFields (on a real server as large as the
+/// object). A pod keeps its name, namespace, resourceVersion, labels (as [`Pod::ray`]),
+/// status, and of its containers the names, ports and credential-named env vars: the rules
+/// read everything else from the templates of the Ray kinds, and 20,000 whole pods would be
+/// most of the TUI's memory. Scans, the TUI's watchers and manifests all go through here.
+///
+/// [`Pod::ray`]: crate::model::Pod::ray
+pub fn slim<K: kube::Resource + 'static>(o: &mut K) {
+    o.meta_mut().managed_fields = None;
+    if let Some(p) = (o as &mut dyn std::any::Any).downcast_mut::<crate::model::Pod>() {
+        let m = &mut p.metadata;
+        (m.labels, m.annotations, m.owner_references, m.generate_name) = (None, None, None, None);
+        let spec = &mut p.spec;
+        spec.init_containers = Vec::new();
+        spec.volumes = Vec::new();
+        for c in &mut spec.containers {
+            c.env.retain(|e| crate::semantics::credentials::is_credential(&e.name));
+            c.env.shrink_to_fit();
+            (c.image, c.security_context, c.resources) = (None, None, None);
+            (c.env_from, c.volume_mounts) = (Vec::new(), Vec::new());
+        }
+    }
 }
 
 const ELASTIC_QUOTA_TREE: (&str, &str) = ("scheduling.sigs.k8s.io", "ElasticQuotaTree");

@@ -363,8 +363,9 @@ impl RayKeys {
 }
 
 impl Pod {
+    /// A label, read from [`RayKeys::labels`] (the inventory keeps no other copy).
     pub fn label(&self, k: &str) -> Option<&str> {
-        self.metadata.labels.as_ref().and_then(|l| l.get(k)).map(String::as_str)
+        self.ray.labels.get(k)
     }
     pub fn is_ready(&self) -> bool {
         self.status.phase.as_deref() == Some("Running")

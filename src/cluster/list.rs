@@ -57,7 +57,7 @@ async fn list_pages<K>(
     progress: &Progress,
 ) -> Result<Vec<K>, kube::Error>
 where
-    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + 'static,
 {
     let mut out = Vec::new();
     let mut lp = lp.clone().limit(500);
@@ -65,7 +65,7 @@ where
         let page = api.list(&lp).await?;
         let n = page.items.len();
         out.extend(page.items.into_iter().map(|mut o| {
-            o.meta_mut().managed_fields = None;
+            crate::inventory::slim(&mut o);
             o
         }));
         progress.objects.fetch_add(n, Ordering::Relaxed);

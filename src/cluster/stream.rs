@@ -25,7 +25,7 @@ async fn produce<K>(
     tx: mpsc::Sender<Chunk>,
     progress: Arc<Progress>,
 ) where
-    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + 'static,
 {
     let mut lp = lp.limit(500);
     loop {
@@ -40,7 +40,7 @@ async fn produce<K>(
         let mut run: Vec<K> = Vec::new();
         let mut run_ns = String::new();
         for mut o in page.items {
-            o.meta_mut().managed_fields = None;
+            crate::inventory::slim(&mut o);
             let ns = o.meta().namespace.clone().unwrap_or_default();
             if ns != run_ns && !run.is_empty() {
                 let done = std::mem::take(&mut run);

@@ -17,9 +17,9 @@ mod services;
 mod subject;
 mod tls;
 
+pub use crate::semantics::credentials::{is_credential, CREDENTIAL_ENV};
 pub use catalog::FixId;
 pub use catalog::{Rule, RULES};
-pub use creds::{is_credential, CREDENTIAL_ENV};
 pub use subject::{exemption, Subject, EXEMPT_ANNOTATION};
 
 use crate::inventory::Inventory;

@@ -72,10 +72,7 @@ where
     let early: Option<Early<K>> = early.then(Default::default);
     let buffer = early.clone();
     tasks.push(tokio::spawn(async move {
-        // managedFields are as large as the object and no rule reads them: not kept.
-        let events = watcher(api, cfg)
-            .default_backoff()
-            .modify(|o: &mut K| o.meta_mut().managed_fields = None);
+        let events = watcher(api, cfg).default_backoff().modify(crate::inventory::slim::<K>);
         let stream = reflector::reflector(writer, events);
         futures::pin_mut!(stream);
         let mut failing = false;
@@ -136,7 +133,7 @@ fn spawn_dynamic(
             writer,
             watcher(api, watcher::Config::default())
                 .default_backoff()
-                .modify(|o| o.metadata.managed_fields = None),
+                .modify(crate::inventory::slim::<DynamicObject>),
         );
         futures::pin_mut!(stream);
         while let Some(ev) = stream.next().await {

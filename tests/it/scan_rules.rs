@@ -519,3 +519,54 @@ fn reach_is_the_widest_exposure_of_the_cluster() {
     d.push(ingress("i", "rc-head-svc", json!({"number": 8265}), json!({})));
     assert_eq!(reach(d), Reach::Ingress);
 }
+
+/// The inventory keeps only what the rules read of a pod (`inventory::slim`): evaluating the
+/// demo's named clusters and a generated population with whole pods gives the same report.
+#[test]
+fn slim_pods_are_evaluated_exactly_as_whole_pods() {
+    use raydar::model::Pod;
+    // A live head pod that differs from its template: a credential a webhook injected, and
+    // the only port named `live-dash`, which a NodePort Service targets by name.
+    let mut own = clean();
+    own.push(json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "rc-head-x", "namespace": "team-a",
+            "labels": {"ray.io/cluster": "rc", "ray.io/node-type": "head", "ray.io/group": "headgroup"}},
+        "spec": {"containers": [{"name": "ray-head", "image": "rayproject/ray:2.54.0",
+            "ports": [{"name": "live-dash", "containerPort": 8265}],
+            "env": [{"name": "OMP_NUM_THREADS", "value": "1"},
+                    {"name": "AWS_SECRET_ACCESS_KEY", "value": "injected-by-a-webhook"}]}]}}));
+    own.push(svc(
+        "NodePort",
+        json!({"name": "d", "port": 80, "targetPort": "live-dash"}),
+        json!({}),
+    ));
+    let e = run(own.clone(), &PostureConfig::default());
+    let ids: Vec<&str> = e[0].findings.iter().map(|f| f.rule.id).collect();
+    assert!(ids.contains(&"RAY-CRED-001") && ids.contains(&"RAY-EXP-002"), "{ids:?}");
+    for docs in [own, raydar::demo::manifests(), raydar::demo::population_manifests(20, 60)] {
+        let mut slim = Inventory::default();
+        let mut whole = Inventory::default();
+        let mut pods = 0;
+        for d in docs {
+            if d["kind"] == "Pod" {
+                let p: Pod = serde_json::from_value(d.clone()).unwrap();
+                whole.pods.push(std::sync::Arc::new(p));
+                pods += 1;
+            } else {
+                // Kinds the rules do not read (Secrets, Deployments) are skipped by both.
+                let _ = whole.add_value(d.clone(), "default");
+            }
+            let _ = slim.add_value(d, "default");
+        }
+        assert!(pods > 0, "the population has pods");
+        assert!(whole.pods[0].spec.containers[0].image.is_some(), "whole pods are whole");
+        assert!(slim.pods.iter().all(|p| p.spec.containers.iter().all(|c| c.image.is_none())));
+        let cfg = PostureConfig::default();
+        let (a, b) = (evaluate(&slim, &cfg), evaluate(&whole, &cfg));
+        assert_eq!(serde_json::to_value(&a).unwrap(), serde_json::to_value(&b).unwrap());
+        assert_eq!(
+            a.iter().map(|e| e.reach).collect::<Vec<_>>(),
+            b.iter().map(|e| e.reach).collect::<Vec<_>>()
+        );
+    }
+}
