@@ -570,3 +570,46 @@ fn slim_pods_are_evaluated_exactly_as_whole_pods() {
         );
     }
 }
+
+#[test]
+fn an_elastic_quota_tree_leaf_stands_for_a_resource_quota() {
+    let tree = |root: Value| {
+        json!({"apiVersion": "scheduling.sigs.k8s.io/v1beta1", "kind": "ElasticQuotaTree",
+            "metadata": {"name": "elasticquotatree", "namespace": "kube-system"}, "spec": {"root": root}})
+    };
+    let quota_001 = |extra: Option<Value>| {
+        let mut d = clean();
+        d.retain(|o| o["kind"] != "ResourceQuota");
+        d.extend(extra);
+        rules_of(&run(d, &PostureConfig::default())).iter().any(|(r, _)| r == "RAY-QUOTA-001")
+    };
+    assert!(quota_001(None));
+    // A leaf two levels down that lists the namespace covers it.
+    let covered = tree(json!({"name": "root", "children": [
+        {"name": "a", "namespaces": ["other"]},
+        {"name": "b", "children": [{"name": "b1", "namespaces": ["x", "team-a"]}]}]}));
+    assert!(!quota_001(Some(covered)));
+    // An inner node's namespaces are not a leaf's; a leaf of other namespaces does not cover.
+    let inner = tree(json!({"name": "root", "namespaces": ["team-a"], "children": [
+        {"name": "a", "namespaces": ["other"]}]}));
+    assert!(quota_001(Some(inner)));
+    // A root without children is itself the leaf.
+    assert!(!quota_001(Some(tree(json!({"name": "root", "namespaces": ["team-a"]})))));
+    assert!(quota_001(Some(tree(json!({"name": "root", "children": []})))));
+    // System namespaces: default, kube-*, kuberay-system; others are not.
+    for (ns, system) in [
+        ("default", true),
+        ("kube-public", true),
+        ("kuberay-system", true),
+        ("kuberay", false),
+        ("team-a", false),
+    ] {
+        let mut d = clean();
+        for o in &mut d {
+            o["metadata"]["namespace"] = json!(ns);
+        }
+        let raised =
+            rules_of(&run(d, &PostureConfig::default())).iter().any(|(r, _)| r == "RAY-NS-001");
+        assert_eq!(raised, system, "{ns}");
+    }
+}
