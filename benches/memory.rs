@@ -43,6 +43,7 @@ fn freed<T>(f: impl FnOnce() -> T) -> f64 {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    sizes();
     let mut inv = common::listed_population().await;
     let total = LIVE.load(Ordering::Relaxed) as f64 / (1024.0 * 1024.0);
     println!("inventory of the 5,000-cluster demo population: {} objects", inv.len());
@@ -84,4 +85,22 @@ async fn main() {
     row("services: the rest", ss, svcs);
     let rest = freed(|| inv);
     println!("{:<44} {:>9.1} MiB", "every other kind", rest);
+}
+
+#[allow(unused)]
+fn sizes() {
+    use std::mem::size_of;
+    println!(
+        "size_of: Pod {} ObjectMeta {} PodSpec {} PodStatus {} Container {} EnvVar {} ContainerPort {} RayCluster {} Service {} RayKeys {}",
+        size_of::<raydar::model::Pod>(),
+        size_of::<k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>(),
+        size_of::<raydar::model::PodSpec>(),
+        size_of::<raydar::model::PodStatus>(),
+        size_of::<raydar::model::Container>(),
+        size_of::<raydar::model::EnvVar>(),
+        size_of::<raydar::model::ContainerPort>(),
+        size_of::<raydar::kuberay::RayCluster>(),
+        size_of::<raydar::model::Service>(),
+        size_of::<raydar::model::RayKeys>(),
+    );
 }

@@ -77,7 +77,7 @@ pub struct RayClusterSpec {
     pub ray_version: Option<String>,
     #[serde(default)]
     pub head_group_spec: HeadGroupSpec,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::model::exact")]
     pub worker_group_specs: Vec<WorkerGroupSpec>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_in_tree_autoscaling: Option<bool>,

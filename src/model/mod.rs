@@ -9,6 +9,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+mod compact;
+pub use compact::{exact, LabelSet, Quantities};
+
 /// Implements `kube::Resource` for a slim type, so `Api<T>` lists straight into it.
 macro_rules! resource {
     ($t:ty, $group:expr, $version:expr, $kind:expr, $plural:expr) => {
@@ -117,8 +120,8 @@ pub struct SecurityContext {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct Resources {
-    pub requests: BTreeMap<CompactString, serde_json::Value>,
-    pub limits: BTreeMap<CompactString, serde_json::Value>,
+    pub requests: Quantities,
+    pub limits: Quantities,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -134,11 +137,15 @@ pub struct VolumeMount {
 pub struct Container {
     pub name: CompactString,
     pub image: Option<String>,
+    #[serde(deserialize_with = "exact")]
     pub env: Vec<EnvVar>,
+    #[serde(deserialize_with = "exact")]
     pub env_from: Vec<EnvFromSource>,
+    #[serde(deserialize_with = "exact")]
     pub ports: Vec<ContainerPort>,
     pub security_context: Option<SecurityContext>,
     pub resources: Option<Resources>,
+    #[serde(deserialize_with = "exact")]
     pub volume_mounts: Vec<VolumeMount>,
 }
 
@@ -167,8 +174,11 @@ pub struct Volume {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
 pub struct PodSpec {
+    #[serde(deserialize_with = "exact")]
     pub containers: Vec<Container>,
+    #[serde(deserialize_with = "exact")]
     pub init_containers: Vec<Container>,
+    #[serde(deserialize_with = "exact")]
     pub volumes: Vec<Volume>,
     pub service_account_name: Option<String>,
     pub automount_service_account_token: Option<bool>,
@@ -225,7 +235,9 @@ pub struct ContainerStatus {
 #[serde(rename_all = "camelCase", default)]
 pub struct PodStatus {
     pub phase: Option<String>,
+    #[serde(deserialize_with = "exact")]
     pub conditions: Vec<PodCondition>,
+    #[serde(deserialize_with = "exact")]
     pub container_statuses: Vec<ContainerStatus>,
 }
 
@@ -254,49 +266,6 @@ impl From<PodFields> for Pod {
     fn from(p: PodFields) -> Self {
         let ray = RayKeys::of(&p.metadata);
         Pod { metadata: p.metadata, spec: p.spec, status: p.status, ray }
-    }
-}
-
-/// A label map (or a selector) in one allocation, sorted by key as Kubernetes keeps labels:
-/// built once, while its object is deserialized and in cache, so that matching a selector
-/// reads a few adjacent bytes rather than a heap string per key and value.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LabelSet {
-    /// Keys and values, back to back.
-    text: Box<str>,
-    /// Per pair: where its key starts, where its value starts (the key ends), where it ends.
-    bounds: Box<[[u32; 3]]>,
-}
-
-impl LabelSet {
-    pub fn new(labels: &BTreeMap<String, String>) -> Self {
-        let mut text = String::with_capacity(labels.iter().map(|(k, v)| k.len() + v.len()).sum());
-        let mut bounds = Vec::with_capacity(labels.len());
-        for (k, v) in labels {
-            // Offsets fit: a label map of 4 GiB is not a Kubernetes object.
-            let at = text.len() as u32;
-            text.push_str(k);
-            let mid = text.len() as u32;
-            text.push_str(v);
-            bounds.push([at, mid, text.len() as u32]);
-        }
-        Self { text: text.into(), bounds: bounds.into() }
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.bounds.is_empty()
-    }
-
-    /// The pairs, sorted by key.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
-        self.bounds.iter().map(|&[a, m, e]| {
-            let (a, m, e) = (a as usize, m as usize, e as usize);
-            (self.text.get(a..m).unwrap_or_default(), self.text.get(m..e).unwrap_or_default())
-        })
-    }
-
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 }
 
@@ -397,6 +366,7 @@ pub struct ServiceSpec {
     #[serde(rename = "type")]
     pub type_: Option<String>,
     pub selector: Option<BTreeMap<String, String>>,
+    #[serde(deserialize_with = "exact")]
     pub ports: Vec<ServicePort>,
     pub load_balancer_source_ranges: Vec<String>,
     pub load_balancer_class: Option<String>,
