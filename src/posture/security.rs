@@ -89,9 +89,12 @@ pub fn check(s: &Subject, out: &mut Findings) {
             let writable = t.spec.all_containers().any(|(_, _, c)| {
                 c.volume_mounts.iter().any(|m| m.name == v.name && m.read_only != Some(true))
             });
-            let allowed = s.cfg.allowed_host_paths.iter().any(|p| {
-                hp.path == *p || hp.path.starts_with(&format!("{}/", p.trim_end_matches('/')))
-            });
+            // Whole path segments: `/mnt/datasets` (or `/mnt/datasets/`) allows itself and
+            // what is under it, not `/mnt/datasets-private`.
+            let allowed =
+                s.cfg.allowed_host_paths.iter().map(|p| p.trim_end_matches('/')).any(|p| {
+                    hp.path.trim_end_matches('/') == p || hp.path.starts_with(&format!("{p}/"))
+                });
             let why = match (writable, allowed) {
                 (true, _) => "is mounted writable",
                 (false, false) => "is outside the allowed hostPath prefixes",
@@ -104,5 +107,4 @@ pub fn check(s: &Subject, out: &mut Findings) {
             );
         }
     }
-    // The buffer goes back for the next entry.
 }

@@ -613,3 +613,109 @@ fn an_elastic_quota_tree_leaf_stands_for_a_resource_quota() {
         assert_eq!(raised, system, "{ns}");
     }
 }
+
+#[test]
+fn rbac_003_follows_bindings_roles_and_subjects_exactly() {
+    let rb = |kind: &str, ns: Option<&str>, role_kind: &str, role: &str, subject: Value| {
+        let mut b = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": {"name": "b"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": role},
+            "subjects": [subject]});
+        if let Some(ns) = ns {
+            b["metadata"]["namespace"] = json!(ns);
+        }
+        b
+    };
+    let role = |kind: &str, ns: Option<&str>, name: &str, rules: Value| {
+        let mut r = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": kind, "metadata": {"name": name}, "rules": rules});
+        if let Some(ns) = ns {
+            r["metadata"]["namespace"] = json!(ns);
+        }
+        r
+    };
+    let sa = json!({"kind": "ServiceAccount", "name": "rc-ray", "namespace": "team-a"});
+    let raised = |extra: Vec<Value>| {
+        let mut d = clean();
+        d.extend(extra);
+        rules_of(&run(d, &PostureConfig::default())).iter().any(|(r, _)| r == "RAY-RBAC-003")
+    };
+    let star_verbs = json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["*"]}]);
+    let star_res = json!([{"apiGroups": [""], "resources": ["*"], "verbs": ["get"]}]);
+    let tame = json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]);
+    let crb = |role_kind: &str, name: &str, subject: Value| {
+        rb("ClusterRoleBinding", None, role_kind, name, subject)
+    };
+    // Built-in powerful ClusterRoles, by name; the same names as Roles are not them.
+    for name in ["cluster-admin", "admin", "edit"] {
+        assert!(raised(vec![crb("ClusterRole", name, sa.clone())]), "{name}");
+    }
+    assert!(!raised(vec![crb("ClusterRole", "view", sa.clone())]));
+    assert!(!raised(vec![rb("RoleBinding", Some("team-a"), "Role", "admin", sa.clone())]));
+    // Custom roles: wildcard verbs or resources; a tame rule is not.
+    for (rules, wild) in
+        [(star_verbs.clone(), true), (star_res.clone(), true), (tame.clone(), false)]
+    {
+        let cr = role("ClusterRole", None, "custom", rules.clone());
+        assert_eq!(raised(vec![cr, crb("ClusterRole", "custom", sa.clone())]), wild, "{rules}");
+        let r = role("Role", Some("team-a"), "custom", rules.clone());
+        let b = rb("RoleBinding", Some("team-a"), "Role", "custom", sa.clone());
+        assert_eq!(raised(vec![r, b]), wild, "{rules}");
+    }
+    // A Role of the same name in another namespace is not the one bound.
+    let elsewhere = role("Role", Some("team-b"), "custom", star_verbs.clone());
+    let b = rb("RoleBinding", Some("team-a"), "Role", "custom", sa.clone());
+    assert!(!raised(vec![elsewhere, b]));
+    // A RoleBinding to a wildcard ClusterRole.
+    let cr = role("ClusterRole", None, "custom", star_res.clone());
+    assert!(raised(vec![
+        cr,
+        rb("RoleBinding", Some("team-a"), "ClusterRole", "custom", sa.clone())
+    ]));
+    // Subjects: the ServiceAccount by name and namespace, or every ServiceAccount (of the
+    // namespace); not another account, another namespace's, a user or another group.
+    let ca = |subject: Value| raised(vec![crb("ClusterRole", "cluster-admin", subject)]);
+    assert!(ca(json!({"kind": "Group", "name": "system:serviceaccounts"})));
+    assert!(ca(json!({"kind": "Group", "name": "system:serviceaccounts:team-a"})));
+    assert!(!ca(json!({"kind": "Group", "name": "system:serviceaccounts:team-b"})));
+    assert!(!ca(json!({"kind": "Group", "name": "system:authenticated"})));
+    assert!(!ca(json!({"kind": "User", "name": "rc-ray"})));
+    assert!(!ca(json!({"kind": "ServiceAccount", "name": "other", "namespace": "team-a"})));
+    assert!(!ca(json!({"kind": "ServiceAccount", "name": "rc-ray", "namespace": "team-b"})));
+    // In a RoleBinding, a subject without a namespace is in the binding's namespace.
+    let ns_less = json!({"kind": "ServiceAccount", "name": "rc-ray"});
+    assert!(raised(vec![rb(
+        "RoleBinding",
+        Some("team-a"),
+        "ClusterRole",
+        "edit",
+        ns_less.clone()
+    )]));
+    assert!(!raised(vec![crb("ClusterRole", "edit", ns_less)]));
+}
+
+#[test]
+fn host_paths_are_judged_by_their_own_mount_and_whole_path_segments() {
+    let sec_004 = |path: &str, read_only: bool, other_mount_writable: bool| {
+        let mut d = clean();
+        let h = head(&mut d);
+        h["volumes"] = json!([{"name": "data", "hostPath": {"path": path}}, {"name": "scratch", "emptyDir": {}}]);
+        let mut mounts = vec![json!({"name": "data", "mountPath": "/data", "readOnly": read_only})];
+        if other_mount_writable {
+            mounts.push(json!({"name": "scratch", "mountPath": "/scratch"}));
+        }
+        h["containers"][0]["volumeMounts"] = json!(mounts);
+        let cfg = PostureConfig {
+            allowed_host_paths: vec!["/mnt/datasets/".into()],
+            ..Default::default()
+        };
+        rules_of(&run(d, &cfg)).iter().any(|(r, _)| r == "RAY-SEC-004")
+    };
+    // The allowed prefix itself (given with a trailing slash) and paths under it, read-only.
+    assert!(!sec_004("/mnt/datasets", true, false));
+    assert!(!sec_004("/mnt/datasets/imagenet", true, false));
+    // Another volume's writable mount does not make this one writable.
+    assert!(!sec_004("/mnt/datasets", true, true));
+    // A prefix of a segment is not the allowed path; writable is always a finding.
+    assert!(sec_004("/mnt/datasets-private", true, false));
+    assert!(sec_004("/mnt/datasets", false, false));
+    assert!(sec_004("/etc", true, false));
+}
