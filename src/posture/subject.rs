@@ -132,10 +132,6 @@ impl<'a> Subject<'a> {
         self.pods[..self.heads].iter()
     }
 
-    pub fn worker_pods(&self) -> impl Iterator<Item = &&'a Pod> {
-        self.pods[self.heads..self.heads + self.workers].iter()
-    }
-
     pub fn autoscaler(&self) -> bool {
         self.spec.and_then(|s| s.enable_in_tree_autoscaling).unwrap_or(false)
     }

@@ -719,3 +719,87 @@ fn host_paths_are_judged_by_their_own_mount_and_whole_path_segments() {
     assert!(sec_004("/mnt/datasets", false, false));
     assert!(sec_004("/etc", true, false));
 }
+
+#[test]
+fn network_policies_are_matched_against_the_live_pods_labels() {
+    // A policy selecting a label only the running pods carry (a webhook added it).
+    let mut d = clean();
+    d[1]["spec"]["podSelector"] = json!({"matchLabels": {"mesh": "on"}});
+    let net = |d: Vec<Value>| -> Vec<String> {
+        rules_of(&run(d, &PostureConfig::default()))
+            .into_iter()
+            .map(|(r, _)| r)
+            .filter(|r| r == "RAY-NET-001" || r == "RAY-NET-002")
+            .collect()
+    };
+    assert_eq!(net(d.clone()), ["RAY-NET-001", "RAY-NET-002"]);
+    for (name, node, group) in
+        [("rc-head", "head", "headgroup"), ("rc-w-1", "worker", "w"), ("rc-w-2", "worker", "w")]
+    {
+        d.push(json!({"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": name, "namespace": "team-a", "labels": {"ray.io/cluster": "rc",
+                "ray.io/node-type": node, "ray.io/group": group, "mesh": "on"}},
+            "spec": {"containers": [{"name": "ray", "image": "rayproject/ray:2.54.0"}]}}));
+    }
+    assert!(net(d).is_empty());
+}
+
+#[test]
+fn a_running_jobs_entry_counts_the_services_it_owns_and_no_others() {
+    let job_docs = |owner: Value| {
+        let mut d = clean();
+        d.push(json!({"apiVersion": "ray.io/v1", "kind": "RayJob", "metadata": {"name": "j", "namespace": "team-a"},
+            "spec": {"entrypoint": "x", "rayClusterSpec": d[0]["spec"].clone()}, "status": {"rayClusterName": "rc"}}));
+        d.push(svc("NodePort", json!({"name": "dashboard", "port": 8265}),
+            json!({"metadata": {"name": "exposed", "namespace": "team-a", "ownerReferences": [owner]}})));
+        d
+    };
+    let job_rules = |d: Vec<Value>| -> Vec<&'static str> {
+        let e = run(d, &PostureConfig::default());
+        e.iter().find(|x| x.kind == "RayJob").unwrap().findings.iter().map(|f| f.rule.id).collect()
+    };
+    let owner = |kind: &str, name: &str| json!({"apiVersion": "ray.io/v1", "kind": kind, "name": name, "uid": "u"});
+    assert!(job_rules(job_docs(owner("RayJob", "j"))).contains(&"RAY-EXP-002"));
+    for other in [owner("RayJob", "other"), owner("RayService", "j")] {
+        assert!(!job_rules(job_docs(other.clone())).contains(&"RAY-EXP-002"), "{other}");
+    }
+    // A job whose cluster is gone is judged from its own spec again.
+    let mut d = clean();
+    let mut spec = d[0]["spec"].clone();
+    spec["headGroupSpec"]["serviceType"] = json!("NodePort");
+    d.push(json!({"apiVersion": "ray.io/v1", "kind": "RayJob", "metadata": {"name": "j", "namespace": "team-a"},
+        "spec": {"entrypoint": "x", "rayClusterSpec": spec}, "status": {"rayClusterName": "gone"}}));
+    assert!(job_rules(d).contains(&"RAY-SVC-001"));
+}
+
+#[test]
+fn a_service_counts_for_a_cluster_only_when_it_selects_its_head() {
+    let mut d = clean();
+    let mut web = svc("NodePort", json!({"name": "dashboard", "port": 8265}), json!({}));
+    web["spec"]["selector"] = json!({"app": "web"});
+    d.push(web);
+    let e = run(d, &PostureConfig::default());
+    assert!(e[0].findings.iter().all(|f| !f.rule.id.starts_with("RAY-EXP")), "{:?}", e[0].findings);
+}
+
+#[test]
+fn a_job_on_a_selected_cluster_is_not_judged_by_a_spec_it_does_not_use() {
+    let mut spec = clean()[0]["spec"].clone();
+    spec["headGroupSpec"]["serviceType"] = json!("LoadBalancer");
+    for selector in [json!({"ray.io/cluster": "shared"}), json!({})] {
+        let job = json!({"apiVersion": "ray.io/v1", "kind": "RayJob", "metadata": {"name": "j", "namespace": "team-a"},
+            "spec": {"entrypoint": "x", "clusterSelector": selector, "rayClusterSpec": spec}});
+        let cron = json!({"apiVersion": "ray.io/v1", "kind": "RayCronJob", "metadata": {"name": "c", "namespace": "team-a"},
+            "spec": {"schedule": "* * * * *", "jobTemplate": {"entrypoint": "x", "clusterSelector": selector, "rayClusterSpec": spec}}});
+        let mut d = clean();
+        d.extend([job, cron]);
+        let e = run(d, &PostureConfig::default());
+        for kind in ["RayJob", "RayCronJob"] {
+            let entry = e.iter().find(|x| x.kind == kind).unwrap();
+            let svc_001 = entry.findings.iter().any(|f| f.rule.id == "RAY-SVC-001");
+            // An empty selector selects no cluster: the job makes its own from its spec.
+            let empty = selector.as_object().is_some_and(|m| m.is_empty());
+            assert_eq!(svc_001, empty, "{kind} with clusterSelector {selector}");
+        }
+    }
+}
