@@ -3,7 +3,7 @@
 //! evaluated off the UI thread, and the rows sent as one `Msg::Refresh`. Watch errors mark the
 //! data stale (`Msg::Disconnected`) and the watchers reconnect with backoff.
 
-use super::state::Refresh;
+use super::state::{Refresh, Row};
 use super::update::Msg;
 use crate::cluster::{Connection, ScanError, Scope};
 use crate::inventory::{cluster_kinds, from_arc, namespaced_kinds, Inventory, NAMESPACED_KINDS};
@@ -11,12 +11,13 @@ use crate::kuberay::RayCluster;
 use crate::posture::{self, PostureConfig};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Event as KEvent, Namespace};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::Resource;
 use serde::de::DeserializeOwned;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +25,8 @@ use tokio::sync::mpsc;
 
 enum Signal {
     Ready(usize),
-    Changed,
+    /// An object changed, in this namespace (None: cluster-scoped, or not known).
+    Changed(Option<String>),
     Forbidden(usize),
     Failed(String),
 }
@@ -88,7 +90,7 @@ where
                 Ok(watcher::Event::InitApply(o)) => {
                     if let Some(b) = &buffer {
                         lock(b).push(Arc::new(o));
-                        let _ = sig.send(Signal::Changed);
+                        let _ = sig.send(Signal::Changed(None));
                     }
                 }
                 Ok(watcher::Event::Init) => {
@@ -96,9 +98,9 @@ where
                         lock(b).clear();
                     }
                 }
-                Ok(_) => {
+                Ok(watcher::Event::Apply(o) | watcher::Event::Delete(o)) => {
                     failing = false;
-                    let _ = sig.send(Signal::Changed);
+                    let _ = sig.send(Signal::Changed(o.meta().namespace.clone()));
                 }
                 Err(e) if forbidden(&e) && !failing => {
                     let _ = sig.send(Signal::Forbidden(id));
@@ -143,7 +145,7 @@ fn spawn_dynamic(
                 }
                 Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
                 Ok(_) => {
-                    let _ = sig.send(Signal::Changed);
+                    let _ = sig.send(Signal::Changed(None));
                 }
                 Err(e) if forbidden(&e) => {
                     let _ = sig.send(Signal::Forbidden(id));
@@ -156,6 +158,34 @@ fn spawn_dynamic(
         }
     }));
     store
+}
+
+/// What changed since the last graded evaluation: some namespaces, or everything.
+#[derive(Debug, Default)]
+struct Dirty {
+    all: bool,
+    namespaces: BTreeSet<String>,
+}
+
+impl Dirty {
+    fn add(&mut self, namespace: Option<String>) {
+        match namespace {
+            Some(ns) if !self.all => {
+                self.namespaces.insert(ns);
+            }
+            Some(_) => {}
+            None => self.all = true,
+        }
+    }
+}
+
+/// Whether an object is in one of the namespaces `only` names (None: all). Cluster-scoped
+/// objects always are.
+fn in_scope(m: &ObjectMeta, only: Option<&BTreeSet<String>>) -> bool {
+    match (only, m.namespace.as_deref()) {
+        (Some(set), Some(ns)) => set.contains(ns),
+        _ => true,
+    }
 }
 
 /// The Ray custom resources' kinds: once they are listed, rows can be shown ungraded.
@@ -206,14 +236,16 @@ macro_rules! stores {
                 })*
             }
 
-            /// Puts what the stores hold (but the forbidden ones) into `inv`.
-            fn put(&self, inv: &mut Inventory, forbidden: &BTreeSet<usize>) {
+            /// Puts what the stores hold (but the forbidden ones) into `inv`: the objects of
+            /// the namespaces `only` names, or all.
+            fn put(&self, inv: &mut Inventory, forbidden: &BTreeSet<usize>, only: Option<&BTreeSet<String>>) {
                 $(
                     inv.$f = self
                         .$f
                         .iter()
                         .filter(|w| !forbidden.contains(&w.id))
                         .flat_map(|w| w.store.state())
+                        .filter(|a| in_scope(a.meta(), only))
                         .map(|a| from_arc!($how, &a))
                         .collect();
                 )*
@@ -286,16 +318,20 @@ impl Stores {
         inv
     }
 
-    fn inventory(&self, forbidden: &BTreeSet<usize>) -> Inventory {
+    /// What the stores hold, as an inventory; with `only`, the namespaced objects of those
+    /// namespaces alone (and every cluster-scoped one): each namespace is evaluated on its
+    /// own, as the streamed scan does.
+    fn inventory(&self, forbidden: &BTreeSet<usize>, only: Option<&BTreeSet<String>>) -> Inventory {
         let mut inv = Inventory { live: true, ..Default::default() };
         // The shared kinds are the stores' own objects: an evaluation costs pointers.
-        self.namespaced.put(&mut inv, forbidden);
-        self.cluster.put(&mut inv, forbidden);
+        self.namespaced.put(&mut inv, forbidden, only);
+        self.cluster.put(&mut inv, forbidden, None);
         inv.events = self
             .events
             .iter()
             .filter(|w| !forbidden.contains(&w.id))
             .flat_map(|w| w.store.state())
+            .filter(|a| in_scope(&a.metadata, only))
             .map(|a| (*a).clone())
             .collect();
         inv.elastic_quota_trees = self
@@ -459,6 +495,10 @@ pub async fn run(conn: Connection, scope: Scope, cfg: PostureConfig, tx: mpsc::S
     let mut failing = false;
     let st = Arc::new(st);
     let cfg = Arc::new(cfg);
+    // The graded rows of each namespace, as last evaluated; a change re-evaluates only the
+    // namespaces it touched (a cluster-scoped change, a relist or a forbidden kind: all).
+    let mut cache: BTreeMap<String, Vec<Arc<Row>>> = BTreeMap::new();
+    let mut dirty = Dirty { all: true, ..Dirty::default() };
     loop {
         let Some(first) = sig.recv().await else { break };
         let mut changed = false;
@@ -466,16 +506,19 @@ pub async fn run(conn: Connection, scope: Scope, cfg: PostureConfig, tx: mpsc::S
             Signal::Ready(id) => {
                 tracing::debug!(list = ?st.names.get(id), pending = pending.len(), "listed");
                 pending.remove(&id);
+                dirty.all = true;
                 *changed = true;
                 *failing = false;
             }
-            Signal::Changed => {
+            Signal::Changed(ns) => {
+                dirty.add(ns);
                 *changed = true;
                 *failing = false;
             }
             Signal::Forbidden(id) => {
                 pending.remove(&id);
                 forbidden.insert(id);
+                dirty.all = true;
                 *changed = true;
             }
             Signal::Failed(why) => {
@@ -506,10 +549,15 @@ pub async fn run(conn: Connection, scope: Scope, cfg: PostureConfig, tx: mpsc::S
         if !graded && ray_pending && !st.early_rows() {
             continue;
         }
+        let scope = (graded && !dirty.all).then(|| std::mem::take(&mut dirty.namespaces));
+        if graded {
+            dirty = Dirty::default();
+        }
         let (st2, cfg2, forb) = (st.clone(), cfg.clone(), forbidden.clone());
-        let snap = tokio::task::spawn_blocking(move || {
+        let only = scope.clone();
+        let evaluated = tokio::task::spawn_blocking(move || {
             let rows = if graded {
-                let inv = st2.inventory(&forb);
+                let inv = st2.inventory(&forb, only.as_ref());
                 let entries = posture::evaluate(&inv, &cfg2);
                 super::rows::rows(&inv, entries)
             } else {
@@ -517,17 +565,26 @@ pub async fn run(conn: Connection, scope: Scope, cfg: PostureConfig, tx: mpsc::S
                 let entries = posture::evaluate(&inv, &cfg2);
                 super::rows::ungraded(&inv, entries)
             };
-            Refresh {
-                rows,
-                errors: st2.errors(&forb),
-                synced: chrono::Local::now().format("%H:%M:%S").to_string(),
-            }
+            (rows, st2.errors(&forb))
         })
         .await;
-        if let Ok(s) = snap {
-            if tx.send(Msg::Refresh(Box::new(s))).await.is_err() {
-                break;
+        let Ok((rows, errors)) = evaluated else { continue };
+        let rows = match (graded, scope) {
+            (false, _) => rows,
+            (true, scope) => {
+                match scope {
+                    Some(namespaces) => cache.retain(|ns, _| !namespaces.contains(ns)),
+                    None => cache.clear(),
+                }
+                for r in rows {
+                    cache.entry(r.entry.namespace.clone()).or_default().push(r);
+                }
+                cache.values().flatten().cloned().collect()
             }
+        };
+        let synced = chrono::Local::now().format("%H:%M:%S").to_string();
+        if tx.send(Msg::Refresh(Box::new(Refresh { rows, errors, synced }))).await.is_err() {
+            break;
         }
     }
     for t in tasks {

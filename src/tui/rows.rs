@@ -6,12 +6,13 @@ use crate::inventory::Inventory;
 use crate::model::Pod;
 use crate::posture::Entry;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 fn has(e: &Entry, rule: &str) -> bool {
     e.findings.iter().any(|f| f.rule.id == rule)
 }
 
-pub fn rows(inv: &Inventory, entries: Vec<Entry>) -> Vec<Row> {
+pub fn rows(inv: &Inventory, entries: Vec<Entry>) -> Vec<Arc<Row>> {
     let mut pods: HashMap<(&str, &str), Vec<&Pod>> = HashMap::new();
     for p in &inv.pods {
         if let Some(c) = p.label("ray.io/cluster") {
@@ -111,7 +112,7 @@ pub fn rows(inv: &Inventory, entries: Vec<Entry>) -> Vec<Row> {
                     count: ev.count.unwrap_or(1),
                 })
                 .collect();
-            Row {
+            Arc::new(Row {
                 state,
                 workers_ready,
                 workers_desired,
@@ -124,7 +125,7 @@ pub fn rows(inv: &Inventory, entries: Vec<Entry>) -> Vec<Row> {
                 events: evs,
                 search: Row::search_key(&e),
                 entry: e,
-            }
+            })
         })
         .collect()
 }
@@ -132,7 +133,7 @@ pub fn rows(inv: &Inventory, entries: Vec<Entry>) -> Vec<Row> {
 /// Rows for the Ray custom resources alone, before the other kinds are listed: name, kind,
 /// Ray version, state and workers as the resource reports them — and no grade, no finding and
 /// no mark, since the Services, policies and pods that decide them are not known yet.
-pub fn ungraded(inv: &Inventory, entries: Vec<Entry>) -> Vec<Row> {
+pub fn ungraded(inv: &Inventory, entries: Vec<Entry>) -> Vec<Arc<Row>> {
     let ready: HashMap<(&str, &str), usize> = inv
         .ray_clusters
         .iter()
@@ -147,6 +148,7 @@ pub fn ungraded(inv: &Inventory, entries: Vec<Entry>) -> Vec<Row> {
         .collect();
     let mut out = rows(inv, entries);
     for r in &mut out {
+        let r = Arc::make_mut(r);
         let key = (r.entry.namespace.as_str(), r.entry.name.as_str());
         r.workers_ready = ready.get(&key).copied().unwrap_or(0);
         r.entry.grade = GRADING;

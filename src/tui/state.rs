@@ -5,6 +5,7 @@ use super::keymap::Keymap;
 use super::theme::{Theme, BUILTIN};
 use crate::inventory::ScanError;
 use crate::posture::{Entry, Severity};
+use std::sync::Arc;
 use tui_input::Input;
 
 /// One line of the clusters table: the posture entry plus what the columns show.
@@ -72,7 +73,9 @@ pub struct ForwardView {
 /// What the background sends after each (debounced) change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Refresh {
-    pub rows: Vec<Row>,
+    /// Shared with the live loop's per-namespace cache: a refresh that re-evaluated one
+    /// namespace copies pointers for the others.
+    pub rows: Vec<Arc<Row>>,
     pub errors: Vec<ScanError>,
     /// Wall-clock time of the sync, `HH:MM:SS`.
     pub synced: String,
@@ -159,7 +162,7 @@ pub struct Model {
     pub user: String,
     pub kuberay: Option<String>,
     pub read_only: bool,
-    pub rows: Vec<Row>,
+    pub rows: Vec<Arc<Row>>,
     pub errors: Vec<ScanError>,
     pub synced: Option<String>,
     pub link: Link,
@@ -259,7 +262,7 @@ impl Model {
     }
 
     pub fn current(&self) -> Option<&Row> {
-        self.visible.get(self.selected).and_then(|i| self.rows.get(*i))
+        self.visible.get(self.selected).and_then(|i| self.rows.get(*i)).map(|r| &**r)
     }
 
     pub fn next_theme(&mut self) {

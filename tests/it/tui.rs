@@ -502,3 +502,104 @@ async fn rows_come_first_ungraded_then_graded_never_a_before_the_data() {
     assert!(hardened.contains(" A "), "{hardened}");
     live.abort();
 }
+
+/// One line per row, sorted: what the table and the detail pane show.
+fn summary(rows: &[Arc<raydar::tui::state::Row>]) -> Vec<String> {
+    let mut v: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let e = &r.entry;
+            let f: Vec<String> = e
+                .findings
+                .iter()
+                .map(|f| format!("{} {:?} {}", f.rule.id, f.severity, f.evidence))
+                .collect();
+            format!(
+                "{}/{} {} {} {} {} {}/{} {} {} {}{}{} {} events {}",
+                e.namespace,
+                e.name,
+                e.kind,
+                e.grade,
+                r.state,
+                r.head_svc,
+                r.workers_ready,
+                r.workers_desired,
+                r.head_restarts,
+                r.exposure,
+                r.tls,
+                r.auth,
+                r.netpol,
+                f.join(" | "),
+                r.events.len()
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Live changes re-evaluate only the namespaces they touch: after changes in two namespaces
+/// (a Service made public, a NetworkPolicy deleted) and a cluster-scoped one (a namespace's
+/// labels), each snapshot is exactly what a full evaluation of the server gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_changes_reevaluate_their_namespace_and_match_a_full_evaluation() {
+    use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+    let s = DemoServer::start(DemoOptions::default()).await.unwrap();
+    let client = s.client(DemoUser::Admin).await.unwrap();
+    let conn = cluster::Connection::new(client.clone(), "t", &s.url());
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let live = tokio::spawn(raydar::tui::live::run(conn, Scope::All, PostureConfig::demo(), tx));
+    let mut snap = next_snapshot(&mut rx).await;
+    while !(snap.rows.len() == 12 && snap.rows.iter().all(|r| r.graded())) {
+        snap = next_snapshot(&mut rx).await;
+    }
+    let full = || async {
+        let conn = cluster::Connection::new(client.clone(), "t", &s.url());
+        let (mut inv, _) =
+            cluster::list_inventory(&conn, &Scope::All, Arc::new(Progress::default()))
+                .await
+                .unwrap();
+        let evs: Api<k8s_openapi::api::core::v1::Event> = Api::all(client.clone());
+        let warnings = kube::api::ListParams::default().fields("type=Warning");
+        inv.events = evs.list(&warnings).await.unwrap().items;
+        let rows = rows::rows(&inv, evaluate(&inv, &PostureConfig::demo()));
+        summary(&rows)
+    };
+    let of = |snap: &Refresh| summary(&snap.rows);
+    assert_eq!(of(&snap), full().await, "the first graded snapshot");
+    let before = of(&snap);
+    // A ClusterIP head Service made a NodePort.
+    let all: Api<k8s_openapi::api::core::v1::Service> = Api::all(client.clone());
+    let head = all.list(&Default::default()).await.unwrap().items.into_iter().find(|x| {
+        x.metadata.name.as_deref() == Some("hardened-head-svc")
+            && x.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("ClusterIP")
+    });
+    let head = head.unwrap();
+    let svc_ns = head.metadata.namespace.clone().unwrap();
+    let svcs: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), &svc_ns);
+    let pp = PatchParams::default();
+    let patch = Patch::Merge(serde_json::json!({"spec": {"type": "NodePort"}}));
+    svcs.patch(head.metadata.name.as_deref().unwrap(), &pp, &patch).await.unwrap();
+    let nps: Api<k8s_openapi::api::networking::v1::NetworkPolicy> = Api::all(client.clone());
+    let np = nps.list(&Default::default()).await.unwrap().items.into_iter().next().unwrap();
+    let np_ns = np.metadata.namespace.clone().unwrap();
+    let np_api: Api<DynamicObject> = Api::namespaced_with(
+        client.clone(),
+        &np_ns,
+        &kube::discovery::ApiResource::erase::<k8s_openapi::api::networking::v1::NetworkPolicy>(&()),
+    );
+    np_api.delete(np.metadata.name.as_deref().unwrap(), &DeleteParams::default()).await.unwrap();
+    // Wait (bounded) for a snapshot that differs, then for the changes to settle.
+    let mut snap = next_snapshot(&mut rx).await;
+    for _ in 0..20 {
+        if of(&snap) == full().await {
+            break;
+        }
+        snap = next_snapshot(&mut rx).await;
+    }
+    assert_eq!(of(&snap), full().await, "after changes in {np_ns} and {svc_ns}");
+    assert_ne!(of(&snap), before, "the changes show");
+    let hardened = snap.rows.iter().find(|r| r.entry.name == "hardened").unwrap();
+    assert_eq!(hardened.entry.grade, "F", "a public dashboard fails the hardened cluster");
+    live.abort();
+}
