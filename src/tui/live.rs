@@ -89,7 +89,7 @@ where
                 }
                 Ok(watcher::Event::InitApply(o)) => {
                     if let Some(b) = &buffer {
-                        lock(b).push(Arc::new(o));
+                        lock(b).push(Arc::new(preview(o)));
                         let _ = sig.send(Signal::Changed(None));
                     }
                 }
@@ -186,6 +186,31 @@ fn in_scope(m: &ObjectMeta, only: Option<&BTreeSet<String>>) -> bool {
         (Some(set), Some(ns)) => set.contains(ns),
         _ => true,
     }
+}
+
+/// What an ungraded row needs of a RayCluster listed page by page (name, Ray version, image,
+/// replicas, status), not its pod templates: the store keeps the whole object, and this copy
+/// lives only until the list is complete.
+fn preview<K: 'static>(mut o: K) -> K {
+    if let Some(rc) = (&mut o as &mut dyn std::any::Any).downcast_mut::<RayCluster>() {
+        let spec = &mut rc.spec;
+        let templates = std::iter::once(&mut spec.head_group_spec.template)
+            .chain(spec.worker_group_specs.iter_mut().map(|g| &mut g.template));
+        for t in templates {
+            t.metadata = Default::default();
+            let containers = std::mem::take(&mut t.spec.containers);
+            t.spec = Default::default();
+            t.spec.containers = containers
+                .into_iter()
+                .map(|c| crate::model::Container {
+                    name: c.name,
+                    image: c.image,
+                    ..Default::default()
+                })
+                .collect();
+        }
+    }
+    o
 }
 
 /// The Ray custom resources' kinds: once they are listed, rows can be shown ungraded.
