@@ -10,9 +10,9 @@ use crate::inventory::{cluster_kinds, from_arc, namespaced_kinds, Inventory, NAM
 use crate::kuberay::RayCluster;
 use crate::posture::{self, PostureConfig};
 use futures::StreamExt;
-use k8s_openapi::api::core::v1::{Event as KEvent, Namespace};
+use k8s_openapi::api::core::v1::Event as KEvent;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::Resource;
@@ -405,79 +405,15 @@ impl Stores {
     }
 }
 
-/// Who the user is (SelfSubjectReview) and which KubeRay runs (operator image tag).
-async fn identity(client: kube::Client) -> Msg {
-    let client = &client;
-    let review: serde_json::Value =
-        serde_json::json!({"apiVersion": "authentication.k8s.io/v1", "kind": "SelfSubjectReview"});
-    let req = http::Request::builder()
-        .method("POST")
-        .uri("/apis/authentication.k8s.io/v1/selfsubjectreviews")
-        .header("content-type", "application/json")
-        .body(serde_json::to_vec(&review).unwrap_or_default());
-    let user = match req {
-        Ok(r) => client.request::<serde_json::Value>(r).await.ok().and_then(|v| {
-            v.pointer("/status/userInfo/username").and_then(|u| u.as_str()).map(str::to_string)
-        }),
-        Err(_) => None,
-    };
-    let deploys: Api<k8s_openapi::api::apps::v1::Deployment> = Api::all(client.clone());
-    let kuberay = deploys
-        .list(&ListParams::default().labels("app.kubernetes.io/name=kuberay-operator"))
-        .await
-        .ok()
-        .and_then(|l| l.items.into_iter().next())
-        .and_then(|d| d.spec?.template.spec?.containers.first()?.image.clone())
-        .and_then(|img| img.rsplit_once(':').map(|(_, t)| t.to_string()));
-    Msg::Identity { user: user.unwrap_or_else(|| "?".into()), kuberay }
-}
-
-/// Which namespaces to watch: None = cluster-wide.
-async fn plan(conn: &Connection, scope: &Scope) -> Result<Option<Vec<String>>, String> {
-    match scope {
-        Scope::Namespaces(n) => Ok(Some(n.clone())),
-        Scope::All => {
-            let probe: Api<RayCluster> = Api::all(conn.client.clone());
-            match probe.list(&ListParams::default().limit(1)).await {
-                Ok(_) => Ok(None),
-                Err(kube::Error::Api(s)) if s.code == 404 => Err(format!(
-                    "the KubeRay CRDs (ray.io/v1) are not installed on {}",
-                    conn.server
-                )),
-                Err(kube::Error::Api(s)) if s.code == 403 => {
-                    let ns: Api<Namespace> = Api::all(conn.client.clone());
-                    match (ns.list(&ListParams::default()).await, &conn.namespace) {
-                        (Ok(l), _) => {
-                            Ok(Some(l.items.into_iter().filter_map(|n| n.metadata.name).collect()))
-                        }
-                        // As kubectl does: the namespace the context names.
-                        (Err(_), Some(ns)) => {
-                            let _ = conn.scope_note.set(crate::cluster::context_namespace_note(ns));
-                            Ok(Some(vec![ns.clone()]))
-                        }
-                        (Err(e), None) => Err(format!(
-                            "cannot list rayclusters cluster-wide nor namespaces: {}; start with -n NAMESPACE",
-                            crate::cluster::root_cause(&e)
-                        )),
-                    }
-                }
-                Err(e) => {
-                    Err(format!("cannot reach {}: {}", conn.server, crate::cluster::root_cause(&e)))
-                }
-            }
-        }
-    }
-}
-
 /// Runs until aborted: watchers, debounced snapshots, stale marking.
 pub async fn run(conn: Connection, scope: Scope, cfg: PostureConfig, tx: mpsc::Sender<Msg>) {
     // Who the user is and what KubeRay runs: asked alongside the lists, not before them.
     let mut tasks = Vec::new();
     let (client, id_tx) = (conn.client.clone(), tx.clone());
     tasks.push(tokio::spawn(async move {
-        let _ = id_tx.send(identity(client).await).await;
+        let _ = id_tx.send(super::startup::identity(client).await).await;
     }));
-    let namespaces = match plan(&conn, &scope).await {
+    let namespaces = match super::startup::plan(&conn, &scope).await {
         Ok(n) => {
             if let Some(note) = conn.scope_note.get() {
                 let _ = tx.send(Msg::Warning(format!("watching {note}"))).await;

@@ -4,6 +4,7 @@
 pub mod keymap;
 pub mod live;
 pub mod rows;
+mod startup;
 pub mod state;
 pub mod theme;
 pub mod update;

@@ -17,6 +17,7 @@ mod manifest_props;
 mod real_server;
 mod remediate;
 mod remediate_props;
+mod scan_edges;
 mod scan_live;
 mod scan_props;
 mod scan_rules;
