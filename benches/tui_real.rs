@@ -6,6 +6,9 @@
 //!   (median of 3), both as ratios to that scan;
 //! - the TUI's RSS 30 s after start and its CPU over 10 s idle, watchers live.
 //!
+//! - churn: 50 pod changes a second for 30 s; how fast a visible one is on screen, and raydar's
+//!   CPU meanwhile.
+//!
 //!   KUBEBUILDER_ASSETS="$(../shared/k8s/assets)" cargo bench --bench tui_real   (needs tmux)
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, dead_code)]
 
@@ -17,6 +20,7 @@ mod envtest;
 use common::{cpu_ticks, median, ms};
 use envtest::RealUser;
 use std::process::Command;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn tmux(sock: &str, args: &[&str]) -> String {
@@ -171,6 +175,7 @@ fn main() {
     );
     println!("{:<60} {:.2}% of a core", "TUI idle CPU over 10 s", (c1 - c0) as f64 / 10.0);
     assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "raydar exited while idle");
+    churn(&rt, env, &sock, &pid);
     tmux(&sock, &["kill-server"]);
     if std::env::var_os("TUI_REAL_HOLD").is_some() {
         println!("holding the server for you: KUBECONFIG={} (Ctrl-C ends it)", kc.display());
@@ -178,4 +183,115 @@ fn main() {
             std::thread::sleep(Duration::from_secs(3600));
         }
     }
+}
+
+/// Churn: 50 pod changes a second for 30 s (annotations on pods all over the population), and
+/// once a second one that shows — a worker of `rc-00001` turns ready or not ready, with the
+/// table filtered to that cluster. Reports how long each visible change took to reach the
+/// screen and the CPU raydar used meanwhile.
+fn churn(rt: &tokio::runtime::Runtime, env: &envtest::Envtest, sock: &str, pid: &str) {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::{Api, ListParams, Patch, PatchParams};
+    let (client, pods, worker, ns) = rt.block_on(async {
+        let client = env.client(RealUser::Admin).await;
+        let all: Api<Pod> = Api::all(client.clone());
+        let pods: Vec<(String, String)> = all
+            .list(&ListParams::default().labels("ray.io/cluster"))
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|p| {
+                (p.metadata.namespace.unwrap_or_default(), p.metadata.name.unwrap_or_default())
+            })
+            .collect();
+        let w = all
+            .list(&ListParams::default().labels("ray.io/cluster=rc-00001,ray.io/node-type=worker"))
+            .await
+            .unwrap()
+            .items;
+        let w = w.into_iter().next().expect("a worker of rc-00001");
+        (client, pods, w.metadata.name.unwrap(), w.metadata.namespace.unwrap())
+    });
+    tmux(sock, &["send-keys", "-t", "b", "/", "r", "c", "-", "0", "0", "0", "0", "1", "Enter"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let row = |screen: &str| -> Option<String> {
+        screen.lines().find(|l| l.contains(" rc-00001 ")).map(str::to_string)
+    };
+    let before = row(&tmux(sock, &["capture-pane", "-t", "b", "-p"]));
+    assert!(before.is_some(), "rc-00001 is on screen after the filter");
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let background = {
+        let (client, stop) = (client.clone(), stop.clone());
+        rt.spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(20));
+            let mut i = 0usize;
+            let mut n = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                tick.tick().await;
+                let (ns, name) = &pods[i % pods.len()];
+                i += 7919;
+                let api: Api<Pod> = Api::namespaced(client.clone(), ns);
+                let patch =
+                    serde_json::json!({"metadata": {"annotations": {"churn": n.to_string()}}});
+                if api.patch(name, &PatchParams::default(), &Patch::Merge(patch)).await.is_ok() {
+                    n += 1;
+                }
+            }
+            n
+        })
+    };
+    let c0 = cpu_ticks(pid);
+    let t0 = Instant::now();
+    let mut latencies = Vec::new();
+    let mut missed = 0;
+    let mut ready = false;
+    let status = |ready: bool| {
+        let s = if ready { "True" } else { "False" };
+        serde_json::json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": s}]}})
+    };
+    let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    while t0.elapsed() < Duration::from_secs(30) {
+        let shown = row(&tmux(sock, &["capture-pane", "-t", "b", "-p"]));
+        let t = Instant::now();
+        rt.block_on(api.patch_status(
+            &worker,
+            &PatchParams::default(),
+            &Patch::Merge(status(ready)),
+        ))
+        .unwrap();
+        ready = !ready;
+        let mut seen = None;
+        while t.elapsed() < Duration::from_secs(2) {
+            if row(&tmux(sock, &["capture-pane", "-t", "b", "-p"])) != shown {
+                seen = Some(t.elapsed());
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        match seen {
+            Some(d) => latencies.push(d),
+            None => missed += 1,
+        }
+        std::thread::sleep(Duration::from_secs(1).saturating_sub(t.elapsed()));
+    }
+    let secs = t0.elapsed().as_secs_f64();
+    let c1 = cpu_ticks(pid);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let changes = rt.block_on(background).unwrap_or(0) + latencies.len() + missed;
+    let worst = latencies.iter().max().copied().unwrap_or_default();
+    println!(
+        "{:<60} {:.0} changes/s for {secs:.0} s",
+        "churn: pod changes (annotations, and a worker's readiness)",
+        changes as f64 / secs
+    );
+    println!(
+        "{:<60} median {}, worst {} ({} of {} on screen within 2 s)",
+        "churn: a visible change → on screen",
+        ms(median(latencies.clone())),
+        ms(worst),
+        latencies.len(),
+        latencies.len() + missed
+    );
+    println!("{:<60} {:.1}% of a core", "churn: raydar CPU", (c1 - c0) as f64 / secs);
 }
