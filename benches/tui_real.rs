@@ -4,8 +4,7 @@
 //! - `raydar scan -A -o json` wall time (median of 3);
 //! - the TUI in tmux: start → first Ray rows on screen (ungraded), start → every row graded
 //!   (median of 3), both as ratios to that scan;
-//! - the TUI's RSS 30 s after start and its CPU over 10 s idle, watchers live.
-//!
+//! - the TUI's RSS 30 s after start and its CPU over 10 s idle, watchers live;
 //! - churn: 50 pod changes a second for 30 s; how fast a visible one is on screen, and raydar's
 //!   CPU meanwhile.
 //!
