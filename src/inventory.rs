@@ -118,48 +118,6 @@ macro_rules! inventory {
                 )*
             }
 
-            /// The objects of the namespaces in `set` (and every cluster-scoped one), sharing
-            /// the big kinds: what evaluating those namespaces on their own reads.
-            pub fn of_namespaces(&self, set: &BTreeSet<String>) -> Inventory {
-                let keep = |m: &ObjectMeta| set.contains(ns_of(m));
-                Inventory {
-                    $($f: self.$f.iter().filter(|o| keep(&o.metadata)).cloned().collect(),)*
-                    cluster_role_bindings: self.cluster_role_bindings.clone(),
-                    cluster_roles: self.cluster_roles.clone(),
-                    namespaces: self.namespaces.clone(),
-                    elastic_quota_trees: self.elastic_quota_trees.clone(),
-                    events: self.events.iter().filter(|e| keep(&e.metadata)).cloned().collect(),
-                    unreadable: self.unreadable.clone(),
-                    live: self.live,
-                }
-            }
-
-            /// Namespaces with Ray objects, in order, in groups of about `size` Ray objects:
-            /// each group can be evaluated on its own ([`Inventory::of_namespaces`]).
-            pub fn ray_namespace_groups(&self, size: usize) -> Vec<BTreeSet<String>> {
-                let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
-                let ray = self.ray_clusters.iter().map(|o| &o.metadata)
-                    .chain(self.ray_jobs.iter().map(|o| &o.metadata))
-                    .chain(self.ray_services.iter().map(|o| &o.metadata))
-                    .chain(self.ray_cron_jobs.iter().map(|o| &o.metadata));
-                for m in ray {
-                    *counts.entry(ns_of(m)).or_default() += 1;
-                }
-                let mut groups: Vec<BTreeSet<String>> = Vec::new();
-                let mut filled = usize::MAX;
-                for (ns, n) in counts {
-                    if filled >= size.max(1) {
-                        groups.push(BTreeSet::new());
-                        filled = 0;
-                    }
-                    if let Some(g) = groups.last_mut() {
-                        g.insert(ns.to_string());
-                    }
-                    filled += n;
-                }
-                groups
-            }
-
             /// Total number of objects, for progress lines.
             pub fn len(&self) -> usize {
                 0 $(+ self.$f.len())*

@@ -46,9 +46,6 @@ fn lock<K>(b: &Early<K>) -> std::sync::MutexGuard<'_, Vec<Arc<K>>> {
     b.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// About how many Ray objects one evaluation takes when every namespace is evaluated.
-const EVALUATION_GROUP: usize = 400;
-
 /// The Ray kinds are listed in small pages so that their first rows arrive early.
 const RAY_PAGE: u32 = 50;
 
@@ -522,23 +519,8 @@ pub async fn run(conn: Connection, scope: Scope, cfg: PostureConfig, tx: mpsc::S
         let evaluated = tokio::task::spawn_blocking(move || {
             let rows = if graded {
                 let inv = st2.inventory(&forb, only.as_ref());
-                // Everything at once (the first graded refresh, or after a relist): a group of
-                // namespaces at a time, so that what an evaluation holds for a moment stays
-                // small next to the stores (the TUI's memory is its peak).
-                let groups = match only {
-                    Some(_) => Vec::new(),
-                    None => inv.ray_namespace_groups(EVALUATION_GROUP),
-                };
-                match groups.len() {
-                    0 | 1 => super::rows::rows(&inv, posture::evaluate(&inv, &cfg2)),
-                    _ => groups
-                        .iter()
-                        .flat_map(|g| {
-                            let part = inv.of_namespaces(g);
-                            super::rows::rows(&part, posture::evaluate(&part, &cfg2))
-                        })
-                        .collect(),
-                }
+                let entries = posture::evaluate(&inv, &cfg2);
+                super::rows::rows(&inv, entries)
             } else {
                 let inv = st2.ray_inventory(&forb);
                 let entries = posture::evaluate(&inv, &cfg2);

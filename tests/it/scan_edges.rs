@@ -428,24 +428,3 @@ fn a_job_on_a_selected_cluster_is_not_judged_by_a_spec_it_does_not_use() {
         }
     }
 }
-
-/// The TUI evaluates everything a group of namespaces at a time (and a live change only its
-/// namespace): namespaces are independent, so the groups give the whole report, in order.
-#[test]
-fn namespaces_evaluated_in_groups_give_the_whole_report() {
-    let mut inv = Inventory::default();
-    for d in raydar::demo::manifests().into_iter().chain(raydar::demo::population_manifests(20, 60))
-    {
-        let _ = inv.add_value(d, "default");
-    }
-    let cfg = PostureConfig::demo();
-    let all = evaluate(&inv, &cfg);
-    let groups = inv.ray_namespace_groups(7);
-    assert!(groups.len() > 3, "{groups:?}");
-    let named: usize = groups.iter().map(|g| g.len()).sum();
-    let distinct: std::collections::BTreeSet<&String> = groups.iter().flatten().collect();
-    assert_eq!(named, distinct.len(), "each namespace in one group");
-    let parts: Vec<_> = groups.iter().flat_map(|g| evaluate(&inv.of_namespaces(g), &cfg)).collect();
-    assert_eq!(parts.len(), all.len());
-    assert_eq!(serde_json::to_value(&parts).unwrap(), serde_json::to_value(&all).unwrap());
-}
