@@ -255,25 +255,24 @@ pub fn evaluate(inv: &Inventory, cfg: &PostureConfig) -> Vec<Entry> {
     // Clusters are independent: a large inventory is evaluated in chunks on all cores.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
     let chunk = inv.ray_clusters.len().div_ceil(threads).max(500);
-    let mut out: Vec<Entry> = std::thread::scope(|scope| {
-        let chunks: Vec<_> = inv
-            .ray_clusters
-            .chunks(chunk)
-            .map(|rcs| {
-                let idx = &idx;
-                scope.spawn(move || {
-                    rcs.iter()
-                        .map(|rc| entry(&subject::cluster_subject(inv, idx, cfg, rc)))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        // A panic in a rule is a bug: re-raise it rather than lose entries.
-        chunks
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
+    let idx_ref = &idx;
+    let one = |rcs: &[std::sync::Arc<crate::kuberay::RayCluster>]| -> Vec<Entry> {
+        rcs.iter().map(|rc| entry(&subject::cluster_subject(inv, idx_ref, cfg, rc))).collect()
+    };
+    // One chunk: on this thread (a thread per evaluation would cost an allocator arena).
+    let mut out: Vec<Entry> = if inv.ray_clusters.len() <= chunk {
+        one(&inv.ray_clusters)
+    } else {
+        std::thread::scope(|scope| {
+            let chunks: Vec<_> =
+                inv.ray_clusters.chunks(chunk).map(|rcs| scope.spawn(move || one(rcs))).collect();
+            // A panic in a rule is a bug: re-raise it rather than lose entries.
+            chunks
+                .into_iter()
+                .flat_map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    };
     out.extend(subject::owner_subjects(inv, &idx, cfg).iter().map(entry));
     out.sort_by(|a, b| (&a.namespace, &a.name, a.kind).cmp(&(&b.namespace, &b.name, b.kind)));
     out
