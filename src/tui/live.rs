@@ -529,7 +529,12 @@ pub async fn run(conn: Connection, scope: Scope, cfg: PostureConfig, tx: mpsc::S
             (rows, st2.errors(&forb))
         })
         .await;
-        let Ok((rows, errors)) = evaluated else { continue };
+        let Ok((rows, errors)) = evaluated else {
+            // The evaluation failed (a bug in a rule): evaluate everything next time rather
+            // than lose the changes it took.
+            dirty.all = true;
+            continue;
+        };
         let rows = match (graded, scope) {
             (false, _) => rows,
             (true, scope) => {
