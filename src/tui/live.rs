@@ -4,16 +4,15 @@
 //! data stale (`Msg::Disconnected`) and the watchers reconnect with backoff.
 
 use super::state::{Refresh, Row};
+use super::store::Store;
 use super::update::Msg;
 use crate::cluster::{Connection, ScanError, Scope};
 use crate::inventory::{cluster_kinds, from_arc, namespaced_kinds, Inventory, NAMESPACED_KINDS};
-use crate::kuberay::RayCluster;
 use crate::posture::{self, PostureConfig};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Event as KEvent;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
-use kube::runtime::reflector::{self, Store};
 use kube::runtime::{watcher, WatchStreamExt};
 use kube::Resource;
 use serde::de::DeserializeOwned;
@@ -32,18 +31,9 @@ enum Signal {
 }
 
 /// A watched (kind, namespace) and its store.
-struct Watch<K: Resource<DynamicType = ()> + Clone + 'static> {
+struct Watch<K> {
     id: usize,
     store: Store<K>,
-    /// What the first list has brought so far (the store fills only when it is complete):
-    /// kept for the Ray kinds, whose rows are shown page by page.
-    early: Option<Early<K>>,
-}
-
-type Early<K> = Arc<std::sync::Mutex<Vec<Arc<K>>>>;
-
-fn lock<K>(b: &Early<K>) -> std::sync::MutexGuard<'_, Vec<Arc<K>>> {
-    b.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The Ray kinds are listed in small pages so that their first rows arrive early.
@@ -59,6 +49,9 @@ fn forbidden(e: &watcher::Error) -> bool {
     matches!(api, Some(403 | 404))
 }
 
+/// Watches `api` into a store, slimming every object; `early` (the Ray kinds) signals each
+/// page of the first list, for rows shown page by page. A 403 or 404 before anything was
+/// listed ends the watch as forbidden; other errors mark the data stale and it retries.
 fn spawn_watch<K>(
     api: Api<K>,
     cfg: watcher::Config,
@@ -68,52 +61,47 @@ fn spawn_watch<K>(
     tasks: &mut Vec<tokio::task::JoinHandle<()>>,
 ) -> Watch<K>
 where
-    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
 {
-    let (store, writer) = reflector::store();
-    let early: Option<Early<K>> = early.then(Default::default);
-    let buffer = early.clone();
+    let store = Store::default();
+    let writer = store.clone();
     tasks.push(tokio::spawn(async move {
-        let events = watcher(api, cfg).default_backoff().modify(crate::inventory::slim::<K>);
-        let stream = reflector::reflector(writer, events);
+        let stream = watcher(api, cfg).default_backoff().modify(crate::inventory::slim::<K>);
         futures::pin_mut!(stream);
         let mut failing = false;
         while let Some(ev) = stream.next().await {
-            match ev {
-                Ok(watcher::Event::InitDone) => {
-                    failing = false;
-                    if let Some(b) = &buffer {
-                        lock(b).clear();
-                    }
-                    let _ = sig.send(Signal::Ready(id));
-                }
-                Ok(watcher::Event::InitApply(o)) => {
-                    if let Some(b) = &buffer {
-                        lock(b).push(Arc::new(preview(o)));
-                        let _ = sig.send(Signal::Changed(None));
-                    }
-                }
-                Ok(watcher::Event::Init) => {
-                    if let Some(b) = &buffer {
-                        lock(b).clear();
-                    }
-                }
+            let signal = match &ev {
+                Ok(watcher::Event::InitDone) => Some(Signal::Ready(id)),
+                Ok(watcher::Event::InitApply(_)) => early.then_some(Signal::Changed(None)),
+                Ok(watcher::Event::Init) => None,
                 Ok(watcher::Event::Apply(o) | watcher::Event::Delete(o)) => {
-                    failing = false;
-                    let _ = sig.send(Signal::Changed(o.meta().namespace.clone()));
+                    Some(Signal::Changed(o.meta().namespace.clone()))
                 }
-                Err(e) if forbidden(&e) && !failing => {
+                Err(e) if forbidden(e) && !failing => {
                     let _ = sig.send(Signal::Forbidden(id));
                     return;
                 }
                 Err(e) => {
                     failing = true;
-                    let _ = sig.send(Signal::Failed(crate::cluster::root_cause(&e)));
+                    let _ = sig.send(Signal::Failed(crate::cluster::root_cause(e)));
+                    continue;
                 }
+            };
+            if let Ok(ev) = ev {
+                if matches!(
+                    ev,
+                    watcher::Event::InitDone | watcher::Event::Apply(_) | watcher::Event::Delete(_)
+                ) {
+                    failing = false;
+                }
+                writer.apply(ev);
+            }
+            if let Some(s) = signal {
+                let _ = sig.send(s);
             }
         }
     }));
-    Watch { id, store, early }
+    Watch { id, store }
 }
 
 /// The ElasticQuotaTree watcher (a CRD that may be absent: then it reports Forbidden/404 once).
@@ -122,42 +110,13 @@ fn spawn_dynamic(
     id: usize,
     sig: mpsc::UnboundedSender<Signal>,
     tasks: &mut Vec<tokio::task::JoinHandle<()>>,
-) -> Store<DynamicObject> {
+) -> Watch<DynamicObject> {
     let ar = ApiResource::from_gvk_with_plural(
         &GroupVersionKind::gvk("scheduling.sigs.k8s.io", "v1beta1", "ElasticQuotaTree"),
         "elasticquotatrees",
     );
     let api: Api<DynamicObject> = Api::all_with(c.clone(), &ar);
-    let writer = reflector::store::Writer::new(ar);
-    let store = writer.as_reader();
-    tasks.push(tokio::spawn(async move {
-        let stream = reflector::reflector(
-            writer,
-            watcher(api, watcher::Config::default())
-                .default_backoff()
-                .modify(crate::inventory::slim::<DynamicObject>),
-        );
-        futures::pin_mut!(stream);
-        while let Some(ev) = stream.next().await {
-            match ev {
-                Ok(watcher::Event::InitDone) => {
-                    let _ = sig.send(Signal::Ready(id));
-                }
-                Ok(watcher::Event::Init | watcher::Event::InitApply(_)) => {}
-                Ok(_) => {
-                    let _ = sig.send(Signal::Changed(None));
-                }
-                Err(e) if forbidden(&e) => {
-                    let _ = sig.send(Signal::Forbidden(id));
-                    return;
-                }
-                Err(e) => {
-                    let _ = sig.send(Signal::Failed(crate::cluster::root_cause(&e)));
-                }
-            }
-        }
-    }));
-    store
+    spawn_watch(api, watcher::Config::default(), id, false, sig, tasks)
 }
 
 /// What changed since the last graded evaluation: some namespaces, or everything.
@@ -186,31 +145,6 @@ fn in_scope(m: &ObjectMeta, only: Option<&BTreeSet<String>>) -> bool {
         (Some(set), Some(ns)) => set.contains(ns),
         _ => true,
     }
-}
-
-/// What an ungraded row needs of a RayCluster listed page by page (name, Ray version, image,
-/// replicas, status), not its pod templates: the store keeps the whole object, and this copy
-/// lives only until the list is complete.
-fn preview<K: 'static>(mut o: K) -> K {
-    if let Some(rc) = (&mut o as &mut dyn std::any::Any).downcast_mut::<RayCluster>() {
-        let spec = &mut rc.spec;
-        let templates = std::iter::once(&mut spec.head_group_spec.template)
-            .chain(spec.worker_group_specs.iter_mut().map(|g| &mut g.template));
-        for t in templates {
-            t.metadata = Default::default();
-            let containers = std::mem::take(&mut t.spec.containers);
-            t.spec = Default::default();
-            t.spec.containers = containers
-                .into_iter()
-                .map(|c| crate::model::Container {
-                    name: c.name,
-                    image: c.image,
-                    ..Default::default()
-                })
-                .collect();
-        }
-    }
-    o
 }
 
 /// The Ray custom resources' kinds: once they are listed, rows can be shown ungraded.
@@ -307,7 +241,7 @@ struct Stores {
     namespaced: NamespacedStores,
     cluster: ClusterStores,
     events: Vec<Watch<KEvent>>,
-    trees: Vec<(usize, Store<DynamicObject>)>,
+    trees: Vec<Watch<DynamicObject>>,
     /// id → (namespace or "", kind plural)
     names: Vec<(String, &'static str)>,
 }
@@ -315,10 +249,7 @@ struct Stores {
 impl Stores {
     /// Whether a first page of RayClusters has arrived while their list is under way.
     fn early_rows(&self) -> bool {
-        self.namespaced
-            .ray_clusters
-            .iter()
-            .any(|w| w.early.as_ref().is_some_and(|b| !lock(b).is_empty()))
+        self.namespaced.ray_clusters.iter().any(|w| w.store.listing_started())
     }
 
     /// The Ray custom resources alone (for ungraded rows).
@@ -328,9 +259,8 @@ impl Stores {
         macro_rules! take {
             ($f:ident, $how:ident) => {
                 for w in self.namespaced.$f.iter().filter(|w| !forbidden.contains(&w.id)) {
-                    let early = w.early.as_ref().map(|b| lock(b).clone());
-                    let objects =
-                        early.filter(|e| !e.is_empty()).unwrap_or_else(|| w.store.state());
+                    let listing = w.store.listing();
+                    let objects = if listing.is_empty() { w.store.state() } else { listing };
                     inv.$f.extend(objects.iter().map(|a| from_arc!($how, a)));
                 }
             };
@@ -362,9 +292,10 @@ impl Stores {
         inv.elastic_quota_trees = self
             .trees
             .iter()
-            .filter(|(id, _)| !forbidden.contains(id))
-            .flat_map(|(_, st)| {
-                st.state()
+            .filter(|w| !forbidden.contains(&w.id))
+            .flat_map(|w| {
+                w.store
+                    .state()
                     .iter()
                     .filter_map(|o| serde_json::to_value(&**o).ok())
                     .collect::<Vec<_>>()
@@ -449,7 +380,7 @@ pub async fn run(conn: Connection, scope: Scope, cfg: PostureConfig, tx: mpsc::S
     // ElasticQuotaTrees (ACK): a namespace listed in a leaf counts as quota-covered.
     let id = st.names.len();
     st.names.push((String::new(), "elasticquotatrees"));
-    st.trees.push((id, spawn_dynamic(c, id, sig_tx.clone(), &mut tasks)));
+    st.trees.push(spawn_dynamic(c, id, sig_tx.clone(), &mut tasks));
     drop(sig_tx);
     let mut pending: BTreeSet<usize> = (0..st.names.len()).collect();
     let mut forbidden: BTreeSet<usize> = BTreeSet::new();

@@ -6,6 +6,7 @@ pub mod live;
 pub mod rows;
 mod startup;
 pub mod state;
+mod store;
 pub mod theme;
 pub mod update;
 pub mod view;
