@@ -181,9 +181,10 @@ fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, AddError> {
 /// What the inventory keeps of a listed or watched object: what the rules and the TUI's rows
 /// read, nothing else. Every object loses its managedFields (on a real server as large as the
 /// object). A pod keeps its name, namespace, resourceVersion, labels (as [`Pod::ray`]),
-/// status, and of its containers the names, ports and credential-named env vars: the rules
+/// status (its Ready condition alone), and of its containers the names, ports and credential-named env vars: the rules
 /// read everything else from the templates of the Ray kinds, and 20,000 whole pods would be
-/// most of the TUI's memory. Scans, the TUI's watchers and manifests all go through here.
+/// most of the TUI's memory. A Service loses its labels and keeps its selector only as a
+/// `LabelSet`. Scans, the TUI's watchers and manifests all go through here.
 ///
 /// [`Pod::ray`]: crate::model::Pod::ray
 pub fn slim<K: kube::Resource + 'static>(o: &mut K) {
@@ -192,6 +193,9 @@ pub fn slim<K: kube::Resource + 'static>(o: &mut K) {
         let m = &mut p.metadata;
         (m.labels, m.annotations, m.owner_references, m.generate_name) = (None, None, None, None);
         let spec = &mut p.spec;
+        // Readiness is all the rows and the forward read of the conditions.
+        p.status.conditions.retain(|c| c.type_ == "Ready");
+        p.status.conditions.shrink_to_fit();
         spec.init_containers = Vec::new();
         spec.volumes = Vec::new();
         for c in &mut spec.containers {
@@ -200,6 +204,11 @@ pub fn slim<K: kube::Resource + 'static>(o: &mut K) {
             (c.image, c.security_context, c.resources) = (None, None, None);
             (c.env_from, c.volume_mounts) = (Vec::new(), Vec::new());
         }
+    } else if let Some(s) = (o as &mut dyn std::any::Any).downcast_mut::<crate::model::Service>() {
+        // The rules match the selector as [`Service::selector`], and read no Service labels.
+        //
+        // [`Service::selector`]: crate::model::Service::selector
+        (s.metadata.labels, s.spec.selector) = (None, None);
     }
 }
 

@@ -146,9 +146,14 @@ impl Findings {
     }
 
     /// The findings, worst first, then by rule id (each (rule, severity) is one finding).
+    /// Kept without spare capacity: the TUI holds every entry's findings.
     pub fn into_sorted(mut self) -> (Vec<Finding>, Reach) {
         self.found
             .sort_by(|a, b| b.severity.cmp(&a.severity).then_with(|| a.rule.id.cmp(b.rule.id)));
+        self.found.shrink_to_fit();
+        for f in &mut self.found {
+            f.evidence.shrink_to_fit();
+        }
         (self.found, self.reach)
     }
 }

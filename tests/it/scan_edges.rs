@@ -146,7 +146,7 @@ fn reach_is_the_widest_exposure_of_the_cluster() {
 /// demo's named clusters and a generated population with whole pods gives the same report.
 #[test]
 fn slim_pods_are_evaluated_exactly_as_whole_pods() {
-    use raydar::model::Pod;
+    use raydar::model::{Pod, Service};
     // A live head pod that differs from its template: a credential a webhook injected, and
     // the only port named `live-dash`, which a NodePort Service targets by name.
     let mut own = clean();
@@ -168,19 +168,26 @@ fn slim_pods_are_evaluated_exactly_as_whole_pods() {
     for docs in [own, raydar::demo::manifests(), raydar::demo::population_manifests(20, 60)] {
         let mut slim = Inventory::default();
         let mut whole = Inventory::default();
-        let mut pods = 0;
+        let (mut pods, mut services) = (0, 0);
         for d in docs {
             if d["kind"] == "Pod" {
                 let p: Pod = serde_json::from_value(d.clone()).unwrap();
                 whole.pods.push(std::sync::Arc::new(p));
                 pods += 1;
+            } else if d["kind"] == "Service" {
+                let mut s: Service = serde_json::from_value(d.clone()).unwrap();
+                s.metadata.namespace.get_or_insert_with(|| "default".into());
+                whole.services.push(std::sync::Arc::new(s));
+                services += 1;
             } else {
                 // Kinds the rules do not read (Secrets, Deployments) are skipped by both.
                 let _ = whole.add_value(d.clone(), "default");
             }
             let _ = slim.add_value(d, "default");
         }
-        assert!(pods > 0, "the population has pods");
+        assert!(pods > 0 && services > 0, "the population has pods and Services");
+        assert!(whole.services.iter().any(|s| s.spec.selector.is_some()), "whole Services");
+        assert!(slim.services.iter().all(|s| s.spec.selector.is_none()));
         assert!(whole.pods[0].spec.containers[0].image.is_some(), "whole pods are whole");
         assert!(slim.pods.iter().all(|p| p.spec.containers.iter().all(|c| c.image.is_none())));
         let cfg = PostureConfig::default();
