@@ -143,7 +143,7 @@ pub struct Container {
     pub env_from: Vec<EnvFromSource>,
     #[serde(deserialize_with = "exact")]
     pub ports: Vec<ContainerPort>,
-    pub security_context: Option<SecurityContext>,
+    pub security_context: Option<Box<SecurityContext>>,
     pub resources: Option<Resources>,
     #[serde(deserialize_with = "exact")]
     pub volume_mounts: Vec<VolumeMount>,
@@ -187,7 +187,7 @@ pub struct PodSpec {
     pub host_pid: Option<bool>,
     #[serde(rename = "hostIPC")]
     pub host_ipc: Option<bool>,
-    pub security_context: Option<SecurityContext>,
+    pub security_context: Option<Box<SecurityContext>>,
 }
 
 impl PodSpec {

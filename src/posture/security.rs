@@ -22,13 +22,13 @@ pub fn check(s: &Subject, out: &mut Findings) {
     let none = crate::model::SecurityContext::default();
     let no_caps = crate::model::Capabilities::default();
     for t in s.templates() {
-        let pod_sc = t.spec.security_context.as_ref().unwrap_or(&none);
+        let pod_sc = t.spec.security_context.as_deref().unwrap_or(&none);
         for (i, init, c) in t.spec.all_containers() {
             let path = format!(
                 "{obj} {}",
                 super::subject::ContainerPath { template: t.path, init, index: i, name: &c.name }
             );
-            let sc = c.security_context.as_ref().unwrap_or(&none);
+            let sc = c.security_context.as_deref().unwrap_or(&none);
             if sc.privileged == Some(true) {
                 out.add(
                     rule!("RAY-SEC-001"),

@@ -6,18 +6,37 @@
 
 use kube::runtime::watcher::Event;
 use kube::Resource;
-use std::collections::HashMap;
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-type Key = (String, String);
+/// An object, equal to another of the same namespace and name: the set of them is keyed by
+/// what the objects already hold, not by copies of their names.
+struct Keyed<K>(Arc<K>);
 
-fn key<K: Resource>(o: &K) -> Key {
-    let m = o.meta();
-    (m.namespace.clone().unwrap_or_default(), m.name.clone().unwrap_or_default())
+impl<K: Resource> Keyed<K> {
+    fn key(&self) -> (Option<&str>, Option<&str>) {
+        let m = self.0.meta();
+        (m.namespace.as_deref(), m.name.as_deref())
+    }
+}
+
+impl<K: Resource> PartialEq for Keyed<K> {
+    fn eq(&self, other: &Self) -> bool {
+        self.key() == other.key()
+    }
+}
+
+impl<K: Resource> Eq for Keyed<K> {}
+
+impl<K: Resource> Hash for Keyed<K> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.key().hash(h);
+    }
 }
 
 struct Inner<K> {
-    objects: HashMap<Key, Arc<K>>,
+    objects: HashSet<Keyed<K>>,
     /// The pages of a list under way.
     listing: Option<Vec<Arc<K>>>,
 }
@@ -35,7 +54,7 @@ impl<K> Clone for Store<K> {
 
 impl<K> Default for Store<K> {
     fn default() -> Self {
-        Store { inner: Arc::new(RwLock::new(Inner { objects: HashMap::new(), listing: None })) }
+        Store { inner: Arc::new(RwLock::new(Inner { objects: HashSet::new(), listing: None })) }
     }
 }
 
@@ -53,23 +72,23 @@ impl<K: Resource> Store<K> {
         let mut s = self.write();
         match ev {
             Event::Apply(o) => {
-                s.objects.insert(key(&o), Arc::new(o));
+                s.objects.replace(Keyed(Arc::new(o)));
             }
             Event::Delete(o) => {
-                s.objects.remove(&key(&o));
+                s.objects.remove(&Keyed(Arc::new(o)));
             }
             Event::Init => s.listing = Some(Vec::new()),
             Event::InitApply(o) => s.listing.get_or_insert_with(Vec::new).push(Arc::new(o)),
             Event::InitDone => {
                 let listed = s.listing.take().unwrap_or_default();
-                s.objects = listed.into_iter().map(|o| (key(&*o), o)).collect();
+                s.objects = listed.into_iter().map(Keyed).collect();
             }
         }
     }
 
     /// Every object, as of the last complete list and the changes since.
     pub fn state(&self) -> Vec<Arc<K>> {
-        self.read().objects.values().cloned().collect()
+        self.read().objects.iter().map(|k| k.0.clone()).collect()
     }
 
     /// What the list under way has brought so far (empty when none is).
