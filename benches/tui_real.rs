@@ -159,7 +159,8 @@ fn main() {
     );
 
     let (_, shown) = times_to_screen(&sock, &cmd, &rows, &graded, Duration::from_secs(60));
-    assert!(shown.is_some(), "the TUI did not show the graded clusters");
+    let screen = tmux(&sock, &["capture-pane", "-t", "b", "-p"]);
+    assert!(shown.is_some(), "the TUI did not show the graded clusters:\n{screen}");
     let pid = raydar_pid(&sock);
     assert!(!pid.is_empty(), "raydar's pid");
     std::thread::sleep(Duration::from_secs(20));
@@ -176,12 +177,68 @@ fn main() {
     assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "raydar exited while idle");
     churn(&rt, env, &sock, &pid);
     tmux(&sock, &["kill-server"]);
+    kdash(&sock, &kc, &dir);
     if std::env::var_os("TUI_REAL_HOLD").is_some() {
         println!("holding the server for you: KUBECONFIG={} (Ctrl-C ends it)", kc.display());
         loop {
             std::thread::sleep(Duration::from_secs(3600));
         }
     }
+}
+
+/// The peer, side by side on the same server (issue #14): kdash, when it is on the PATH
+/// (`cargo install kdash`). Start → first namespace row and → first pod of the population on
+/// screen (median of 3), RSS 30 s after start, CPU over 10 s idle.
+fn kdash(sock: &str, kc: &std::path::Path, dir: &std::path::Path) {
+    let Ok(v) = Command::new("kdash").arg("--version").output() else {
+        println!("kdash: not installed, no side-by-side row (cargo install kdash)");
+        return;
+    };
+    let version = String::from_utf8_lossy(&v.stdout).trim().to_string();
+    let cmd = format!("env KUBECONFIG={} HOME={} kdash", kc.display(), dir.display());
+    // kdash lists namespaces first, then the pods of all namespaces.
+    let namespace_row = |s: &str| s.contains("team-0");
+    let pod_row = |s: &str| s.contains(" rc-0");
+    let (mut firsts, mut pods) = (Vec::new(), Vec::new());
+    for _ in 0..3 {
+        let (a, b) = times_to_screen(sock, &cmd, &namespace_row, &pod_row, Duration::from_secs(60));
+        firsts.extend(a);
+        pods.extend(b);
+        tmux(sock, &["kill-server"]);
+    }
+    if firsts.is_empty() {
+        println!("{version}: no namespace row within 60 s");
+        return;
+    }
+    println!("{:<60} {}", format!("{version}: start → first namespace row"), ms(median(firsts)));
+    if !pods.is_empty() {
+        println!("{:<60} {}", format!("{version}: start → first pod row"), ms(median(pods)));
+    }
+    let _ = times_to_screen(sock, &cmd, &namespace_row, &pod_row, Duration::from_secs(60));
+    let pane = tmux(sock, &["display", "-p", "-t", "b", "#{pane_pid}"]).trim().to_string();
+    let pid = match std::fs::read_to_string(format!("/proc/{pane}/comm")) {
+        Ok(c) if c.trim() == "kdash" => pane,
+        _ => {
+            let kids = Command::new("pgrep").arg("-P").arg(&pane).output().unwrap();
+            String::from_utf8_lossy(&kids.stdout).lines().next().unwrap_or("").to_string()
+        }
+    };
+    std::thread::sleep(Duration::from_secs(20));
+    let c0 = cpu_ticks(&pid);
+    std::thread::sleep(Duration::from_secs(10));
+    let c1 = cpu_ticks(&pid);
+    println!(
+        "{:<60} {:.0} MiB (peak {:.0} MiB)",
+        format!("{version}: RSS 30 s after start"),
+        status_kb(&pid, "VmRSS:") / 1024.0,
+        status_kb(&pid, "VmHWM:") / 1024.0
+    );
+    println!(
+        "{:<60} {:.2}% of a core",
+        format!("{version}: idle CPU over 10 s"),
+        (c1 - c0) as f64 / 10.0
+    );
+    tmux(sock, &["kill-server"]);
 }
 
 /// Churn: 50 pod changes a second for 30 s (annotations on pods all over the population), and

@@ -88,6 +88,9 @@ pub enum GuardCommand {
         /// Rule ids to guard, comma-separated (default: the rules on by default).
         #[arg(long, value_delimiter = ',', value_name = "ID,…")]
         rules: Vec<String>,
+        /// Guard the namespaces with these labels (`env=prod,team in (ml)`), instead of -n.
+        #[arg(long, value_name = "SELECTOR")]
+        namespace_selector: Option<String>,
         #[arg(short = 'o', long, value_enum, default_value = "yaml")]
         output: ManifestOutput,
     },
@@ -97,6 +100,8 @@ pub enum GuardCommand {
         mode: GuardMode,
         #[arg(long, value_delimiter = ',', value_name = "ID,…")]
         rules: Vec<String>,
+        #[arg(long, value_name = "SELECTOR")]
+        namespace_selector: Option<String>,
         /// Show the preview and the server's dry run; write nothing.
         #[arg(long)]
         dry_run: bool,
@@ -251,19 +256,30 @@ pub async fn options(g: &Global) -> Result<(Options, Option<DemoServer>), String
     Ok((opts, demo))
 }
 
+/// The guard's options from the command line; an unreadable selector, or a selector with
+/// -n, is an error.
 fn guard_options(
     mode: GuardMode,
     rules: Vec<String>,
     namespaces: &[String],
-) -> crate::guard::GuardOptions {
-    crate::guard::GuardOptions {
+    selector: Option<&str>,
+) -> Result<crate::guard::GuardOptions, String> {
+    let namespace_selector = match selector {
+        Some(_) if !namespaces.is_empty() => {
+            return Err("--namespace-selector and -n both pick namespaces: give one".into())
+        }
+        Some(s) => Some(crate::semantics::labels::parse_selector(s)?),
+        None => None,
+    };
+    Ok(crate::guard::GuardOptions {
         mode: match mode {
             GuardMode::Warn => crate::guard::Mode::Warn,
             GuardMode::Deny => crate::guard::Mode::Deny,
         },
         rules,
         namespaces: namespaces.to_vec(),
-    }
+        namespace_selector,
+    })
 }
 
 /// `raydar guard plan`: the manifests, as a YAML stream or a JSON List.
@@ -335,12 +351,31 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             };
             Ok(crate::scan::run(&opts, &files, format, fail_on).await)
         }
-        Some(Command::Guard(GuardCommand::Plan { mode, rules, output })) => {
-            guard_plan(&guard_options(mode, rules, &cli.global.namespaces), output)
+        Some(Command::Guard(GuardCommand::Plan { mode, rules, namespace_selector, output })) => {
+            let sel = namespace_selector.as_deref();
+            match guard_options(mode, rules, &cli.global.namespaces, sel) {
+                Ok(guard) => guard_plan(&guard, output),
+                Err(e) => {
+                    eprintln!("raydar: {e}");
+                    Ok(2)
+                }
+            }
         }
-        Some(Command::Guard(GuardCommand::Apply { mode, rules, dry_run, yes })) => {
-            let guard = guard_options(mode, rules, &cli.global.namespaces);
-            Ok(crate::fixcmd::guard_apply(&opts, &guard, dry_run, yes).await)
+        Some(Command::Guard(GuardCommand::Apply {
+            mode,
+            rules,
+            namespace_selector,
+            dry_run,
+            yes,
+        })) => {
+            let sel = namespace_selector.as_deref();
+            match guard_options(mode, rules, &cli.global.namespaces, sel) {
+                Ok(guard) => Ok(crate::fixcmd::guard_apply(&opts, &guard, dry_run, yes).await),
+                Err(e) => {
+                    eprintln!("raydar: {e}");
+                    Ok(2)
+                }
+            }
         }
         Some(Command::Guard(GuardCommand::Status)) => Ok(crate::fixcmd::guard_status(&opts).await),
         Some(Command::Guard(GuardCommand::Remove { dry_run, yes })) => {

@@ -90,3 +90,101 @@ pub(super) fn exempt(id: &str) -> String {
         super::EXEMPT
     )
 }
+
+/// The numbers of a Ray version at the start of a string, as `parse_version` reads them (the
+/// patch only when a digit follows its dot). Up to 9 digits each: CEL's ints are 64-bit,
+/// the posture engine's `u32`.
+const VERSION_HEAD: &str = r"^v*[0-9]{1,9}\.[0-9]{1,9}(\.[0-9]{1,9})?";
+
+/// What follows the numbers when it marks a pre-release (`rc1`, `.dev0`, `-beta`), as
+/// `is_pre_release` reads it: one of these words, then nothing, a digit, `.` or `-`.
+const PRE_RELEASE: &str = r"(?s)^[-.+]*(rc|a|b|dev|alpha|beta|pre|preview)($|[0-9.\-].*$)";
+
+/// CEL string literal of a regular expression.
+fn re(r: &str) -> String {
+    format!("'{}'", r.replace('\\', "\\\\"))
+}
+
+/// Holds when the Ray version in the string `v` is below 2.54.0 (a 2.54.0 pre-release is);
+/// false when `v` names no version (`parse_version` reads none). (No `cel.bind` on
+/// kube-apiserver 1.36's admission CEL: the parts are written out.)
+fn version_below_2_54(v: &str) -> String {
+    let head = format!("{v}.find({})", re(VERSION_HEAD));
+    let rest = format!("{v}.substring({head}.size())");
+    let pre = format!("{rest}.lowerAscii().matches({})", re(PRE_RELEASE));
+    let n = |i: usize| format!("int({head}.replace('v', '').split('.')[{i}])");
+    let patch_zero = format!("({head}.split('.').size() < 3 || {} == 0)", n(2));
+    format!(
+        "({head} != '' && ({rest} == '' || {rest}.matches('^[-+.]') || {pre}) && \
+         ({major} < 2 || ({major} == 2 && ({minor} < 54 || \
+         ({minor} == 54 && {patch_zero} && {pre})))))",
+        major = n(0),
+        minor = n(1),
+    )
+}
+
+/// Holds when the string `v` is a Ray version (`parse_version` reads it).
+fn version_parses(v: &str) -> String {
+    let head = format!("{v}.find({})", re(VERSION_HEAD));
+    let rest = format!("{v}.substring({head}.size())");
+    format!(
+        "({head} != '' && ({rest} == '' || {rest}.matches('^[-+.]') || \
+         {rest}.lowerAscii().matches({})))",
+        re(PRE_RELEASE)
+    )
+}
+
+/// The tag of the head's first container's image, as `split_image` reads it ('' if none).
+fn head_image_tag(spec: &str) -> String {
+    let name = format!(
+        "{spec}.?headGroupSpec.?template.?spec.?containers[?0].?image.orValue('').split('@')[0]"
+    );
+    let after = format!("{name}.substring({name}.lastIndexOf(':') + 1)");
+    format!("({name}.lastIndexOf(':') >= 0 && !{after}.contains('/') ? {after} : '')")
+}
+
+/// RAY-VER-001: the Ray version (`rayVersion` when it names one, else the head image's tag)
+/// is not below 2.54, the first release without the dashboard vulnerabilities the rule cites.
+pub(super) fn supported_version(spec: &str) -> String {
+    let field = format!("{spec}.?rayVersion.orValue('')");
+    let tag = head_image_tag(spec);
+    format!(
+        "!({} ? {} : {})",
+        version_parses(&field),
+        version_below_2_54(&field),
+        version_below_2_54(&tag)
+    )
+}
+
+/// Holds when the first env var named `name` of the pod spec `pod`'s first container (the Ray
+/// container) has one of `values` (`Container::env_value`).
+fn ray_env_in(pod: &str, name: &str, values: &[&str]) -> String {
+    let values: Vec<String> = values.iter().map(|v| format!("'{v}'")).collect();
+    format!(
+        "{pod}.?containers[?0].?env.orValue([]).filter(e, e.name == '{name}')\
+         .map(e, e.?value.orValue(''))[?0].orValue('') in [{}]",
+        values.join(", ")
+    )
+}
+
+/// RAY-AUTH-001 (opt-in): Ray token authentication, by `authOptions.mode` or the head's
+/// `RAY_AUTH_MODE`.
+pub(super) fn token_auth(spec: &str) -> String {
+    format!(
+        "{spec}.?authOptions.?mode.orValue('') == 'token' || {}",
+        ray_env_in(&format!("{spec}.?headGroupSpec.?template.?spec"), "RAY_AUTH_MODE", &["token"])
+    )
+}
+
+/// RAY-TLS-001 (opt-in): TLS by `tlsOptions.enabled`, or `RAY_USE_TLS` on the Ray container
+/// of the head or of some worker group. (A partial setup is RAY-TLS-002, which needs the
+/// whole cluster to judge and is not guarded.)
+pub(super) fn tls_on(spec: &str) -> String {
+    let on = ["1", "true", "True"];
+    format!(
+        "{spec}.?tlsOptions.?enabled.orValue(false) || {} || \
+         {spec}.?workerGroupSpecs.orValue([]).exists(g, {})",
+        ray_env_in(&format!("{spec}.?headGroupSpec.?template.?spec"), "RAY_USE_TLS", &on),
+        ray_env_in("g.?template.?spec", "RAY_USE_TLS", &on),
+    )
+}

@@ -137,6 +137,88 @@ pub async fn prepare_remove(client: &kube::Client) -> Result<Prepared, String> {
     Ok(checks(client, plan).await)
 }
 
+/// Where a binding applies, from its namespace selector: the namespaces it names, or the
+/// selector as kubectl writes one (`env in (prod),team=ml`), or all namespaces.
+fn scope(selector: Option<&Value>) -> String {
+    let Some(sel) = selector.filter(|s| s.as_object().is_some_and(|o| !o.is_empty())) else {
+        return "all namespaces".into();
+    };
+    let values = |e: &Value| -> Vec<String> {
+        e["values"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect()
+    };
+    let exprs = sel["matchExpressions"].as_array().cloned().unwrap_or_default();
+    if sel.get("matchLabels").is_none()
+        && exprs.len() == 1
+        && exprs[0]["key"] == "kubernetes.io/metadata.name"
+        && exprs[0]["operator"] == "In"
+    {
+        return values(&exprs[0]).join(",");
+    }
+    let mut parts: Vec<String> = sel["matchLabels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+        .collect();
+    for e in &exprs {
+        let key = e["key"].as_str().unwrap_or_default();
+        parts.push(match e["operator"].as_str().unwrap_or_default() {
+            "In" => format!("{key} in ({})", values(e).join(",")),
+            "NotIn" => format!("{key} notin ({})", values(e).join(",")),
+            "DoesNotExist" => format!("!{key}"),
+            _ => key.to_string(),
+        });
+    }
+    format!("namespaces with {}", parts.join(","))
+}
+
+/// The guard in a few words, for the TUI's header: `guard: off`, `guard: warn, 6 rules`,
+/// `guard: deny, 6 rules (2 namespaces)`.
+pub fn summary(objects: &[(Kind, Value)]) -> String {
+    let bindings: Vec<&Value> = objects
+        .iter()
+        .filter(|(k, _)| *k == Kind::ValidatingAdmissionPolicyBinding)
+        .map(|(_, v)| v)
+        .collect();
+    if bindings.is_empty() {
+        return "guard: off".into();
+    }
+    let deny = |b: &&&Value| {
+        b["spec"]["validationActions"].as_array().is_some_and(|a| a.iter().any(|x| x == "Deny"))
+    };
+    let mode = match bindings.iter().filter(deny).count() {
+        0 => "warn",
+        n if n == bindings.len() => "deny",
+        _ => "warn/deny",
+    };
+    let mut rules: Vec<&str> = objects
+        .iter()
+        .filter(|(k, _)| *k == Kind::ValidatingAdmissionPolicy)
+        .flat_map(|(_, v)| v["spec"]["validations"].as_array().into_iter().flatten())
+        .filter_map(|val| val["message"].as_str()?.split_whitespace().next())
+        .collect();
+    rules.sort_unstable();
+    rules.dedup();
+    let scopes: std::collections::BTreeSet<String> = bindings
+        .iter()
+        .map(|b| scope(b.pointer("/spec/matchResources/namespaceSelector")))
+        .collect();
+    let scope = match scopes.iter().next() {
+        Some(s) if scopes.len() == 1 && s == "all namespaces" => String::new(),
+        Some(s) if scopes.len() == 1 && !s.starts_with("namespaces with") => {
+            format!(" ({} namespaces)", s.split(',').count())
+        }
+        _ => " (some namespaces)".into(),
+    };
+    format!("guard: {mode}, {} rules{scope}", rules.len())
+}
+
 /// One line per binding: its mode, where it applies and the rules its policy checks.
 pub fn status_lines(objects: &[(Kind, Value)]) -> Vec<String> {
     let rules_of = |policy: &str| -> Vec<String> {
@@ -164,15 +246,7 @@ pub fn status_lines(objects: &[(Kind, Value)]) -> Vec<String> {
             .filter_map(Value::as_str)
             .collect();
         let mode = if actions.contains(&"Deny") { "deny" } else { "warn" };
-        let namespaces: Vec<&str> = b
-            .pointer("/spec/matchResources/namespaceSelector/matchExpressions/0/values")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .collect();
-        let scope =
-            if namespaces.is_empty() { "all namespaces".to_string() } else { namespaces.join(",") };
+        let scope = scope(b.pointer("/spec/matchResources/namespaceSelector"));
         let kind = policy.trim_start_matches("raydar-guard-");
         lines.push(format!("{kind:<12} {mode:<5} {scope:<24} {}", rules_of(policy).join(", ")));
     }
@@ -181,8 +255,20 @@ pub fn status_lines(objects: &[(Kind, Value)]) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::contains;
+    use super::{contains, scope};
     use serde_json::json;
+
+    #[test]
+    fn a_binding_scope_reads_as_its_namespaces_or_selector() {
+        assert_eq!(scope(None), "all namespaces");
+        let names = json!({"matchExpressions": [
+            {"key": "kubernetes.io/metadata.name", "operator": "In", "values": ["a", "b"]}]});
+        assert_eq!(scope(Some(&names)), "a,b");
+        let sel = json!({"matchLabels": {"team": "ml"}, "matchExpressions": [
+            {"key": "env", "operator": "In", "values": ["prod"]},
+            {"key": "legacy", "operator": "DoesNotExist"}]});
+        assert_eq!(scope(Some(&sel)), "namespaces with team=ml,env in (prod),!legacy");
+    }
 
     #[test]
     fn server_defaults_do_not_count_as_changes() {

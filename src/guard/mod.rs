@@ -7,9 +7,10 @@
 mod cel;
 mod install;
 
-pub use install::{installed, prepare, prepare_remove, status_lines};
+pub use install::{installed, prepare, prepare_remove, status_lines, summary};
 
 use crate::semantics::ray::{SpecHolder, SPEC_HOLDERS};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde_json::{json, Value};
 
 /// What a binding does with a violation.
@@ -49,12 +50,16 @@ pub struct Guarded {
 }
 
 /// The rules the guard enforces.
-pub const GUARDED: [Guarded; 5] = [
+pub const GUARDED: [Guarded; 8] = [
     Guarded { id: "RAY-SVC-001", default_on: true, ok: cel::service_type_ok },
     Guarded { id: "RAY-EXP-004", default_on: true, ok: cel::no_ingress },
     Guarded { id: "RAY-SEC-001", default_on: true, ok: cel::not_privileged },
     Guarded { id: "RAY-SEC-005", default_on: true, ok: cel::no_host_namespaces },
     Guarded { id: "RAY-CRED-001", default_on: true, ok: cel::no_literal_credentials },
+    Guarded { id: "RAY-VER-001", default_on: true, ok: cel::supported_version },
+    // Opt-in: many teams do not run Ray with token auth or TLS yet.
+    Guarded { id: "RAY-AUTH-001", default_on: false, ok: cel::token_auth },
+    Guarded { id: "RAY-TLS-001", default_on: false, ok: cel::tls_on },
 ];
 
 /// What to guard, and where.
@@ -63,8 +68,10 @@ pub struct GuardOptions {
     pub mode: Mode,
     /// Rule ids; empty: the rules on by default.
     pub rules: Vec<String>,
-    /// Namespaces to guard; empty: every namespace.
+    /// Namespaces to guard; empty: every namespace (or those `namespace_selector` picks).
     pub namespaces: Vec<String>,
+    /// The namespaces to guard by their labels (`--namespace-selector`).
+    pub namespace_selector: Option<LabelSelector>,
 }
 
 /// The label raydar puts on what it installs.
@@ -158,6 +165,8 @@ fn binding(h: &SpecHolder, opts: &GuardOptions) -> Value {
     if !opts.namespaces.is_empty() {
         spec["matchResources"] = json!({"namespaceSelector": {"matchExpressions": [{
             "key": "kubernetes.io/metadata.name", "operator": "In", "values": opts.namespaces}]}});
+    } else if let Some(sel) = &opts.namespace_selector {
+        spec["matchResources"] = json!({"namespaceSelector": sel});
     }
     json!({
         "apiVersion": "admissionregistration.k8s.io/v1",
@@ -189,7 +198,7 @@ mod tests {
         let job = &objs[2];
         assert_eq!(job["metadata"]["name"], "raydar-guard-rayjob");
         assert_eq!(job["spec"]["matchConstraints"]["resourceRules"][0]["resources"][0], "rayjobs");
-        assert_eq!(job["spec"]["validations"].as_array().map(Vec::len), Some(5));
+        assert_eq!(job["spec"]["validations"].as_array().map(Vec::len), Some(6));
         let svc = job["spec"]["variables"][1]["expression"].as_str().unwrap_or("");
         assert!(svc.starts_with("!(object.?spec.?rayClusterSpec.?headGroupSpec"), "{svc}");
         let msg = job["spec"]["validations"][0]["message"].as_str().unwrap_or("");
@@ -201,12 +210,20 @@ mod tests {
             mode: Mode::Deny,
             rules: vec!["RAY-SEC-001".into()],
             namespaces: vec!["ray-prod".into()],
+            namespace_selector: None,
         };
         let objs = plan(&deny).unwrap_or_default();
         assert_eq!(objs[0]["spec"]["validations"].as_array().map(Vec::len), Some(1));
         assert_eq!(objs[1]["spec"]["validationActions"], json!(["Deny"]));
         let sel = &objs[1]["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"][0];
         assert_eq!(sel["values"], json!(["ray-prod"]));
+        let by_label = GuardOptions {
+            namespace_selector: crate::semantics::labels::parse_selector("env in (prod)").ok(),
+            ..Default::default()
+        };
+        let objs = plan(&by_label).unwrap_or_default();
+        let sel = &objs[1]["spec"]["matchResources"]["namespaceSelector"]["matchExpressions"][0];
+        assert_eq!((&sel["key"], &sel["operator"]), (&json!("env"), &json!("In")));
         let bad = GuardOptions { rules: vec!["RAY-NET-001".into()], ..Default::default() };
         assert!(plan(&bad).is_err_and(|e| e.contains("RAY-NET-001 cannot be guarded")));
     }

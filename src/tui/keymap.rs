@@ -32,6 +32,8 @@ pub enum Action {
     StopForward,
     Fix,
     Undo,
+    /// The guard's plan (`raydar guard apply`), in the fix preview.
+    Guard,
     /// Fix preview: write the plan (the fixes that need no typed confirmation).
     Confirm,
     /// Command line: complete the word.
@@ -76,7 +78,7 @@ impl Layer {
 }
 
 impl Action {
-    pub const ALL: [(Action, &'static str); 25] = [
+    pub const ALL: [(Action, &'static str); 26] = [
         (Self::Quit, "quit"),
         (Self::Up, "up"),
         (Self::Down, "down"),
@@ -100,6 +102,7 @@ impl Action {
         (Self::StopForward, "stop_forward"),
         (Self::Fix, "fix"),
         (Self::Undo, "undo"),
+        (Self::Guard, "guard"),
         (Self::Confirm, "confirm"),
         (Self::Complete, "complete"),
     ];
@@ -111,7 +114,7 @@ impl Action {
     /// Whether the key does anything: `--read-only` removes the ones that write.
     pub fn available(self, read_only: bool) -> bool {
         match self {
-            Self::Fix | Self::Undo => !read_only,
+            Self::Fix | Self::Undo | Self::Guard => !read_only,
             _ => true,
         }
     }

@@ -267,6 +267,14 @@ async fn event_loop(
                             .await;
                     });
                 }
+                Cmd::PlanGuard => {
+                    let (client, tx) = (client.clone(), tx.clone());
+                    tokio::spawn(async move {
+                        let opts = crate::guard::GuardOptions::default();
+                        let r = crate::guard::prepare(&client, &opts).await;
+                        let _ = tx.send(Msg::FixPrepared(r.map(Box::new))).await;
+                    });
+                }
                 Cmd::Apply(plan) => {
                     let (client, tx) = (client.clone(), tx.clone());
                     let (context, server) = (model.context.clone(), model.server.clone());

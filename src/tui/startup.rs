@@ -32,7 +32,8 @@ pub(super) async fn identity(client: kube::Client) -> Msg {
         .and_then(|l| l.items.into_iter().next())
         .and_then(|d| d.spec?.template.spec?.containers.first()?.image.clone())
         .and_then(|img| img.rsplit_once(':').map(|(_, t)| t.to_string()));
-    Msg::Identity { user: user.unwrap_or_else(|| "?".into()), kuberay }
+    let guard = crate::guard::installed(client).await.ok().map(|o| crate::guard::summary(&o));
+    Msg::Identity { user: user.unwrap_or_else(|| "?".into()), kuberay, guard }
 }
 
 /// Which namespaces to watch: None = cluster-wide.

@@ -115,13 +115,21 @@ pub enum FixStage {
 pub struct FixModal {
     /// `service-clusterip on ray-prod/train-exposed`, or `undo`.
     pub title: String,
-    /// Set for fixes (None for undo): what to plan again after a conflict.
-    pub fix: Option<(String, String, crate::remediate::FixId)>,
+    /// What to plan again after a conflict.
+    pub replan: Replan,
     pub stage: FixStage,
     /// First line shown of the preview.
     pub scroll: u16,
     /// The typed confirmation for plans that delete something.
     pub confirm: Input,
+}
+
+/// What a fix preview plans: a fix, an undo, or the guard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Replan {
+    Fix(String, String, crate::remediate::FixId),
+    Undo,
+    Guard,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,6 +169,8 @@ pub struct Model {
     pub server: String,
     pub user: String,
     pub kuberay: Option<String>,
+    /// The context's guard (`guard: warn, 6 rules`), once known.
+    pub guard: Option<String>,
     pub read_only: bool,
     pub rows: Vec<Arc<Row>>,
     pub errors: Vec<ScanError>,
@@ -220,6 +230,7 @@ impl Model {
             server: server.into(),
             user: String::new(),
             kuberay: None,
+            guard: None,
             read_only,
             rows: Vec::new(),
             errors: Vec::new(),

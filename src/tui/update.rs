@@ -2,7 +2,7 @@
 //! Background work is requested as a `Cmd` and answers with a `Msg`.
 
 use super::keymap::{Action, Layer};
-use super::state::{FixModal, FixStage, Focus, Link, Mode, Model, Refresh, Sort, Tab};
+use super::state::{FixModal, FixStage, Focus, Link, Mode, Model, Refresh, Replan, Sort, Tab};
 use crate::remediate::session::Prepared;
 use crate::remediate::{FixId, Plan};
 use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
@@ -22,6 +22,8 @@ pub enum Msg {
     Identity {
         user: String,
         kuberay: Option<String>,
+        /// The guard's summary (None: raydar may not read the policies).
+        guard: Option<String>,
     },
     Exported(Result<(String, String), String>),
     /// `:ctx` finished switching (or failed).
@@ -54,6 +56,8 @@ pub enum Cmd {
     PlanFix(String, String, FixId),
     /// Plan the undo of the newest change on this server.
     PlanUndo,
+    /// The guard's plan, with the default options (warn, the rules on by default).
+    PlanGuard,
     /// Write a confirmed plan and journal it.
     Apply(Box<Plan>),
 }
@@ -138,7 +142,7 @@ fn start_fix(m: &mut Model) -> Vec<Cmd> {
     let (ns, name) = (e.namespace.clone(), e.name.clone());
     m.fix = Some(FixModal {
         title: format!("{fix} on {ns}/{name}"),
-        fix: Some((ns.clone(), name.clone(), fix)),
+        replan: Replan::Fix(ns.clone(), name.clone(), fix),
         stage: FixStage::Planning,
         scroll: 0,
         confirm: tui_input::Input::default(),
@@ -399,13 +403,24 @@ fn key(m: &mut Model, k: KeyEvent) -> Vec<Cmd> {
         Action::Undo => {
             m.fix = Some(FixModal {
                 title: "undo the last change".into(),
-                fix: None,
+                replan: Replan::Undo,
                 stage: FixStage::Planning,
                 scroll: 0,
                 confirm: tui_input::Input::default(),
             });
             m.mode = Mode::Fix;
             return vec![Cmd::PlanUndo];
+        }
+        Action::Guard => {
+            m.fix = Some(FixModal {
+                title: "guard: raydar's admission policies".into(),
+                replan: Replan::Guard,
+                stage: FixStage::Planning,
+                scroll: 0,
+                confirm: tui_input::Input::default(),
+            });
+            m.mode = Mode::Fix;
+            return vec![Cmd::PlanGuard];
         }
     }
     vec![]
@@ -445,9 +460,10 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Cmd> {
             }
             vec![]
         }
-        Msg::Identity { user, kuberay } => {
+        Msg::Identity { user, kuberay, guard } => {
             m.user = user;
             m.kuberay = kuberay;
+            m.guard = guard;
             vec![]
         }
         Msg::Exported(Ok((json, md))) => {
@@ -514,23 +530,17 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Cmd> {
         }
         Msg::FixApplied(Err((e, conflict))) => {
             let Some(modal) = m.fix.as_mut() else { return vec![] };
-            match (&modal.fix, conflict) {
-                (Some((ns, name, fix)), true) => {
-                    m.notice = Some((format!("{e}; here is the new plan"), true));
-                    let cmd = Cmd::PlanFix(ns.clone(), name.clone(), *fix);
-                    modal.stage = FixStage::Planning;
-                    vec![cmd]
-                }
-                (None, true) => {
-                    modal.stage = FixStage::Planning;
-                    m.notice = Some((format!("{e}; here is the new plan"), true));
-                    vec![Cmd::PlanUndo]
-                }
-                (_, false) => {
-                    modal.stage = FixStage::Done(e, true);
-                    vec![]
-                }
+            if !conflict {
+                modal.stage = FixStage::Done(e, true);
+                return vec![];
             }
+            m.notice = Some((format!("{e}; here is the new plan"), true));
+            modal.stage = FixStage::Planning;
+            vec![match &modal.replan {
+                Replan::Fix(ns, name, fix) => Cmd::PlanFix(ns.clone(), name.clone(), *fix),
+                Replan::Undo => Cmd::PlanUndo,
+                Replan::Guard => Cmd::PlanGuard,
+            }]
         }
     }
 }

@@ -77,6 +77,9 @@ fn render_header(m: &Model, f: &mut Frame, area: Rect) {
             .map_or_else(|| "KubeRay ?".to_string(), |v| format!("KubeRay {v}"));
         spans.push(Span::styled(format!(" {kr} "), t.get("header")));
     }
+    if let Some(g) = m.guard.as_deref().filter(|_| area.width >= 110) {
+        spans.push(Span::styled(format!(" {g} "), t.get("header")));
+    }
     if !m.forwards.is_empty() {
         spans.push(Span::styled(
             format!(" forwards: {} ", m.forwards.len()),

@@ -108,6 +108,83 @@ fn variants() -> Vec<Variant> {
             },
             None,
         ),
+        ("ver-2.9", |s| s["rayVersion"] = json!("2.9.0"), None),
+        ("ver-2.9-short", |s| s["rayVersion"] = json!("2.9"), None),
+        ("ver-2.53.1", |s| s["rayVersion"] = json!("2.53.1"), None),
+        ("ver-2.54-rc", |s| s["rayVersion"] = json!("2.54.0rc1"), None),
+        ("ver-2.54-dev", |s| s["rayVersion"] = json!("2.54.0.dev0"), None),
+        ("ver-2.54-variant", |s| s["rayVersion"] = json!("2.54.0-py311-gpu"), None),
+        ("ver-2.54.1-beta", |s| s["rayVersion"] = json!("v2.54.1-beta"), None),
+        ("ver-3.0", |s| s["rayVersion"] = json!("3.0.0+build.5"), None),
+        ("ver-no-patch-digit", |s| s["rayVersion"] = json!("2.9.x"), None),
+        ("ver-junk-patch", |s| s["rayVersion"] = json!("2.9.1x"), None),
+        (
+            "ver-latest-old-image",
+            |s| {
+                s["rayVersion"] = json!("latest");
+                s["headGroupSpec"]["template"]["spec"]["containers"][0]["image"] =
+                    json!("registry.example.com:5000/ray/ray:2.47.1-py311@sha256:abc");
+            },
+            None,
+        ),
+        (
+            "ver-absent-new-image",
+            |s| {
+                s.as_object_mut().map(|o| o.remove("rayVersion"));
+                s["headGroupSpec"]["template"]["spec"]["containers"][0]["image"] =
+                    json!("rayproject/ray:2.60.0");
+            },
+            None,
+        ),
+        (
+            "ver-absent-untagged-image",
+            |s| {
+                s.as_object_mut().map(|o| o.remove("rayVersion"));
+                s["headGroupSpec"]["template"]["spec"]["containers"][0]["image"] =
+                    json!("localhost:5000/ray");
+            },
+            None,
+        ),
+        (
+            "ver-old-exempt",
+            |s| s["rayVersion"] = json!("2.40.0"),
+            Some("RAY-VER-001: pinned until the migration, ticket OPS-2"),
+        ),
+        ("auth-token", |s| s["authOptions"] = json!({"mode": "token"}), None),
+        ("auth-disabled", |s| s["authOptions"] = json!({"mode": "disabled"}), None),
+        (
+            "auth-head-env",
+            |s| {
+                s["headGroupSpec"]["template"]["spec"]["containers"][0]["env"] =
+                    json!([{"name": "RAY_AUTH_MODE", "value": "token"}])
+            },
+            None,
+        ),
+        (
+            "auth-worker-env-only",
+            |s| {
+                s["workerGroupSpecs"][0]["template"]["spec"]["containers"][0]["env"] =
+                    json!([{"name": "RAY_AUTH_MODE", "value": "token"}])
+            },
+            None,
+        ),
+        ("tls-options", |s| s["tlsOptions"] = json!({"enabled": true}), None),
+        (
+            "tls-worker-env",
+            |s| {
+                s["workerGroupSpecs"][1]["template"]["spec"]["containers"][0]["env"] =
+                    json!([{"name": "RAY_USE_TLS", "value": "true"}])
+            },
+            None,
+        ),
+        (
+            "tls-env-off",
+            |s| {
+                s["headGroupSpec"]["template"]["spec"]["containers"][0]["env"] =
+                    json!([{"name": "RAY_USE_TLS", "value": "0"}])
+            },
+            None,
+        ),
         (
             "privileged-exempt",
             |s| {
@@ -153,15 +230,41 @@ fn object(kind: &str, name: &str, spec: Value, exempt: Option<&str>) -> Value {
     o
 }
 
-/// The guarded rules the posture engine raises on `o` and does not mark exempt.
-fn raised(o: &Value) -> BTreeSet<&'static str> {
+/// The rules of `rules` the posture engine raises on `o` and does not mark exempt.
+fn raised(o: &Value, rules: &[&str]) -> BTreeSet<&'static str> {
     let mut inv = Inventory::default();
     inv.add_value(o.clone(), NS).unwrap();
     evaluate(&inv, &PostureConfig::default())
         .iter()
         .flat_map(|e| e.graded().map(|f| f.rule.id).collect::<Vec<_>>())
-        .filter(|id| GUARDED.iter().any(|g| g.id == *id))
+        .filter(|id| rules.contains(id))
         .collect()
+}
+
+/// The guarded rules on by default.
+fn default_rules() -> Vec<&'static str> {
+    GUARDED.iter().filter(|g| g.default_on).map(|g| g.id).collect()
+}
+
+/// What the server says to a dry-run create in warn mode: whether it admitted the object, and
+/// the rule ids its warnings name (one warning per failed validation, unlike a denial, which
+/// names the first).
+async fn warned(client: &kube::Client, o: &Value) -> (bool, BTreeSet<&'static str>) {
+    let kind = o["kind"].as_str().unwrap_or("");
+    let url = format!("/apis/ray.io/v1/namespaces/{NS}/{}s?dryRun=All", kind.to_lowercase());
+    let req = http::Request::post(url)
+        .header("content-type", "application/json")
+        .body(kube::client::Body::from(o.to_string().into_bytes()))
+        .unwrap();
+    let resp = client.send(req).await.unwrap();
+    let warnings: Vec<String> = resp
+        .headers()
+        .get_all("warning")
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).to_string())
+        .collect();
+    let ids = GUARDED.iter().map(|g| g.id).filter(|id| warnings.iter().any(|w| w.contains(id)));
+    (resp.status().is_success(), ids.collect())
 }
 
 /// What the server says to a dry-run create: None if admitted, else its message.
@@ -208,7 +311,12 @@ async fn the_real_server_denies_exactly_what_scan_raises_and_warns_in_warn_mode(
     )
     .await
     .unwrap();
-    let deny = GuardOptions { mode: Mode::Deny, rules: vec![], namespaces: vec![NS.into()] };
+    let deny = GuardOptions {
+        mode: Mode::Deny,
+        rules: vec![],
+        namespaces: vec![NS.into()],
+        namespace_selector: None,
+    };
     let objects = guard::plan(&deny).unwrap();
     install(&admin, &objects).await;
 
@@ -251,7 +359,7 @@ async fn the_real_server_denies_exactly_what_scan_raises_and_warns_in_warn_mode(
             let mut s = spec();
             change(&mut s);
             let o = object(kind, name, s, exempt);
-            let want = raised(&o);
+            let want = raised(&o, &default_rules());
             let got = admit(&admin, &o).await;
             match (&got, want.is_empty()) {
                 (None, true) => {}
@@ -269,6 +377,48 @@ async fn the_real_server_denies_exactly_what_scan_raises_and_warns_in_warn_mode(
         }
     }
     assert_eq!(checked, 4 * variants().len());
+
+    // Every guardable rule, the opt-in ones too, in warn mode: the server warns about exactly
+    // the rules scan raises, object by object.
+    let every: Vec<&str> = GUARDED.iter().map(|g| g.id).collect();
+    let all_warn = GuardOptions {
+        mode: Mode::Warn,
+        rules: every.iter().map(|id| id.to_string()).collect(),
+        namespaces: vec![NS.into()],
+        namespace_selector: None,
+    };
+    install(&admin, &guard::plan(&all_warn).unwrap()).await;
+    for kind in ["RayCluster", "RayJob", "RayService", "RayCronJob"] {
+        // The clean spec has neither token auth nor TLS: warned about both once in effect.
+        let probe = object(kind, "probe", spec(), None);
+        let mut live = false;
+        for _ in 0..100 {
+            let (ok, ids) = warned(&admin, &probe).await;
+            if ok && ids.contains("RAY-AUTH-001") && !ids.contains("RAY-SVC-001") {
+                live = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(live, "the {kind} guard never switched to warning about every rule");
+    }
+    let mut differ = Vec::new();
+    for kind in ["RayCluster", "RayJob", "RayService", "RayCronJob"] {
+        for (name, change, exempt) in variants() {
+            let mut s = spec();
+            change(&mut s);
+            let o = object(kind, name, s, exempt);
+            let (ok, got) = warned(&admin, &o).await;
+            assert!(ok, "{kind} {name}: refused in warn mode");
+            let want = raised(&o, &every);
+            if got != want {
+                differ
+                    .push(format!("{kind} {name}: scan raises {want:?}, the server warns {got:?}"));
+            }
+        }
+    }
+    assert!(differ.is_empty(), "{differ:#?}");
+    install(&admin, &objects).await;
 
     // Warn mode: admitted, with the rule in kubectl's warning; for the demo's own clusters.
     let warn = GuardOptions { mode: Mode::Warn, ..deny };

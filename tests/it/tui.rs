@@ -31,7 +31,10 @@ async fn snapshot(user: DemoUser) -> Refresh {
 pub fn model() -> Model {
     let mut m =
         Model::new("raydar-demo", "https://127.0.0.1:6443", Keymap::load(None).0, "dark", false);
-    update(&mut m, Msg::Identity { user: "raydar-admin".into(), kuberay: Some("v1.7.0".into()) });
+    update(
+        &mut m,
+        Msg::Identity { user: "raydar-admin".into(), kuberay: Some("v1.7.0".into()), guard: None },
+    );
     m.contexts = vec!["raydar-demo".into(), "prod-hz".into(), "prod-sh".into()];
     m
 }
@@ -70,7 +73,7 @@ async fn update_sequences() {
     assert_eq!(m.selected, 1);
     update(&mut m, key('G'));
     assert_eq!(m.selected, 11);
-    update(&mut m, key('g'));
+    update(&mut m, code(KeyCode::Home));
     assert_eq!(m.selected, 0);
     update(&mut m, code(KeyCode::Tab));
     assert_eq!(m.focus, Focus::Detail);
@@ -297,7 +300,7 @@ async fn fix_modal_flow_and_read_only() {
     m.mode = Mode::Fix;
     m.fix = Some(raydar::tui::state::FixModal {
         title: "t".into(),
-        fix: None,
+        replan: raydar::tui::state::Replan::Undo,
         stage: FixStage::Preview(Box::new(p.clone())),
         scroll: 0,
         confirm: Default::default(),
@@ -602,4 +605,48 @@ async fn live_changes_reevaluate_their_namespace_and_match_a_full_evaluation() {
     let hardened = snap.rows.iter().find(|r| r.entry.name == "hardened").unwrap();
     assert_eq!(hardened.entry.grade, "F", "a public dashboard fails the hardened cluster");
     live.abort();
+}
+
+/// `g` plans the guard in the fix preview; applied through the fixes' flow on the demo server,
+/// which stores the policies, the header then says what is guarded; read-only refuses `g`.
+#[tokio::test]
+async fn guard_key_plans_the_guard_and_the_header_shows_it() {
+    use raydar::guard::{self, GuardOptions};
+    use raydar::remediate::{journal::Journal, session};
+    use raydar::tui::state::FixStage;
+    let s = DemoServer::start(DemoOptions::default()).await.unwrap();
+    let admin = s.client(DemoUser::Admin).await.unwrap();
+    let mut m = model();
+    update(&mut m, Msg::Refresh(Box::new(snapshot(DemoUser::Admin).await)));
+    assert_eq!(update(&mut m, key('g')), [Cmd::PlanGuard]);
+    assert_eq!(m.mode, Mode::Fix);
+    let p = guard::prepare(&admin, &GuardOptions::default()).await.unwrap();
+    update(&mut m, Msg::FixPrepared(Ok(Box::new(p.clone()))));
+    let frame = render(&m, 120, 30);
+    assert!(frame.contains("create ValidatingAdmissionPolicy raydar-guard-raycluster"), "{frame}");
+    assert!(matches!(m.fix.as_ref().unwrap().stage, FixStage::Preview(_)));
+    // A conflict plans the guard again.
+    update(&mut m, key('y'));
+    assert_eq!(
+        update(&mut m, Msg::FixApplied(Err(("changed since the preview".into(), true)))),
+        [Cmd::PlanGuard]
+    );
+    let dir = std::env::temp_dir().join(format!("raydar-guard-tui-{}", std::process::id()));
+    let journal = Journal::new(dir.join("journal.jsonl"));
+    assert_eq!(guard::summary(&guard::installed(&admin).await.unwrap()), "guard: off");
+    session::commit(&admin, &p.plan, &journal, "raydar-demo", &s.url()).await.unwrap();
+    let installed = guard::installed(&admin).await.unwrap();
+    assert_eq!(installed.len(), 8, "a policy and a binding per Ray kind");
+    let summary = guard::summary(&installed);
+    assert_eq!(summary, "guard: warn, 6 rules");
+    update(
+        &mut m,
+        Msg::Identity { user: "raydar-admin".into(), kuberay: None, guard: Some(summary) },
+    );
+    update(&mut m, code(KeyCode::Esc));
+    assert!(render(&m, 120, 30).lines().next().unwrap().contains("guard: warn, 6 rules"));
+    let mut ro = Model::new("raydar-demo", &s.url(), Keymap::load(None).0, "dark", true);
+    assert!(update(&mut ro, key('g')).is_empty(), "read-only: no guard");
+    assert_eq!(ro.mode, Mode::Normal);
+    let _ = std::fs::remove_dir_all(dir);
 }
