@@ -113,6 +113,11 @@ fn main() {
     let dir = env.dir.join("bench-home");
     std::fs::create_dir_all(&dir).unwrap();
 
+    let sock = format!("raydar-real-{}", std::process::id());
+    if std::env::var_os("TUI_REAL_KDASH_ONLY").is_some() {
+        kdash(&sock, &kc, &dir);
+        return;
+    }
     let mut scans = Vec::new();
     for _ in 0..3 {
         let t = Instant::now();
@@ -127,7 +132,6 @@ fn main() {
     let scan = median(scans);
     println!("{:<60} {}", "`raydar scan -A -o json` wall", ms(scan));
 
-    let sock = format!("raydar-real-{}", std::process::id());
     let cmd = format!(
         "env HOME={0} XDG_STATE_HOME={0}/state XDG_CONFIG_HOME={0}/config {bin} --kubeconfig {1}",
         dir.display(),
@@ -207,7 +211,10 @@ fn kdash(sock: &str, kc: &std::path::Path, dir: &std::path::Path) {
         tmux(sock, &["kill-server"]);
     }
     if firsts.is_empty() {
-        println!("{version}: no namespace row within 60 s");
+        let _ = times_to_screen(sock, &cmd, &namespace_row, &pod_row, Duration::from_secs(10));
+        let screen = tmux(sock, &["capture-pane", "-t", "b", "-p"]);
+        tmux(sock, &["kill-server"]);
+        println!("{version}: no namespace row within 60 s; its screen after 10 s:\n{screen}");
         return;
     }
     println!("{:<60} {}", format!("{version}: start → first namespace row"), ms(median(firsts)));

@@ -188,3 +188,69 @@ pub(super) fn tls_on(spec: &str) -> String {
         ray_env_in("g.?template.?spec", "RAY_USE_TLS", &on),
     )
 }
+
+/// Holds when the Service `svc` reaches outside the cluster (`reaches_outside`) and selects a
+/// Ray cluster's pods (its selector names `ray.io/cluster`).
+pub(super) fn ray_service_outside(svc: &str) -> String {
+    format!(
+        "{svc}.?spec.?selector[?'ray.io/cluster'].hasValue() && \
+         ({svc}.?spec.?type.orValue('ClusterIP') in ['LoadBalancer', 'NodePort'] || \
+         {svc}.?spec.?externalIPs.orValue([]).size() > 0)"
+    )
+}
+
+/// Holds when a port `p` of a Service targets one of Ray's ports: by the container port's
+/// name (`names`, as KubeRay names the head's ports), or by number (`numbers`: `targetPort`,
+/// else `port`). The Service alone is judged: a head that names its ports otherwise is the
+/// posture engine's to find.
+fn targets(p: &str, names: &[&str], numbers: &[i32]) -> String {
+    let names: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
+    let numbers: Vec<String> = numbers.iter().map(i32::to_string).collect();
+    format!(
+        "(type({p}.?targetPort.orValue(0)) == string ? \
+         string({p}.targetPort) in [{}] : \
+         int({p}.?targetPort.orValue({p}.port)) in [{}])",
+        names.join(", "),
+        numbers.join(", ")
+    )
+}
+
+/// RAY-EXP-001 at the Service level: no Ray GCS or client port reachable from outside.
+pub(super) fn service_no_gcs_or_client(svc: &str) -> String {
+    format!(
+        "!({}) || !{svc}.?spec.?ports.orValue([]).exists(p, {})",
+        ray_service_outside(svc),
+        targets("p", &["gcs-server", "client"], &[6379, 10001])
+    )
+}
+
+/// How a LoadBalancer's reach is narrowed (`semantics::exposure::acl`): an intranet load
+/// balancer, source ranges that are not the whole internet, or an ACK whitelist ACL.
+fn narrowed(svc: &str) -> String {
+    let ack = |k: &str| {
+        format!(
+            "{svc}.metadata.?annotations[?'service.beta.kubernetes.io/alibaba-cloud-loadbalancer-{k}']"
+        )
+    };
+    format!(
+        "{svc}.?spec.?type.orValue('') == 'LoadBalancer' && ( \
+         {intranet}.orValue('') == 'intranet' || \
+         ({svc}.?spec.?loadBalancerSourceRanges.orValue([]).size() > 0 && \
+          !{svc}.?spec.?loadBalancerSourceRanges.orValue([]).exists(r, r in ['0.0.0.0/0', '::/0'])) || \
+         ({status}.orValue('') == 'on' && {id}.orValue('') != '' && {ty}.orValue('') == 'white'))",
+        intranet = ack("address-type"),
+        status = ack("acl-status"),
+        id = ack("acl-id"),
+        ty = ack("acl-type"),
+    )
+}
+
+/// RAY-EXP-002 at the Service level: no dashboard port reachable from outside without an ACL.
+pub(super) fn service_dashboard_narrowed(svc: &str) -> String {
+    format!(
+        "!({}) || {} || !{svc}.?spec.?ports.orValue([]).exists(p, {})",
+        ray_service_outside(svc),
+        narrowed(svc),
+        targets("p", &["dashboard"], &[8265])
+    )
+}

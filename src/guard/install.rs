@@ -178,7 +178,7 @@ fn scope(selector: Option<&Value>) -> String {
     format!("namespaces with {}", parts.join(","))
 }
 
-/// The guard in a few words, for the TUI's header: `guard: off`, `guard: warn, 6 rules`,
+/// The guard in a few words, for the TUI's header: `guard: off`, `guard: warn, 8 rules`,
 /// `guard: deny, 6 rules (2 namespaces)`.
 pub fn summary(objects: &[(Kind, Value)]) -> String {
     let bindings: Vec<&Value> = objects

@@ -39,28 +39,54 @@ impl Mode {
     }
 }
 
+/// What a guarded rule checks: the Ray kinds' cluster specs, or Services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Ray,
+    Service,
+}
+
 /// A rule the guard can enforce: decided from the object being admitted alone.
 #[derive(Debug, Clone, Copy)]
 pub struct Guarded {
     pub id: &'static str,
     /// Guarded unless `--rules` says otherwise.
     pub default_on: bool,
-    /// The CEL that holds when the cluster spec `spec` (an optional) is fine.
+    pub target: Target,
+    /// The CEL that holds when the object is fine: given the cluster spec (an optional) for
+    /// the Ray kinds, the Service itself (`object` or `oldObject`) for Services.
     ok: fn(&str) -> String,
 }
 
 /// The rules the guard enforces.
-pub const GUARDED: [Guarded; 8] = [
-    Guarded { id: "RAY-SVC-001", default_on: true, ok: cel::service_type_ok },
-    Guarded { id: "RAY-EXP-004", default_on: true, ok: cel::no_ingress },
-    Guarded { id: "RAY-SEC-001", default_on: true, ok: cel::not_privileged },
-    Guarded { id: "RAY-SEC-005", default_on: true, ok: cel::no_host_namespaces },
-    Guarded { id: "RAY-CRED-001", default_on: true, ok: cel::no_literal_credentials },
-    Guarded { id: "RAY-VER-001", default_on: true, ok: cel::supported_version },
+pub const GUARDED: [Guarded; 10] = [
+    ray("RAY-SVC-001", true, cel::service_type_ok),
+    ray("RAY-EXP-004", true, cel::no_ingress),
+    ray("RAY-SEC-001", true, cel::not_privileged),
+    ray("RAY-SEC-005", true, cel::no_host_namespaces),
+    ray("RAY-CRED-001", true, cel::no_literal_credentials),
+    ray("RAY-VER-001", true, cel::supported_version),
     // Opt-in: many teams do not run Ray with token auth or TLS yet.
-    Guarded { id: "RAY-AUTH-001", default_on: false, ok: cel::token_auth },
-    Guarded { id: "RAY-TLS-001", default_on: false, ok: cel::tls_on },
+    ray("RAY-AUTH-001", false, cel::token_auth),
+    ray("RAY-TLS-001", false, cel::tls_on),
+    // Services that select a Ray cluster's pods and reach outside it.
+    Guarded {
+        id: "RAY-EXP-001",
+        default_on: true,
+        target: Target::Service,
+        ok: cel::service_no_gcs_or_client,
+    },
+    Guarded {
+        id: "RAY-EXP-002",
+        default_on: true,
+        target: Target::Service,
+        ok: cel::service_dashboard_narrowed,
+    },
 ];
+
+const fn ray(id: &'static str, default_on: bool, ok: fn(&str) -> String) -> Guarded {
+    Guarded { id, default_on, target: Target::Ray, ok }
+}
 
 /// What to guard, and where.
 #[derive(Debug, Clone, Default)]
@@ -97,8 +123,37 @@ pub fn selected(opts: &GuardOptions) -> Result<Vec<Guarded>, String> {
         .collect()
 }
 
-fn policy_name(h: &SpecHolder) -> String {
-    format!("raydar-guard-{}", h.kind.to_lowercase())
+/// What a policy admits: a Ray kind (with where it holds its cluster spec), or Services.
+#[derive(Clone, Copy)]
+enum Admits<'a> {
+    Ray(&'a SpecHolder),
+    Service,
+}
+
+impl Admits<'_> {
+    fn name(self) -> String {
+        match self {
+            Admits::Ray(h) => format!("raydar-guard-{}", h.kind.to_lowercase()),
+            Admits::Service => "raydar-guard-service".into(),
+        }
+    }
+
+    /// What a rule's check is given, on the new object or the old one.
+    fn subject(self, object: &str) -> String {
+        match self {
+            Admits::Ray(h) => cel::spec_of(object, h),
+            Admits::Service => object.to_string(),
+        }
+    }
+
+    fn resource_rule(self) -> Value {
+        let (group, resource) = match self {
+            Admits::Ray(h) => ("ray.io", format!("{}s", h.kind.to_lowercase())),
+            Admits::Service => ("", "services".to_string()),
+        };
+        json!({"apiGroups": [group], "apiVersions": ["v1"],
+            "operations": ["CREATE", "UPDATE"], "resources": [resource]})
+    }
 }
 
 /// The message of a rule's validation: the rule, the guide's section, the title and the fix.
@@ -125,10 +180,14 @@ fn ident(id: &str) -> String {
 /// on the new object (`ok_…`) and the old one (`was_ok_…`). (The cluster spec is written out
 /// in each: optional chaining through a variable that holds an optional finds nothing on
 /// kube-apiserver 1.36, checked on the real server.)
-fn policy(h: &SpecHolder, rules: &[Guarded]) -> Value {
-    let mut variables =
-        vec![json!({"name": "credentialNames", "expression": cel::credential_names()})];
-    let (spec, old_spec) = (cel::spec_of("object", h), cel::spec_of("oldObject", h));
+fn policy(on: Admits, rules: &[Guarded]) -> Value {
+    let mut variables = match on {
+        Admits::Ray(_) => {
+            vec![json!({"name": "credentialNames", "expression": cel::credential_names()})]
+        }
+        Admits::Service => vec![],
+    };
+    let (spec, old_spec) = (on.subject("object"), on.subject("oldObject"));
     let mut validations = Vec::new();
     for g in rules {
         let id = ident(g.id);
@@ -146,22 +205,18 @@ fn policy(h: &SpecHolder, rules: &[Guarded]) -> Value {
     json!({
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicy",
-        "metadata": {"name": policy_name(h), "labels": {MANAGED_BY.0: MANAGED_BY.1}},
+        "metadata": {"name": on.name(), "labels": {MANAGED_BY.0: MANAGED_BY.1}},
         "spec": {
             "failurePolicy": "Fail",
-            "matchConstraints": {"resourceRules": [{
-                "apiGroups": ["ray.io"], "apiVersions": ["v1"],
-                "operations": ["CREATE", "UPDATE"],
-                "resources": [format!("{}s", h.kind.to_lowercase())],
-            }]},
+            "matchConstraints": {"resourceRules": [on.resource_rule()]},
             "variables": variables,
             "validations": validations,
         },
     })
 }
 
-fn binding(h: &SpecHolder, opts: &GuardOptions) -> Value {
-    let mut spec = json!({"policyName": policy_name(h), "validationActions": opts.mode.actions()});
+fn binding(on: Admits, opts: &GuardOptions) -> Value {
+    let mut spec = json!({"policyName": on.name(), "validationActions": opts.mode.actions()});
     if !opts.namespaces.is_empty() {
         spec["matchResources"] = json!({"namespaceSelector": {"matchExpressions": [{
             "key": "kubernetes.io/metadata.name", "operator": "In", "values": opts.namespaces}]}});
@@ -171,18 +226,28 @@ fn binding(h: &SpecHolder, opts: &GuardOptions) -> Value {
     json!({
         "apiVersion": "admissionregistration.k8s.io/v1",
         "kind": "ValidatingAdmissionPolicyBinding",
-        "metadata": {"name": policy_name(h), "labels": {MANAGED_BY.0: MANAGED_BY.1}},
+        "metadata": {"name": on.name(), "labels": {MANAGED_BY.0: MANAGED_BY.1}},
         "spec": spec,
     })
 }
 
-/// The policies and bindings raydar would install: a policy and a binding per Ray kind.
+/// The policies and bindings raydar would install: a policy and a binding per Ray kind, and
+/// one for Services, each when it has a rule to check.
 pub fn plan(opts: &GuardOptions) -> Result<Vec<Value>, String> {
     let rules = selected(opts)?;
+    let of =
+        |t: Target| -> Vec<Guarded> { rules.iter().copied().filter(|g| g.target == t).collect() };
+    let (ray_rules, service_rules) = (of(Target::Ray), of(Target::Service));
     let mut out = Vec::new();
-    for h in &SPEC_HOLDERS {
-        out.push(policy(h, &rules));
-        out.push(binding(h, opts));
+    if !ray_rules.is_empty() {
+        for h in &SPEC_HOLDERS {
+            out.push(policy(Admits::Ray(h), &ray_rules));
+            out.push(binding(Admits::Ray(h), opts));
+        }
+    }
+    if !service_rules.is_empty() {
+        out.push(policy(Admits::Service, &service_rules));
+        out.push(binding(Admits::Service, opts));
     }
     Ok(out)
 }
@@ -194,7 +259,13 @@ mod tests {
     #[test]
     fn a_policy_and_a_binding_per_ray_kind_with_a_validation_per_rule() {
         let objs = plan(&GuardOptions::default()).unwrap_or_default();
-        assert_eq!(objs.len(), 8);
+        assert_eq!(objs.len(), 10);
+        assert_eq!(objs[8]["metadata"]["name"], "raydar-guard-service");
+        assert_eq!(
+            objs[8]["spec"]["matchConstraints"]["resourceRules"][0]["apiGroups"],
+            json!([""])
+        );
+        assert_eq!(objs[8]["spec"]["validations"].as_array().map(Vec::len), Some(2));
         let job = &objs[2];
         assert_eq!(job["metadata"]["name"], "raydar-guard-rayjob");
         assert_eq!(job["spec"]["matchConstraints"]["resourceRules"][0]["resources"][0], "rayjobs");

@@ -169,7 +169,7 @@ pub struct Model {
     pub server: String,
     pub user: String,
     pub kuberay: Option<String>,
-    /// The context's guard (`guard: warn, 6 rules`), once known.
+    /// The context's guard (`guard: warn, 8 rules`), once known.
     pub guard: Option<String>,
     pub read_only: bool,
     pub rows: Vec<Arc<Row>>,

@@ -5,7 +5,7 @@
 
 use crate::envtest::{envtest, RealUser};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
-use raydar::guard::{self, GuardOptions, Mode, GUARDED};
+use raydar::guard::{self, GuardOptions, Mode, Target, GUARDED};
 use raydar::inventory::Inventory;
 use raydar::posture::{evaluate, PostureConfig};
 use serde_json::{json, Value};
@@ -241,9 +241,9 @@ fn raised(o: &Value, rules: &[&str]) -> BTreeSet<&'static str> {
         .collect()
 }
 
-/// The guarded rules on by default.
+/// The guarded rules on by default that check the Ray kinds.
 fn default_rules() -> Vec<&'static str> {
-    GUARDED.iter().filter(|g| g.default_on).map(|g| g.id).collect()
+    GUARDED.iter().filter(|g| g.default_on && g.target == Target::Ray).map(|g| g.id).collect()
 }
 
 /// What the server says to a dry-run create in warn mode: whether it admitted the object, and
@@ -265,6 +265,130 @@ async fn warned(client: &kube::Client, o: &Value) -> (bool, BTreeSet<&'static st
         .collect();
     let ids = GUARDED.iter().map(|g| g.id).filter(|id| warnings.iter().any(|w| w.contains(id)));
     (resp.status().is_success(), ids.collect())
+}
+
+/// The Service-level fixtures: a Service in front of the clean cluster `rc`, and its
+/// annotations.
+fn service_variants() -> Vec<(&'static str, Value)> {
+    let head = json!({"ray.io/cluster": "rc", "ray.io/node-type": "head"});
+    let svc = |ty: &str, ports: Value| json!({"type": ty, "selector": head, "ports": ports});
+    let dash = json!([{"name": "dash", "port": 8265}]);
+    let lb_ann = |k: &str, v: &str| json!({format!("service.beta.kubernetes.io/alibaba-cloud-loadbalancer-{k}"): v});
+    let acl = |ty: &str| {
+        json!({
+            "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-acl-status": "on",
+            "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-acl-id": "acl-123",
+            "service.beta.kubernetes.io/alibaba-cloud-loadbalancer-acl-type": ty,
+        })
+    };
+    let with = |mut spec: Value, k: &str, v: Value| {
+        spec[k] = v;
+        spec
+    };
+    let meta = |spec: Value, ann: Value| json!({"spec": spec, "annotations": ann});
+    vec![
+        ("clusterip-dashboard", meta(svc("ClusterIP", dash.clone()), json!({}))),
+        ("lb-dashboard", meta(svc("LoadBalancer", dash.clone()), json!({}))),
+        (
+            "lb-dashboard-by-name",
+            meta(svc("LoadBalancer", json!([{"port": 80, "targetPort": "dashboard"}])), json!({})),
+        ),
+        (
+            "lb-dashboard-source-ranges",
+            meta(
+                with(
+                    svc("LoadBalancer", dash.clone()),
+                    "loadBalancerSourceRanges",
+                    json!(["10.0.0.0/8"]),
+                ),
+                json!({}),
+            ),
+        ),
+        (
+            "lb-dashboard-open-ranges",
+            meta(
+                with(
+                    svc("LoadBalancer", dash.clone()),
+                    "loadBalancerSourceRanges",
+                    json!(["0.0.0.0/0"]),
+                ),
+                json!({}),
+            ),
+        ),
+        (
+            "lb-dashboard-intranet",
+            meta(svc("LoadBalancer", dash.clone()), lb_ann("address-type", "intranet")),
+        ),
+        ("lb-dashboard-ack-whitelist", meta(svc("LoadBalancer", dash.clone()), acl("white"))),
+        ("lb-dashboard-ack-blacklist", meta(svc("LoadBalancer", dash.clone()), acl("black"))),
+        ("nodeport-dashboard-ack-whitelist", meta(svc("NodePort", dash.clone()), acl("white"))),
+        ("nodeport-gcs", meta(svc("NodePort", json!([{"port": 6379}])), json!({}))),
+        (
+            "externalips-client-by-name",
+            meta(
+                with(
+                    svc("ClusterIP", json!([{"port": 443, "targetPort": "client"}])),
+                    "externalIPs",
+                    json!(["203.0.113.7"]),
+                ),
+                json!({}),
+            ),
+        ),
+        (
+            "lb-whitelisted-gcs",
+            meta(svc("LoadBalancer", json!([{"port": 6379, "targetPort": 6379}])), acl("white")),
+        ),
+        (
+            "lb-serve",
+            meta(svc("LoadBalancer", json!([{"port": 80, "targetPort": "serve"}])), json!({})),
+        ),
+        ("lb-metrics-number", meta(svc("LoadBalancer", json!([{"port": 8080}])), json!({}))),
+        (
+            "lb-dashboard-and-client",
+            meta(
+                svc(
+                    "LoadBalancer",
+                    json!([{"name": "d", "port": 8265}, {"name": "c", "port": 10001}]),
+                ),
+                json!({}),
+            ),
+        ),
+        (
+            "lb-dashboard-no-ray-selector",
+            meta(
+                json!({"type": "LoadBalancer", "selector": {"app": "web"}, "ports": dash}),
+                json!({}),
+            ),
+        ),
+    ]
+}
+
+/// The Service of a fixture, and what scan raises of `rules` with the clean cluster `rc`.
+fn service_fixture(name: &str, v: &Value, rules: &[&str]) -> (Value, BTreeSet<&'static str>) {
+    let svc = json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": name, "namespace": NS, "annotations": v["annotations"]},
+        "spec": v["spec"]});
+    let mut inv = Inventory::default();
+    inv.add_value(object("RayCluster", "rc", spec(), None), NS).unwrap();
+    inv.add_value(svc.clone(), NS).unwrap();
+    let raised = evaluate(&inv, &PostureConfig::default())
+        .iter()
+        .flat_map(|e| e.graded().map(|f| f.rule.id).collect::<Vec<_>>())
+        .filter(|id| rules.contains(id))
+        .collect();
+    (svc, raised)
+}
+
+/// What the server says to a dry-run create of a Service: None if admitted, else its message.
+async fn admit_service(client: &kube::Client, o: &Value) -> Option<String> {
+    let api: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), NS);
+    let obj = serde_json::from_value(o.clone()).unwrap();
+    let pp = PostParams { dry_run: true, ..Default::default() };
+    match api.create(&pp, &obj).await {
+        Ok(_) => None,
+        Err(kube::Error::Api(s)) => Some(s.message),
+        Err(e) => panic!("dry-run create of Service {}: {e}", o["metadata"]["name"]),
+    }
 }
 
 /// What the server says to a dry-run create: None if admitted, else its message.
@@ -378,9 +502,30 @@ async fn the_real_server_denies_exactly_what_scan_raises_and_warns_in_warn_mode(
     }
     assert_eq!(checked, 4 * variants().len());
 
+    // Services in front of a Ray cluster: denied exactly when scan raises RAY-EXP-001/002.
+    let service_rules = ["RAY-EXP-001", "RAY-EXP-002"];
+    let mut differ = Vec::new();
+    for (name, v) in service_variants() {
+        let (svc, want) = service_fixture(name, &v, &service_rules);
+        let got = admit_service(&admin, &svc).await;
+        match (&got, want.is_empty()) {
+            (None, true) => {}
+            (Some(m), false) if want.iter().any(|id| m.contains(id)) => {}
+            _ => differ
+                .push(format!("Service {name}: scan raises {want:?}, the server says {got:?}")),
+        }
+    }
+    assert!(differ.is_empty(), "{differ:#?}");
+    let raised_somewhere = service_variants()
+        .iter()
+        .filter(|(n, v)| !service_fixture(n, v, &service_rules).1.is_empty())
+        .count();
+    assert!(raised_somewhere >= 6, "the fixtures exercise both rules: {raised_somewhere}");
+
     // Every guardable rule, the opt-in ones too, in warn mode: the server warns about exactly
     // the rules scan raises, object by object.
-    let every: Vec<&str> = GUARDED.iter().map(|g| g.id).collect();
+    let every: Vec<&str> =
+        GUARDED.iter().filter(|g| g.target == Target::Ray).map(|g| g.id).collect();
     let all_warn = GuardOptions {
         mode: Mode::Warn,
         rules: every.iter().map(|id| id.to_string()).collect(),
@@ -507,7 +652,7 @@ async fn the_real_server_denies_exactly_what_scan_raises_and_warns_in_warn_mode(
     let (code, out) = raydar(&["guard", "apply", "--mode", "deny", "-n", NS, "--yes"]);
     assert_eq!(code, Some(0), "{out}");
     let installed = names().await;
-    assert_eq!(installed.difference(&before).count(), 8, "{installed:?}");
+    assert_eq!(installed.difference(&before).count(), 10, "{installed:?}");
     let (code, out) = raydar(&["guard", "apply", "--mode", "deny", "-n", NS, "--yes"]);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("nothing to change"), "{out}");
@@ -515,7 +660,7 @@ async fn the_real_server_denies_exactly_what_scan_raises_and_warns_in_warn_mode(
     assert_ne!(code, Some(0), "{out}");
     let (code, out) = raydar(&["guard", "status"]);
     assert_eq!(code, Some(0), "{out}");
-    assert_eq!(out.lines().filter(|l| l.contains(" deny ") && l.contains(NS)).count(), 4, "{out}");
+    assert_eq!(out.lines().filter(|l| l.contains(" deny ") && l.contains(NS)).count(), 5, "{out}");
     assert!(out.contains("RAY-SEC-001") && out.contains("rayjob"), "{out}");
     // Removed through the same flow; undo puts it back, and undo again takes it away.
     let (code, out) = raydar(&["guard", "remove", "--yes"]);

@@ -636,15 +636,15 @@ async fn guard_key_plans_the_guard_and_the_header_shows_it() {
     assert_eq!(guard::summary(&guard::installed(&admin).await.unwrap()), "guard: off");
     session::commit(&admin, &p.plan, &journal, "raydar-demo", &s.url()).await.unwrap();
     let installed = guard::installed(&admin).await.unwrap();
-    assert_eq!(installed.len(), 8, "a policy and a binding per Ray kind");
+    assert_eq!(installed.len(), 10, "a policy and a binding per Ray kind, and for Services");
     let summary = guard::summary(&installed);
-    assert_eq!(summary, "guard: warn, 6 rules");
+    assert_eq!(summary, "guard: warn, 8 rules");
     update(
         &mut m,
         Msg::Identity { user: "raydar-admin".into(), kuberay: None, guard: Some(summary) },
     );
     update(&mut m, code(KeyCode::Esc));
-    assert!(render(&m, 120, 30).lines().next().unwrap().contains("guard: warn, 6 rules"));
+    assert!(render(&m, 120, 30).lines().next().unwrap().contains("guard: warn, 8 rules"));
     let mut ro = Model::new("raydar-demo", &s.url(), Keymap::load(None).0, "dark", true);
     assert!(update(&mut ro, key('g')).is_empty(), "read-only: no guard");
     assert_eq!(ro.mode, Mode::Normal);
