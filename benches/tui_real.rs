@@ -200,9 +200,10 @@ fn kdash(sock: &str, kc: &std::path::Path, dir: &std::path::Path) {
     };
     let version = String::from_utf8_lossy(&v.stdout).trim().to_string();
     let cmd = format!("env KUBECONFIG={} HOME={} kdash", kc.display(), dir.display());
-    // kdash lists namespaces first, then the pods of all namespaces.
-    let namespace_row = |s: &str| s.contains("team-0");
-    let pod_row = |s: &str| s.contains(" rc-0");
+    // kdash lists namespaces first (kube-system is one on every server), then the pods of all
+    // namespaces.
+    let namespace_row = |s: &str| s.contains(" kube-system ");
+    let pod_row = |s: &str| s.contains(" Running ");
     let (mut firsts, mut pods) = (Vec::new(), Vec::new());
     for _ in 0..3 {
         let (a, b) = times_to_screen(sock, &cmd, &namespace_row, &pod_row, Duration::from_secs(60));
@@ -222,14 +223,8 @@ fn kdash(sock: &str, kc: &std::path::Path, dir: &std::path::Path) {
         println!("{:<60} {}", format!("{version}: start → first pod row"), ms(median(pods)));
     }
     let _ = times_to_screen(sock, &cmd, &namespace_row, &pod_row, Duration::from_secs(60));
-    let pane = tmux(sock, &["display", "-p", "-t", "b", "#{pane_pid}"]).trim().to_string();
-    let pid = match std::fs::read_to_string(format!("/proc/{pane}/comm")) {
-        Ok(c) if c.trim() == "kdash" => pane,
-        _ => {
-            let kids = Command::new("pgrep").arg("-P").arg(&pane).output().unwrap();
-            String::from_utf8_lossy(&kids.stdout).lines().next().unwrap_or("").to_string()
-        }
-    };
+    // The pane runs `env … kdash`, which execs kdash (whose threads rename themselves).
+    let pid = tmux(sock, &["display", "-p", "-t", "b", "#{pane_pid}"]).trim().to_string();
     std::thread::sleep(Duration::from_secs(20));
     let c0 = cpu_ticks(&pid);
     std::thread::sleep(Duration::from_secs(10));

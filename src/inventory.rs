@@ -1,6 +1,7 @@
 //! A snapshot of everything the posture rules read, from a live cluster or from manifests.
 //! Pure data: building it from the API lives in `cluster/`, from files in `manifest`.
 
+use k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding;
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -42,6 +43,8 @@ macro_rules! cluster_kinds {
             (cluster_role_bindings, k8s_openapi::api::rbac::v1::ClusterRoleBinding, "rbac.authorization.k8s.io", "ClusterRoleBinding", "clusterrolebindings", "", owned),
             (cluster_roles, k8s_openapi::api::rbac::v1::ClusterRole, "rbac.authorization.k8s.io", "ClusterRole", "clusterroles", "", owned),
             (namespaces, k8s_openapi::api::core::v1::Namespace, "", "Namespace", "namespaces", "", owned),
+            // raydar's own guard (RAY-GRD-001): only the bindings it installed.
+            (guard_bindings, k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding, "admissionregistration.k8s.io", "ValidatingAdmissionPolicyBinding", "validatingadmissionpolicybindings", "app.kubernetes.io/managed-by=raydar", owned),
         }
     };
 }
@@ -88,6 +91,8 @@ macro_rules! inventory {
             pub cluster_role_bindings: Vec<ClusterRoleBinding>,
             pub cluster_roles: Vec<ClusterRole>,
             pub namespaces: Vec<Namespace>,
+            /// The bindings of raydar's guard (`raydar guard apply`).
+            pub guard_bindings: Vec<ValidatingAdmissionPolicyBinding>,
             pub elastic_quota_trees: Vec<Value>,
             /// Recent Warning events (the TUI lists them; rules do not read them).
             pub events: Vec<k8s_openapi::api::core::v1::Event>,
@@ -124,6 +129,7 @@ macro_rules! inventory {
                     + self.cluster_role_bindings.len()
                     + self.cluster_roles.len()
                     + self.namespaces.len()
+                    + self.guard_bindings.len()
                     + self.elastic_quota_trees.len()
             }
 

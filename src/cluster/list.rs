@@ -125,7 +125,7 @@ async fn run(c: &kube::Client, job: &Job, p: &Progress) -> Result<Batch, kube::E
         ($(($f:ident, $t:ty, $g:literal, $k:literal, $plural:literal, $labels:literal, $how:ident)),* $(,)?) => {
             match job.kind {
                 $($plural => {
-                    let v: Vec<$t> = list_pages(&Api::all(c.clone()), &ListParams::default(), p).await?;
+                    let v: Vec<$t> = list_pages(&Api::all(c.clone()), &params($labels), p).await?;
                     return Ok(Box::new(move |inv: &mut Inventory| inv.$f.extend(v)));
                 })*
                 _ => {}
@@ -303,6 +303,15 @@ pub(super) async fn namespaces_to_scan(
     })
 }
 
+/// The cluster-scoped lists of a scan (the namespaces aside: listed only when cluster-wide
+/// lists work).
+pub(super) const CLUSTER_LISTS: [&str; 4] = [
+    "clusterrolebindings",
+    "clusterroles",
+    "validatingadmissionpolicybindings",
+    "elasticquotatrees",
+];
+
 /// Lists everything the rules read within `scope`, all at once (the TUI's first load, tests
 /// and benches; `raydar scan` streams namespace by namespace instead).
 pub async fn list_inventory(
@@ -325,7 +334,7 @@ pub async fn list_inventory(
             }
         }
     }
-    for k in ["clusterrolebindings", "clusterroles", "elasticquotatrees"] {
+    for k in CLUSTER_LISTS {
         jobs.push(Job { kind: k, ns: None });
     }
     let failed = run_jobs(conn, jobs, &mut inv, &progress).await?;

@@ -165,10 +165,8 @@ pub async fn for_each_namespace(
     let mut errors = Vec::new();
     let namespaces = list::namespaces_to_scan(conn, scope, &mut errors).await?;
     let mut base = Inventory { live: true, ..Default::default() };
-    let mut cluster_jobs: Vec<Job> = ["clusterrolebindings", "clusterroles", "elasticquotatrees"]
-        .into_iter()
-        .map(|kind| Job { kind, ns: None })
-        .collect();
+    let mut cluster_jobs: Vec<Job> =
+        list::CLUSTER_LISTS.into_iter().map(|kind| Job { kind, ns: None }).collect();
     if namespaces.is_none() {
         cluster_jobs.push(Job { kind: "namespaces", ns: None });
     }

@@ -151,6 +151,8 @@ pub static RULES: &[Rule] = &[
       "Set shutdownAfterJobFinishes: true (with ttlSecondsAfterFinished) so idle clusters do not linger.", None),
     r("RAY-JOB-003", "9", Info, "Several Ray clusters share one namespace",
       "Isolate teams and workloads in namespaces of their own.", None),
+    r("RAY-GRD-001", "10", Info, "No admission guard for the namespace's Ray objects",
+      "Install raydar's admission policies (raydar guard apply, warn mode first, then --mode deny) so the next apply cannot undo a fix.", None),
 ];
 
 /// Where `id` is in [`RULES`]; for [`rule!`], at compile time (an unknown id is a build error).

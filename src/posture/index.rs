@@ -38,6 +38,8 @@ pub struct Index<'a> {
     pub ingresses: HashMap<&'a str, Vec<&'a Ingress>>,
     pub role_bindings: HashMap<&'a str, Vec<&'a RoleBinding>>,
     pub accounts: HashMap<(&'a str, &'a str), &'a ServiceAccount>,
+    /// The namespaces' labels (when the namespaces could be listed), by name.
+    pub namespace_labels: HashMap<&'a str, &'a std::collections::BTreeMap<String, String>>,
 }
 
 fn by_ns<T>(items: &[T], meta: impl Fn(&T) -> &ObjectMeta) -> HashMap<&str, Vec<&T>> {
@@ -114,6 +116,11 @@ impl<'a> Index<'a> {
             ingresses: by_ns(&inv.ingresses, |i| &i.metadata),
             role_bindings: by_ns(&inv.role_bindings, |b| &b.metadata),
             accounts,
+            namespace_labels: inv
+                .namespaces
+                .iter()
+                .filter_map(|n| Some((n.metadata.name.as_deref()?, n.metadata.labels.as_ref()?)))
+                .collect(),
         }
     }
     pub fn clusters_in(&self, namespace: &str) -> usize {

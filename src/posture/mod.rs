@@ -5,6 +5,7 @@ mod auth;
 pub mod catalog;
 mod creds;
 mod exposure;
+mod guard;
 pub mod images;
 mod index;
 mod jobs;
@@ -233,6 +234,7 @@ fn entry(s: &Subject) -> Entry {
         exposure::check_own_services(s, &mut f);
     }
     jobs::check(s, &mut f);
+    guard::check(s, &mut f);
     let (mut f, reach) = f.into_sorted();
     if let Some(annotation) = s.exempt {
         for finding in &mut f {

@@ -435,3 +435,60 @@ fn a_job_on_a_selected_cluster_is_not_judged_by_a_spec_it_does_not_use() {
         }
     }
 }
+
+/// RAY-GRD-001: a live scan raises it on every Ray object of a namespace that no raydar guard
+/// binding for its kind covers (by name, by namespace labels, or everywhere); never from
+/// manifests, nor when the bindings could not be read.
+#[test]
+fn the_guard_rule_fires_where_no_binding_covers_the_namespace() {
+    let grd = |docs: Vec<Value>, live: bool, unreadable: bool| -> Vec<(String, Severity)> {
+        let mut inv = Inventory { live, ..Default::default() };
+        for d in docs {
+            inv.add_value(d, "default").unwrap();
+        }
+        if unreadable {
+            inv.unreadable.insert((String::new(), "validatingadmissionpolicybindings".into()));
+        }
+        rules_of(&evaluate(&inv, &PostureConfig::default()))
+            .into_iter()
+            .filter(|(r, _)| r == "RAY-GRD-001")
+            .collect()
+    };
+    let binding = |policy: &str, selector: Value| {
+        let mut b = json!({"apiVersion": "admissionregistration.k8s.io/v1",
+            "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": policy, "labels": {"app.kubernetes.io/managed-by": "raydar"}},
+            "spec": {"policyName": policy, "validationActions": ["Warn", "Audit"]}});
+        if !selector.is_null() {
+            b["spec"]["matchResources"] = json!({"namespaceSelector": selector});
+        }
+        b
+    };
+    let namespace = |labels: Value| {
+        json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": "team-a", "labels": labels}})
+    };
+    let by_name = |ns: &str| json!({"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": [ns]}]});
+    let with = |extra: Vec<Value>| {
+        let mut d = clean();
+        d.extend(extra);
+        d
+    };
+    let once = vec![("RAY-GRD-001".to_string(), Severity::Info)];
+    assert_eq!(grd(clean(), true, false), once, "live, no guard");
+    assert!(grd(clean(), false, false).is_empty(), "manifests cannot tell");
+    assert!(grd(clean(), true, true).is_empty(), "bindings unreadable");
+    let everywhere = binding("raydar-guard-raycluster", Value::Null);
+    assert!(grd(with(vec![everywhere]), true, false).is_empty());
+    let other_kind = binding("raydar-guard-rayjob", Value::Null);
+    assert_eq!(grd(with(vec![other_kind]), true, false), once, "a RayJob guard");
+    let elsewhere = binding("raydar-guard-raycluster", by_name("team-b"));
+    assert_eq!(grd(with(vec![elsewhere]), true, false), once);
+    let here = binding("raydar-guard-raycluster", by_name("team-a"));
+    assert!(grd(with(vec![here]), true, false).is_empty(), "the namespace's own name label");
+    let prod = binding("raydar-guard-raycluster", json!({"matchLabels": {"env": "prod"}}));
+    let labelled = namespace(json!({"env": "prod", "kubernetes.io/metadata.name": "team-a"}));
+    assert!(grd(with(vec![prod.clone(), labelled]), true, false).is_empty());
+    let unlabelled = namespace(json!({"kubernetes.io/metadata.name": "team-a"}));
+    assert_eq!(grd(with(vec![prod, unlabelled]), true, false), once);
+}

@@ -300,7 +300,8 @@ fn every_rule_fires_on_its_smallest_change() {
         assert!(got.contains(&(rule.to_string(), sev)), "{rule} ({sev:?}) expected, got {got:?}");
         covered.insert(rule);
     }
-    for r in raydar::posture::RULES {
+    // RAY-GRD-001 needs a live inventory: `scan_edges::the_guard_rule_*`.
+    for r in raydar::posture::RULES.iter().filter(|r| r.id != "RAY-GRD-001") {
         assert!(covered.contains(r.id), "no positive case for {}", r.id);
     }
 }
