@@ -67,7 +67,7 @@ pub fn peak_rss_mib(pid: &str) -> f64 {
 pub async fn listed_population() -> raydar::inventory::Inventory {
     use raydar::cluster::{self, Progress, Scope};
     use raydar::demo::{DemoOptions, DemoServer, DemoUser};
-    let s = DemoServer::start(DemoOptions { population: Some((1000, 5000)), port: 0 })
+    let s = DemoServer::start(DemoOptions { population: Some((1000, 5000)), ..Default::default() })
         .await
         .expect("demo server");
     let conn = cluster::Connection::new(

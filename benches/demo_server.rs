@@ -25,7 +25,7 @@ async fn main() {
         ("start-up, default data (in-process)", DemoOptions::default()),
         (
             "start-up, 1000 ns / 5000 clusters (in-process)",
-            DemoOptions { population: Some((1000, 5000)), port: 0 },
+            DemoOptions { population: Some((1000, 5000)), ..Default::default() },
         ),
     ] {
         let mut times = Vec::new();

@@ -74,7 +74,7 @@ async fn main() {
     )
     .await;
     // In the generated population every namespace has five clusters.
-    let pop = DemoOptions { population: Some((1000, 5000)), port: 0 };
+    let pop = DemoOptions { population: Some((1000, 5000)), ..Default::default() };
     let probe = DemoServer::start(pop.clone()).await.expect("demo server");
     let c = probe.client(DemoUser::Admin).await.expect("client");
     let rcs: kube::Api<raydar::kuberay::RayCluster> = kube::Api::all(c);

@@ -207,6 +207,14 @@ pub enum Command {
         /// Port on 127.0.0.1 (default: a free one).
         #[arg(long, default_value_t = 0)]
         port: u16,
+        /// Forwards to this demo cluster's head dashboard port reach a real local process
+        /// (a Ray you started) instead of the fake dashboard; loopback only. Repeatable.
+        #[arg(long = "backend", value_name = "NS/CLUSTER=HOST:PORT")]
+        backends: Vec<crate::demo::Backend>,
+        /// The Ray token of that Ray (token auth): put in the backed clusters' Secrets, so
+        /// raydar's injection reaches it.
+        #[arg(long, value_name = "PATH", requires = "backends")]
+        ray_token_file: Option<PathBuf>,
     },
 }
 
@@ -399,8 +407,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Some(Command::History) => Ok(crate::fixcmd::history(&opts.journal_path())),
         Some(Command::DemoServer { print_manifests: true, .. }) => print_manifests(),
-        Some(Command::DemoServer { kubeconfig_out, ns_count, cluster_count, port, .. }) => {
-            demo_server(kubeconfig_out, ns_count.zip(cluster_count), port).await
+        Some(Command::DemoServer {
+            kubeconfig_out,
+            ns_count,
+            cluster_count,
+            port,
+            backends,
+            ray_token_file,
+            ..
+        }) => {
+            let ray_token = match ray_token_file.map(|p| (std::fs::read_to_string(&p), p)) {
+                None => None,
+                Some((Ok(t), _)) if !t.trim().is_empty() => Some(t.trim().to_string()),
+                Some((Ok(_), p)) => {
+                    eprintln!("raydar: --ray-token-file {}: empty", p.display());
+                    return Ok(2);
+                }
+                Some((Err(e), p)) => {
+                    eprintln!("raydar: --ray-token-file {}: {e}", p.display());
+                    return Ok(2);
+                }
+            };
+            let opts =
+                DemoOptions { population: ns_count.zip(cluster_count), port, backends, ray_token };
+            demo_server(kubeconfig_out, opts).await
         }
     }
 }
@@ -452,11 +482,11 @@ async fn forward(
     }
     match (&fwd.token, target) {
         (Some(t), _) => {
-            println!("open:      {}", fwd.login_url());
+            println!("open:      {}   (sign-in link, good once)", fwd.login_url());
             println!("scripts:   curl -H 'X-Raydar-Token: {t}' {}/api/version", fwd.url());
             if target == forward::HeadPort::Dashboard {
                 println!(
-                    "jobs:      RAY_JOB_HEADERS='{{\"X-Raydar-Token\": \"{t}\"}}' ray job submit --address {} -- python my_script.py",
+                    "jobs:      RAY_JOB_HEADERS='{{\"X-Raydar-Token\": \"{t}\"}}' ray job submit --address {} --working-dir . -- python my_script.py",
                     fwd.url()
                 );
             }
@@ -464,11 +494,35 @@ async fn forward(
         (None, forward::HeadPort::Client) => println!("client:    ray.init(\"ray://{addr}\")"),
         (None, _) => println!("url:       {} (no gate: any local process can reach it)", fwd.url()),
     }
-    if open && !forward::open_browser(&fwd.login_url()) {
-        println!("no browser could be opened here: open {} yourself", fwd.login_url());
+    if open {
+        let url = fwd.login_url();
+        if !forward::open_browser(&url) {
+            println!("no browser could be opened here: open {url} yourself (good once)");
+        }
     }
-    println!("Ctrl-C stops it.");
-    wait_for_signal().await;
+    let gated = fwd.token.is_some();
+    let interactive = gated && std::io::IsTerminal::is_terminal(&std::io::stdin());
+    if interactive {
+        println!("Enter prints a new sign-in link; Ctrl-C stops it.");
+    } else {
+        println!("Ctrl-C stops it.");
+    }
+    // Each Enter mints a new one-time link (another browser, or after a restart).
+    let links = async {
+        if !interactive {
+            return std::future::pending::<()>().await;
+        }
+        let mut lines =
+            tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(tokio::io::stdin()));
+        while let Ok(Some(_)) = lines.next_line().await {
+            println!("open:      {}   (sign-in link, good once)", fwd.login_url());
+        }
+        std::future::pending::<()>().await
+    };
+    tokio::select! {
+        _ = wait_for_signal() => {}
+        _ = links => {}
+    }
     eprintln!("raydar: forward stopped · {}", fwd.stats.summary());
     drop(conn);
     Ok(0)
@@ -492,13 +546,10 @@ fn print_manifests() -> anyhow::Result<i32> {
     Ok(0)
 }
 
-async fn demo_server(
-    out: Option<PathBuf>,
-    population: Option<(usize, usize)>,
-    port: u16,
-) -> anyhow::Result<i32> {
+async fn demo_server(out: Option<PathBuf>, opts: DemoOptions) -> anyhow::Result<i32> {
     let started = std::time::Instant::now();
-    let server = DemoServer::start(DemoOptions { population, port }).await?;
+    let backends = opts.backends.clone();
+    let server = DemoServer::start(opts).await?;
     let path = out.unwrap_or_else(|| state_dir().join("raydar-demo.kubeconfig"));
     server.write_kubeconfig(&path, DemoUser::Admin)?;
     println!("raydar demo API server ready in {} ms", started.elapsed().as_millis());
@@ -512,6 +563,12 @@ async fn demo_server(
         crate::demo::LIMITED_FULL_NS,
         crate::demo::LIMITED_READ_NS
     );
+    for b in &backends {
+        println!(
+            "backend:    {}/{} dashboard → {} (a real process)",
+            b.namespace, b.cluster, b.addr
+        );
+    }
     println!("try:        KUBECONFIG={} kubectl get rayclusters -A", path.display());
     println!("Ctrl-C stops it.");
     wait_for_signal().await;

@@ -19,6 +19,8 @@ const PIPE: usize = 512 * 1024;
 #[derive(Debug, Clone)]
 enum Endpoint {
     Dashboard(Dashboard),
+    /// A real process on loopback (`--backend`).
+    Real(std::net::SocketAddr),
     Echo,
 }
 
@@ -63,6 +65,9 @@ fn resolve(app: &App, ns: &str, pod: &str, port: u16) -> Result<Endpoint, String
         return Ok(Endpoint::Echo);
     }
     let cluster = label("ray.io/cluster");
+    if let Some(b) = app.backends.iter().find(|b| b.namespace == ns && b.cluster == cluster) {
+        return Ok(Endpoint::Real(b.addr));
+    }
     let rc = store.get(kind_id("rayclusters", "ray.io", "v1"), ns, &cluster);
     let spec = rc.as_ref().map(|o| o.value["spec"].clone()).unwrap_or(Value::Null);
     let head_env = p
@@ -112,6 +117,17 @@ pub async fn connect(
     let target = resolve(app, ns, pod, port)?;
     let (client, server) = tokio::io::duplex(PIPE);
     match target {
+        Endpoint::Real(addr) => {
+            // Refused like a real pod's port: the port-forward reports it on its error stream.
+            let mut tcp = tokio::net::TcpStream::connect(addr).await.map_err(|e| {
+                format!("failed to connect to {addr} (the --backend of {ns}/{pod}): {e}")
+            })?;
+            let _ = tcp.set_nodelay(true);
+            tokio::spawn(async move {
+                let mut server = server;
+                let _ = tokio::io::copy_bidirectional(&mut server, &mut tcp).await;
+            });
+        }
         Endpoint::Echo => {
             tokio::spawn(async move {
                 let (mut r, mut w) = tokio::io::split(server);

@@ -1,6 +1,9 @@
-//! The HTTP gate in front of a forward: a per-forward random token. `/?raydar_token=T` sets an
-//! HttpOnly, SameSite=Strict cookie and redirects to the clean URL; scripts send
-//! `X-Raydar-Token: T`. The Host must be `127.0.0.1:PORT` or `localhost:PORT` (DNS rebinding is
+//! The HTTP gate in front of a forward. Browsers sign in through a one-time link:
+//! `/?raydar_token=L` is good once — it is exchanged for a session of its own (an HttpOnly,
+//! SameSite=Strict cookie with a different random value) and a redirect to the clean URL, and
+//! is void after that, so a link read later from scrollback, history or a shared screen opens
+//! nothing. Each link is minted when it is printed or opened. Scripts send the forward's
+//! header token, `X-Raydar-Token: T`, which no URL carries. The Host must be `127.0.0.1:PORT` or `localhost:PORT` (DNS rebinding is
 //! how a web page in the user's own browser reaches a localhost dashboard: CVE-2025-62593,
 //! CVE-2026-27482), and a non-GET with an Origin must come from that same origin. raydar's
 //! cookie and header never go upstream; the cluster's Ray token is added when there is one.
@@ -53,13 +56,55 @@ pub enum Verdict {
 }
 
 pub struct Gate {
+    /// The header token for scripts (`X-Raydar-Token`).
     pub token: String,
     pub port: u16,
     /// The cluster's Ray token, added upstream as `X-Ray-Authorization: Bearer …`.
     pub ray_token: Option<String>,
+    /// One-time sign-in links not used yet.
+    links: std::sync::Mutex<Vec<String>>,
+    /// The browser sessions the links were exchanged for (cookie values).
+    sessions: std::sync::Mutex<Vec<String>>,
+}
+
+/// Whether `list` holds `t` (compared in constant time against each), removing it if `take`.
+fn holds(list: &std::sync::Mutex<Vec<String>>, t: &str, take: bool) -> bool {
+    let mut l = list.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let hit = l.iter().fold(None, |found, x| {
+        if constant_time_eq(x.as_bytes(), t.as_bytes()) {
+            Some(x.clone())
+        } else {
+            found
+        }
+    });
+    match hit {
+        Some(x) if take => {
+            l.retain(|y| *y != x);
+            true
+        }
+        Some(_) => true,
+        None => false,
+    }
 }
 
 impl Gate {
+    pub fn new(port: u16, ray_token: Option<String>) -> Self {
+        Gate {
+            token: new_token(),
+            port,
+            ray_token,
+            links: Default::default(),
+            sessions: Default::default(),
+        }
+    }
+
+    /// A fresh one-time sign-in link's token (good for one browser sign-in).
+    pub fn new_link(&self) -> String {
+        let t = new_token();
+        self.links.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(t.clone());
+        t
+    }
+
     pub fn cookie_name(&self) -> String {
         format!("raydar_{}", self.port)
     }
@@ -82,9 +127,10 @@ impl Gate {
         }
     }
 
-    fn presented(&self, req: &Request<Incoming>) -> Option<String> {
+    /// Whether the request carries the header token or a session's cookie.
+    fn signed_in(&self, req: &Request<Incoming>) -> bool {
         if let Some(h) = req.headers().get("x-raydar-token").and_then(|h| h.to_str().ok()) {
-            return Some(h.to_string());
+            return constant_time_eq(h.as_bytes(), self.token.as_bytes());
         }
         let name = self.cookie_name();
         req.headers()
@@ -92,10 +138,11 @@ impl Gate {
             .iter()
             .filter_map(|c| c.to_str().ok())
             .flat_map(|c| c.split(';'))
-            .find_map(|kv| {
+            .filter_map(|kv| {
                 let (k, v) = kv.trim().split_once('=')?;
-                (k == name).then(|| v.to_string())
+                (k == name).then_some(v)
             })
+            .any(|v| holds(&self.sessions, v, false))
     }
 
     pub fn check(&self, mut req: Request<Incoming>) -> Verdict {
@@ -115,13 +162,18 @@ impl Gate {
             .find(|(k, _)| k == "raydar_token")
             .map(|(_, v)| v.into_owned())
         {
-            if !constant_time_eq(t.as_bytes(), self.token.as_bytes()) {
+            if !holds(&self.links, &t, true) {
                 return Verdict::Answer(page(
                     StatusCode::UNAUTHORIZED,
-                    "wrong token",
-                    "open the URL raydar printed, with its token.",
+                    "sign in through raydar",
+                    "this sign-in link was used already (each is good once) or is wrong: ask raydar for a new one (o in the TUI; Enter where raydar forward runs).",
                 ));
             }
+            let session = new_token();
+            self.sessions
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(session.clone());
             let rest: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
                 .filter(|(k, _)| k != "raydar_token")
                 .map(|(k, v)| (k.into_owned(), v.into_owned()))
@@ -136,7 +188,7 @@ impl Gate {
                 );
             }
             let cookie =
-                format!("{}={}; HttpOnly; SameSite=Strict; Path=/", self.cookie_name(), self.token);
+                format!("{}={session}; HttpOnly; SameSite=Strict; Path=/", self.cookie_name());
             let mut r = page(StatusCode::SEE_OTHER, "signed in", "redirecting…");
             if let (Ok(loc), Ok(c)) =
                 (HeaderValue::from_str(&clean), HeaderValue::from_str(&cookie))
@@ -146,9 +198,8 @@ impl Gate {
             }
             return Verdict::Answer(r);
         }
-        match self.presented(&req) {
-            Some(t) if constant_time_eq(t.as_bytes(), self.token.as_bytes()) => {}
-            _ => return Verdict::Answer(page(StatusCode::UNAUTHORIZED, "sign in through raydar", "open the URL raydar printed (it carries a one-time token), or send the X-Raydar-Token header.")),
+        if !self.signed_in(&req) {
+            return Verdict::Answer(page(StatusCode::UNAUTHORIZED, "sign in through raydar", "open the sign-in link raydar printed (good once), or send the X-Raydar-Token header."));
         }
         // Clean: raydar's credentials stay here.
         let name = self.cookie_name();

@@ -7,6 +7,7 @@
 //! target is raw TCP (gRPC).
 
 mod gate;
+pub use gate::new_token;
 
 use gate::{Gate, Verdict};
 
@@ -136,8 +137,10 @@ struct Head {
 pub struct Forward {
     pub local: SocketAddr,
     pub stats: Arc<Stats>,
-    /// The gate's token (None for raw forwards). Never logged.
+    /// The gate's header token for scripts (None for raw forwards). Never logged.
     pub token: Option<String>,
+    /// The gate, which mints the one-time sign-in links.
+    gate: Option<Arc<Gate>>,
     /// Whether the cluster's Ray token is added upstream.
     pub ray_token: bool,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -148,10 +151,11 @@ impl Forward {
     pub fn url(&self) -> String {
         format!("http://{}", self.local)
     }
-    /// The URL to open: with the one-time token for gated forwards.
+    /// A URL to open in a browser: for gated forwards, a fresh one-time sign-in link (each call
+    /// mints one; it is void once used).
     pub fn login_url(&self) -> String {
-        match &self.token {
-            Some(t) => format!("http://{}/?raydar_token={t}", self.local),
+        match &self.gate {
+            Some(g) => format!("http://{}/?raydar_token={}", self.local, g.new_link()),
             None => self.url(),
         }
     }
@@ -271,14 +275,9 @@ pub async fn start(client: kube::Client, spec: ForwardSpec) -> Result<Forward, F
 
     let ray_token =
         if spec.gate { ray_token(&client, &spec.namespace, &spec.cluster).await } else { None };
-    let gate = spec.gate.then(|| {
-        Arc::new(Gate {
-            token: gate::new_token(),
-            port: local.port(),
-            ray_token: ray_token.clone(),
-        })
-    });
+    let gate = spec.gate.then(|| Arc::new(Gate::new(local.port(), ray_token.clone())));
     let token = gate.as_ref().map(|g| g.token.clone());
+    let own_gate = gate.clone();
     let pf_api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client, &spec.namespace);
     let accept_stats = stats.clone();
     let wait = spec.wait;
@@ -304,6 +303,7 @@ pub async fn start(client: kube::Client, spec: ForwardSpec) -> Result<Forward, F
         local,
         stats,
         token,
+        gate: own_gate,
         ray_token: ray_token.is_some(),
         tasks: vec![head_task, accept_task],
     })

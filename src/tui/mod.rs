@@ -132,7 +132,6 @@ fn forward_views(
         .map(|((ns, c), f)| state::ForwardView {
             namespace: ns.clone(),
             cluster: c.clone(),
-            login_url: f.login_url(),
             url: f.url(),
             summary: f.stats.summary(),
         })
@@ -236,12 +235,14 @@ async fn event_loop(
                     }
                     cmds.extend(update(&mut model, Msg::Forwards(forward_views(&forwards))));
                 }
-                Cmd::Open(url) => {
-                    let clean = url.split("/?raydar_token=").next().unwrap_or(&url).to_string();
+                Cmd::Open(ns, cluster) => {
+                    let Some(f) = forwards.get(&(ns, cluster)) else { continue };
+                    // A fresh one-time link for each open: the last one may have been used.
+                    let url = f.login_url();
                     let note = if crate::forward::open_browser(&url) {
-                        format!("opened {clean} in the browser")
+                        format!("opened {} in the browser", f.url())
                     } else {
-                        format!("no browser here: open {url}")
+                        format!("no browser here: open {url} (good once)")
                     };
                     cmds.extend(update(&mut model, Msg::Notice(note)));
                 }

@@ -64,8 +64,6 @@ pub struct EventLine {
 pub struct ForwardView {
     pub namespace: String,
     pub cluster: String,
-    /// The URL with the one-time token (what `o` opens).
-    pub login_url: String,
     pub url: String,
     pub summary: String,
 }

@@ -51,7 +51,8 @@ pub enum Cmd {
     Forward(String, String),
     StopForward(String, String),
     /// Open a URL in the browser (or say it where none can be opened).
-    Open(String),
+    /// Open the forward of (namespace, cluster) in the browser, with a fresh one-time link.
+    Open(String, String),
     /// Plan a fix for namespace/entry and ask the server about it.
     PlanFix(String, String, FixId),
     /// Plan the undo of the newest change on this server.
@@ -388,7 +389,7 @@ fn key(m: &mut Model, k: KeyEvent) -> Vec<Cmd> {
             return vec![Cmd::Forward(ns, name)];
         }
         Action::OpenBrowser => match m.current_forward().or(m.forwards.first()) {
-            Some(f) => return vec![Cmd::Open(f.login_url.clone())],
+            Some(f) => return vec![Cmd::Open(f.namespace.clone(), f.cluster.clone())],
             None => {
                 m.notice = Some(("no forward yet: f forwards the selected cluster".into(), false))
             }

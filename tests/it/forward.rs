@@ -251,23 +251,39 @@ async fn the_gate() {
             .0,
         401
     );
-    // The token URL sets an HttpOnly, SameSite=Strict cookie and redirects to the clean URL.
-    let (code, cookie, _) = get(
-        f.local,
-        "GET",
-        &format!("/?raydar_token={token}"),
-        &[h("host", &format!("localhost:{}", f.local.port()))],
-    )
-    .await;
+    // The sign-in link sets an HttpOnly, SameSite=Strict cookie and redirects to the clean URL.
+    let link = f.login_url();
+    let path = link.split_once(&f.local.to_string()).unwrap().1.to_string();
+    let local_host = [h("host", &format!("localhost:{}", f.local.port()))];
+    // The header token is no sign-in link.
+    assert_eq!(get(f.local, "GET", &format!("/?raydar_token={token}"), &local_host).await.0, 401);
+    let (code, cookie, _) = get(f.local, "GET", &path, &local_host).await;
     assert_eq!(code, 303);
     let cookie = cookie.unwrap();
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
     let pair = cookie.split(';').next().unwrap().to_string();
+    let session = pair.split_once('=').unwrap().1;
+    assert!(!link.contains(session) && session != token, "the session is a value of its own");
     let (code, _, body) =
         get(f.local, "GET", "/", &[h("host", &host), h("cookie", &format!("other=1; {pair}"))])
             .await;
     assert_eq!(code, 200, "{body}");
     assert!(body.contains("hardened"));
+    // The link is good once: a second use gets the sign-in page, never the dashboard.
+    let (code, cookie, body) = get(f.local, "GET", &path, &local_host).await;
+    assert_eq!((code, cookie), (401, None));
+    assert!(body.contains("sign in through raydar") && !body.contains("hardened"), "{body}");
+    // Neither the link nor a made-up value is a session.
+    let name = pair.split_once('=').unwrap().0;
+    for bad in [link.rsplit('=').next().unwrap(), "made-up"] {
+        let c = [h("host", &host), h("cookie", &format!("{name}={bad}"))];
+        assert_eq!(get(f.local, "GET", "/", &c).await.0, 401, "{bad}");
+    }
+    // Each link is its own: a second one signs in a second browser.
+    let second = f.login_url();
+    assert_ne!(second, link);
+    let path2 = second.split_once(&f.local.to_string()).unwrap().1.to_string();
+    assert_eq!(get(f.local, "GET", &path2, &local_host).await.0, 303);
     // The header works for scripts, and the Ray token is added upstream (the demo dashboard
     // answers 401 without it) but never shows up in what comes back.
     let (code, _, body) =

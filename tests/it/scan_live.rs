@@ -161,7 +161,7 @@ async fn streamed_json_is_the_collected_report() {
     for (demo, user) in [
         (DemoOptions::default(), DemoUser::Admin),
         (DemoOptions::default(), DemoUser::Limited),
-        (DemoOptions { population: Some((40, 300)), port: 0 }, DemoUser::Admin),
+        (DemoOptions { population: Some((40, 300)), ..Default::default() }, DemoUser::Admin),
     ] {
         let s = DemoServer::start(demo).await.unwrap();
         let kc = dir.join(format!("{}.kubeconfig", user.context()));
