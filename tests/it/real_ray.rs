@@ -29,8 +29,13 @@ impl Drop for RayHead {
     }
 }
 
+/// A free port outside the ranges Ray takes for itself (workers 10002–19999, the client
+/// server 10001, the dashboard agent 52365).
 fn free_port() -> u16 {
-    portpicker::pick_unused_port().unwrap()
+    (0..1000)
+        .filter_map(|_| portpicker::pick_unused_port())
+        .find(|p| *p >= 20000 && *p != 52365)
+        .unwrap()
 }
 
 /// GET `url` with curl: (status, body).
@@ -60,14 +65,26 @@ async fn a_real_ray_behind_the_gate_takes_jobs_streams_logs_and_renders() {
         ("RAY_USAGE_STATS_ENABLED", "0".to_string()),
     ];
     let head = RayHead { env: env.clone() };
-    let started = Command::new("ray")
-        .args(["start", "--head", "--num-cpus", "1", "--dashboard-host", "127.0.0.1"])
-        .args(["--port", &gcs.to_string(), "--dashboard-port", &dash.to_string()])
-        .args(["--node-ip-address", "127.0.0.1", "--disable-usage-stats"])
-        .envs(env.clone())
-        .output()
-        .unwrap();
-    assert!(started.status.success(), "ray start: {}", String::from_utf8_lossy(&started.stderr));
+    let start = || {
+        Command::new("ray")
+            .args(["start", "--head", "--num-cpus", "1", "--dashboard-host", "127.0.0.1"])
+            .args(["--port", &gcs.to_string(), "--dashboard-port", &dash.to_string()])
+            .args(["--node-ip-address", "127.0.0.1", "--disable-usage-stats"])
+            .envs(env.clone())
+            .output()
+            .unwrap()
+    };
+    // `ray start` now and then fails on a busy machine: once more after a stop.
+    let mut started = start();
+    if !started.status.success() {
+        let _ = Command::new("ray").args(["stop", "--force"]).envs(env.clone()).output();
+        started = start();
+    }
+    let tail = |b: &[u8]| {
+        let s = String::from_utf8_lossy(b);
+        s.lines().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
+    };
+    assert!(started.status.success(), "ray start: {}", tail(&started.stderr));
     let direct = format!("http://127.0.0.1:{dash}");
     let t = Instant::now();
     while curl(&format!("{direct}/api/version"), &[]).0 != 401 {
