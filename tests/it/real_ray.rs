@@ -228,3 +228,23 @@ fn chromium_screenshot(url: &str, profile: &std::path::Path, to: &std::path::Pat
         .arg(url)
         .output();
 }
+
+/// `--backend NS/CLUSTER=HOST:PORT` takes loopback addresses only, and names a demo cluster.
+#[tokio::test]
+async fn backends_are_loopback_only_and_name_a_demo_cluster() {
+    let ok: Backend = "ray-prod/hardened=127.0.0.1:8265".parse().unwrap();
+    assert_eq!(
+        (ok.namespace.as_str(), ok.cluster.as_str(), ok.addr.port()),
+        ("ray-prod", "hardened", 8265)
+    );
+    assert!("a/b=localhost:1".parse::<Backend>().unwrap().addr.ip().is_loopback());
+    assert!("a/b=[::1]:1".parse::<Backend>().is_ok());
+    let err = |s: &str| s.parse::<Backend>().unwrap_err();
+    assert!(err("a/b=10.0.0.1:80").contains("not a loopback address"));
+    assert!(err("a/b=example.com:80").contains("NAMESPACE/CLUSTER=HOST:PORT"));
+    assert!(err("b=127.0.0.1:1").contains("NAMESPACE/CLUSTER=HOST:PORT"));
+    let nope: Backend = "ray-prod/nope=127.0.0.1:1".parse().unwrap();
+    let opts = DemoOptions { backends: vec![nope], ..Default::default() };
+    let e = DemoServer::start(opts).await.err().unwrap().to_string();
+    assert!(e.contains("no demo RayCluster ray-prod/nope"), "{e}");
+}
