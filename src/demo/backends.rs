@@ -15,6 +15,75 @@ use tokio::io::DuplexStream;
 
 const PIPE: usize = 512 * 1024;
 
+/// `--backend NS/CLUSTER=HOST:PORT`: port-forwards to that demo cluster's head dashboard port
+/// reach `addr` (loopback only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backend {
+    pub namespace: String,
+    pub cluster: String,
+    pub addr: std::net::SocketAddr,
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("--backend {s:?}: expected NAMESPACE/CLUSTER=HOST:PORT");
+        let (who, addr) = s.split_once('=').ok_or_else(bad)?;
+        let (namespace, cluster) = who.split_once('/').ok_or_else(bad)?;
+        if namespace.is_empty() || cluster.is_empty() {
+            return Err(bad());
+        }
+        let addr: std::net::SocketAddr = match addr.strip_prefix("localhost:") {
+            Some(port) => {
+                let port: u16 = port.parse().map_err(|_| bad())?;
+                (std::net::Ipv4Addr::LOCALHOST, port).into()
+            }
+            None => addr.parse().map_err(|_| bad())?,
+        };
+        if !addr.ip().is_loopback() {
+            return Err(format!("--backend {s:?}: {} is not a loopback address", addr.ip()));
+        }
+        Ok(Backend { namespace: namespace.into(), cluster: cluster.into(), addr })
+    }
+}
+
+/// Checks that a backed cluster exists and, when it uses Ray token auth and a token is given,
+/// puts the token in the cluster's Secret (as KubeRay keeps it), so that raydar's injection
+/// reaches the real Ray behind it.
+pub(super) fn back(
+    store: &mut super::store::Store,
+    b: &Backend,
+    token: Option<&str>,
+) -> anyhow::Result<()> {
+    use base64::Engine;
+    let kind = |plural: &str, group: &str| catalog::find(group, "v1", plural).unwrap_or(0);
+    let rc =
+        store.get(kind("rayclusters", "ray.io"), &b.namespace, &b.cluster).ok_or_else(|| {
+            anyhow::anyhow!("--backend: no demo RayCluster {}/{}", b.namespace, b.cluster)
+        })?;
+    let spec = &rc.value["spec"];
+    let token_auth = spec.pointer("/authOptions/mode").and_then(Value::as_str) == Some("token");
+    let (Some(token), true) = (token, token_auth) else { return Ok(()) };
+    let secret = spec
+        .pointer("/authOptions/secretName")
+        .and_then(Value::as_str)
+        .unwrap_or(&b.cluster)
+        .to_string();
+    let encoded = base64::engine::general_purpose::STANDARD.encode(token.trim());
+    let value = match store.get(kind("secrets", ""), &b.namespace, &secret) {
+        Some(s) => {
+            let mut v = s.value.clone();
+            v["data"]["auth_token"] = Value::String(encoded);
+            v
+        }
+        None => serde_json::json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"name": secret, "namespace": b.namespace},
+            "data": {"auth_token": encoded}}),
+    };
+    store.put_initial(kind("secrets", ""), value);
+    Ok(())
+}
+
 /// What a connection to a pod port reaches.
 #[derive(Debug, Clone)]
 enum Endpoint {

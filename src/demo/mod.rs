@@ -27,6 +27,7 @@ pub mod validate;
 mod write;
 
 pub use auth::{LIMITED_FULL_NS, LIMITED_READ_NS, LIMITED_USER};
+pub use backends::Backend;
 
 use anyhow::Context as _;
 use defaults::Alloc;
@@ -83,38 +84,6 @@ pub struct DemoOptions {
     pub backends: Vec<Backend>,
     /// The Ray token the backed clusters that use token auth keep in their Secret.
     pub ray_token: Option<String>,
-}
-
-/// `--backend NS/CLUSTER=HOST:PORT`: port-forwards to that demo cluster's head dashboard port
-/// reach `addr` (loopback only).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Backend {
-    pub namespace: String,
-    pub cluster: String,
-    pub addr: std::net::SocketAddr,
-}
-
-impl std::str::FromStr for Backend {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("--backend {s:?}: expected NAMESPACE/CLUSTER=HOST:PORT");
-        let (who, addr) = s.split_once('=').ok_or_else(bad)?;
-        let (namespace, cluster) = who.split_once('/').ok_or_else(bad)?;
-        if namespace.is_empty() || cluster.is_empty() {
-            return Err(bad());
-        }
-        let addr: std::net::SocketAddr = match addr.strip_prefix("localhost:") {
-            Some(port) => {
-                let port: u16 = port.parse().map_err(|_| bad())?;
-                (std::net::Ipv4Addr::LOCALHOST, port).into()
-            }
-            None => addr.parse().map_err(|_| bad())?,
-        };
-        if !addr.ip().is_loopback() {
-            return Err(format!("--backend {s:?}: {} is not a loopback address", addr.ip()));
-        }
-        Ok(Backend { namespace: namespace.into(), cluster: cluster.into(), addr })
-    }
 }
 
 /// An injected failure: the next `times` requests whose method matches and whose path contains
@@ -183,39 +152,6 @@ impl App {
         let slow = f.slow_paths.iter().filter(|(p, _)| path.contains(p.as_str())).map(|(_, d)| *d);
         (f.latency + slow.sum::<Duration>(), hit)
     }
-}
-
-/// Checks that a backed cluster exists and, when it uses Ray token auth and a token is given,
-/// puts the token in the cluster's Secret (as KubeRay keeps it), so that raydar's injection
-/// reaches the real Ray behind it.
-fn back(store: &mut Store, b: &Backend, token: Option<&str>) -> anyhow::Result<()> {
-    use base64::Engine;
-    let kind = |plural: &str, group: &str| catalog::find(group, "v1", plural).unwrap_or(0);
-    let rc =
-        store.get(kind("rayclusters", "ray.io"), &b.namespace, &b.cluster).ok_or_else(|| {
-            anyhow::anyhow!("--backend: no demo RayCluster {}/{}", b.namespace, b.cluster)
-        })?;
-    let spec = &rc.value["spec"];
-    let token_auth = spec.pointer("/authOptions/mode").and_then(Value::as_str) == Some("token");
-    let (Some(token), true) = (token, token_auth) else { return Ok(()) };
-    let secret = spec
-        .pointer("/authOptions/secretName")
-        .and_then(Value::as_str)
-        .unwrap_or(&b.cluster)
-        .to_string();
-    let encoded = base64::engine::general_purpose::STANDARD.encode(token.trim());
-    let value = match store.get(kind("secrets", ""), &b.namespace, &secret) {
-        Some(s) => {
-            let mut v = s.value.clone();
-            v["data"]["auth_token"] = Value::String(encoded);
-            v
-        }
-        None => serde_json::json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-            "metadata": {"name": secret, "namespace": b.namespace},
-            "data": {"auth_token": encoded}}),
-    };
-    store.put_initial(kind("secrets", ""), value);
-    Ok(())
 }
 
 /// A fresh Ray auth token (the value KubeRay would put in the cluster's Secret).
@@ -312,7 +248,7 @@ impl DemoServer {
         };
         load(&mut store, seeds)?;
         for b in &opts.backends {
-            back(&mut store, b, opts.ray_token.as_deref())?;
+            backends::back(&mut store, b, opts.ray_token.as_deref())?;
         }
         let (cut_watches, _) = tokio::sync::watch::channel(0);
         let app = Arc::new(App {
