@@ -6,7 +6,6 @@ pub mod cluster;
 pub mod config;
 pub mod demo;
 pub mod fixcmd;
-mod foreground;
 pub mod forward;
 pub mod guard;
 pub mod inventory;

@@ -1,6 +1,8 @@
 //! The command line (README: every command): clap definitions, the options they make, and
 //! dispatch to the library. `--demo` is wired here and nowhere else.
 
+mod foreground;
+
 use crate::cluster::{ConnectSpec, Scope};
 use crate::config::Config;
 use crate::demo::{DemoOptions, DemoServer, DemoUser};
@@ -397,7 +399,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(0)
         }
         Some(Command::Forward { cluster, target, port, no_gate, open, wait }) => {
-            crate::foreground::forward(&opts, &cluster, target, port, no_gate, open, wait).await
+            foreground::forward(&opts, &cluster, target, port, no_gate, open, wait).await
         }
         Some(Command::Fix { cluster, fix, dry_run, yes }) => {
             Ok(crate::fixcmd::fix(&opts, &cluster, &fix, dry_run, yes).await)
@@ -407,7 +409,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Some(Command::History) => Ok(crate::fixcmd::history(&opts.journal_path())),
         Some(Command::DemoServer { print_manifests: true, .. }) => {
-            crate::foreground::print_manifests()
+            foreground::print_manifests()
         }
         Some(Command::DemoServer {
             kubeconfig_out,
@@ -432,7 +434,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             };
             let opts =
                 DemoOptions { population: ns_count.zip(cluster_count), port, backends, ray_token };
-            crate::foreground::demo_server(kubeconfig_out, opts).await
+            foreground::demo_server(kubeconfig_out, opts).await
         }
     }
 }

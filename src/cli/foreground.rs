@@ -1,7 +1,7 @@
 //! The commands that run in the foreground until Ctrl-C: `raydar forward` and
 //! `raydar demo-server` (and `demo-server --print-manifests`).
 
-use crate::cli::ForwardTarget;
+use super::ForwardTarget;
 use crate::demo::{DemoOptions, DemoServer, DemoUser};
 use crate::options::{state_dir, Options};
 use std::path::PathBuf;
