@@ -408,9 +408,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             Ok(crate::fixcmd::undo(&opts, change_id.as_deref(), yes).await)
         }
         Some(Command::History) => Ok(crate::fixcmd::history(&opts.journal_path())),
-        Some(Command::DemoServer { print_manifests: true, .. }) => {
-            foreground::print_manifests()
-        }
+        Some(Command::DemoServer { print_manifests: true, .. }) => foreground::print_manifests(),
         Some(Command::DemoServer {
             kubeconfig_out,
             ns_count,
