@@ -297,6 +297,18 @@ async fn dashboard(app: &App, d: &Dashboard, req: Request<Incoming>) -> Resp {
             .unwrap_or_else(|_| Response::new(Full::new(Bytes::new())));
     }
     match (method.as_str(), path.as_str()) {
+        // As Ray ≥ 2.52: a valid token is exchanged for an HttpOnly cookie holding it.
+        ("POST", "/api/authenticate") => match (&d.token, presented_token(&req)) {
+            (Some(t), Some(_)) => {
+                let mut r = json_reply(200, &json!({"message": "Successfully authenticated"}));
+                let cookie = format!("ray-authentication-token={t}; HttpOnly; SameSite=Strict; Path=/");
+                if let Ok(v) = hyper::header::HeaderValue::from_str(&cookie) {
+                    r.headers_mut().insert(hyper::header::SET_COOKIE, v);
+                }
+                r
+            }
+            _ => json_reply(200, &json!({"message": "authentication is disabled"})),
+        },
         ("GET", "/") | ("GET", "/index.html") => reply(200, "text/html; charset=utf-8", format!(
             "<!doctype html><html><head><title>Ray Dashboard</title></head><body><h1>Ray Dashboard</h1>\
              <p>cluster <b>{}</b> in namespace <b>{}</b>, Ray {}</p></body></html>",

@@ -492,6 +492,21 @@ async fn gated_connection(
     stats.open.fetch_sub(1, Ordering::Relaxed);
 }
 
+/// Drops the cookie in which Ray (≥ 2.52) hands a browser its token: behind the gate raydar
+/// adds the token to each request itself, and the cluster's token never reaches the browser.
+fn keep_ray_token_out(headers: &mut hyper::HeaderMap) {
+    let cookies: Vec<hyper::header::HeaderValue> = headers
+        .get_all(hyper::header::SET_COOKIE)
+        .iter()
+        .filter(|v| !v.as_bytes().starts_with(b"ray-authentication-token="))
+        .cloned()
+        .collect();
+    headers.remove(hyper::header::SET_COOKIE);
+    for c in cookies {
+        headers.append(hyper::header::SET_COOKIE, c);
+    }
+}
+
 async fn proxy(
     mut req: hyper::Request<hyper::body::Incoming>,
     up: &tokio::sync::Mutex<Option<Sender>>,
@@ -547,6 +562,7 @@ async fn proxy(
                     });
                 }
             }
+            keep_ray_token_out(resp.headers_mut());
             resp.map(|b| b.boxed())
         }
         Err(e) => {

@@ -297,11 +297,25 @@ async fn the_gate() {
     // A non-GET from a foreign origin is refused; from the forward's own origin it passes.
     let evil = [h("host", &host), h("x-raydar-token", &token), h("origin", "http://evil.example")];
     assert_eq!(get(f.local, "POST", "/api/jobs/", &evil).await.0, 403);
+    // Ray's own sign-in (`POST /api/authenticate`, as its UI does) works through the gate, but
+    // the cookie in which Ray hands out its token stays behind: the browser never holds it.
+    let own = [
+        h("host", &host),
+        h("x-raydar-token", &token),
+        h("origin", &format!("http://127.0.0.1:{}", f.local.port())),
+    ];
+    let (code, cookie, _) = get(f.local, "POST", "/api/authenticate", &own).await;
+    assert_eq!((code, cookie), (200, None));
     // Without the gate the dashboard itself refuses (it wants the Ray token).
     let mut raw = ForwardSpec::new("ray-prod", "hardened", HeadPort::Dashboard);
     raw.gate = false;
     let r = forward::start(c, raw).await.unwrap();
     assert_eq!(get(r.local, "GET", "/api/version", &[h("host", "x")]).await.0, 401);
+    // Raw, Ray's sign-in does hand out its cookie (what the gate keeps back above).
+    let bearer = [h("host", "x"), h("authorization", &format!("Bearer {ray_token}"))];
+    let (code, cookie, _) = get(r.local, "POST", "/api/authenticate", &bearer).await;
+    assert_eq!(code, 200);
+    assert!(cookie.is_some_and(|c| c.starts_with("ray-authentication-token=")));
     drop(s);
 }
 
