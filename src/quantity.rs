@@ -1,6 +1,7 @@
 //! Kubernetes resource quantities: whether a text is one (the API server's grammar), and, as
 //! far as sizing a quota needs, parsing to milli-units and printing back in the usual unit.
-//! Also the grammar of a port name, which the same checks need.
+//! Also the grammar of a port name, which the same checks need, and of a label selector
+//! (`env in (prod),team=ml,!legacy`), which the demo server and `--namespace-selector` read.
 
 /// `[+-](digits[.digits]|.digits)[suffix]`, the suffix `Ki…Ei`, `n u m k M G T P E` or an
 /// exponent `e[+-]number`: Kubernetes' quantity grammar.
@@ -149,4 +150,88 @@ mod tests {
         assert_eq!(format_bytes(parse_milli("1.2Gi").unwrap_or(0)), "1229Mi");
         assert_eq!(format_count(1200), "2");
     }
+}
+
+/// One requirement of a label selector, as kubectl and the API server write them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Requirement {
+    Eq(String, String),
+    NotEq(String, String),
+    In(String, Vec<String>),
+    NotIn(String, Vec<String>),
+    Exists(String),
+    NotExists(String),
+}
+
+/// Splits on commas that are not inside parentheses.
+fn split_top(s: &str) -> Vec<&str> {
+    let (mut out, mut depth, mut start) = (Vec::new(), 0i32, 0usize);
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out
+}
+
+fn valid_key(k: &str) -> bool {
+    !k.is_empty()
+        && k.len() <= 316
+        && k.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+        && k.matches('/').count() <= 1
+}
+
+fn set_values(rest: &str) -> Result<Vec<String>, String> {
+    let rest = rest.trim();
+    let inner = rest
+        .strip_prefix('(')
+        .and_then(|r| r.strip_suffix(')'))
+        .ok_or_else(|| format!("expected a parenthesised set of values, got {rest:?}"))?;
+    Ok(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
+}
+
+/// A label selector's requirements (none for the empty selector).
+pub fn parse_label_selector(s: &str) -> Result<Vec<Requirement>, String> {
+    let mut reqs = Vec::new();
+    for part in split_top(s) {
+        let part = part.trim();
+        if part.is_empty() {
+            continue;
+        }
+        let req = if let Some(k) = part.strip_prefix('!') {
+            Requirement::NotExists(k.trim().to_string())
+        } else if let Some((k, v)) = part.split_once("!=") {
+            Requirement::NotEq(k.trim().to_string(), v.trim().to_string())
+        } else if let Some((k, v)) = part.split_once("==") {
+            Requirement::Eq(k.trim().to_string(), v.trim().to_string())
+        } else if let Some((k, v)) = part.split_once('=') {
+            Requirement::Eq(k.trim().to_string(), v.trim().to_string())
+        } else if let Some((k, rest)) = part.split_once(" notin ") {
+            Requirement::NotIn(k.trim().to_string(), set_values(rest)?)
+        } else if let Some((k, rest)) = part.split_once(" in ") {
+            Requirement::In(k.trim().to_string(), set_values(rest)?)
+        } else {
+            Requirement::Exists(part.to_string())
+        };
+        let key = match &req {
+            Requirement::Eq(k, _)
+            | Requirement::NotEq(k, _)
+            | Requirement::In(k, _)
+            | Requirement::NotIn(k, _)
+            | Requirement::Exists(k)
+            | Requirement::NotExists(k) => k,
+        };
+        if !valid_key(key) {
+            return Err(format!("unable to parse requirement: invalid label key {key:?}"));
+        }
+        reqs.push(req);
+    }
+    Ok(reqs)
 }

@@ -3,91 +3,15 @@
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, PartialEq)]
-enum Req {
-    Eq(String, String),
-    NotEq(String, String),
-    In(String, Vec<String>),
-    NotIn(String, Vec<String>),
-    Exists(String),
-    NotExists(String),
-}
+use crate::quantity::{parse_label_selector, Requirement as Req};
 
 /// A parsed label selector; the empty selector matches everything.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct LabelSelector(Vec<Req>);
 
-/// Splits on commas that are not inside parentheses.
-fn split_top(s: &str) -> Vec<&str> {
-    let (mut out, mut depth, mut start) = (Vec::new(), 0i32, 0usize);
-    for (i, c) in s.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                out.push(&s[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(&s[start..]);
-    out
-}
-
-fn valid_key(k: &str) -> bool {
-    !k.is_empty()
-        && k.len() <= 316
-        && k.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
-        && k.matches('/').count() <= 1
-}
-
-fn set_values(rest: &str) -> Result<Vec<String>, String> {
-    let rest = rest.trim();
-    let inner = rest
-        .strip_prefix('(')
-        .and_then(|r| r.strip_suffix(')'))
-        .ok_or_else(|| format!("expected a parenthesised set of values, got {rest:?}"))?;
-    Ok(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
-}
-
 impl LabelSelector {
     pub fn parse(s: &str) -> Result<Self, String> {
-        let mut reqs = Vec::new();
-        for part in split_top(s) {
-            let part = part.trim();
-            if part.is_empty() {
-                continue;
-            }
-            let req = if let Some(k) = part.strip_prefix('!') {
-                Req::NotExists(k.trim().to_string())
-            } else if let Some((k, v)) = part.split_once("!=") {
-                Req::NotEq(k.trim().to_string(), v.trim().to_string())
-            } else if let Some((k, v)) = part.split_once("==") {
-                Req::Eq(k.trim().to_string(), v.trim().to_string())
-            } else if let Some((k, v)) = part.split_once('=') {
-                Req::Eq(k.trim().to_string(), v.trim().to_string())
-            } else if let Some((k, rest)) = part.split_once(" notin ") {
-                Req::NotIn(k.trim().to_string(), set_values(rest)?)
-            } else if let Some((k, rest)) = part.split_once(" in ") {
-                Req::In(k.trim().to_string(), set_values(rest)?)
-            } else {
-                Req::Exists(part.to_string())
-            };
-            let key = match &req {
-                Req::Eq(k, _)
-                | Req::NotEq(k, _)
-                | Req::In(k, _)
-                | Req::NotIn(k, _)
-                | Req::Exists(k)
-                | Req::NotExists(k) => k,
-            };
-            if !valid_key(key) {
-                return Err(format!("unable to parse requirement: invalid label key {key:?}"));
-            }
-            reqs.push(req);
-        }
-        Ok(Self(reqs))
+        parse_label_selector(s).map(Self)
     }
 
     pub fn is_empty(&self) -> bool {
