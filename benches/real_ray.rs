@@ -10,28 +10,16 @@
 
 #[path = "common.rs"]
 mod common;
+#[path = "../tests/it/ray_head.rs"]
+mod ray_head;
 
 use common::{median, ms};
+use ray_head::{have, RayHead};
 use raydar::demo::{Backend, DemoOptions, DemoServer, DemoUser};
 use raydar::forward::{ForwardSpec, HeadPort};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-struct RayHead(Vec<(&'static str, String)>);
-
-impl Drop for RayHead {
-    fn drop(&mut self) {
-        let _ = Command::new("ray").args(["stop", "--force"]).envs(self.0.clone()).output();
-    }
-}
-
-fn free_port() -> u16 {
-    (0..1000)
-        .filter_map(|_| portpicker::pick_unused_port())
-        .find(|p| *p >= 20000 && *p != 52365)
-        .unwrap()
-}
 
 /// `ray job …` against `address` with `headers` (RAY_JOB_HEADERS).
 fn ray_job(address: &str, headers: &str) -> Command {
@@ -98,39 +86,13 @@ fn log_delays(address: &str, headers: &str) -> Vec<Duration> {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
-    if !Command::new("ray").arg("--version").output().is_ok_and(|o| o.status.success()) {
+    if !have("ray", "--version") {
         println!("real_ray: SKIPPED, no `ray` on the PATH (pip install \"ray[default]\")");
         return;
     }
     let dir = std::env::temp_dir().join(format!("raydar-real-ray-bench-{}", std::process::id()));
-    let token = raydar::forward::new_token();
-    let (gcs, dash) = (free_port(), free_port());
-    let env = vec![
-        ("RAY_AUTH_MODE", "token".to_string()),
-        ("RAY_AUTH_TOKEN", token.clone()),
-        ("RAY_USAGE_STATS_ENABLED", "0".to_string()),
-    ];
-    let head = RayHead(env.clone());
-    let out = Command::new("ray")
-        .args(["start", "--head", "--num-cpus", "1", "--dashboard-host", "127.0.0.1"])
-        .args(["--port", &gcs.to_string(), "--dashboard-port", &dash.to_string()])
-        .args(["--node-ip-address", "127.0.0.1", "--disable-usage-stats"])
-        .envs(env.clone())
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "ray start: {}", String::from_utf8_lossy(&out.stderr));
-    let direct = format!("http://127.0.0.1:{dash}");
-    let t = Instant::now();
-    while Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("{direct}/api/version")])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
-        .unwrap_or_default()
-        != "401"
-    {
-        assert!(t.elapsed() < Duration::from_secs(90), "no Ray dashboard");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let head = RayHead::start().await;
+    let (token, direct, dash) = (head.token.clone(), head.dashboard.clone(), head.port);
     let backend: Backend = format!("ray-prod/hardened=127.0.0.1:{dash}").parse().unwrap();
     let opts = DemoOptions {
         backends: vec![backend],

@@ -84,26 +84,15 @@ pub enum ForwardTarget {
 pub enum GuardCommand {
     /// Print the policies and bindings raydar would install (plain manifests with -o yaml).
     Plan {
-        /// warn: kubectl shows a warning and nothing is refused; deny: the object is refused.
-        #[arg(long, value_enum, default_value = "warn")]
-        mode: GuardMode,
-        /// Rule ids to guard, comma-separated (default: the rules on by default).
-        #[arg(long, value_delimiter = ',', value_name = "ID,…")]
-        rules: Vec<String>,
-        /// Guard the namespaces with these labels (`env=prod,team in (ml)`), instead of -n.
-        #[arg(long, value_name = "SELECTOR")]
-        namespace_selector: Option<String>,
+        #[command(flatten)]
+        what: GuardArgs,
         #[arg(short = 'o', long, value_enum, default_value = "yaml")]
         output: ManifestOutput,
     },
     /// Install them: preview, access check, server dry run, a yes, the journal (`raydar undo`).
     Apply {
-        #[arg(long, value_enum, default_value = "warn")]
-        mode: GuardMode,
-        #[arg(long, value_delimiter = ',', value_name = "ID,…")]
-        rules: Vec<String>,
-        #[arg(long, value_name = "SELECTOR")]
-        namespace_selector: Option<String>,
+        #[command(flatten)]
+        what: GuardArgs,
         /// Show the preview and the server's dry run; write nothing.
         #[arg(long)]
         dry_run: bool,
@@ -119,6 +108,20 @@ pub enum GuardCommand {
         #[arg(long)]
         yes: bool,
     },
+}
+
+/// What to guard, where, and how (`guard plan` and `guard apply`).
+#[derive(Debug, Args)]
+pub struct GuardArgs {
+    /// warn: kubectl shows a warning and nothing is refused; deny: the object is refused.
+    #[arg(long, value_enum, default_value = "warn")]
+    mode: GuardMode,
+    /// Rule ids to guard, comma-separated (default: the rules on by default).
+    #[arg(long, value_delimiter = ',', value_name = "ID,…")]
+    rules: Vec<String>,
+    /// Guard the namespaces with these labels (`env=prod,team in (ml)`), instead of -n.
+    #[arg(long, value_name = "SELECTOR")]
+    namespace_selector: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -269,12 +272,11 @@ pub async fn options(g: &Global) -> Result<(Options, Option<DemoServer>), String
 /// The guard's options from the command line; an unreadable selector, or a selector with
 /// -n, is an error.
 fn guard_options(
-    mode: GuardMode,
-    rules: Vec<String>,
+    what: GuardArgs,
     namespaces: &[String],
-    selector: Option<&str>,
 ) -> Result<crate::guard::GuardOptions, String> {
-    let namespace_selector = match selector {
+    let GuardArgs { mode, rules, namespace_selector: selector } = what;
+    let namespace_selector = match selector.as_deref() {
         Some(_) if !namespaces.is_empty() => {
             return Err("--namespace-selector and -n both pick namespaces: give one".into())
         }
@@ -361,9 +363,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             };
             Ok(crate::scan::run(&opts, &files, format, fail_on).await)
         }
-        Some(Command::Guard(GuardCommand::Plan { mode, rules, namespace_selector, output })) => {
-            let sel = namespace_selector.as_deref();
-            match guard_options(mode, rules, &cli.global.namespaces, sel) {
+        Some(Command::Guard(GuardCommand::Plan { what, output })) => {
+            match guard_options(what, &cli.global.namespaces) {
                 Ok(guard) => guard_plan(&guard, output),
                 Err(e) => {
                     eprintln!("raydar: {e}");
@@ -371,15 +372,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 }
             }
         }
-        Some(Command::Guard(GuardCommand::Apply {
-            mode,
-            rules,
-            namespace_selector,
-            dry_run,
-            yes,
-        })) => {
-            let sel = namespace_selector.as_deref();
-            match guard_options(mode, rules, &cli.global.namespaces, sel) {
+        Some(Command::Guard(GuardCommand::Apply { what, dry_run, yes })) => {
+            match guard_options(what, &cli.global.namespaces) {
                 Ok(guard) => Ok(crate::fixcmd::guard_apply(&opts, &guard, dry_run, yes).await),
                 Err(e) => {
                     eprintln!("raydar: {e}");

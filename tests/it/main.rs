@@ -14,6 +14,7 @@ mod forward;
 mod guard;
 mod layers;
 mod manifest_props;
+mod ray_head;
 mod real_ray;
 mod real_server;
 mod remediate;

@@ -5,38 +5,14 @@
 //! without the link the page is raydar's sign-in page. Runs when the `ray` CLI is on the PATH
 //! (`pip install "ray[default]"`), Chromium when `chromium` is; otherwise it says it skipped.
 
+use crate::ray_head::{have, RayHead};
 use raydar::demo::{Backend, DemoOptions, DemoServer, DemoUser};
 use raydar::forward::{ForwardSpec, HeadPort};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
 
 /// Text of the Ray dashboard's rendered overview (not in raydar's sign-in page).
 const DASHBOARD_TEXT: [&str; 2] = ["Cluster status", "Recent jobs"];
-
-fn have(cmd: &str, arg: &str) -> bool {
-    Command::new(cmd).arg(arg).output().is_ok_and(|o| o.status.success())
-}
-
-/// Stops the Ray it started, whatever happens to the test.
-struct RayHead {
-    env: Vec<(&'static str, String)>,
-}
-
-impl Drop for RayHead {
-    fn drop(&mut self) {
-        let _ = Command::new("ray").args(["stop", "--force"]).envs(self.env.clone()).output();
-    }
-}
-
-/// A free port outside the ranges Ray takes for itself (workers 10002–19999, the client
-/// server 10001, the dashboard agent 52365).
-fn free_port() -> u16 {
-    (0..1000)
-        .filter_map(|_| portpicker::pick_unused_port())
-        .find(|p| *p >= 20000 && *p != 52365)
-        .unwrap()
-}
 
 /// GET `url` with curl: (status, body).
 fn curl(url: &str, headers: &[&str]) -> (u16, String) {
@@ -57,40 +33,8 @@ async fn a_real_ray_behind_the_gate_takes_jobs_streams_logs_and_renders() {
         return;
     }
     let dir = tempfile_dir();
-    let token: String = raydar::forward::new_token();
-    let (gcs, dash) = (free_port(), free_port());
-    let env = vec![
-        ("RAY_AUTH_MODE", "token".to_string()),
-        ("RAY_AUTH_TOKEN", token.clone()),
-        ("RAY_USAGE_STATS_ENABLED", "0".to_string()),
-    ];
-    let head = RayHead { env: env.clone() };
-    let start = || {
-        Command::new("ray")
-            .args(["start", "--head", "--num-cpus", "1", "--dashboard-host", "127.0.0.1"])
-            .args(["--port", &gcs.to_string(), "--dashboard-port", &dash.to_string()])
-            .args(["--node-ip-address", "127.0.0.1", "--disable-usage-stats"])
-            .envs(env.clone())
-            .output()
-            .unwrap()
-    };
-    // `ray start` now and then fails on a busy machine: once more after a stop.
-    let mut started = start();
-    if !started.status.success() {
-        let _ = Command::new("ray").args(["stop", "--force"]).envs(env.clone()).output();
-        started = start();
-    }
-    let tail = |b: &[u8]| {
-        let s = String::from_utf8_lossy(b);
-        s.lines().rev().take(8).collect::<Vec<_>>().into_iter().rev().collect::<Vec<_>>().join("\n")
-    };
-    assert!(started.status.success(), "ray start: {}", tail(&started.stderr));
-    let direct = format!("http://127.0.0.1:{dash}");
-    let t = Instant::now();
-    while curl(&format!("{direct}/api/version"), &[]).0 != 401 {
-        assert!(t.elapsed() < Duration::from_secs(90), "the Ray dashboard never came up");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    let head = RayHead::start().await;
+    let (token, direct, dash) = (head.token.clone(), head.dashboard.clone(), head.port);
     let bearer = format!("Authorization: Bearer {token}");
     assert_eq!(curl(&format!("{direct}/api/version"), &[&bearer]).0, 200, "Ray's own token");
 
