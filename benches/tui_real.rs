@@ -114,6 +114,12 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
 
     let sock = format!("raydar-real-{}", std::process::id());
+    if std::env::var_os("TUI_REAL_LOAD_ONLY").is_some() {
+        println!("loaded; holding the server: KUBECONFIG={} (Ctrl-C ends it)", kc.display());
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
     if std::env::var_os("TUI_REAL_KDASH_ONLY").is_some() {
         kdash(&sock, &kc, &dir);
         return;
