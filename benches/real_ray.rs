@@ -15,7 +15,7 @@ mod ray_head;
 
 use common::{median, ms};
 use ray_head::{have, RayHead};
-use raydar::demo::{Backend, DemoOptions, DemoServer, DemoUser};
+use raydar::demo::DemoUser;
 use raydar::forward::{ForwardSpec, HeadPort};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -92,14 +92,8 @@ async fn main() {
     }
     let dir = std::env::temp_dir().join(format!("raydar-real-ray-bench-{}", std::process::id()));
     let head = RayHead::start().await;
-    let (token, direct, dash) = (head.token.clone(), head.dashboard.clone(), head.port);
-    let backend: Backend = format!("ray-prod/hardened=127.0.0.1:{dash}").parse().unwrap();
-    let opts = DemoOptions {
-        backends: vec![backend],
-        ray_token: Some(token.clone()),
-        ..Default::default()
-    };
-    let s = DemoServer::start(opts).await.unwrap();
+    let (token, direct) = (head.token.clone(), head.dashboard.clone());
+    let s = head.backing_hardened().await;
     let c = s.client(DemoUser::Admin).await.unwrap();
     let f =
         raydar::forward::start(c, ForwardSpec::new("ray-prod", "hardened", HeadPort::Dashboard))

@@ -51,10 +51,12 @@ fn times_to_screen(
     (a, None)
 }
 
-fn raydar_pid(sock: &str) -> String {
+/// The pid of the program in the pane: the pane's own process (`env` execs it), else its
+/// child (a shell in between).
+fn pane_program_pid(sock: &str) -> String {
     let pane = tmux(sock, &["display", "-p", "-t", "b", "#{pane_pid}"]).trim().to_string();
-    if std::fs::read_to_string(format!("/proc/{pane}/comm")).unwrap_or_default().trim() == "raydar"
-    {
+    let comm = std::fs::read_to_string(format!("/proc/{pane}/comm")).unwrap_or_default();
+    if !matches!(comm.trim(), "sh" | "bash" | "dash" | "zsh") {
         return pane;
     }
     let kids = Command::new("pgrep").arg("-P").arg(&pane).output().unwrap();
@@ -171,7 +173,7 @@ fn main() {
     let (_, shown) = times_to_screen(&sock, &cmd, &rows, &graded, Duration::from_secs(60));
     let screen = tmux(&sock, &["capture-pane", "-t", "b", "-p"]);
     assert!(shown.is_some(), "the TUI did not show the graded clusters:\n{screen}");
-    let pid = raydar_pid(&sock);
+    let pid = pane_program_pid(&sock);
     assert!(!pid.is_empty(), "raydar's pid");
     std::thread::sleep(Duration::from_secs(20));
     let c0 = cpu_ticks(&pid);
@@ -229,8 +231,7 @@ fn kdash(sock: &str, kc: &std::path::Path, dir: &std::path::Path) {
         println!("{:<60} {}", format!("{version}: start → first pod row"), ms(median(pods)));
     }
     let _ = times_to_screen(sock, &cmd, &namespace_row, &pod_row, Duration::from_secs(60));
-    // The pane runs `env … kdash`, which execs kdash (whose threads rename themselves).
-    let pid = tmux(sock, &["display", "-p", "-t", "b", "#{pane_pid}"]).trim().to_string();
+    let pid = pane_program_pid(sock);
     std::thread::sleep(Duration::from_secs(20));
     let c0 = cpu_ticks(&pid);
     std::thread::sleep(Duration::from_secs(10));

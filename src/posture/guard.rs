@@ -12,19 +12,28 @@ pub fn check(s: &Subject, out: &mut Findings) {
     if !inv.live || !inv.readable("", BINDINGS) {
         return;
     }
-    let policy = format!("raydar-guard-{}", s.kind.to_lowercase());
-    // The namespace's labels, as a binding's namespaceSelector sees them.
-    let own: BTreeMap<String, String> =
-        [("kubernetes.io/metadata.name".to_string(), s.namespace.to_string())].into();
-    let labels = s.idx.namespace_labels.get(s.namespace).copied().unwrap_or(&own);
-    let covered = inv.guard_bindings.iter().any(|b| {
-        let Some(spec) = b.spec.as_ref() else { return false };
-        spec.policy_name.as_deref() == Some(policy.as_str())
-            && spec
-                .match_resources
-                .as_ref()
-                .and_then(|m| m.namespace_selector.as_ref())
-                .is_none_or(|sel| matches(sel, labels))
+    // The binding of this kind's policy (`raydar-guard-raycluster` …).
+    let ours = |name: Option<&str>| {
+        name.and_then(|n| n.strip_prefix("raydar-guard-"))
+            .is_some_and(|k| k.eq_ignore_ascii_case(s.kind))
+    };
+    let covered = inv.guard_bindings.iter().filter_map(|b| b.spec.as_ref()).any(|spec| {
+        if !ours(spec.policy_name.as_deref()) {
+            return false;
+        }
+        let Some(sel) = spec.match_resources.as_ref().and_then(|m| m.namespace_selector.as_ref())
+        else {
+            return true;
+        };
+        // The namespace's labels (when listed), else the one every namespace has.
+        match s.idx.namespace_labels.get(s.namespace) {
+            Some(labels) => matches(sel, *labels),
+            None => {
+                let own: BTreeMap<String, String> =
+                    [("kubernetes.io/metadata.name".into(), s.namespace.into())].into();
+                matches(sel, &own)
+            }
+        }
     });
     if !covered {
         let r = rule!("RAY-GRD-001");

@@ -141,15 +141,30 @@ fn start_fix(m: &mut Model) -> Vec<Cmd> {
         return vec![];
     };
     let (ns, name) = (e.namespace.clone(), e.name.clone());
+    plan(m, format!("{fix} on {ns}/{name}"), Replan::Fix(ns, name, fix))
+}
+
+/// Opens the fix preview while `what` is planned, and asks for the plan.
+fn plan(m: &mut Model, title: String, what: Replan) -> Vec<Cmd> {
+    let cmd = replan_cmd(&what);
     m.fix = Some(FixModal {
-        title: format!("{fix} on {ns}/{name}"),
-        replan: Replan::Fix(ns.clone(), name.clone(), fix),
+        title,
+        replan: what,
         stage: FixStage::Planning,
         scroll: 0,
         confirm: tui_input::Input::default(),
     });
     m.mode = Mode::Fix;
-    vec![Cmd::PlanFix(ns, name, fix)]
+    vec![cmd]
+}
+
+/// The command that plans `what` (again, after a conflict).
+fn replan_cmd(what: &Replan) -> Cmd {
+    match what {
+        Replan::Fix(ns, name, fix) => Cmd::PlanFix(ns.clone(), name.clone(), *fix),
+        Replan::Undo => Cmd::PlanUndo,
+        Replan::Guard => Cmd::PlanGuard,
+    }
 }
 
 fn page(m: &Model) -> usize {
@@ -401,27 +416,9 @@ fn key(m: &mut Model, k: KeyEvent) -> Vec<Cmd> {
         Action::Fix => return start_fix(m),
         // Bound only in the fix preview and on the command line.
         Action::Confirm | Action::Complete => {}
-        Action::Undo => {
-            m.fix = Some(FixModal {
-                title: "undo the last change".into(),
-                replan: Replan::Undo,
-                stage: FixStage::Planning,
-                scroll: 0,
-                confirm: tui_input::Input::default(),
-            });
-            m.mode = Mode::Fix;
-            return vec![Cmd::PlanUndo];
-        }
+        Action::Undo => return plan(m, "undo the last change".into(), Replan::Undo),
         Action::Guard => {
-            m.fix = Some(FixModal {
-                title: "guard: raydar's admission policies".into(),
-                replan: Replan::Guard,
-                stage: FixStage::Planning,
-                scroll: 0,
-                confirm: tui_input::Input::default(),
-            });
-            m.mode = Mode::Fix;
-            return vec![Cmd::PlanGuard];
+            return plan(m, "guard: raydar's admission policies".into(), Replan::Guard)
         }
     }
     vec![]
@@ -537,11 +534,7 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Cmd> {
             }
             m.notice = Some((format!("{e}; here is the new plan"), true));
             modal.stage = FixStage::Planning;
-            vec![match &modal.replan {
-                Replan::Fix(ns, name, fix) => Cmd::PlanFix(ns.clone(), name.clone(), *fix),
-                Replan::Undo => Cmd::PlanUndo,
-                Replan::Guard => Cmd::PlanGuard,
-            }]
+            vec![replan_cmd(&modal.replan)]
         }
     }
 }

@@ -45,6 +45,19 @@ pub fn status(url: &str, headers: &[&str]) -> u16 {
 }
 
 impl RayHead {
+    /// The demo server with its `ray-prod/hardened` cluster (Ray token auth) backed by this
+    /// Ray: the token in the cluster's Secret, forwards to its dashboard reaching this head.
+    pub async fn backing_hardened(&self) -> raydar::demo::DemoServer {
+        let backend: raydar::demo::Backend =
+            format!("ray-prod/hardened=127.0.0.1:{}", self.port).parse().unwrap();
+        let opts = raydar::demo::DemoOptions {
+            backends: vec![backend],
+            ray_token: Some(self.token.clone()),
+            ..Default::default()
+        };
+        raydar::demo::DemoServer::start(opts).await.unwrap()
+    }
+
     /// Starts one (token auth, one CPU, loopback) and waits for its dashboard (90 s at most).
     pub async fn start() -> RayHead {
         let token = raydar::forward::new_token();

@@ -34,18 +34,12 @@ async fn a_real_ray_behind_the_gate_takes_jobs_streams_logs_and_renders() {
     }
     let dir = tempfile_dir();
     let head = RayHead::start().await;
-    let (token, direct, dash) = (head.token.clone(), head.dashboard.clone(), head.port);
+    let (token, direct) = (head.token.clone(), head.dashboard.clone());
     let bearer = format!("Authorization: Bearer {token}");
     assert_eq!(curl(&format!("{direct}/api/version"), &[&bearer]).0, 200, "Ray's own token");
 
     // The demo server, its `hardened` cluster backed by this Ray.
-    let backend: Backend = format!("ray-prod/hardened=127.0.0.1:{dash}").parse().unwrap();
-    let opts = DemoOptions {
-        backends: vec![backend],
-        ray_token: Some(token.clone()),
-        ..Default::default()
-    };
-    let s = DemoServer::start(opts).await.unwrap();
+    let s = head.backing_hardened().await;
     let kc = dir.join("kubeconfig");
     s.write_kubeconfig(&kc, DemoUser::Admin).unwrap();
     let mut fwd = Command::new(env!("CARGO_BIN_EXE_raydar"))
