@@ -222,8 +222,11 @@ const ELASTIC_QUOTA_TREE: (&str, &str) = ("scheduling.sigs.k8s.io", "ElasticQuot
 
 /// One error line of a scan: a namespace or kind that could not be read, or a manifest
 /// document that could not be parsed. Never carries object contents.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ScanError {
+    /// The kube context, in a scan of several (`--all-contexts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -19,7 +19,15 @@ pub struct Options {
     pub posture: PostureConfig,
     /// Where the journal, exports and the log live.
     pub state_dir: PathBuf,
+    /// The contexts of a fleet scan or TUI (`--all-contexts`, several `--context`); empty:
+    /// the one `target` names.
+    pub contexts: Vec<String>,
+    /// How long one context of a fleet may take (exec plugin, connect, list, evaluate).
+    pub context_timeout: std::time::Duration,
 }
+
+/// `--context-timeout`'s default.
+pub const DEFAULT_CONTEXT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 impl Options {
     /// `target`, every namespace, the default settings and state directory.
@@ -31,6 +39,8 @@ impl Options {
             theme: None,
             posture: PostureConfig::default(),
             state_dir: state_dir(),
+            contexts: Vec::new(),
+            context_timeout: DEFAULT_CONTEXT_TIMEOUT,
         }
     }
 

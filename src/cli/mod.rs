@@ -32,9 +32,17 @@ pub struct Global {
     /// Kubeconfig file (else $KUBECONFIG, else ~/.kube/config).
     #[arg(long, global = true, value_name = "PATH")]
     pub kubeconfig: Option<PathBuf>,
-    /// Kubeconfig context to use (else the current context).
-    #[arg(long, global = true, value_name = "NAME")]
-    pub context: Option<String>,
+    /// Kubeconfig context to use (else the current context). Repeatable for `scan` and the
+    /// TUI: several contexts at once.
+    #[arg(long = "context", global = true, value_name = "NAME")]
+    pub contexts: Vec<String>,
+    /// Every context of the kubeconfig at once (`scan` and the TUI).
+    #[arg(long, global = true, conflicts_with = "contexts")]
+    pub all_contexts: bool,
+    /// With several contexts: how long each may take (exec credential plugin, connect, list).
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub context_timeout: u64,
     /// Namespace to look at (repeatable).
     #[arg(short = 'n', long = "namespace", global = true, value_name = "NS")]
     pub namespaces: Vec<String>,
@@ -237,7 +245,7 @@ pub async fn options(g: &Global) -> Result<(Options, Option<DemoServer>), String
             .map_err(|e| format!("demo cluster: {e}"))?;
         let target = ConnectSpec {
             inline: Some(kc),
-            context: g.context.clone(),
+            context: g.contexts.first().cloned(),
             label: Some("demo".into()),
             ..ConnectSpec::default()
         };
@@ -248,7 +256,7 @@ pub async fn options(g: &Global) -> Result<(Options, Option<DemoServer>), String
     } else {
         let target = ConnectSpec {
             kubeconfig: g.kubeconfig.clone(),
-            context: g.context.clone(),
+            context: g.contexts.first().cloned(),
             ..ConnectSpec::default()
         };
         (target, None)
@@ -258,6 +266,18 @@ pub async fn options(g: &Global) -> Result<(Options, Option<DemoServer>), String
     } else {
         Scope::Namespaces(g.namespaces.clone())
     };
+    let contexts = if g.all_contexts {
+        let all = target.all_contexts().map_err(|e| e.to_string())?;
+        if all.is_empty() {
+            return Err("--all-contexts: the kubeconfig has no contexts".into());
+        }
+        all
+    } else if g.contexts.len() > 1 {
+        let mut seen = std::collections::BTreeSet::new();
+        g.contexts.iter().filter(|c| seen.insert(c.as_str())).cloned().collect()
+    } else {
+        Vec::new()
+    };
     let opts = Options {
         target,
         scope,
@@ -265,6 +285,8 @@ pub async fn options(g: &Global) -> Result<(Options, Option<DemoServer>), String
         theme: g.theme.clone(),
         posture,
         state_dir: state_dir(),
+        contexts,
+        context_timeout: std::time::Duration::from_secs(g.context_timeout),
     };
     Ok((opts, demo))
 }
@@ -353,6 +375,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     } else {
         (Options::new(ConnectSpec::default()), None)
     };
+    let fleet_ok = matches!(cli.command, None | Some(Command::Scan { .. }));
+    if !opts.contexts.is_empty() && !fleet_ok {
+        eprintln!(
+            "raydar: this command acts on one context: give one --context (--all-contexts and several --context are for `scan` and the TUI)"
+        );
+        return Ok(2);
+    }
     match cli.command {
         None => Ok(crate::tui::run(&opts).await),
         Some(Command::Scan { files, output, fail_on }) => {

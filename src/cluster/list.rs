@@ -205,6 +205,7 @@ pub(super) fn report_failures(failed: Vec<(Job, Failure)>, errors: &mut Vec<Scan
                 None => forbidden.push((job.ns.clone(), vec![job.kind])),
             },
             Failure::Other(m) => errors.push(ScanError {
+                context: None,
                 namespace: job.ns.clone(),
                 file: None,
                 document: None,
@@ -220,7 +221,7 @@ pub(super) fn report_failures(failed: Vec<(Job, Failure)>, errors: &mut Vec<Scan
         } else {
             format!("forbidden: list {}", kinds.join(", "))
         };
-        errors.push(ScanError { namespace: ns, file: None, document: None, message });
+        errors.push(ScanError { namespace: ns, message, ..Default::default() });
     }
     errors.sort_by(|a, b| a.namespace.cmp(&b.namespace));
 }
@@ -245,6 +246,13 @@ pub(super) async fn namespaces_to_scan(
     };
     let probe: Api<RayCluster> = api(c, probe_ns);
     Ok(match probe.list(&ListParams::default().limit(1)).await {
+        // Expired or revoked credentials: nothing else will be answered either.
+        Err(kube::Error::Api(s)) if s.code == 401 => {
+            return Err(ConnectError::Unauthorized {
+                server: conn.server.clone(),
+                context: conn.context.clone(),
+            })
+        }
         Ok(_) => match scope {
             Scope::All => None,
             Scope::Namespaces(n) => Some(n.clone()),
@@ -270,6 +278,7 @@ pub(super) async fn namespaces_to_scan(
                     match Api::<Namespace>::all(c.clone()).list(&ListParams::default()).await {
                         Ok(l) => {
                             errors.push(ScanError {
+                                context: None,
                                 namespace: None,
                                 file: None,
                                 document: None,

@@ -1,6 +1,7 @@
 //! Everything that talks to a live cluster: connecting through a kubeconfig (or the embedded
 //! demo), and listing the inventory the rules read. Rules never see a `Client`.
 
+mod kubeconfig;
 mod list;
 mod stream;
 
@@ -22,6 +23,11 @@ pub struct ConnectSpec {
     pub context: Option<String>,
     /// How reports name this source instead of `context:NAME` (`demo`).
     pub label: Option<String>,
+    /// Run an exec credential plugin before connecting, never interactively, killed after
+    /// this long (fleet scans; else kube-rs runs it as kubectl would).
+    pub exec_within: Option<std::time::Duration>,
+    /// With `exec_within`: keep the plugin for kube-rs to refresh the credential (a TUI).
+    pub exec_refresh: bool,
 }
 
 impl ConnectSpec {
@@ -37,12 +43,12 @@ impl ConnectSpec {
 
     /// The names of the kubeconfig's contexts (empty when it cannot be read).
     pub fn contexts(&self) -> Vec<String> {
-        let kc = match (&self.inline, &self.kubeconfig) {
-            (Some(k), _) => Some(k.clone()),
-            (None, Some(p)) => Kubeconfig::read_from(p).ok(),
-            (None, None) => Kubeconfig::read().ok(),
-        };
-        kc.map(|k| k.contexts.into_iter().map(|c| c.name).collect()).unwrap_or_default()
+        self.all_contexts().unwrap_or_default()
+    }
+
+    /// The names of the kubeconfig's contexts, in its order (merged as kubectl merges).
+    pub fn all_contexts(&self) -> Result<Vec<String>, ConnectError> {
+        Ok(kubeconfig::load(self)?.contexts.into_iter().map(|c| c.name).collect())
     }
 }
 
@@ -59,6 +65,8 @@ pub enum ConnectError {
     BadContext { context: String, reason: String },
     #[error("cannot reach the Kubernetes API at {server} (context {context}): {reason}")]
     Unreachable { server: String, context: String, reason: String },
+    #[error("the API server at {server} refused the credentials of context {context} (401 Unauthorized: expired or revoked); log in again, e.g. with kubectl")]
+    Unauthorized { server: String, context: String },
     #[error("the KubeRay CRDs (ray.io/v1 rayclusters) are not installed on {server} (context {context}); install the KubeRay operator first")]
     NoKubeRay { server: String, context: String },
 }
@@ -100,36 +108,7 @@ impl Connection {
 /// Connects to `target`. Nothing is sent yet.
 pub async fn connect(target: &ConnectSpec) -> Result<Connection, ConnectError> {
     let context = target.context.as_deref();
-    let kc = match (&target.inline, &target.kubeconfig) {
-        (Some(k), _) => k.clone(),
-        (None, Some(p)) => Kubeconfig::read_from(p).map_err(|e| ConnectError::BadKubeconfig {
-            path: p.display().to_string(),
-            reason: root_cause(&e),
-        })?,
-        (None, None) => {
-            let env = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty());
-            let default = std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".kube/config"));
-            match (&env, &default) {
-                (None, Some(d)) if !d.exists() => {
-                    return Err(ConnectError::NoKubeconfig(format!(
-                        "KUBECONFIG is unset and {} does not exist",
-                        d.display()
-                    )))
-                }
-                (None, None) => {
-                    return Err(ConnectError::NoKubeconfig("KUBECONFIG and HOME are unset".into()))
-                }
-                _ => {}
-            }
-            Kubeconfig::read().map_err(|e| ConnectError::BadKubeconfig {
-                path: env
-                    .map(|e| e.to_string_lossy().into_owned())
-                    .or(default.map(|d| d.display().to_string()))
-                    .unwrap_or_default(),
-                reason: root_cause(&e),
-            })?
-        }
-    };
+    let mut kc = kubeconfig::load(target)?;
     let ctx_name =
         context.map(str::to_string).or_else(|| kc.current_context.clone()).unwrap_or_default();
     if !kc.contexts.iter().any(|c| c.name == ctx_name) {
@@ -151,6 +130,11 @@ pub async fn connect(target: &ConnectSpec) -> Result<Connection, ConnectError> {
         .find(|c| c.name == ctx_name)
         .and_then(|c| c.context.as_ref()?.namespace.clone())
         .filter(|n| !n.is_empty());
+    if let Some(within) = target.exec_within {
+        kubeconfig::settle_exec(&mut kc, &ctx_name, within, target.exec_refresh)
+            .await
+            .map_err(|reason| ConnectError::BadContext { context: ctx_name.clone(), reason })?;
+    }
     let opts = KubeConfigOptions { context: Some(ctx_name.clone()), ..Default::default() };
     let config = kube::Config::from_custom_kubeconfig(kc, &opts).await.map_err(|e| {
         ConnectError::BadContext { context: ctx_name.clone(), reason: root_cause(&e) }

@@ -233,6 +233,7 @@ impl ManifestSet {
             let document = i + 1;
             self.documents += 1;
             let err = |m: String| ScanError {
+                context: None,
                 namespace: None,
                 file: Some(file.to_string()),
                 document: Some(document),
@@ -287,6 +288,7 @@ impl ManifestSet {
             Err(AddError::Invalid(m)) => {
                 let what = if name.is_empty() { kind } else { format!("{kind} {ns}/{name}") };
                 self.errors.push(ScanError {
+                    context: None,
                     namespace: None,
                     file: Some(file.to_string()),
                     document: Some(document),

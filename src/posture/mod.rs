@@ -168,6 +168,9 @@ pub struct Owner {
 /// One scanned object (RayCluster, RayJob, RayService, RayCronJob) with its grade.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Entry {
+    /// The kube context it was read from, in a scan of several (`--all-contexts`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
     pub namespace: String,
     pub name: String,
     pub kind: &'static str,
@@ -243,6 +246,7 @@ fn entry(s: &Subject) -> Entry {
     }
     let (grade, score) = grade(&f);
     Entry {
+        context: None,
         namespace: s.namespace.to_string(),
         name: s.name.to_string(),
         kind: s.kind,

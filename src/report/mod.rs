@@ -34,11 +34,45 @@ pub struct Report {
     /// How the scope was narrowed, when it was (e.g. to the kubeconfig context's namespace).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// A scan of several contexts (`source: fleet`): one line per context, in the order asked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub contexts: Vec<ContextSummary>,
+}
+
+/// How one context of a fleet scan went.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ContextSummary {
+    pub name: String,
+    /// The API server's URL (None: the context could not be read).
+    pub server: Option<String>,
+    /// Ray objects scanned.
+    pub clusters: usize,
+    /// The worst grade among them (None: none scanned).
+    pub worst_grade: Option<&'static str>,
+    pub critical: usize,
+    pub high: usize,
+    /// Why the context could not be scanned at all (unreachable, unauthorized, timed out).
+    pub error: Option<String>,
+    /// Some namespaces or kinds could not be read (see `errors`).
+    pub partial: bool,
+    /// How the scope was narrowed (e.g. to the context's namespace).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    pub seconds: f64,
+    /// This context's own exit code (README: exit codes); the scan's is the worst of them.
+    pub exit_code: i32,
 }
 
 impl Report {
     pub fn new(source: String, clusters: Vec<Entry>, errors: Vec<ScanError>) -> Self {
-        Self { raydar_version: VERSION.into(), source, clusters, errors, scope: None }
+        Self {
+            raydar_version: VERSION.into(),
+            source,
+            clusters,
+            errors,
+            scope: None,
+            contexts: Vec::new(),
+        }
     }
 
     pub fn json(&self) -> String {
@@ -72,6 +106,22 @@ pub fn exit_code(worst: Option<Severity>, partial: bool, fail_on: Option<Severit
         3
     } else {
         0
+    }
+}
+
+/// The worse of two exit codes: an error (2) over findings (1) over partial results (3) over
+/// a clean scan (0).
+pub fn worse_code(a: i32, b: i32) -> i32 {
+    let rank = |c: i32| match c {
+        0 => 0,
+        3 => 1,
+        1 => 2,
+        _ => 3,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
     }
 }
 

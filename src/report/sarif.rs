@@ -37,8 +37,10 @@ pub fn sarif(r: &Report, origins: &Origins) -> String {
         let origin = origins.get(&(e.kind.to_string(), e.namespace.clone(), e.name.clone()));
         for f in &e.findings {
             let index = RULES.iter().position(|x| x.id == f.rule.id).unwrap_or(0);
-            let logical = json!([{"name": format!("{}/{}", e.namespace, e.name), "kind": "resource",
-                "fullyQualifiedName": format!("{}/{}/{}", e.kind, e.namespace, e.name)}]);
+            // In a fleet scan the object's name starts with its context.
+            let ctx = e.context.as_deref().map(|c| format!("{c}/")).unwrap_or_default();
+            let logical = json!([{"name": format!("{ctx}{}/{}", e.namespace, e.name), "kind": "resource",
+                "fullyQualifiedName": format!("{ctx}{}/{}/{}", e.kind, e.namespace, e.name)}]);
             let location = match origin {
                 Some(o) => {
                     json!({"physicalLocation": {"artifactLocation": {"uri": o.file.trim_start_matches("./")},
@@ -53,6 +55,9 @@ pub fn sarif(r: &Report, origins: &Origins) -> String {
             if let Some(reason) = &f.exempt {
                 result["suppressions"] = json!([{"kind": "inSource", "justification": reason}]);
             }
+            if let Some(c) = &e.context {
+                result["properties"]["context"] = json!(c);
+            }
             results.push(result);
         }
     }
@@ -61,6 +66,9 @@ pub fn sarif(r: &Report, origins: &Origins) -> String {
             "rules": rules}},
             "results": results,
             "invocations": [{"executionSuccessful": r.errors.is_empty(),
-                "toolExecutionNotifications": r.errors.iter().map(|e| json!({"level": "warning", "message": {"text": e.message}})).collect::<Vec<_>>()}]}]});
+                "toolExecutionNotifications": r.errors.iter().map(|e| json!({"level": "warning", "message": {"text": match &e.context {
+                    Some(c) if !e.message.contains(c.as_str()) => format!("context {c}: {}", e.message),
+                    _ => e.message.clone(),
+                }}})).collect::<Vec<_>>()}]}]});
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }

@@ -3,6 +3,7 @@
 //! symbol and a word, so it never depends on colour.
 
 use super::Report;
+use crate::inventory::ScanError;
 use crate::posture::{Entry, FixId, Severity, GRADE_FORMULA, RULES};
 use std::fmt::Write;
 
@@ -53,15 +54,18 @@ fn worst_first(a: &&Entry, b: &&Entry) -> std::cmp::Ordering {
 }
 
 /// Writes the table report to `w`, one entry at a time (a 5,000-cluster report is never one
-/// String in memory).
+/// String in memory). A fleet report has a line per context, then each context's table.
 pub fn write_table(w: &mut dyn std::io::Write, r: &Report, color: bool) -> std::io::Result<()> {
     let p = Paint(color);
     let mut out = String::new();
-    let mut entries: Vec<&Entry> = r.clusters.iter().collect();
-    entries.sort_by(worst_first);
+    let contexts = if r.contexts.is_empty() {
+        String::new()
+    } else {
+        format!("{} contexts · ", r.contexts.len())
+    };
     let _ = writeln!(
         out,
-        "{} · source: {} · {} entries · {} critical, {} high, {} medium, {} low, {} info",
+        "{} · source: {} · {contexts}{} entries · {} critical, {} high, {} medium, {} low, {} info",
         p.bold("raydar scan"),
         r.source,
         r.clusters.len(),
@@ -74,6 +78,52 @@ pub fn write_table(w: &mut dyn std::io::Write, r: &Report, color: bool) -> std::
     if let Some(scope) = &r.scope {
         let _ = writeln!(out, "scope: {scope}");
     }
+    if r.contexts.is_empty() {
+        w.write_all(out.as_bytes())?;
+        let entries: Vec<&Entry> = r.clusters.iter().collect();
+        let errors: Vec<&ScanError> = r.errors.iter().collect();
+        return write_body(w, &p, entries, &errors);
+    }
+    let w_ctx = r.contexts.iter().map(|c| c.name.len()).max().unwrap_or(7).max(7);
+    let _ = writeln!(out, "\n{:<w_ctx$}  ENTRIES  WORST  CRIT  HIGH   TIME  STATUS", "CONTEXT");
+    for c in &r.contexts {
+        let status = match (&c.error, c.partial) {
+            (Some(e), _) => p.sev(Severity::Critical, &format!("error: {e}")),
+            (None, true) => "partial (see Errors)".into(),
+            (None, false) => "ok".into(),
+        };
+        let worst = c.worst_grade.map(|g| p.grade(g)).unwrap_or_else(|| "-".into());
+        let pad = " ".repeat(5usize.saturating_sub(c.worst_grade.map_or(1, str::len)));
+        let _ = writeln!(
+            out,
+            "{:<w_ctx$}  {:>7}  {worst}{pad}  {:>4}  {:>4}  {:>4.1}s  {status}",
+            c.name, c.clusters, c.critical, c.high, c.seconds
+        );
+    }
+    w.write_all(out.as_bytes())?;
+    for c in r.contexts.iter().filter(|c| c.error.is_none()) {
+        out.clear();
+        let server = c.server.as_deref().unwrap_or("?");
+        let scope = c.scope.as_deref().map(|s| format!(" · scope: {s}")).unwrap_or_default();
+        let _ = writeln!(out, "\n{} context {} · {server}{scope}", p.bold("══"), c.name);
+        w.write_all(out.as_bytes())?;
+        let mine = |x: &Option<String>| x.as_deref() == Some(c.name.as_str());
+        let entries: Vec<&Entry> = r.clusters.iter().filter(|e| mine(&e.context)).collect();
+        let errors: Vec<&ScanError> = r.errors.iter().filter(|e| mine(&e.context)).collect();
+        write_body(w, &p, entries, &errors)?;
+    }
+    Ok(())
+}
+
+/// The summary table of `entries` (worst first), their findings, and `errors`.
+fn write_body(
+    w: &mut dyn std::io::Write,
+    p: &Paint,
+    mut entries: Vec<&Entry>,
+    errors: &[&ScanError],
+) -> std::io::Result<()> {
+    let mut out = String::new();
+    entries.sort_by(worst_first);
     let _ = writeln!(out);
     let w_ns = entries.iter().map(|e| e.namespace.len()).max().unwrap_or(9).max(9);
     let w_name = entries.iter().map(|e| e.name.len()).max().unwrap_or(4).max(4);
@@ -125,9 +175,9 @@ pub fn write_table(w: &mut dyn std::io::Write, r: &Report, color: bool) -> std::
         w.write_all(out.as_bytes())?;
     }
     out.clear();
-    if !r.errors.is_empty() {
+    if !errors.is_empty() {
         let _ = writeln!(out, "\n{} (results are partial)", p.bold("Errors"));
-        for e in &r.errors {
+        for e in errors {
             let place = match (&e.namespace, &e.file, e.document) {
                 (Some(ns), _, _) => format!("{ns}: "),
                 (_, Some(f), Some(d)) => format!("{f} (document {d}): "),

@@ -323,6 +323,7 @@ impl Stores {
         by_ns
             .into_iter()
             .map(|(ns, kinds)| ScanError {
+                context: None,
                 namespace: (!ns.is_empty()).then_some(ns),
                 file: None,
                 document: None,

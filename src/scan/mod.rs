@@ -1,5 +1,7 @@
 //! `raydar scan`: gather (a live cluster or manifests), evaluate, report, and the exit code
-//! (README: `raydar scan`).
+//! (README: `raydar scan`); several contexts at once in [`fleet`].
+
+pub mod fleet;
 
 use crate::cluster::{self, Progress};
 use crate::manifest::ManifestSet;
@@ -106,6 +108,16 @@ pub async fn run(
     format: Format,
     fail_on: Option<Severity>,
 ) -> i32 {
+    if files.is_empty() && !opts.contexts.is_empty() {
+        let (report, code) = fleet::scan(opts, &opts.contexts, fail_on).await;
+        return match write(&report, &Origins::new(), format) {
+            Ok(()) => code,
+            Err(e) => {
+                eprintln!("raydar: writing the report: {e}");
+                2
+            }
+        };
+    }
     if files.is_empty() && format == Format::Json {
         let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
         let r = stream_json(opts, &mut out, fail_on).await;
@@ -130,21 +142,26 @@ pub async fn run(
             return 2;
         }
     };
+    if let Err(e) = write(&report, &origins, format) {
+        eprintln!("raydar: writing the report: {e}");
+        return 2;
+    }
+    report.exit_code(fail_on)
+}
+
+/// Writes the report to stdout in `format`; a closed pipe (`| head`) is not an error.
+fn write(report: &Report, origins: &Origins, format: Format) -> std::io::Result<()> {
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let written = match format {
         Format::Json => report.write_json(&mut out),
-        Format::Sarif => writeln!(out, "{}", report::sarif(&report, &origins)),
+        Format::Sarif => writeln!(out, "{}", report::sarif(report, origins)),
         Format::Table => {
             let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            report::write_table(&mut out, &report, color)
+            report::write_table(&mut out, report, color)
         }
     };
-    // A closed pipe (`| head`) is not an error worth a message.
-    if let Err(e) = written.and_then(|()| out.flush()) {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("raydar: writing the report: {e}");
-            return 2;
-        }
+    match written.and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r,
     }
-    report.exit_code(fail_on)
 }
