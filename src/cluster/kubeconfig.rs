@@ -81,7 +81,8 @@ pub async fn settle_exec(
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true);
     let child = cmd.spawn().map_err(|e| {
-        let hint = exec.install_hint.as_deref().map(|h| format!(" ({})", h.trim())).unwrap_or_default();
+        let hint =
+            exec.install_hint.as_deref().map(|h| format!(" ({})", h.trim())).unwrap_or_default();
         format!("exec credential plugin {command:?} could not start: {e}{hint}")
     })?;
     let out = match tokio::time::timeout(within, child.wait_with_output()).await {
@@ -117,7 +118,10 @@ pub async fn settle_exec(
     }
     use base64::Engine;
     let b64 = |k: &str| {
-        status.get(k).and_then(Value::as_str).map(|s| base64::engine::general_purpose::STANDARD.encode(s))
+        status
+            .get(k)
+            .and_then(Value::as_str)
+            .map(|s| base64::engine::general_purpose::STANDARD.encode(s))
     };
     let mut auth = serde_json::Map::new();
     if let Some(t) = status.get("token").and_then(Value::as_str) {

@@ -23,11 +23,6 @@ pub struct ConnectSpec {
     pub context: Option<String>,
     /// How reports name this source instead of `context:NAME` (`demo`).
     pub label: Option<String>,
-    /// Run an exec credential plugin before connecting, never interactively, killed after
-    /// this long (fleet scans; else kube-rs runs it as kubectl would).
-    pub exec_within: Option<std::time::Duration>,
-    /// With `exec_within`: keep the plugin for kube-rs to refresh the credential (a TUI).
-    pub exec_refresh: bool,
 }
 
 impl ConnectSpec {
@@ -105,10 +100,26 @@ impl Connection {
     }
 }
 
+/// `target` with its kubeconfig read, and its context's exec credential plugin (if any) run
+/// non-interactively and killed after `within` (see [`kubeconfig::settle_exec`]): how a fleet
+/// connects, where a plugin that wants a person must not hold up every other context.
+pub async fn settle_credentials(
+    target: &ConnectSpec,
+    within: std::time::Duration,
+    refresh: bool,
+) -> Result<ConnectSpec, ConnectError> {
+    let mut kc = kubeconfig::load(target)?;
+    let context = target.context.clone().or_else(|| kc.current_context.clone()).unwrap_or_default();
+    kubeconfig::settle_exec(&mut kc, &context, within, refresh)
+        .await
+        .map_err(|reason| ConnectError::BadContext { context, reason })?;
+    Ok(ConnectSpec { inline: Some(kc), ..target.clone() })
+}
+
 /// Connects to `target`. Nothing is sent yet.
 pub async fn connect(target: &ConnectSpec) -> Result<Connection, ConnectError> {
     let context = target.context.as_deref();
-    let mut kc = kubeconfig::load(target)?;
+    let kc = kubeconfig::load(target)?;
     let ctx_name =
         context.map(str::to_string).or_else(|| kc.current_context.clone()).unwrap_or_default();
     if !kc.contexts.iter().any(|c| c.name == ctx_name) {
@@ -130,11 +141,6 @@ pub async fn connect(target: &ConnectSpec) -> Result<Connection, ConnectError> {
         .find(|c| c.name == ctx_name)
         .and_then(|c| c.context.as_ref()?.namespace.clone())
         .filter(|n| !n.is_empty());
-    if let Some(within) = target.exec_within {
-        kubeconfig::settle_exec(&mut kc, &ctx_name, within, target.exec_refresh)
-            .await
-            .map_err(|reason| ConnectError::BadContext { context: ctx_name.clone(), reason })?;
-    }
     let opts = KubeConfigOptions { context: Some(ctx_name.clone()), ..Default::default() };
     let config = kube::Config::from_custom_kubeconfig(kc, &opts).await.map_err(|e| {
         ConnectError::BadContext { context: ctx_name.clone(), reason: root_cause(&e) }

@@ -11,6 +11,7 @@ use crate::cluster::{self, Progress, ScanError};
 use crate::options::Options;
 use crate::posture::{self, Entry, Severity};
 use crate::report::{exit_code, worse_code, ContextSummary, Report};
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io::IsTerminal;
 use std::sync::{Arc, Mutex};
@@ -28,13 +29,18 @@ struct Scanned {
     errors: Vec<ScanError>,
 }
 
-/// Connects, lists and evaluates one context within the deadline.
+/// Connects, lists and evaluates one context; `phase` says what it is doing.
 async fn scan_context(
     opts: &Options,
     name: &str,
+    phase: &Cell<&'static str>,
 ) -> Result<(String, Vec<Entry>, Vec<ScanError>, Option<String>), String> {
-    let mut spec = opts.target.with_context(name);
-    spec.exec_within = Some(opts.context_timeout);
+    let spec = opts.target.with_context(name);
+    phase.set("while its exec credential plugin ran");
+    let spec = cluster::settle_credentials(&spec, opts.context_timeout, false)
+        .await
+        .map_err(|e| e.to_string())?;
+    phase.set("while listing");
     let conn = cluster::connect(&spec).await.map_err(|e| e.to_string())?;
     let mut entries = Vec::new();
     let cfg = &opts.posture;
@@ -51,11 +57,13 @@ async fn scan_context(
 async fn one(opts: &Options, index: usize, name: &str, fail_on: Option<Severity>) -> Scanned {
     let started = Instant::now();
     let within = opts.context_timeout;
-    let r = match tokio::time::timeout(within, scan_context(opts, name)).await {
+    let phase = Cell::new("");
+    let r = match tokio::time::timeout(within, scan_context(opts, name, &phase)).await {
         Ok(r) => r,
         Err(_) => Err(format!(
-            "context {name}: no answer within {} s (--context-timeout)",
-            within.as_secs()
+            "context {name}: no answer within {} s (--context-timeout) {}",
+            within.as_secs(),
+            phase.get()
         )),
     };
     scanned(index, name, r, started, fail_on)

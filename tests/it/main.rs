@@ -10,6 +10,7 @@ mod demo_kubectl;
 mod demo_portforward;
 mod demo_watch;
 mod envtest;
+mod fleet;
 mod forward;
 mod guard;
 mod layers;

@@ -1,0 +1,327 @@
+//! Fleet scans (issue #17): several API servers in one kubeconfig merged from three files —
+//! two embedded demo servers with different data, the real kube-apiserver, an unreachable
+//! server, a revoked ServiceAccount token, and exec credential plugins that answer or hang —
+//! scanned at once by the binary, as a user runs it.
+
+use crate::envtest::{envtest, DEMO_DATA};
+use raydar::demo::{DemoOptions, DemoServer, DemoUser};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The demo server's kubeconfig with every context, cluster and user name prefixed by `tag`.
+fn tagged(kubeconfig: &str, tag: &str) -> String {
+    let mut out = String::new();
+    for line in kubeconfig.lines() {
+        let t = line.trim_start();
+        let named = ["- name: ", "cluster: ", "user: ", "current-context: "]
+            .into_iter()
+            .find(|k| t.starts_with(k) && t.len() > k.len());
+        match named {
+            Some(k) => {
+                let indent = &line[..line.len() - t.len()];
+                out.push_str(&format!("{indent}{k}{tag}-{}\n", &t[k.len()..]));
+            }
+            None => out.push_str(&format!("{line}\n")),
+        }
+    }
+    out
+}
+
+fn field<'a>(kubeconfig: &'a str, key: &str) -> &'a str {
+    kubeconfig.lines().find_map(|l| l.trim().strip_prefix(key)).unwrap().trim()
+}
+
+/// Runs the binary with `KUBECONFIG` set to `files`; (exit code, stdout, stderr, wall time).
+fn raydar(files: &[PathBuf], args: &[&str]) -> (i32, String, String, Duration) {
+    let joined = std::env::join_paths(files).unwrap();
+    let t = Instant::now();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_raydar"))
+        .args(args)
+        .env("KUBECONFIG", joined)
+        .env("XDG_CONFIG_HOME", std::env::temp_dir().join("raydar-no-config"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into(),
+        String::from_utf8_lossy(&o.stderr).into(),
+        t.elapsed(),
+    )
+}
+
+/// (namespace, name, kind, grade, rule ids) of a JSON report's entries of `context` (all when
+/// None), in `namespaces` only when given.
+fn entries(
+    report: &Value,
+    context: Option<&str>,
+    namespaces: Option<&BTreeSet<String>>,
+) -> BTreeSet<String> {
+    report["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| context.is_none_or(|c| e["context"] == c))
+        .filter(|e| namespaces.is_none_or(|n| n.contains(e["namespace"].as_str().unwrap())))
+        .map(|e| {
+            let rules: Vec<&str> = e["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["rule"].as_str().unwrap())
+                .collect();
+            format!(
+                "{}/{} {} {} {}",
+                e["namespace"],
+                e["name"],
+                e["kind"],
+                e["grade"],
+                rules.join(",")
+            )
+        })
+        .collect()
+}
+
+fn summary<'a>(report: &'a Value, context: &str) -> &'a Value {
+    report["contexts"].as_array().unwrap().iter().find(|c| c["name"] == context).unwrap()
+}
+
+fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let p = dir.join(name);
+    std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    p
+}
+
+/// A ServiceAccount token of the real server that worked and was then revoked (its account
+/// deleted), as a departed colleague's or a rotated CI credential is.
+async fn revoked_token(admin: &kube::Client) -> String {
+    use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    use kube::api::{Api, DeleteParams, PostParams};
+    let sas: Api<ServiceAccount> = Api::namespaced(admin.clone(), "default");
+    let name = "raydar-fleet-departed";
+    let sa: ServiceAccount = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name}}))
+    .unwrap();
+    let _ = sas.create(&PostParams::default(), &sa).await;
+    let req = TokenRequest {
+        spec: TokenRequestSpec { expiration_seconds: Some(600), ..Default::default() },
+        ..Default::default()
+    };
+    let token = sas
+        .create_token_request(name, &PostParams::default(), &req)
+        .await
+        .unwrap()
+        .status
+        .unwrap()
+        .token;
+    sas.delete(name, &DeleteParams::default()).await.unwrap();
+    token
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(not(envtest), ignore = "needs kube-apiserver and etcd (KUBEBUILDER_ASSETS)")]
+async fn a_fleet_scan_reads_every_context_of_a_merged_kubeconfig_and_each_failure_is_one_line() {
+    let env = envtest();
+    let _turn = DEMO_DATA.lock().await;
+    let a = DemoServer::start(DemoOptions::default()).await.unwrap();
+    let b = DemoServer::start(DemoOptions { population: Some((3, 7)), ..Default::default() })
+        .await
+        .unwrap();
+    let dir = env.dir.join(format!("fleet-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ka = a.kubeconfig(DemoUser::Admin);
+    let token_a = field(&ka, "token:");
+    let ca_a = field(&ka, "certificate-authority-data:");
+    let ca_real = {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(&env.ca_pem)
+    };
+    let admin = env.client(crate::envtest::RealUser::Admin).await;
+    let revoked = revoked_token(&admin).await;
+    let pidfile = dir.join("hang.pid");
+    let ok = script(
+        &dir,
+        "plugin-ok.sh",
+        &format!(
+            r#"printf '{{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{{"token":"%s"}}}}' '{token_a}'"#
+        ),
+    );
+    let hang =
+        script(&dir, "plugin-hang.sh", &format!("echo $$ > {}\nexec sleep 120", pidfile.display()));
+    // The third file: the real server, what fails, and a context named as one of the first
+    // file's, which kubectl's merge ignores (the first file to name it wins).
+    let third = format!(
+        r#"apiVersion: v1
+kind: Config
+current-context: down
+clusters:
+- name: real
+  cluster: {{server: "{real}", certificate-authority-data: "{ca_real}"}}
+- name: down
+  cluster: {{server: "https://127.0.0.1:1"}}
+- name: demo-a
+  cluster: {{server: "{url_a}", certificate-authority-data: "{ca_a}"}}
+contexts:
+- name: real
+  context: {{cluster: real, user: real-admin}}
+- name: down
+  context: {{cluster: down, user: real-admin}}
+- name: revoked
+  context: {{cluster: real, user: departed}}
+- name: exec-ok
+  context: {{cluster: demo-a, user: exec-ok}}
+- name: exec-hang
+  context: {{cluster: demo-a, user: exec-hang}}
+- name: a-raydar-demo
+  context: {{cluster: down, user: real-admin}}
+users:
+- name: real-admin
+  user: {{token: "{real_token}"}}
+- name: departed
+  user: {{token: "{revoked}"}}
+- name: exec-ok
+  user:
+    exec: {{apiVersion: client.authentication.k8s.io/v1, command: "{ok}", interactiveMode: IfAvailable}}
+- name: exec-hang
+  user:
+    exec: {{apiVersion: client.authentication.k8s.io/v1, command: "{hang}", interactiveMode: Always}}
+"#,
+        real = env.url,
+        url_a = a.url(),
+        real_token = field(&env.kubeconfig(crate::envtest::RealUser::Admin), "token:"),
+        ok = ok.display(),
+        hang = hang.display(),
+    );
+    let files = [dir.join("a.yaml"), dir.join("b.yaml"), dir.join("c.yaml")];
+    std::fs::write(&files[0], tagged(&ka, "a")).unwrap();
+    std::fs::write(&files[1], tagged(&b.kubeconfig(DemoUser::Admin), "b")).unwrap();
+    std::fs::write(&files[2], third).unwrap();
+
+    let (code, out, err, took) =
+        raydar(&files, &["scan", "--all-contexts", "-o", "json", "--context-timeout", "5"]);
+    let fleet: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    assert_eq!(code, 2, "an unreachable context makes the scan's code 2:\n{err}");
+    assert_eq!(fleet["source"], "fleet");
+    // The contexts in kubectl's merge order, the duplicate once.
+    let names: Vec<&str> =
+        fleet["contexts"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let mut want: Vec<String> = Vec::new();
+    for tag in ["a", "b"] {
+        for c in ["raydar-demo", "raydar-demo-viewer", "raydar-demo-limited"] {
+            want.push(format!("{tag}-{c}"));
+        }
+    }
+    want.extend(["real", "down", "revoked", "exec-ok", "exec-hang"].map(String::from));
+    assert_eq!(names, want);
+    assert_eq!(summary(&fleet, "a-raydar-demo")["server"], a.url().trim_end_matches('/'));
+
+    // Each working context reports what a scan of it alone reports.
+    let alone = |ctx: &str| {
+        let (code, out, err, _) = raydar(&files, &["scan", "--context", ctx, "-o", "json"]);
+        assert!(code == 0 || code == 3, "{ctx}: {code} {err}");
+        serde_json::from_str::<Value>(&out).unwrap()
+    };
+    let only_a = alone("a-raydar-demo");
+    let demo_namespaces: BTreeSet<String> = only_a["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["namespace"].as_str().unwrap().to_string())
+        .collect();
+    for ctx in ["a-raydar-demo", "b-raydar-demo", "exec-ok"] {
+        let single = if ctx == "exec-ok" { only_a.clone() } else { alone(ctx) };
+        let got = entries(&fleet, Some(ctx), None);
+        assert!(!got.is_empty(), "{ctx}");
+        assert_eq!(got, entries(&single, None, None), "{ctx}");
+    }
+    assert_ne!(
+        entries(&fleet, Some("a-raydar-demo"), None),
+        entries(&fleet, Some("b-raydar-demo"), None)
+    );
+    // The real server holds the demo data too (other tests add namespaces of their own).
+    let real = entries(&fleet, Some("real"), Some(&demo_namespaces));
+    assert!(!real.is_empty());
+    assert_eq!(real, entries(&alone("real"), None, Some(&demo_namespaces)));
+
+    // Each failure: its own context, one error line, exit code 2 for it; the rest went on.
+    for (ctx, says) in [
+        ("down", "cannot reach the Kubernetes API at https://127.0.0.1:1"),
+        ("revoked", "401 Unauthorized: expired or revoked"),
+        ("exec-hang", "within 5 s"),
+    ] {
+        let s = summary(&fleet, ctx);
+        assert!(s["error"].as_str().unwrap().contains(says), "{ctx}: {s}");
+        if ctx == "exec-hang" {
+            assert!(s["error"].as_str().unwrap().contains("exec credential plugin"), "{s}");
+        }
+        assert_eq!(s["exit_code"], 2, "{ctx}");
+        assert_eq!(s["clusters"], 0, "{ctx}");
+        let lines: Vec<&Value> =
+            fleet["errors"].as_array().unwrap().iter().filter(|e| e["context"] == ctx).collect();
+        assert_eq!(lines.len(), 1, "{ctx}: {lines:?}");
+    }
+    assert!(fleet["errors"].as_array().unwrap().iter().all(|e| e["context"].is_string()));
+    assert!(summary(&fleet, "real")["error"].is_null());
+    // The hanging plugin had 5 s; it was killed, not waited for.
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    let pid = std::fs::read_to_string(&pidfile).unwrap();
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        !Path::new(&format!("/proc/{}", pid.trim())).exists()
+    });
+    assert!(gone, "the hanging exec plugin (pid {pid}) outlived the scan");
+
+    // The table groups by context; SARIF names the context of each result.
+    let (_, table, _, _) = raydar(&files, &["scan", "--all-contexts", "--context-timeout", "5"]);
+    for ctx in ["a-raydar-demo", "b-raydar-demo", "real", "exec-ok"] {
+        assert!(table.contains(&format!("══ context {ctx} ·")), "{ctx}:\n{table}");
+    }
+    let down = table.lines().find(|l| l.starts_with("down ")).unwrap();
+    assert!(down.contains("error: cannot reach"), "{down}");
+    let (_, sarif, _, _) =
+        raydar(&files, &["scan", "--context", "a-raydar-demo", "--context", "real", "-o", "sarif"]);
+    let sarif: Value = serde_json::from_str(&sarif).unwrap();
+    let results = sarif["runs"][0]["results"].as_array().unwrap();
+    let ctxs: BTreeSet<&str> =
+        results.iter().map(|r| r["properties"]["context"].as_str().unwrap()).collect();
+    assert_eq!(ctxs, BTreeSet::from(["a-raydar-demo", "real"]));
+    assert!(results.iter().all(|r| {
+        let fq = r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"].as_str().unwrap();
+        fq.starts_with(&format!("{}/", r["properties"]["context"].as_str().unwrap()))
+    }));
+
+    // Exit codes: the worst over the contexts.
+    let two = ["scan", "--context", "a-raydar-demo", "--context", "b-raydar-demo", "-o", "json"];
+    assert_eq!(raydar(&files, &two).0, 0);
+    let failing = [&two[..], &["--fail-on", "critical"]].concat();
+    assert_eq!(raydar(&files, &failing).0, 1);
+    let with_down = [&failing[..], &["--context", "down"]].concat();
+    assert_eq!(raydar(&files, &with_down).0, 2);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn commands_of_one_context_refuse_several() {
+    for args in [
+        &["forward", "ns/c", "--context", "a", "--context", "b"][..],
+        &["fix", "ns/c", "--fix", "service-clusterip", "--all-contexts"],
+        &["guard", "status", "--context", "a", "--context", "b"],
+    ] {
+        let dir = std::env::temp_dir().join(format!("raydar-fleet-one-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let kc = dir.join("kc.yaml");
+        std::fs::write(
+            &kc,
+            "apiVersion: v1\nkind: Config\ncurrent-context: a\nclusters:\n- name: c\n  cluster: {server: \"https://127.0.0.1:1\"}\ncontexts:\n- name: a\n  context: {cluster: c, user: u}\n- name: b\n  context: {cluster: c, user: u}\nusers:\n- name: u\n  user: {token: t}\n",
+        )
+        .unwrap();
+        let (code, _, err, _) = raydar(&[kc], args);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(err.contains("acts on one context"), "{args:?}: {err}");
+    }
+}
