@@ -29,12 +29,20 @@ struct Scanned {
     errors: Vec<ScanError>,
 }
 
+/// What a context's scan found: its server, entries, partial-result errors and scope note.
+struct Found {
+    server: String,
+    entries: Vec<Entry>,
+    errors: Vec<ScanError>,
+    scope: Option<String>,
+}
+
 /// Connects, lists and evaluates one context; `phase` says what it is doing.
 async fn scan_context(
     opts: &Options,
     name: &str,
     phase: &Cell<&'static str>,
-) -> Result<(String, Vec<Entry>, Vec<ScanError>, Option<String>), String> {
+) -> Result<Found, String> {
     let spec = opts.target.with_context(name);
     phase.set("while its exec credential plugin ran");
     let spec = cluster::settle_credentials(&spec, opts.context_timeout, false)
@@ -50,7 +58,12 @@ async fn scan_context(
     })
     .await
     .map_err(|e| e.to_string())?;
-    Ok((conn.server.clone(), entries, errors, conn.scope_note.get().cloned()))
+    Ok(Found {
+        server: conn.server.clone(),
+        entries,
+        errors,
+        scope: conn.scope_note.get().cloned(),
+    })
 }
 
 /// One context, start to end, on the calling thread's runtime.
@@ -73,7 +86,7 @@ async fn one(opts: &Options, index: usize, name: &str, fail_on: Option<Severity>
 fn scanned(
     index: usize,
     name: &str,
-    r: Result<(String, Vec<Entry>, Vec<ScanError>, Option<String>), String>,
+    r: Result<Found, String>,
     started: Instant,
     fail_on: Option<Severity>,
 ) -> Scanned {
@@ -92,10 +105,10 @@ fn scanned(
     };
     let (mut entries, mut errors) = (Vec::new(), Vec::new());
     match r {
-        Ok((server, e, errs, scope)) => {
-            summary.server = Some(server);
-            summary.scope = scope;
-            (entries, errors) = (e, errs);
+        Ok(found) => {
+            summary.server = Some(found.server);
+            summary.scope = found.scope;
+            (entries, errors) = (found.entries, found.errors);
         }
         Err(why) => {
             // The connect errors name the context already; say it once.
