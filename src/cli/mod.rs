@@ -228,6 +228,10 @@ pub enum Command {
         /// raydar's injection reaches it.
         #[arg(long, value_name = "PATH", requires = "backends")]
         ray_token_file: Option<PathBuf>,
+        /// Every API response waits this many milliseconds first: a remote API server, for
+        /// benchmarks (`cargo bench --bench fleet`).
+        #[arg(long, value_name = "MS", default_value_t = 0)]
+        latency: u64,
     },
 }
 
@@ -439,6 +443,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             port,
             backends,
             ray_token_file,
+            latency,
             ..
         }) => {
             let ray_token = match ray_token_file.map(|p| (std::fs::read_to_string(&p), p)) {
@@ -453,8 +458,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                     return Ok(2);
                 }
             };
-            let opts =
-                DemoOptions { population: ns_count.zip(cluster_count), port, backends, ray_token };
+            let opts = DemoOptions {
+                population: ns_count.zip(cluster_count),
+                port,
+                backends,
+                ray_token,
+                latency: std::time::Duration::from_millis(latency),
+            };
             foreground::demo_server(kubeconfig_out, opts).await
         }
     }

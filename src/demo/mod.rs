@@ -84,6 +84,8 @@ pub struct DemoOptions {
     pub backends: Vec<Backend>,
     /// The Ray token the backed clusters that use token auth keep in their Secret.
     pub ray_token: Option<String>,
+    /// Every response waits this long first (a remote API server, for benchmarks).
+    pub latency: Duration,
 }
 
 /// An injected failure: the next `times` requests whose method matches and whose path contains
@@ -255,7 +257,7 @@ impl DemoServer {
             store: Mutex::new(store),
             alloc: Mutex::new(alloc),
             users,
-            faults: Mutex::new(Faults::default()),
+            faults: Mutex::new(Faults { latency: opts.latency, ..Faults::default() }),
             cut_watches,
             jobs: Mutex::new(HashMap::new()),
             packages: Mutex::new(HashMap::new()),

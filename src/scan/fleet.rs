@@ -1,9 +1,9 @@
 //! `raydar scan --all-contexts` (or `--context A --context B`): every context scanned at the
 //! same time into one report (README: Fleet scans).
 //!
-//! Each context runs on a worker thread of its own, with its own runtime, so that one context's
-//! evaluation, or an exec credential plugin kube-rs runs synchronously, never holds up the
-//! others; at most [`WORKERS`] at once. Each context gets `--context-timeout` for everything:
+//! A worker thread per core, each with its own runtime, runs its share of the contexts
+//! concurrently, so that evaluation uses every core; at most [`CONCURRENT`] contexts at once.
+//! Each context gets `--context-timeout` for everything:
 //! its exec plugin (run non-interactively and killed at the deadline), connecting, listing and
 //! evaluating. A context that fails is one error line and exit code 2 for it; the others go on.
 
@@ -11,6 +11,7 @@ use crate::cluster::{self, Progress, ScanError};
 use crate::options::Options;
 use crate::posture::{self, Entry, Severity};
 use crate::report::{exit_code, worse_code, ContextSummary, Report};
+use futures::StreamExt;
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io::IsTerminal;
@@ -19,7 +20,7 @@ use std::time::Instant;
 use tokio::sync::mpsc;
 
 /// Contexts scanned at once.
-pub const WORKERS: usize = 8;
+pub const CONCURRENT: usize = 16;
 
 /// One context's result.
 struct Scanned {
@@ -154,21 +155,38 @@ pub async fn scan(opts: &Options, contexts: &[String], fail_on: Option<Severity>
         Arc::new(Mutex::new(contexts.iter().cloned().enumerate().collect()));
     let (tx, mut rx) = mpsc::unbounded_channel::<Scanned>();
     let opts = Arc::new(opts.clone());
-    for _ in 0..WORKERS.min(contexts.len()) {
+    // One thread per core, each running its share of the contexts concurrently.
+    let cores = std::thread::available_parallelism().map_or(2, usize::from);
+    let threads = cores.min(contexts.len()).max(1);
+    let per_thread = CONCURRENT.div_ceil(threads);
+    for _ in 0..threads {
         let (queue, tx, opts) = (queue.clone(), tx.clone(), opts.clone());
         std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build();
-            loop {
-                let next = queue.lock().ok().and_then(|mut q| q.pop_front());
-                let Some((index, name)) = next else { break };
-                let done = match &rt {
-                    Ok(rt) => rt.block_on(one(&opts, index, &name, fail_on)),
-                    Err(e) => scanned(index, &name, Err(e.to_string()), Instant::now(), fail_on),
-                };
-                if tx.send(done).is_err() {
-                    break;
+            let next = || queue.lock().ok().and_then(|mut q| q.pop_front());
+            let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+                Ok(rt) => rt,
+                Err(e) => {
+                    while let Some((index, name)) = next() {
+                        let why = Err(e.to_string());
+                        let _ = tx.send(scanned(index, &name, why, Instant::now(), fail_on));
+                    }
+                    return;
                 }
-            }
+            };
+            rt.block_on(async {
+                let mut running = futures::stream::FuturesUnordered::new();
+                loop {
+                    while running.len() < per_thread {
+                        let Some((index, name)) = next() else { break };
+                        let opts = &opts;
+                        running.push(async move { one(opts, index, &name, fail_on).await });
+                    }
+                    let Some(done) = running.next().await else { break };
+                    if tx.send(done).is_err() {
+                        break;
+                    }
+                }
+            });
         });
     }
     drop(tx);

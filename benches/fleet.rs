@@ -1,0 +1,114 @@
+//! Fleet scans (issue #17): 10 contexts × 500 Ray clusters, each an embedded demo API server of
+//! its own (a process, as a cluster is its own machine), one kubeconfig. Prints the wall time of
+//! `raydar scan --context …×10 -o json` against the slowest of the ten single-context scans,
+//! measured in the same run (medians of 5), and the ratio (target ≤ 1.3).
+//!
+//! `FLEET_LATENCY_MS=N` gives every API response N ms of latency (a remote API server), to
+//! show the fleet against servers that are not on the scanning laptop's own two cores.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+#[path = "common.rs"]
+mod common;
+
+use common::{median, spawn_demo_server};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const CONTEXTS: usize = 10;
+const CLUSTERS: usize = 500;
+const RUNS: usize = 5;
+
+/// The demo server's kubeconfig with every context, cluster and user name prefixed by `tag`.
+fn tagged(kubeconfig: &str, tag: &str) -> String {
+    let mut out = String::new();
+    for line in kubeconfig.lines() {
+        let t = line.trim_start();
+        let named = ["- name: ", "cluster: ", "user: ", "current-context: "]
+            .into_iter()
+            .find(|k| t.starts_with(k) && t.len() > k.len());
+        match named {
+            Some(k) => {
+                let indent = &line[..line.len() - t.len()];
+                out.push_str(&format!("{indent}{k}{tag}-{}\n", &t[k.len()..]));
+            }
+            None => out.push_str(&format!("{line}\n")),
+        }
+    }
+    out
+}
+
+fn scan(kubeconfig: &str, contexts: &[String]) -> Duration {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_raydar"));
+    cmd.args(["scan", "-o", "json"]).env("KUBECONFIG", kubeconfig);
+    for c in contexts {
+        cmd.args(["--context", c]);
+    }
+    let t = Instant::now();
+    let out = cmd.output().unwrap();
+    let took = t.elapsed();
+    assert!(
+        out.status.code().is_some_and(|c| c == 0 || c == 3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let n = report["clusters"].as_array().map_or(0, Vec::len);
+    assert_eq!(n, CLUSTERS * contexts.len(), "every cluster of every context is in the report");
+    took
+}
+
+fn main() {
+    let dir = std::env::temp_dir().join(format!("raydar-fleet-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let latency = std::env::var("FLEET_LATENCY_MS").ok().filter(|v| !v.is_empty());
+    let ns = (CLUSTERS / 10).to_string();
+    let clusters = CLUSTERS.to_string();
+    let mut args = vec!["--namespaces", &ns, "--clusters", &clusters];
+    if let Some(l) = &latency {
+        args.extend(["--latency", l]);
+    }
+    let mut servers = Vec::new();
+    let mut files = Vec::new();
+    let mut contexts = Vec::new();
+    for i in 0..CONTEXTS {
+        let kc = dir.join(format!("server-{i}.yaml"));
+        let (child, _) = spawn_demo_server(&args, &kc);
+        servers.push(child);
+        let tag = format!("region{i}");
+        let text = tagged(&std::fs::read_to_string(&kc).unwrap(), &tag);
+        let f = dir.join(format!("{tag}.yaml"));
+        std::fs::write(&f, text).unwrap();
+        files.push(f);
+        contexts.push(format!("{tag}-raydar-demo"));
+    }
+    let kubeconfig = std::env::join_paths(&files).unwrap().to_string_lossy().into_owned();
+    println!(
+        "fleet: {CONTEXTS} demo API servers (processes) × {CLUSTERS} Ray clusters, {} ms API latency",
+        latency.as_deref().unwrap_or("0")
+    );
+    // Warm up: page cache, TLS session setup paths.
+    scan(&kubeconfig, &contexts);
+    let (mut slowest, mut fleets, mut sums) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..RUNS {
+        let singles: Vec<Duration> =
+            contexts.iter().map(|c| scan(&kubeconfig, std::slice::from_ref(c))).collect();
+        slowest.push(*singles.iter().max().unwrap());
+        sums.push(singles.iter().sum());
+        fleets.push(scan(&kubeconfig, &contexts));
+    }
+    let (slow, fleet, sum) = (median(slowest), median(fleets), median(sums));
+    let s = |d: Duration| format!("{:.0} ms", d.as_secs_f64() * 1000.0);
+    println!("{:<58} {}", "slowest single-context scan (median of 5)", s(slow));
+    println!("{:<58} {}", "the ten single-context scans one after another", s(sum));
+    println!("{:<58} {}", "fleet scan of the ten contexts (median of 5)", s(fleet));
+    println!(
+        "{:<58} {:.2} × the slowest single (target ≤ 1.3)",
+        "fleet / slowest single",
+        fleet.as_secs_f64() / slow.as_secs_f64()
+    );
+    for mut c in servers {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
