@@ -48,6 +48,7 @@ async fn main() {
     // Let the in-process demo server's teardown finish first (as the scan bench does).
     tokio::time::sleep(Duration::from_secs(2)).await;
     let snapshot = || Refresh {
+        context: None,
         rows: rows::rows(&inv, evaluate(&inv, &PostureConfig::default())),
         errors: Vec::new(),
         synced: "12:00:00".into(),

@@ -337,14 +337,32 @@ impl Stores {
     }
 }
 
-/// Runs until aborted: watchers, debounced snapshots, stale marking.
-pub async fn run(conn: Connection, scope: Scope, cfg: PostureConfig, tx: mpsc::Sender<Msg>) {
-    // Who the user is and what KubeRay runs: asked alongside the lists, not before them.
+/// How the API going away is told: for the one context, or for one context of a fleet.
+fn down(tag: &Option<String>, why: String) -> Msg {
+    match tag {
+        Some(c) => Msg::ContextDown { context: c.clone(), why, failed: false },
+        None => Msg::Disconnected(why),
+    }
+}
+
+/// Runs until aborted: watchers, debounced snapshots, stale marking. `tag` names the context
+/// in a fleet: its rows and messages carry it.
+pub async fn run(
+    conn: Connection,
+    scope: Scope,
+    cfg: PostureConfig,
+    tx: mpsc::Sender<Msg>,
+    tag: Option<String>,
+) {
     let mut tasks = Vec::new();
-    let (client, id_tx) = (conn.client.clone(), tx.clone());
-    tasks.push(tokio::spawn(async move {
-        let _ = id_tx.send(super::startup::identity(client).await).await;
-    }));
+    // Who the user is and what KubeRay runs (the header of the one context): asked alongside
+    // the lists, not before them.
+    if tag.is_none() {
+        let (client, id_tx) = (conn.client.clone(), tx.clone());
+        tasks.push(tokio::spawn(async move {
+            let _ = id_tx.send(super::startup::identity(client).await).await;
+        }));
+    }
     let namespaces = match super::startup::plan(&conn, &scope).await {
         Ok(n) => {
             if let Some(note) = conn.scope_note.get() {
@@ -353,7 +371,7 @@ pub async fn run(conn: Connection, scope: Scope, cfg: PostureConfig, tx: mpsc::S
             n
         }
         Err(e) => {
-            let _ = tx.send(Msg::Disconnected(e)).await;
+            let _ = tx.send(down(&tag, e)).await;
             return;
         }
     };
@@ -417,9 +435,9 @@ pub async fn run(conn: Connection, scope: Scope, cfg: PostureConfig, tx: mpsc::S
             Signal::Failed(why) => {
                 if !*failing {
                     *failing = true;
-                    let tx = tx.clone();
+                    let (tx, msg) = (tx.clone(), down(&tag, why));
                     tokio::spawn(async move {
-                        let _ = tx.send(Msg::Disconnected(why)).await;
+                        let _ = tx.send(msg).await;
                     });
                 }
             }
@@ -447,15 +465,21 @@ pub async fn run(conn: Connection, scope: Scope, cfg: PostureConfig, tx: mpsc::S
             dirty = Dirty::default();
         }
         let (st2, cfg2, forb) = (st.clone(), cfg.clone(), forbidden.clone());
-        let only = scope.clone();
+        let (only, ctx) = (scope.clone(), tag.clone());
         let evaluated = tokio::task::spawn_blocking(move || {
+            let tagged = |mut entries: Vec<posture::Entry>| {
+                if ctx.is_some() {
+                    entries.iter_mut().for_each(|e| e.context.clone_from(&ctx));
+                }
+                entries
+            };
             let rows = if graded {
                 let inv = st2.inventory(&forb, only.as_ref());
-                let entries = posture::evaluate(&inv, &cfg2);
+                let entries = tagged(posture::evaluate(&inv, &cfg2));
                 super::rows::rows(&inv, entries)
             } else {
                 let inv = st2.ray_inventory(&forb);
-                let entries = posture::evaluate(&inv, &cfg2);
+                let entries = tagged(posture::evaluate(&inv, &cfg2));
                 super::rows::ungraded(&inv, entries)
             };
             (rows, st2.errors(&forb))
@@ -481,7 +505,8 @@ pub async fn run(conn: Connection, scope: Scope, cfg: PostureConfig, tx: mpsc::S
             }
         };
         let synced = chrono::Local::now().format("%H:%M:%S").to_string();
-        if tx.send(Msg::Refresh(Box::new(Refresh { rows, errors, synced }))).await.is_err() {
+        let refresh = Refresh { context: tag.clone(), rows, errors, synced };
+        if tx.send(Msg::Refresh(Box::new(refresh))).await.is_err() {
             break;
         }
     }

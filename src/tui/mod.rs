@@ -4,6 +4,7 @@
 pub mod keymap;
 pub mod live;
 pub mod rows;
+pub mod fleet;
 mod startup;
 pub mod state;
 mod store;
@@ -93,20 +94,30 @@ pub async fn run(opts: &Options) -> i32 {
         );
         return 2;
     }
-    let conn = match cluster::connect(&opts.target).await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("raydar: {e}");
-            return 2;
+    // A fleet connects context by context in the background; one context before the terminal
+    // is touched, so that its problem is one plain line.
+    let conn = if opts.contexts.is_empty() {
+        match cluster::connect(&opts.target).await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                eprintln!("raydar: {e}");
+                return 2;
+            }
         }
+    } else {
+        None
     };
     init_logging(&opts.state_dir);
     let overrides = crate::config::config_dir()
         .and_then(|d| std::fs::read_to_string(d.join("keymap.toml")).ok());
     let (keymap, warnings) = keymap::Keymap::load(overrides.as_deref());
     let theme = opts.theme.clone().unwrap_or_else(|| "dark".into());
-    let mut model = Model::new(&conn.context, &conn.server, keymap, &theme, opts.read_only);
+    let (context, server) = conn.as_ref().map_or(("", ""), |c| (&c.context, &c.server));
+    let mut model = Model::new(context, server, keymap, &theme, opts.read_only);
     model.contexts = opts.target.contexts();
+    if conn.is_none() {
+        model.start_fleet(opts.contexts.clone());
+    }
     if let Some(w) = warnings.first() {
         tracing::warn!("{w}");
         model.notice = Some((w.clone(), true));
@@ -124,12 +135,14 @@ pub async fn run(opts: &Options) -> i32 {
     code
 }
 
-fn forward_views(
-    forwards: &std::collections::BTreeMap<(String, String), crate::forward::Forward>,
-) -> Vec<state::ForwardView> {
+/// Running forwards by (context — "" for the one context —, namespace, cluster).
+type Forwards = std::collections::BTreeMap<(String, String, String), crate::forward::Forward>;
+
+fn forward_views(forwards: &Forwards) -> Vec<state::ForwardView> {
     forwards
         .iter()
-        .map(|((ns, c), f)| state::ForwardView {
+        .map(|((ctx, ns, c), f)| state::ForwardView {
+            context: (!ctx.is_empty()).then(|| ctx.clone()),
             namespace: ns.clone(),
             cluster: c.clone(),
             url: f.url(),
@@ -139,27 +152,76 @@ fn forward_views(
 }
 
 /// What the loop's background tasks hand back that is not for `update` alone: a new connection
-/// (after `:ctx`) or a started forward. The loop never awaits the network itself.
+/// (after `:ctx`), a context of a fleet connected, or a started forward. The loop never awaits
+/// the network itself.
 enum Done {
     Connected(Result<Connection, String>),
-    Forwarded(String, String, Result<crate::forward::Forward, String>),
+    Joined(String, Result<Connection, String>),
+    Forwarded(String, String, String, Result<crate::forward::Forward, String>),
+}
+
+/// The clients of the contexts watched — the one context under "", a fleet's by name — with
+/// their servers, and their watchers.
+#[derive(Default)]
+struct Watched {
+    clients: std::collections::BTreeMap<String, (kube::Client, String)>,
+    lives: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Watched {
+    fn stop(&mut self) {
+        for l in self.lives.drain(..) {
+            l.abort();
+        }
+        self.clients.clear();
+    }
+
+    /// The client and server of `ctx` (None: the one context).
+    fn get(&self, ctx: Option<&str>) -> Option<(kube::Client, String)> {
+        self.clients.get(ctx.unwrap_or_default()).cloned()
+    }
+}
+
+/// Connects every context of a fleet in the background, each within the context timeout and
+/// with its exec plugin run non-interactively (kept for refreshes).
+fn join_fleet(names: &[String], opts: &Options, done: &mpsc::Sender<Done>) {
+    for name in names {
+        let (target, done) = (opts.target.with_context(name), done.clone());
+        let (name, within) = (name.clone(), opts.context_timeout);
+        tokio::spawn(async move {
+            let connect = async {
+                let spec = cluster::settle_credentials(&target, within, true).await?;
+                cluster::connect(&spec).await
+            };
+            let r = match tokio::time::timeout(within, connect).await {
+                Ok(r) => r.map_err(|e| e.to_string()),
+                Err(_) => Err(format!("no answer within {} s (--context-timeout)", within.as_secs())),
+            };
+            let _ = done.send(Done::Joined(name, r)).await;
+        });
+    }
 }
 
 async fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
     mut model: Model,
-    conn: Connection,
+    conn: Option<Connection>,
     opts: &Options,
 ) -> i32 {
     let (tx, mut rx) = mpsc::channel::<Msg>(64);
-    let (done_tx, mut done_rx) = mpsc::channel::<Done>(8);
-    let mut client = conn.client.clone();
-    let mut forwards: std::collections::BTreeMap<(String, String), crate::forward::Forward> =
-        Default::default();
+    let (done_tx, mut done_rx) = mpsc::channel::<Done>(64);
+    let mut watched = Watched::default();
+    let mut forwards: Forwards = Default::default();
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     let scope = opts.scope.clone();
     let cfg = opts.posture.clone();
-    let mut live = tokio::spawn(live::run(conn, scope.clone(), cfg.clone(), tx.clone()));
+    match conn {
+        Some(conn) => {
+            watched.clients.insert(String::new(), (conn.client.clone(), conn.server.clone()));
+            watched.lives.push(tokio::spawn(live::run(conn, scope.clone(), cfg.clone(), tx.clone(), None)));
+        }
+        None => join_fleet(&opts.contexts, opts, &done_tx),
+    }
     let mut input = crossterm::event::EventStream::new();
     loop {
         if model.dirty {
@@ -180,19 +242,28 @@ async fn event_loop(
             m = rx.recv() => match m { Some(m) => m, None => continue },
             d = done_rx.recv() => match d {
                 Some(Done::Connected(Ok(c))) => {
-                    client = c.client.clone();
+                    watched.stop();
+                    watched.clients.insert(String::new(), (c.client.clone(), c.server.clone()));
                     let msg = Msg::Switched(Ok((c.context.clone(), c.server.clone())));
-                    live = tokio::spawn(live::run(c, scope.clone(), cfg.clone(), tx.clone()));
+                    watched.lives.push(tokio::spawn(live::run(c, scope.clone(), cfg.clone(), tx.clone(), None)));
                     msg
                 }
                 Some(Done::Connected(Err(e))) => Msg::Switched(Err(e)),
-                Some(Done::Forwarded(ns, name, Ok(f))) => {
+                // A context of a fleet the user has since left is dropped.
+                Some(Done::Joined(name, _)) if !model.fleet.iter().any(|p| p.name == name) => continue,
+                Some(Done::Joined(name, Ok(c))) => {
+                    watched.clients.insert(name.clone(), (c.client.clone(), c.server.clone()));
+                    watched.lives.push(tokio::spawn(live::run(c, scope.clone(), cfg.clone(), tx.clone(), Some(name))));
+                    continue;
+                }
+                Some(Done::Joined(name, Err(why))) => Msg::ContextDown { context: name, why, failed: true },
+                Some(Done::Forwarded(ctx, ns, name, Ok(f))) => {
                     let note = format!("{ns}/{name} → {} (o opens it, x stops it)", f.url());
-                    forwards.insert((ns, name), f);
+                    forwards.insert((ctx, ns, name), f);
                     let _ = tx.send(Msg::Forwards(forward_views(&forwards))).await;
                     Msg::Notice(note)
                 }
-                Some(Done::Forwarded(_, _, Err(e))) => Msg::Warning(e),
+                Some(Done::Forwarded(_, _, _, Err(e))) => Msg::Warning(e),
                 None => continue,
             },
             // Forward stats change while forwards run; nothing ticks otherwise.
@@ -205,9 +276,13 @@ async fn event_loop(
             cmds.extend(update(&mut model, m));
         }
         while let Some(cmd) = cmds.pop_front() {
+            // Forwards act on the selected cluster's context; plans on the fix preview's.
+            let selected = model.target_context();
+            let planned = model.fix.as_ref().and_then(|f| f.context.clone());
+            let client = |ctx: &Option<String>| watched.get(ctx.as_deref());
             match cmd {
                 Cmd::Quit => {
-                    live.abort();
+                    watched.stop();
                     return 0;
                 }
                 Cmd::Export => {
@@ -215,7 +290,8 @@ async fn event_loop(
                     cmds.extend(update(&mut model, Msg::Exported(r)));
                 }
                 Cmd::Forward(ns, name) => {
-                    let (client, done) = (client.clone(), done_tx.clone());
+                    let Some((client, _)) = client(&selected) else { continue };
+                    let (done, ctx) = (done_tx.clone(), selected.unwrap_or_default());
                     tokio::spawn(async move {
                         let spec = crate::forward::ForwardSpec::new(
                             &ns,
@@ -224,19 +300,24 @@ async fn event_loop(
                         );
                         let r =
                             crate::forward::start(client, spec).await.map_err(|e| e.to_string());
-                        let _ = done.send(Done::Forwarded(ns, name, r)).await;
+                        let _ = done.send(Done::Forwarded(ctx, ns, name, r)).await;
                     });
                 }
                 Cmd::StopForward(ns, name) => {
-                    if let Some(f) = forwards.remove(&(ns.clone(), name.clone())) {
-                        let note =
-                            format!("stopped the forward of {ns}/{name} · {}", f.stats.summary());
-                        cmds.extend(update(&mut model, Msg::Notice(note)));
+                    if let Some(key) = forward_key(&forwards, &selected, &ns, &name) {
+                        if let Some(f) = forwards.remove(&key) {
+                            let note = format!(
+                                "stopped the forward of {ns}/{name} · {}",
+                                f.stats.summary()
+                            );
+                            cmds.extend(update(&mut model, Msg::Notice(note)));
+                        }
                     }
                     cmds.extend(update(&mut model, Msg::Forwards(forward_views(&forwards))));
                 }
                 Cmd::Open(ns, cluster) => {
-                    let Some(f) = forwards.get(&(ns, cluster)) else { continue };
+                    let key = forward_key(&forwards, &selected, &ns, &cluster);
+                    let Some(f) = key.and_then(|k| forwards.get(&k)) else { continue };
                     // A fresh one-time link for each open: the last one may have been used.
                     let url = f.login_url();
                     let note = if crate::forward::open_browser(&url) {
@@ -247,7 +328,8 @@ async fn event_loop(
                     cmds.extend(update(&mut model, Msg::Notice(note)));
                 }
                 Cmd::PlanFix(ns, name, fix) => {
-                    let (client, tx) = (client.clone(), tx.clone());
+                    let Some((client, _)) = client(&planned) else { continue };
+                    let tx = tx.clone();
                     tokio::spawn(async move {
                         let r = session::prepare_fix(&client, &ns, &name, fix).await;
                         let _ = tx
@@ -256,8 +338,8 @@ async fn event_loop(
                     });
                 }
                 Cmd::PlanUndo => {
-                    let (client, tx) = (client.clone(), tx.clone());
-                    let (server, path) = (model.server.clone(), opts.journal_path());
+                    let Some((client, server)) = client(&planned) else { continue };
+                    let (tx, path) = (tx.clone(), opts.journal_path());
                     tokio::spawn(async move {
                         let journal = Journal::new(path);
                         let r = session::prepare_undo(&client, &journal, &server, None).await;
@@ -269,7 +351,8 @@ async fn event_loop(
                     });
                 }
                 Cmd::PlanGuard => {
-                    let (client, tx) = (client.clone(), tx.clone());
+                    let Some((client, _)) = client(&planned) else { continue };
+                    let tx = tx.clone();
                     tokio::spawn(async move {
                         let opts = crate::guard::GuardOptions::default();
                         let r = crate::guard::prepare(&client, &opts).await;
@@ -277,8 +360,9 @@ async fn event_loop(
                     });
                 }
                 Cmd::Apply(plan) => {
-                    let (client, tx) = (client.clone(), tx.clone());
-                    let (context, server) = (model.context.clone(), model.server.clone());
+                    let Some((client, server)) = client(&planned) else { continue };
+                    let tx = tx.clone();
+                    let context = planned.unwrap_or_else(|| model.context.clone());
                     let path = opts.journal_path();
                     tokio::spawn(async move {
                         let journal = Journal::new(path);
@@ -291,7 +375,7 @@ async fn event_loop(
                     });
                 }
                 Cmd::SwitchContext(ctx) => {
-                    live.abort();
+                    watched.stop();
                     forwards.clear();
                     let (target, done) = (opts.target.with_context(&ctx), done_tx.clone());
                     tokio::spawn(async move {
@@ -299,7 +383,33 @@ async fn event_loop(
                         let _ = done.send(Done::Connected(r)).await;
                     });
                 }
+                Cmd::Fleet => {
+                    let names = model.contexts.clone();
+                    if names.is_empty() {
+                        cmds.extend(update(&mut model, Msg::Warning("the kubeconfig has no contexts".into())));
+                        continue;
+                    }
+                    watched.stop();
+                    forwards.clear();
+                    cmds.extend(update(&mut model, Msg::Forwards(Vec::new())));
+                    cmds.extend(update(&mut model, Msg::Fleet(names.clone())));
+                    join_fleet(&names, opts, &done_tx);
+                }
             }
         }
     }
+}
+
+/// The running forward of namespace/cluster: in the selected cluster's context, else in any.
+fn forward_key(
+    forwards: &Forwards,
+    selected: &Option<String>,
+    ns: &str,
+    cluster: &str,
+) -> Option<(String, String, String)> {
+    let own = (selected.clone().unwrap_or_default(), ns.to_string(), cluster.to_string());
+    if forwards.contains_key(&own) {
+        return Some(own);
+    }
+    forwards.keys().find(|(_, n, c)| n == ns && c == cluster).cloned()
 }

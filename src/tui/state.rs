@@ -62,6 +62,8 @@ pub struct EventLine {
 /// A running forward as the view shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForwardView {
+    /// The cluster's context, in a fleet (None: the one context).
+    pub context: Option<String>,
     pub namespace: String,
     pub cluster: String,
     pub url: String,
@@ -71,6 +73,8 @@ pub struct ForwardView {
 /// What the background sends after each (debounced) change.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Refresh {
+    /// The context the rows are of, in a fleet (None: the one context).
+    pub context: Option<String>,
     /// Shared with the live loop's per-namespace cache: a refresh that re-evaluated one
     /// namespace copies pointers for the others.
     pub rows: Vec<Arc<Row>>,
@@ -81,6 +85,8 @@ pub struct Refresh {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Focus {
+    /// The contexts pane (a fleet only).
+    Contexts,
     Namespaces,
     Clusters,
     Detail,
@@ -113,6 +119,8 @@ pub enum FixStage {
 pub struct FixModal {
     /// `service-clusterip on ray-prod/train-exposed`, or `undo`.
     pub title: String,
+    /// The context it acts on, in a fleet (the selected cluster's).
+    pub context: Option<String>,
     /// What to plan again after a conflict.
     pub replan: Replan,
     pub stage: FixStage,
@@ -156,6 +164,8 @@ pub enum Link {
 /// Per-namespace summary for the namespaces pane.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NsStat {
+    /// Its context, in a fleet.
+    pub context: Option<String>,
     pub name: String,
     pub worst: String,
     pub count: usize,
@@ -203,6 +213,10 @@ pub struct Model {
     pub show_forwards: bool,
     /// The fix/undo modal (Mode::Fix).
     pub fix: Option<FixModal>,
+    /// Every context at once (`--all-contexts`, `:ctx all`); empty: the one context.
+    pub fleet: Vec<super::fleet::CtxPane>,
+    /// 0 = all contexts; i = fleet[i-1].
+    pub ctx_index: usize,
     pub quit: bool,
     /// Something changed since the last frame.
     pub dirty: bool,
@@ -255,6 +269,8 @@ impl Model {
             forwards: Vec::new(),
             show_forwards: false,
             fix: None,
+            fleet: Vec::new(),
+            ctx_index: 0,
             quit: false,
             dirty: true,
         }
@@ -263,11 +279,19 @@ impl Model {
     /// The forward of the selected cluster, if any.
     pub fn current_forward(&self) -> Option<&ForwardView> {
         let r = self.current()?;
-        self.forwards.iter().find(|f| f.namespace == r.entry.namespace && f.cluster == r.entry.name)
+        self.forwards.iter().find(|f| {
+            f.context == r.entry.context
+                && f.namespace == r.entry.namespace
+                && f.cluster == r.entry.name
+        })
     }
 
     pub fn selected_ns(&self) -> Option<&str> {
-        self.ns_index.checked_sub(1).and_then(|i| self.namespaces.get(i)).map(|n| n.name.as_str())
+        self.selected_ns_stat().map(|n| n.name.as_str())
+    }
+
+    fn selected_ns_stat(&self) -> Option<&NsStat> {
+        self.ns_index.checked_sub(1).and_then(|i| self.namespaces.get(i))
     }
 
     pub fn current(&self) -> Option<&Row> {
@@ -279,10 +303,10 @@ impl Model {
         self.theme = Theme::builtin(BUILTIN[(i + 1) % BUILTIN.len()].0);
     }
 
-    /// (namespace, name, kind) of the selected row, to keep it selected across updates.
+    /// (namespace, name, kind) of the selected row (in a fleet, the namespace is
+    /// `context/namespace`), to keep it selected across updates.
     pub fn selected_key(&self) -> Option<(String, String, String)> {
-        self.current()
-            .map(|r| (r.entry.namespace.clone(), r.entry.name.clone(), r.entry.kind.to_string()))
+        self.current().map(|r| (row_ns(r), r.entry.name.clone(), r.entry.kind.to_string()))
     }
 
     /// Recomputes the visible rows (after a filter, sort or namespace change).
@@ -294,9 +318,10 @@ impl Model {
     /// Recomputes namespaces and visible rows after new rows arrived, keeping `keep` selected.
     pub fn refresh_keeping(&mut self, keep_row: Option<(String, String, String)>) {
         let mut stats: Vec<NsStat> = Vec::new();
-        for r in &self.rows {
+        let ctx = self.selected_ctx().map(str::to_string);
+        for r in self.rows.iter().filter(|r| ctx.is_none() || r.entry.context == ctx) {
             let e = &r.entry;
-            match stats.iter_mut().find(|s| s.name == e.namespace) {
+            match stats.iter_mut().find(|s| s.name == e.namespace && s.context == e.context) {
                 Some(s) => {
                     s.count += 1;
                     s.critical += e.count(Severity::Critical);
@@ -305,6 +330,7 @@ impl Model {
                     }
                 }
                 None => stats.push(NsStat {
+                    context: e.context.clone(),
                     name: e.namespace.clone(),
                     worst: e.grade.to_string(),
                     count: 1,
@@ -317,11 +343,14 @@ impl Model {
                 .cmp(&grade_rank(&a.worst))
                 .then(b.critical.cmp(&a.critical))
                 .then(a.name.cmp(&b.name))
+                .then(a.context.cmp(&b.context))
         });
-        let keep = self.selected_ns().map(str::to_string);
+        let keep = self.selected_ns_stat().map(|n| (n.context.clone(), n.name.clone()));
         self.namespaces = stats;
         self.ns_index = keep
-            .and_then(|k| self.namespaces.iter().position(|n| n.name == k).map(|i| i + 1))
+            .and_then(|(c, k)| {
+                self.namespaces.iter().position(|n| n.name == k && n.context == c).map(|i| i + 1)
+            })
             .unwrap_or(0);
         self.resort_rows();
         self.refresh_visible(keep_row);
@@ -362,7 +391,8 @@ impl Model {
     }
 
     fn refresh_visible(&mut self, keep_row: Option<(String, String, String)>) {
-        let ns = self.selected_ns().map(str::to_string);
+        let ns = self.selected_ns_stat().map(|n| (n.context.clone(), n.name.clone()));
+        let ctx = self.selected_ctx().map(str::to_string);
         let filter = self.filter.value().to_lowercase();
         let vis: Vec<usize> = self
             .order
@@ -370,7 +400,11 @@ impl Model {
             .copied()
             .filter(|i| {
                 let r = &self.rows[*i];
-                ns.as_deref().is_none_or(|n| r.entry.namespace == n)
+                ctx.is_none() || r.entry.context == ctx
+            })
+            .filter(|i| {
+                let r = &self.rows[*i];
+                ns.as_ref().is_none_or(|(c, n)| r.entry.namespace == *n && r.entry.context == *c)
                     && (filter.is_empty() || matches_filter(r, &filter))
             })
             .collect();
@@ -379,8 +413,8 @@ impl Model {
         self.selected = keep_row
             .and_then(|k| {
                 self.visible.iter().position(|i| {
-                    let e = &self.rows[*i].entry;
-                    (e.namespace.as_str(), e.name.as_str(), e.kind)
+                    let r = &self.rows[*i];
+                    (row_ns(r).as_str(), r.entry.name.as_str(), r.entry.kind)
                         == (k.0.as_str(), k.1.as_str(), k.2.as_str())
                 })
             })
@@ -391,11 +425,20 @@ impl Model {
     }
 }
 
+/// A row's namespace, with its context in front in a fleet (`context/namespace`).
+fn row_ns(r: &Row) -> String {
+    match &r.entry.context {
+        Some(c) => format!("{c}/{}", r.entry.namespace),
+        None => r.entry.namespace.clone(),
+    }
+}
+
 /// `/` filter: every word must match the namespace, name, kind, a rule id or a severity.
 fn matches_filter(r: &Row, filter: &str) -> bool {
     filter.split_whitespace().all(|w| {
         let e = &r.entry;
         e.namespace.to_lowercase().contains(w)
+            || e.context.as_deref().is_some_and(|c| c.to_lowercase().contains(w))
             || e.name.to_lowercase().contains(w)
             || e.kind.to_lowercase().contains(w)
             || e.grade.eq_ignore_ascii_case(w)

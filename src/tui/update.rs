@@ -18,6 +18,11 @@ pub enum Msg {
     Refresh(Box<Refresh>),
     /// The API went away (watch failing); data is kept and marked stale.
     Disconnected(String),
+    /// In a fleet: one context's API went away (stale, retrying), or it could not connect at
+    /// all (`failed`).
+    ContextDown { context: String, why: String, failed: bool },
+    /// Every context of the kubeconfig, at once (`:ctx all`).
+    Fleet(Vec<String>),
     /// Who the user is and what KubeRay runs (best effort, once per context).
     Identity {
         user: String,
@@ -47,6 +52,8 @@ pub enum Cmd {
     /// Write the current report as JSON and Markdown into the state directory.
     Export,
     SwitchContext(String),
+    /// Watch every context of the kubeconfig at once.
+    Fleet,
     /// Forward the dashboard of namespace/cluster.
     Forward(String, String),
     StopForward(String, String),
@@ -141,13 +148,20 @@ fn start_fix(m: &mut Model) -> Vec<Cmd> {
         return vec![];
     };
     let (ns, name) = (e.namespace.clone(), e.name.clone());
-    plan(m, format!("{fix} on {ns}/{name}"), Replan::Fix(ns, name, fix))
+    let on = e.context.as_deref().map(|c| format!(" in context {c}")).unwrap_or_default();
+    plan(m, format!("{fix} on {ns}/{name}{on}"), Replan::Fix(ns, name, fix))
 }
 
 /// Opens the fix preview while `what` is planned, and asks for the plan.
 fn plan(m: &mut Model, title: String, what: Replan) -> Vec<Cmd> {
     let cmd = replan_cmd(&what);
+    let context = m.target_context();
+    if m.fleet_mode() && context.is_none() {
+        m.notice = Some(("select a cluster first: it picks the context to act on".into(), true));
+        return vec![];
+    }
     m.fix = Some(FixModal {
+        context,
         title,
         replan: what,
         stage: FixStage::Planning,
@@ -173,6 +187,14 @@ fn page(m: &Model) -> usize {
 
 fn move_sel(m: &mut Model, delta: isize) {
     match m.focus {
+        Focus::Contexts => {
+            let n = m.fleet.len() + 1;
+            m.ctx_index = (m.ctx_index as isize + delta).clamp(0, n as isize - 1) as usize;
+            m.ns_index = 0;
+            m.selected = 0;
+            m.finding = 0;
+            m.refresh_keeping(None);
+        }
         Focus::Namespaces => {
             let n = m.namespaces.len() + 1;
             m.ns_index = (m.ns_index as isize + delta).clamp(0, n as isize - 1) as usize;
@@ -206,7 +228,7 @@ fn move_sel(m: &mut Model, delta: isize) {
 pub fn complete(m: &Model, line: &str) -> Option<String> {
     let (cmd, arg) = line.split_once(' ').unwrap_or((line, ""));
     let pool: Vec<String> = match cmd {
-        "ctx" => m.contexts.clone(),
+        "ctx" => std::iter::once("all".to_string()).chain(m.contexts.iter().cloned()).collect(),
         "ns" => std::iter::once("all".to_string())
             .chain(m.namespaces.iter().map(|n| n.name.clone()))
             .collect(),
@@ -224,6 +246,10 @@ fn run_command(m: &mut Model, line: &str) -> Vec<Cmd> {
     let (cmd, arg) =
         line.trim().split_once(' ').map(|(c, a)| (c, a.trim())).unwrap_or((line.trim(), ""));
     match cmd {
+        "ctx" if arg == "all" => {
+            m.notice = Some(("watching every context…".into(), false));
+            return vec![Cmd::Fleet];
+        }
         "ctx" if !arg.is_empty() => {
             if m.contexts.iter().any(|c| c == arg) {
                 m.notice = Some((format!("switching to context {arg}…"), false));
@@ -246,8 +272,10 @@ fn run_command(m: &mut Model, line: &str) -> Vec<Cmd> {
         "q" | "quit" => return vec![Cmd::Quit],
         "" => {}
         other => {
-            m.notice =
-                Some((format!("unknown command :{other} (try :ctx NAME, :ns NAME, :ns all)"), true))
+            m.notice = Some((
+                format!("unknown command :{other} (try :ctx NAME, :ctx all, :ns NAME, :ns all)"),
+                true,
+            ))
         }
     }
     vec![]
@@ -330,14 +358,18 @@ fn key(m: &mut Model, k: KeyEvent) -> Vec<Cmd> {
         Action::Top => move_sel(m, -1_000_000),
         Action::Bottom => move_sel(m, 1_000_000),
         Action::NextPane => {
+            let first = if m.fleet_mode() { Focus::Contexts } else { Focus::Namespaces };
             m.focus = match m.focus {
+                Focus::Contexts => Focus::Namespaces,
                 Focus::Namespaces => Focus::Clusters,
                 Focus::Clusters => Focus::Detail,
-                Focus::Detail => Focus::Namespaces,
+                Focus::Detail => first,
             }
         }
         Action::PrevPane => {
             m.focus = match m.focus {
+                Focus::Contexts => Focus::Detail,
+                Focus::Namespaces if m.fleet_mode() => Focus::Contexts,
                 Focus::Namespaces => Focus::Detail,
                 Focus::Clusters => Focus::Namespaces,
                 Focus::Detail => Focus::Clusters,
@@ -345,6 +377,7 @@ fn key(m: &mut Model, k: KeyEvent) -> Vec<Cmd> {
         }
         Action::Enter => {
             m.focus = match m.focus {
+                Focus::Contexts => Focus::Namespaces,
                 Focus::Namespaces => Focus::Clusters,
                 _ => Focus::Detail,
             }
@@ -360,6 +393,9 @@ fn key(m: &mut Model, k: KeyEvent) -> Vec<Cmd> {
             } else if m.ns_index != 0 {
                 m.ns_index = 0;
                 m.refresh();
+            } else if m.ctx_index != 0 {
+                m.ctx_index = 0;
+                m.refresh_keeping(None);
             }
         }
         Action::Filter => m.mode = Mode::Filter,
@@ -436,6 +472,21 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Cmd> {
             m.height = h;
             vec![]
         }
+        Msg::Refresh(s) if m.fleet_mode() => {
+            if let Some(ctx) = &s.context {
+                m.fleet_refresh(ctx, s.rows, s.errors, s.synced);
+            }
+            vec![]
+        }
+        Msg::ContextDown { context, why, failed } => {
+            m.fleet_down(&context, why, failed);
+            vec![]
+        }
+        Msg::Fleet(names) => {
+            m.start_fleet(names);
+            m.notice = Some((format!("watching {} contexts", m.fleet.len()), false));
+            vec![]
+        }
         Msg::Refresh(s) => {
             if s.rows == m.rows && s.errors == m.errors && m.link == Link::Live {
                 // Nothing visible changed: just the sync time.
@@ -478,6 +529,11 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Cmd> {
             vec![]
         }
         Msg::Switched(Ok((ctx, server))) => {
+            m.fleet.clear();
+            m.ctx_index = 0;
+            if m.focus == Focus::Contexts {
+                m.focus = Focus::Clusters;
+            }
             m.context = ctx;
             m.server = server;
             m.rows.clear();
@@ -487,7 +543,8 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Cmd> {
             m.kuberay = None;
             m.ns_index = 0;
             m.selected = 0;
-            m.refresh();
+            // The rows are gone: the order and the namespaces go with them.
+            m.refresh_keeping(None);
             m.notice = Some((format!("context {}", m.context), false));
             vec![]
         }

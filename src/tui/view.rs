@@ -34,10 +34,23 @@ pub fn render(m: &Model, f: &mut Frame) {
     let [top, detail] =
         Layout::vertical([Constraint::Min(3), Constraint::Length(detail_h)]).areas(body);
     if area.width >= 80 {
-        let ns_w = if area.width >= 110 { 24 } else { 20 };
-        let [ns, clusters] =
+        let ns_w = match area.width {
+            w if w >= 130 && m.fleet_mode() => 32,
+            w if w >= 110 => 24,
+            _ => 20,
+        };
+        let [left, clusters] =
             Layout::horizontal([Constraint::Length(ns_w), Constraint::Min(20)]).areas(top);
-        render_namespaces(m, f, ns);
+        if m.fleet_mode() {
+            // The contexts pane above the namespaces: every context, at most half the column.
+            let want = (m.fleet.len() as u16 + 3).min(left.height / 2).max(3);
+            let [ctx, ns] =
+                Layout::vertical([Constraint::Length(want), Constraint::Min(3)]).areas(left);
+            render_contexts(m, f, ctx);
+            render_namespaces(m, f, ns);
+        } else {
+            render_namespaces(m, f, left);
+        }
         render_clusters(m, f, clusters);
     } else {
         render_clusters(m, f, top);
@@ -62,15 +75,15 @@ fn render_header(m: &Model, f: &mut Frame, area: Rect) {
     let t = &m.theme;
     let mut spans = vec![
         Span::styled(" raydar ", t.get("badge")),
-        Span::styled(format!(" ctx: {} ", m.context), t.get("header")),
+        Span::styled(format!(" ctx: {} ", m.selected_ctx().unwrap_or(&m.context)), t.get("header")),
     ];
-    if area.width >= 100 {
+    if area.width >= 100 && !m.server.is_empty() {
         spans.push(Span::styled(format!(" api: {} ", m.server), t.get("header")));
     }
     if !m.user.is_empty() {
         spans.push(Span::styled(format!(" user: {} ", m.user), t.get("header")));
     }
-    if area.width >= 90 {
+    if area.width >= 90 && !m.fleet_mode() {
         let kr = m
             .kuberay
             .as_deref()
@@ -92,6 +105,45 @@ fn render_header(m: &Model, f: &mut Frame, area: Rect) {
     f.render_widget(Paragraph::new(Line::from(spans)).style(t.get("header")), area);
 }
 
+/// The contexts of a fleet: worst grade, name, Ray objects, and a mark for a context that is
+/// listing (`…`), stale (`!`) or down (`✗`).
+fn render_contexts(m: &Model, f: &mut Frame, area: Rect) {
+    let t = &m.theme;
+    let height = area.height.saturating_sub(2).max(1) as usize;
+    let offset = m.ctx_index.saturating_sub(height - 1);
+    let rows: Vec<Row> = (offset..(m.fleet.len() + 1).min(offset + height))
+        .map(|i| match i.checked_sub(1).and_then(|j| m.fleet.get(j)) {
+            None => Row::new(vec![
+                Cell::from("·"),
+                Cell::from("all"),
+                Cell::from(m.rows.len().to_string()),
+            ]),
+            Some(p) => {
+                let worst = p.worst();
+                let (mark, style) = match p.state().as_str() {
+                    "down" => ("✗", t.get("error")),
+                    "stale" => ("!", t.get("stale")),
+                    "listing" => ("…", t.get("muted")),
+                    _ => ("", t.get("text")),
+                };
+                Row::new(vec![
+                    Cell::from(Span::styled(worst.clone(), t.grade(&worst))),
+                    Cell::from(Span::styled(format!("{mark}{}", p.name), style)),
+                    Cell::from(p.rows.len().to_string()),
+                ])
+            }
+        })
+        .collect();
+    let table =
+        Table::new(rows, [Constraint::Length(1), Constraint::Min(6), Constraint::Length(5)])
+            .block(block(m, " Contexts ".into(), m.focus == Focus::Contexts))
+            .row_highlight_style(t.get("row_selected"))
+            .highlight_symbol("›")
+            .style(t.get("text"));
+    let mut st = TableState::default().with_selected(Some(m.ctx_index - offset));
+    f.render_stateful_widget(table, area, &mut st);
+}
+
 fn render_namespaces(m: &Model, f: &mut Frame, area: Rect) {
     let t = &m.theme;
     let total: usize = m.namespaces.iter().map(|n| n.count).sum();
@@ -106,7 +158,11 @@ fn render_namespaces(m: &Model, f: &mut Frame, area: Rect) {
             }
             Some(n) => Row::new(vec![
                 Cell::from(Span::styled(n.worst.clone(), t.grade(&n.worst))),
-                Cell::from(n.name.clone()),
+                // All contexts at once: which context's namespace it is.
+                Cell::from(match (&n.context, m.selected_ctx()) {
+                    (Some(c), None) => format!("{c}/{}", n.name),
+                    _ => n.name.clone(),
+                }),
                 Cell::from(n.count.to_string()),
             ]),
         })
@@ -160,12 +216,14 @@ fn render_clusters(m: &Model, f: &mut Frame, area: Rect) {
     let wide = area.width >= 94;
     let mid = area.width >= 60;
     // The namespaces pane shows the namespace when it is there; the column only when room allows.
-    let show_ns = m.ns_index == 0 && (area.width >= 124 || f.area().width < 80);
+    // Every context at once: rows of the same name in two contexts need their context.
+    let all_contexts = m.fleet_mode() && m.selected_ctx().is_none();
+    let show_ns = m.ns_index == 0 && (all_contexts || area.width >= 124 || f.area().width < 80);
     let mut header = vec!["GRADE", "NAME"];
     let mut widths = vec![Constraint::Length(5), Constraint::Fill(1)];
     if show_ns && mid {
-        header.push("NAMESPACE");
-        widths.push(Constraint::Length(12));
+        header.push(if all_contexts { "CONTEXT/NAMESPACE" } else { "NAMESPACE" });
+        widths.push(Constraint::Length(if all_contexts { 28 } else { 12 }));
     }
     if wide {
         header.extend(["KIND", "RAY", "STATE", "WORKERS", "HEAD-SVC"]);
@@ -191,7 +249,14 @@ fn render_clusters(m: &Model, f: &mut Frame, area: Rect) {
         header.push("FINDINGS");
         widths.push(Constraint::Length(9));
     }
-    let stale = matches!(m.link, Link::Reconnecting(_));
+    let stale_link = matches!(m.link, Link::Reconnecting(_));
+    // In a fleet, the rows of a context whose API went away are the stale ones.
+    let stale_contexts: Vec<&str> = m
+        .fleet
+        .iter()
+        .filter(|p| matches!(p.link, Link::Reconnecting(_)))
+        .map(|p| p.name.as_str())
+        .collect();
     // Only the rows in view are built: a frame costs the same with 12 or 5,000 clusters.
     let height = area.height.saturating_sub(3).max(1) as usize;
     let offset = m.selected.saturating_sub(height - 1);
@@ -215,7 +280,10 @@ fn render_clusters(m: &Model, f: &mut Frame, area: Rect) {
                 ),
             ];
             if show_ns && mid {
-                cells.push(Cell::from(e.namespace.clone()));
+                cells.push(Cell::from(match (&e.context, m.selected_ctx()) {
+                    (Some(c), None) => format!("{c}/{}", e.namespace),
+                    _ => e.namespace.clone(),
+                }));
             }
             if wide {
                 let kind = match &e.owner {
@@ -258,6 +326,8 @@ fn render_clusters(m: &Model, f: &mut Frame, area: Rect) {
                 cells.push(Cell::from(counts(e)));
             }
             let row = Row::new(cells);
+            let stale = stale_link
+                || e.context.as_deref().is_some_and(|c| stale_contexts.contains(&c));
             if stale {
                 row.style(t.get("stale"))
             } else {
@@ -436,7 +506,15 @@ fn render_status(m: &Model, f: &mut Frame, area: Rect) {
         return;
     }
     let mut left: Vec<Span> = Vec::new();
+    if m.fleet_mode() {
+        let stale = m.fleet.iter().any(|p| p.state() == "stale" || p.state() == "down");
+        left.push(Span::styled(
+            format!(" {} ", m.fleet_status()),
+            t.get(if stale { "stale" } else { "muted" }),
+        ));
+    }
     match &m.link {
+        _ if m.fleet_mode() => {}
         Link::Loading => left.push(Span::styled(" listing… ", t.get("muted"))),
         Link::Live if m.rows.iter().any(|r| !r.graded()) => left.push(Span::styled(
             format!(" grading… Ray clusters listed {} ", m.synced.as_deref().unwrap_or("")),

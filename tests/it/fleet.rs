@@ -325,3 +325,107 @@ fn commands_of_one_context_refuse_several() {
         assert!(err.contains("acts on one context"), "{args:?}: {err}");
     }
 }
+
+/// tmux: the TUI on two demo servers with different data and an unreachable one. The contexts
+/// pane shows each with its grade and state; picking a context narrows the rows; forward, fix
+/// and undo of a cluster that exists on one server only act on that server; `:ctx all` and
+/// `:ctx NAME` enter and leave the fleet.
+#[cfg_attr(not(tmux), ignore = "needs tmux on PATH")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tui_watches_every_context_and_acts_on_the_selected_clusters_own() {
+    use k8s_openapi::api::core::v1::Service;
+    use std::process::Command;
+    let a = DemoServer::start(DemoOptions::default()).await.unwrap();
+    let b = DemoServer::start(DemoOptions { population: Some((2, 4)), ..Default::default() })
+        .await
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("raydar-fleet-tui-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let files = [dir.join("a.yaml"), dir.join("b.yaml"), dir.join("down.yaml")];
+    std::fs::write(&files[0], tagged(&a.kubeconfig(DemoUser::Admin), "a")).unwrap();
+    std::fs::write(&files[1], tagged(&b.kubeconfig(DemoUser::Admin), "b")).unwrap();
+    std::fs::write(
+        &files[2],
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: down\n  cluster: {server: \"https://127.0.0.1:1\"}\ncontexts:\n- name: down\n  context: {cluster: down, user: u}\nusers:\n- name: u\n  user: {token: t}\n",
+    )
+    .unwrap();
+    let sock = format!("raydar-fleet-{}", std::process::id());
+    let tmux = |args: &[&str]| -> String {
+        let o = Command::new("tmux").arg("-L").arg(&sock).args(args).output().unwrap();
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let kubeconfig = std::env::join_paths(&files).unwrap();
+    let shell = format!(
+        "env -i HOME={0} XDG_STATE_HOME={0}/state KUBECONFIG={1} TERM=xterm-256color PATH=/usr/bin:/bin bash --norc --noprofile",
+        dir.display(),
+        kubeconfig.to_string_lossy()
+    );
+    tmux(&["new-session", "-d", "-s", "f", "-x", "150", "-y", "40", &shell]);
+    let screen = || tmux(&["capture-pane", "-t", "f", "-p"]);
+    let wait_for = |what: &str| {
+        (0..150).any(|_| {
+            if screen().contains(what) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            false
+        })
+    };
+    let keys = |k: &[&str]| {
+        tmux(&[&["send-keys", "-t", "f"][..], k].concat());
+    };
+    let bin = env!("CARGO_BIN_EXE_raydar");
+    keys(&[
+        &format!("{bin} --context a-raydar-demo --context b-raydar-demo --context down; echo RAYDAR-EXIT=$?"),
+        "Enter",
+    ]);
+    assert!(wait_for("2 of 3 contexts live"), "{}", screen());
+    assert!(wait_for("Ray clusters (16)"), "{}", screen());
+    let s = screen();
+    assert!(s.contains(" Contexts "), "{s}");
+    assert!(s.contains("✗down"), "the unreachable context is marked down:\n{s}");
+    assert!(s.contains("down down: cannot reach https://127.0.0.1:1"), "{s}");
+    assert!(s.contains("a-raydar-demo/ray-prod"), "rows name their context:\n{s}");
+    // Pick a context: its rows only.
+    keys(&["Tab", "Tab", "Down"]);
+    assert!(wait_for("Ray clusters (12)"), "{}", screen());
+    keys(&["Down"]);
+    assert!(wait_for("Ray clusters (4)"), "{}", screen());
+    assert!(screen().contains("ctx: b-raydar-demo"), "{}", screen());
+    keys(&["Up", "Up", "Tab", "Tab"]);
+    assert!(wait_for("Ray clusters (16)"), "{}", screen());
+    // train-exposed lives on server a only: forward and fix reach it there.
+    keys(&["/", "train-exposed", "Enter"]);
+    assert!(wait_for("(1) /train-exposed"), "{}", screen());
+    keys(&["f"]);
+    assert!(wait_for("ray-prod/train-exposed → http://127.0.0.1:"), "{}", screen());
+    keys(&["Escape"]);
+    keys(&["r"]);
+    assert!(wait_for("in context a-raydar-demo"), "{}", screen());
+    assert!(wait_for("y apply 2 write(s)"), "{}", screen());
+    keys(&["y"]);
+    assert!(wait_for("applied"), "{}", screen());
+    let svc: kube::Api<Service> =
+        kube::Api::namespaced(a.client(DemoUser::Admin).await.unwrap(), "ray-prod");
+    let svc_type = || async {
+        let s = svc.get("train-exposed-head-svc").await.unwrap();
+        s.spec.unwrap().type_.unwrap()
+    };
+    assert_eq!(svc_type().await, "ClusterIP");
+    keys(&["u"]);
+    assert!(wait_for("undo of change"), "{}", screen());
+    keys(&["y"]);
+    assert!(wait_for(" PUBLIC "), "{}", screen());
+    assert_eq!(svc_type().await, "LoadBalancer");
+    // :ctx NAME leaves the fleet, :ctx all comes back.
+    keys(&[":", "ctx b-raydar-demo", "Enter"]);
+    assert!(wait_for("context b-raydar-demo"), "{}", screen());
+    assert!(!screen().contains(" Contexts "), "{}", screen());
+    keys(&[":", "ctx all", "Enter"]);
+    assert!(wait_for(" Contexts "), "{}", screen());
+    assert!(wait_for("contexts live"), "{}", screen());
+    keys(&["q"]);
+    assert!(wait_for("RAYDAR-EXIT=0"), "{}", screen());
+    tmux(&["kill-server"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

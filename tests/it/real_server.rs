@@ -188,7 +188,7 @@ async fn the_tui_follows_the_real_server_live_and_through_an_outage() {
     let conn = raydar::cluster::connect(&raydar::cluster::ConnectSpec::file(&kc)).await.unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
     let scope = raydar::cluster::Scope::Namespaces(vec![ns.into()]);
-    let live = tokio::spawn(raydar::tui::live::run(conn, scope, PostureConfig::demo(), tx));
+    let live = tokio::spawn(raydar::tui::live::run(conn, scope, PostureConfig::demo(), tx, None));
     let mut m = crate::tui::model();
     next_msg(&mut rx, &mut m, 30, "first snapshot", |msg| head_svc(msg, "LoadBalancer")).await;
     assert!(matches!(m.link, Link::Live));
@@ -266,6 +266,7 @@ async fn the_tui_watches_the_context_namespace_of_a_limited_user_and_says_so() {
         raydar::cluster::Scope::All,
         PostureConfig::demo(),
         tx,
+        None,
     ));
     let mut m = crate::tui::model();
     let said =

@@ -25,7 +25,7 @@ async fn snapshot(user: DemoUser) -> Refresh {
     inv.events =
         evs.list(&kube::api::ListParams::default()).await.map(|l| l.items).unwrap_or_default();
     let entries = evaluate(&inv, &PostureConfig::demo());
-    Refresh { rows: rows::rows(&inv, entries), errors, synced: "12:00:00".into() }
+    Refresh { context: None, rows: rows::rows(&inv, entries), errors, synced: "12:00:00".into() }
 }
 
 pub fn model() -> Model {
@@ -139,6 +139,7 @@ async fn forward_keys() {
         [Cmd::Forward(first.namespace.clone(), first.name.clone())]
     );
     let fv = ForwardView {
+        context: None,
         namespace: first.namespace.clone(),
         cluster: first.name.clone(),
         url: "http://127.0.0.1:1".into(),
@@ -297,6 +298,7 @@ async fn fix_modal_flow_and_read_only() {
         session::prepare_fix(&admin, "ray-dev", "notebook", FixId::DisableIngress).await.unwrap();
     m.mode = Mode::Fix;
     m.fix = Some(raydar::tui::state::FixModal {
+        context: None,
         title: "t".into(),
         replan: raydar::tui::state::Replan::Undo,
         stage: FixStage::Preview(Box::new(p.clone())),
@@ -466,7 +468,7 @@ async fn rows_come_first_ungraded_then_graded_never_a_before_the_data() {
     s.slow_down("/pods", std::time::Duration::from_millis(1500));
     let conn = cluster::Connection::new(s.client(DemoUser::Admin).await.unwrap(), "t", &s.url());
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-    let live = tokio::spawn(raydar::tui::live::run(conn, Scope::All, PostureConfig::demo(), tx));
+    let live = tokio::spawn(raydar::tui::live::run(conn, Scope::All, PostureConfig::demo(), tx, None));
     let mut m = model();
     // Ungraded snapshots (page by page while the RayClusters are listed), then graded ones.
     let mut first = next_snapshot(&mut rx).await;
@@ -549,7 +551,7 @@ async fn live_changes_reevaluate_their_namespace_and_match_a_full_evaluation() {
     let client = s.client(DemoUser::Admin).await.unwrap();
     let conn = cluster::Connection::new(client.clone(), "t", &s.url());
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-    let live = tokio::spawn(raydar::tui::live::run(conn, Scope::All, PostureConfig::demo(), tx));
+    let live = tokio::spawn(raydar::tui::live::run(conn, Scope::All, PostureConfig::demo(), tx, None));
     let mut snap = next_snapshot(&mut rx).await;
     while !(snap.rows.len() == 12 && snap.rows.iter().all(|r| r.graded())) {
         snap = next_snapshot(&mut rx).await;
