@@ -1,10 +1,10 @@
 //! The interactive TUI: one event loop over terminal input and background messages, a pure
 //! `update`, a pure view, redraws only when something changed (README: The TUI).
 
+pub mod fleet;
 pub mod keymap;
 pub mod live;
 pub mod rows;
-pub mod fleet;
 mod startup;
 pub mod state;
 mod store;
@@ -195,7 +195,9 @@ fn join_fleet(names: &[String], opts: &Options, done: &mpsc::Sender<Done>) {
             };
             let r = match tokio::time::timeout(within, connect).await {
                 Ok(r) => r.map_err(|e| e.to_string()),
-                Err(_) => Err(format!("no answer within {} s (--context-timeout)", within.as_secs())),
+                Err(_) => {
+                    Err(format!("no answer within {} s (--context-timeout)", within.as_secs()))
+                }
             };
             let _ = done.send(Done::Joined(name, r)).await;
         });
@@ -218,7 +220,13 @@ async fn event_loop(
     match conn {
         Some(conn) => {
             watched.clients.insert(String::new(), (conn.client.clone(), conn.server.clone()));
-            watched.lives.push(tokio::spawn(live::run(conn, scope.clone(), cfg.clone(), tx.clone(), None)));
+            watched.lives.push(tokio::spawn(live::run(
+                conn,
+                scope.clone(),
+                cfg.clone(),
+                tx.clone(),
+                None,
+            )));
         }
         None => join_fleet(&opts.contexts, opts, &done_tx),
     }
@@ -386,7 +394,10 @@ async fn event_loop(
                 Cmd::Fleet => {
                     let names = model.contexts.clone();
                     if names.is_empty() {
-                        cmds.extend(update(&mut model, Msg::Warning("the kubeconfig has no contexts".into())));
+                        cmds.extend(update(
+                            &mut model,
+                            Msg::Warning("the kubeconfig has no contexts".into()),
+                        ));
                         continue;
                     }
                     watched.stop();

@@ -20,7 +20,11 @@ pub enum Msg {
     Disconnected(String),
     /// In a fleet: one context's API went away (stale, retrying), or it could not connect at
     /// all (`failed`).
-    ContextDown { context: String, why: String, failed: bool },
+    ContextDown {
+        context: String,
+        why: String,
+        failed: bool,
+    },
     /// Every context of the kubeconfig, at once (`:ctx all`).
     Fleet(Vec<String>),
     /// Who the user is and what KubeRay runs (best effort, once per context).
@@ -570,7 +574,8 @@ pub fn update(m: &mut Model, msg: Msg) -> Vec<Cmd> {
                     false,
                 ),
                 Ok(p) => {
-                    modal.title = p.plan.title();
+                    let on = modal.context.as_deref().map(|c| format!(" in context {c}"));
+                    modal.title = p.plan.title() + &on.unwrap_or_default();
                     FixStage::Preview(p)
                 }
                 Err(e) => FixStage::Done(e, true),

@@ -326,8 +326,8 @@ fn render_clusters(m: &Model, f: &mut Frame, area: Rect) {
                 cells.push(Cell::from(counts(e)));
             }
             let row = Row::new(cells);
-            let stale = stale_link
-                || e.context.as_deref().is_some_and(|c| stale_contexts.contains(&c));
+            let stale =
+                stale_link || e.context.as_deref().is_some_and(|c| stale_contexts.contains(&c));
             if stale {
                 row.style(t.get("stale"))
             } else {

@@ -468,7 +468,8 @@ async fn rows_come_first_ungraded_then_graded_never_a_before_the_data() {
     s.slow_down("/pods", std::time::Duration::from_millis(1500));
     let conn = cluster::Connection::new(s.client(DemoUser::Admin).await.unwrap(), "t", &s.url());
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-    let live = tokio::spawn(raydar::tui::live::run(conn, Scope::All, PostureConfig::demo(), tx, None));
+    let live =
+        tokio::spawn(raydar::tui::live::run(conn, Scope::All, PostureConfig::demo(), tx, None));
     let mut m = model();
     // Ungraded snapshots (page by page while the RayClusters are listed), then graded ones.
     let mut first = next_snapshot(&mut rx).await;
@@ -551,7 +552,8 @@ async fn live_changes_reevaluate_their_namespace_and_match_a_full_evaluation() {
     let client = s.client(DemoUser::Admin).await.unwrap();
     let conn = cluster::Connection::new(client.clone(), "t", &s.url());
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-    let live = tokio::spawn(raydar::tui::live::run(conn, Scope::All, PostureConfig::demo(), tx, None));
+    let live =
+        tokio::spawn(raydar::tui::live::run(conn, Scope::All, PostureConfig::demo(), tx, None));
     let mut snap = next_snapshot(&mut rx).await;
     while !(snap.rows.len() == 12 && snap.rows.iter().all(|r| r.graded())) {
         snap = next_snapshot(&mut rx).await;
@@ -649,4 +651,82 @@ async fn guard_key_plans_the_guard_and_the_header_shows_it() {
     assert!(update(&mut ro, key('g')).is_empty(), "read-only: no guard");
     assert_eq!(ro.mode, Mode::Normal);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// A fleet in the model (issue #17): each context's rows, state and errors are its own, the
+/// contexts pane shows them, a picked context narrows the rows, and forward and fix act on the
+/// selected cluster's context. Leaving the fleet (`:ctx NAME`) empties it without a panic.
+#[tokio::test]
+async fn a_fleet_keeps_each_contexts_rows_and_state_and_acts_on_the_selected_clusters_context() {
+    let base = snapshot(DemoUser::Admin).await;
+    let of = |ctx: &str| {
+        let rows = base
+            .rows
+            .iter()
+            .map(|r| {
+                let mut r = (**r).clone();
+                r.entry.context = Some(ctx.to_string());
+                Arc::new(r)
+            })
+            .collect();
+        Msg::Refresh(Box::new(Refresh { context: Some(ctx.into()), rows, ..base.clone() }))
+    };
+    let mut m = model();
+    update(&mut m, key(':'));
+    typed(&mut m, "ctx all");
+    assert_eq!(update(&mut m, code(KeyCode::Enter)), [Cmd::Fleet]);
+    update(&mut m, Msg::Fleet(vec!["prod-hz".into(), "prod-sh".into(), "raydar-demo".into()]));
+    assert_eq!(m.link, Link::Loading);
+    let frame = render(&m, 150, 40);
+    assert!(frame.contains(" Contexts "), "{frame}");
+    assert!(frame.contains("…prod-hz"), "listing contexts are marked:\n{frame}");
+    update(&mut m, of("prod-hz"));
+    update(&mut m, of("prod-sh"));
+    assert_eq!(m.visible.len(), 2 * base.rows.len());
+    let down = |ctx: &str| Msg::ContextDown {
+        context: ctx.into(),
+        why: "connection refused".into(),
+        failed: false,
+    };
+    update(&mut m, down("raydar-demo"));
+    update(&mut m, down("prod-sh"));
+    let states: Vec<String> = m.fleet.iter().map(|p| p.state()).collect();
+    assert_eq!(states, ["live", "stale", "down"]);
+    let frame = render(&m, 150, 40);
+    for want in ["✗raydar-demo", "!prod-sh", "prod-hz/ray-prod", "1 of 3 contexts live"] {
+        assert!(frame.contains(want), "{want}:\n{frame}");
+    }
+    // The stale context's rows stay, marked; the never-reached one has none.
+    assert_eq!(m.fleet[1].rows.len(), base.rows.len());
+    // Pick prod-sh in the contexts pane: its rows only.
+    update(&mut m, code(KeyCode::Tab));
+    update(&mut m, code(KeyCode::Tab));
+    assert_eq!(m.focus, Focus::Contexts);
+    update(&mut m, code(KeyCode::Down));
+    update(&mut m, code(KeyCode::Down));
+    assert_eq!(m.selected_ctx(), Some("prod-sh"));
+    assert_eq!(m.visible.len(), base.rows.len());
+    assert!(m.visible.iter().all(|i| m.rows[*i].entry.context.as_deref() == Some("prod-sh")));
+    // Forward and fix act on the selected cluster's own context.
+    update(&mut m, code(KeyCode::Tab));
+    update(&mut m, code(KeyCode::Tab));
+    update(&mut m, key('/'));
+    typed(&mut m, "train-exposed");
+    update(&mut m, code(KeyCode::Enter));
+    assert_eq!(names(&m), ["train-exposed"]);
+    assert_eq!(m.target_context().as_deref(), Some("prod-sh"));
+    assert_eq!(update(&mut m, key('f')), [Cmd::Forward("ray-prod".into(), "train-exposed".into())]);
+    let cmds = update(&mut m, key('r'));
+    assert!(
+        matches!(cmds.as_slice(), [Cmd::PlanFix(ns, n, _)] if ns == "ray-prod" && n == "train-exposed")
+    );
+    let modal = m.fix.as_ref().unwrap();
+    assert_eq!(modal.context.as_deref(), Some("prod-sh"));
+    assert!(modal.title.ends_with("in context prod-sh"), "{}", modal.title);
+    update(&mut m, code(KeyCode::Esc));
+    // :ctx NAME leaves the fleet.
+    update(&mut m, Msg::Switched(Ok(("prod-hz".into(), "https://127.0.0.1:1".into()))));
+    assert!(!m.fleet_mode());
+    assert!(m.rows.is_empty() && m.visible.is_empty());
+    assert!(!render(&m, 150, 40).contains(" Contexts "));
 }
