@@ -213,17 +213,27 @@ fn exposure_style(m: &Model, r: &DataRow) -> Style {
 
 fn render_clusters(m: &Model, f: &mut Frame, area: Rect) {
     let t = &m.theme;
-    let wide = area.width >= 94;
+    // Every context at once: rows of the same name in two contexts need their context, in a
+    // column of its own that the wide columns make room for.
+    let all_contexts = m.fleet_mode() && m.selected_ctx().is_none();
+    let ctx_w = if all_contexts {
+        m.fleet.iter().map(|p| p.name.chars().count()).max().unwrap_or(7).clamp(7, 20) as u16 + 1
+    } else {
+        0
+    };
+    let wide = area.width >= 94 + ctx_w;
     let mid = area.width >= 60;
     // The namespaces pane shows the namespace when it is there; the column only when room allows.
-    // Every context at once: rows of the same name in two contexts need their context.
-    let all_contexts = m.fleet_mode() && m.selected_ctx().is_none();
-    let show_ns = m.ns_index == 0 && (all_contexts || area.width >= 124 || f.area().width < 80);
+    let show_ns = m.ns_index == 0 && (area.width >= 124 + ctx_w || f.area().width < 80);
     let mut header = vec!["GRADE", "NAME"];
     let mut widths = vec![Constraint::Length(5), Constraint::Fill(1)];
+    if all_contexts && mid {
+        header.push("CONTEXT");
+        widths.push(Constraint::Length(ctx_w - 1));
+    }
     if show_ns && mid {
-        header.push(if all_contexts { "CONTEXT/NAMESPACE" } else { "NAMESPACE" });
-        widths.push(Constraint::Length(if all_contexts { 28 } else { 12 }));
+        header.push("NAMESPACE");
+        widths.push(Constraint::Length(12));
     }
     if wide {
         header.extend(["KIND", "RAY", "STATE", "WORKERS", "HEAD-SVC"]);
@@ -279,11 +289,11 @@ fn render_clusters(m: &Model, f: &mut Frame, area: Rect) {
                     },
                 ),
             ];
+            if all_contexts && mid {
+                cells.push(Cell::from(e.context.clone().unwrap_or_default()));
+            }
             if show_ns && mid {
-                cells.push(Cell::from(match (&e.context, m.selected_ctx()) {
-                    (Some(c), None) => format!("{c}/{}", e.namespace),
-                    _ => e.namespace.clone(),
-                }));
+                cells.push(Cell::from(e.namespace.clone()));
             }
             if wide {
                 let kind = match &e.owner {

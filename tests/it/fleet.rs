@@ -385,7 +385,11 @@ async fn the_tui_watches_every_context_and_acts_on_the_selected_clusters_own() {
     assert!(s.contains(" Contexts "), "{s}");
     assert!(s.contains("✗down"), "the unreachable context is marked down:\n{s}");
     assert!(s.contains("down down: cannot reach https://127.0.0.1:1"), "{s}");
-    assert!(s.contains("a-raydar-demo/ray-prod"), "rows name their context:\n{s}");
+    assert!(
+        s.contains(" CONTEXT ") && s.contains("a-raydar-demo/ray-dev"),
+        "rows name their context:\n{s}"
+    );
+    assert!(s.lines().any(|l| l.contains("train-exposed") && l.contains("a-raydar-demo")), "{s}");
     // Pick a context: its rows only.
     keys(&["Tab", "Tab", "Down"]);
     assert!(wait_for("Ray clusters (12)"), "{}", screen());
