@@ -78,7 +78,11 @@ fn main() {
         return;
     }
     let env = envtest::envtest();
-    let (namespaces, clusters) = (334, 1000);
+    // TUI_REAL_CLUSTERS=N loads N clusters instead (with TUI_REAL_LOAD_ONLY: a real server of
+    // any size to measure against, e.g. the fleet bench's calibration).
+    let clusters: usize =
+        std::env::var("TUI_REAL_CLUSTERS").ok().and_then(|v| v.parse().ok()).unwrap_or(1000);
+    let namespaces = clusters.div_ceil(3);
     let t = Instant::now();
     let rt =
         tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();

@@ -41,6 +41,12 @@ impl ConnectSpec {
         self.all_contexts().unwrap_or_default()
     }
 
+    /// The same target with its kubeconfig read once (files merged), for connecting to many
+    /// of its contexts without reading the files again each time.
+    pub fn loaded(&self) -> Result<Self, ConnectError> {
+        Ok(Self { inline: Some(kubeconfig::load(self)?), ..self.clone() })
+    }
+
     /// The names of the kubeconfig's contexts, in its order (merged as kubectl merges).
     pub fn all_contexts(&self) -> Result<Vec<String>, ConnectError> {
         Ok(kubeconfig::load(self)?.contexts.into_iter().map(|c| c.name).collect())

@@ -154,7 +154,13 @@ pub async fn scan(opts: &Options, contexts: &[String], fail_on: Option<Severity>
     let queue: Arc<Mutex<VecDeque<(usize, String)>>> =
         Arc::new(Mutex::new(contexts.iter().cloned().enumerate().collect()));
     let (tx, mut rx) = mpsc::unbounded_channel::<Scanned>();
-    let opts = Arc::new(opts.clone());
+    let mut opts = opts.clone();
+    // The kubeconfig files are read once, not once per context; when they cannot be read,
+    // each context says why.
+    if let Ok(loaded) = opts.target.loaded() {
+        opts.target = loaded;
+    }
+    let opts = Arc::new(opts);
     // One thread per core, each running its share of the contexts concurrently.
     let cores = std::thread::available_parallelism().map_or(2, usize::from);
     let threads = cores.min(contexts.len()).max(1);

@@ -185,8 +185,10 @@ impl Watched {
 /// Connects every context of a fleet in the background, each within the context timeout and
 /// with its exec plugin run non-interactively (kept for refreshes).
 fn join_fleet(names: &[String], opts: &Options, done: &mpsc::Sender<Done>) {
+    // Read once for all of them (an unreadable kubeconfig: each context says why).
+    let base = opts.target.loaded().unwrap_or_else(|_| opts.target.clone());
     for name in names {
-        let (target, done) = (opts.target.with_context(name), done.clone());
+        let (target, done) = (base.with_context(name), done.clone());
         let (name, within) = (name.clone(), opts.context_timeout);
         tokio::spawn(async move {
             let connect = async {
