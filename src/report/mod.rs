@@ -145,6 +145,12 @@ fn indented(w: &mut dyn std::io::Write, text: &str, pad: &str, first: bool) -> s
     Ok(())
 }
 
+/// One entry of the JSON report's `clusters`, as [`Report::write_json`] indents it.
+pub fn entry_text(w: &mut dyn std::io::Write, e: &Entry) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(e).map_err(std::io::Error::other)?;
+    indented(w, &text, "    ", true)
+}
+
 impl<'w> JsonStream<'w> {
     pub fn begin(w: &'w mut dyn std::io::Write, source: &str) -> std::io::Result<Self> {
         let q = |s: &str| serde_json::to_string(s).unwrap_or_default();
@@ -160,11 +166,26 @@ impl<'w> JsonStream<'w> {
     pub fn entry(&mut self, e: &Entry) -> std::io::Result<()> {
         self.w.write_all(if self.entries == 0 { b"\n" } else { b",\n" })?;
         self.entries += 1;
-        let text = serde_json::to_string_pretty(e).map_err(std::io::Error::other)?;
-        indented(self.w, &text, "    ", true)
+        entry_text(self.w, e)
     }
 
-    pub fn finish(self, errors: &[ScanError], scope: Option<&str>) -> std::io::Result<()> {
+    /// `n` entries rendered ahead by [`entry_text`], separated by `,\n`.
+    pub fn rendered(&mut self, text: &[u8], n: usize) -> std::io::Result<()> {
+        if n == 0 {
+            return Ok(());
+        }
+        self.w.write_all(if self.entries == 0 { b"\n" } else { b",\n" })?;
+        self.entries += n;
+        self.w.write_all(text)
+    }
+
+    /// The errors, the scope note and a fleet's contexts, and the end of the document.
+    pub fn finish(
+        self,
+        errors: &[ScanError],
+        scope: Option<&str>,
+        contexts: &[ContextSummary],
+    ) -> std::io::Result<()> {
         self.w.write_all(if self.entries == 0 { b"],\n" } else { b"\n  ],\n" })?;
         self.w.write_all(b"  \"errors\": ")?;
         let text = serde_json::to_string_pretty(errors).map_err(std::io::Error::other)?;
@@ -172,6 +193,11 @@ impl<'w> JsonStream<'w> {
         if let Some(s) = scope {
             let q = serde_json::to_string(s).map_err(std::io::Error::other)?;
             write!(self.w, ",\n  \"scope\": {q}")?;
+        }
+        if !contexts.is_empty() {
+            self.w.write_all(b",\n  \"contexts\": ")?;
+            let text = serde_json::to_string_pretty(contexts).map_err(std::io::Error::other)?;
+            indented(self.w, &text, "  ", false)?;
         }
         self.w.write_all(b"\n}\n")
     }

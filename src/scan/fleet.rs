@@ -26,22 +26,65 @@ pub const CONCURRENT: usize = 16;
 struct Scanned {
     index: usize,
     summary: ContextSummary,
-    entries: Vec<Entry>,
+    tally: Tally,
     errors: Vec<ScanError>,
 }
 
 /// What a context's scan found: its server, entries, partial-result errors and scope note.
 struct Found {
     server: String,
-    entries: Vec<Entry>,
+    tally: Tally,
     errors: Vec<ScanError>,
     scope: Option<String>,
+}
+
+/// A context's entries as they are evaluated: counted for its summary, and kept (table, SARIF)
+/// or written straight away as JSON text (`-o json`), so that a fleet never holds every entry
+/// and the writing is spread over the workers, as a single-context scan streams its own.
+#[derive(Default)]
+struct Tally {
+    count: usize,
+    worst_grade: Option<&'static str>,
+    worst: Option<Severity>,
+    critical: usize,
+    high: usize,
+    entries: Vec<Entry>,
+    /// With `-o json`: the entries' text, separated by `,\n` (see `JsonStream::rendered`).
+    json: Option<Vec<u8>>,
+}
+
+impl Tally {
+    fn new(json: bool) -> Self {
+        Tally { json: json.then(Vec::new), ..Tally::default() }
+    }
+
+    fn add(&mut self, mut e: Entry, context: &str) -> std::io::Result<()> {
+        e.context = Some(context.to_string());
+        if self.worst_grade.is_none_or(|w| grade_rank(e.grade) > grade_rank(w)) {
+            self.worst_grade = Some(e.grade);
+        }
+        self.worst = self.worst.max(e.worst());
+        self.critical += e.count(Severity::Critical);
+        self.high += e.count(Severity::High);
+        match &mut self.json {
+            Some(buf) => {
+                if self.count > 0 {
+                    buf.extend_from_slice(b",\n");
+                }
+                crate::report::entry_text(buf, &e)?;
+            }
+            None => self.entries.push(e),
+        }
+        self.count += 1;
+        Ok(())
+    }
 }
 
 /// Connects, lists and evaluates one context; `phase` says what it is doing.
 async fn scan_context(
     opts: &Options,
     name: &str,
+    json: bool,
     phase: &Cell<&'static str>,
 ) -> Result<Found, String> {
     let spec = opts.target.with_context(name);
@@ -51,28 +94,37 @@ async fn scan_context(
         .map_err(|e| e.to_string())?;
     phase.set("while listing");
     let conn = cluster::connect(&spec).await.map_err(|e| e.to_string())?;
-    let mut entries = Vec::new();
+    let mut tally = Tally::new(json);
+    let mut failed: Option<std::io::Error> = None;
     let cfg = &opts.posture;
     let progress = Arc::new(Progress::default());
     let errors = cluster::for_each_namespace(&conn, &opts.scope, progress, &mut |inv| {
-        entries.extend(posture::evaluate(inv, cfg))
+        for e in posture::evaluate(inv, cfg) {
+            if let Err(err) = tally.add(e, name) {
+                failed.get_or_insert(err);
+            }
+        }
     })
     .await
     .map_err(|e| e.to_string())?;
-    Ok(Found {
-        server: conn.server.clone(),
-        entries,
-        errors,
-        scope: conn.scope_note.get().cloned(),
-    })
+    if let Some(e) = failed {
+        return Err(format!("writing the report: {e}"));
+    }
+    Ok(Found { server: conn.server.clone(), tally, errors, scope: conn.scope_note.get().cloned() })
 }
 
 /// One context, start to end, on the calling thread's runtime.
-async fn one(opts: &Options, index: usize, name: &str, fail_on: Option<Severity>) -> Scanned {
+async fn one(
+    opts: &Options,
+    index: usize,
+    name: &str,
+    json: bool,
+    fail_on: Option<Severity>,
+) -> Scanned {
     let started = Instant::now();
     let within = opts.context_timeout;
     let phase = Cell::new("");
-    let r = match tokio::time::timeout(within, scan_context(opts, name, &phase)).await {
+    let r = match tokio::time::timeout(within, scan_context(opts, name, json, &phase)).await {
         Ok(r) => r,
         Err(_) => Err(format!(
             "context {name}: no answer within {} s (--context-timeout) {}",
@@ -104,12 +156,12 @@ fn scanned(
         seconds: 0.0,
         exit_code: 2,
     };
-    let (mut entries, mut errors) = (Vec::new(), Vec::new());
+    let (mut tally, mut errors) = (Tally::default(), Vec::new());
     match r {
         Ok(found) => {
             summary.server = Some(found.server);
             summary.scope = found.scope;
-            (entries, errors) = (found.entries, found.errors);
+            (tally, errors) = (found.tally, found.errors);
         }
         Err(why) => {
             // The connect errors name the context already; say it once.
@@ -118,23 +170,19 @@ fn scanned(
             errors.push(ScanError { message: why, ..Default::default() });
         }
     }
-    for e in &mut entries {
-        e.context = Some(name.to_string());
-    }
     for e in &mut errors {
         e.context = Some(name.to_string());
     }
-    summary.clusters = entries.len();
-    summary.worst_grade = entries.iter().map(|e| e.grade).max_by_key(|g| grade_rank(g));
-    summary.critical = entries.iter().map(|e| e.count(Severity::Critical)).sum();
-    summary.high = entries.iter().map(|e| e.count(Severity::High)).sum();
+    summary.clusters = tally.count;
+    summary.worst_grade = tally.worst_grade;
+    summary.critical = tally.critical;
+    summary.high = tally.high;
     summary.partial = summary.error.is_none() && !errors.is_empty();
     if summary.error.is_none() {
-        let worst = entries.iter().filter_map(Entry::worst).max();
-        summary.exit_code = exit_code(worst, summary.partial, fail_on);
+        summary.exit_code = exit_code(tally.worst, summary.partial, fail_on);
     }
     summary.seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
-    Scanned { index, summary, entries, errors }
+    Scanned { index, summary, tally, errors }
 }
 
 /// A–F, worst last.
@@ -148,9 +196,45 @@ fn grade_rank(g: &str) -> u8 {
     }
 }
 
-/// Scans `contexts` concurrently into one report (entries and errors carry their context,
-/// `contexts` says how each went) and the worst exit code over them.
-pub async fn scan(opts: &Options, contexts: &[String], fail_on: Option<Severity>) -> (Report, i32) {
+/// A fleet scan's result: the report (entries and errors carry their context, `contexts` says
+/// how each went), with the entries already written as JSON text when asked for JSON, and the
+/// worst exit code over the contexts.
+pub struct Fleet {
+    pub report: Report,
+    /// `-o json`: each context's entries as text, and how many (the report has none).
+    rendered: Option<Vec<(Vec<u8>, usize)>>,
+    pub code: i32,
+}
+
+impl Fleet {
+    /// The JSON report, byte for byte what `Report::write_json` writes of the same report.
+    pub fn write_json(&self, w: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let r = &self.report;
+        let mut json = crate::report::JsonStream::begin(w, &r.source)?;
+        match &self.rendered {
+            Some(parts) => {
+                for (text, n) in parts {
+                    json.rendered(text, *n)?;
+                }
+            }
+            None => {
+                for e in &r.clusters {
+                    json.entry(e)?;
+                }
+            }
+        }
+        json.finish(&r.errors, r.scope.as_deref(), &r.contexts)
+    }
+}
+
+/// Scans `contexts` concurrently into one report; with `json`, entries are written as text
+/// as they are evaluated instead of kept.
+pub async fn scan(
+    opts: &Options,
+    contexts: &[String],
+    json: bool,
+    fail_on: Option<Severity>,
+) -> Fleet {
     let queue: Arc<Mutex<VecDeque<(usize, String)>>> =
         Arc::new(Mutex::new(contexts.iter().cloned().enumerate().collect()));
     let (tx, mut rx) = mpsc::unbounded_channel::<Scanned>();
@@ -185,7 +269,7 @@ pub async fn scan(opts: &Options, contexts: &[String], fail_on: Option<Severity>
                     while running.len() < per_thread {
                         let Some((index, name)) = next() else { break };
                         let opts = &opts;
-                        running.push(async move { one(opts, index, &name, fail_on).await });
+                        running.push(async move { one(opts, index, &name, json, fail_on).await });
                     }
                     let Some(done) = running.next().await else { break };
                     if tx.send(done).is_err() {
@@ -210,11 +294,15 @@ pub async fn scan(opts: &Options, contexts: &[String], fail_on: Option<Severity>
     done.sort_by_key(|s| s.index);
     let mut code = 0;
     let mut report = Report::new("fleet".into(), Vec::new(), Vec::new());
+    let mut rendered = json.then(Vec::new);
     for s in done {
         code = worse_code(code, s.summary.exit_code);
-        report.clusters.extend(s.entries);
+        if let (Some(parts), Some(text)) = (rendered.as_mut(), s.tally.json) {
+            parts.push((text, s.tally.count));
+        }
+        report.clusters.extend(s.tally.entries);
         report.errors.extend(s.errors);
         report.contexts.push(s.summary);
     }
-    (report, code)
+    Fleet { report, rendered, code }
 }

@@ -91,7 +91,7 @@ pub async fn stream_json(
     .await?;
     let written = match failed {
         Some(e) => Err(e),
-        None => json.finish(&errors, conn.scope_note.get().map(String::as_str)),
+        None => json.finish(&errors, conn.scope_note.get().map(String::as_str), &[]),
     };
     let code = report::exit_code(worst, !errors.is_empty(), fail_on);
     match written {
@@ -109,9 +109,19 @@ pub async fn run(
     fail_on: Option<Severity>,
 ) -> i32 {
     if files.is_empty() && !opts.contexts.is_empty() {
-        let (report, code) = fleet::scan(opts, &opts.contexts, fail_on).await;
-        return match write(&report, &Origins::new(), format) {
-            Ok(()) => code,
+        let fleet = fleet::scan(opts, &opts.contexts, format == Format::Json, fail_on).await;
+        let written = match format {
+            Format::Json => {
+                let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+                match fleet.write_json(&mut out).and_then(|()| out.flush()) {
+                    Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+                    r => r,
+                }
+            }
+            _ => write(&fleet.report, &Origins::new(), format),
+        };
+        return match written {
+            Ok(()) => fleet.code,
             Err(e) => {
                 eprintln!("raydar: writing the report: {e}");
                 2

@@ -345,3 +345,49 @@ async fn kuberay_missing_and_unreachable_servers_are_one_clear_line() {
     assert!(e.contains("cannot reach") && e.contains(&url), "{e}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// A fleet scan's JSON, written entry by entry as each context is evaluated, is what the
+/// whole report would serialize to (but the contexts' timings), and its entries are each
+/// context's own scan, tagged with the context.
+#[tokio::test]
+async fn a_fleet_json_written_as_it_goes_is_the_whole_reports_json() {
+    let dir = tmpdir("fleet-stream");
+    let s = DemoServer::start(DemoOptions::default()).await.unwrap();
+    let kc = dir.join("demo.kubeconfig");
+    s.write_kubeconfig(&kc, DemoUser::Admin).unwrap();
+    let mut g = opts(Some(kc), PostureConfig::demo());
+    let contexts: Vec<String> =
+        [DemoUser::Limited, DemoUser::Admin].iter().map(|u| u.context().to_string()).collect();
+    g.contexts = contexts.clone();
+    let streamed = raydar::scan::fleet::scan(&g, &contexts, true, None).await;
+    let kept = raydar::scan::fleet::scan(&g, &contexts, false, None).await;
+    assert!(streamed.report.clusters.is_empty());
+    assert_eq!(streamed.code, 3, "the limited user's scan is partial");
+    assert_eq!(streamed.code, kept.code);
+    let text = |f: &raydar::scan::fleet::Fleet, whole: bool| {
+        let mut out = Vec::new();
+        if whole {
+            f.report.write_json(&mut out).unwrap();
+        } else {
+            f.write_json(&mut out).unwrap();
+        }
+        let s = String::from_utf8(out).unwrap();
+        s.lines().filter(|l| !l.contains("\"seconds\":")).collect::<Vec<_>>().join("\n")
+    };
+    assert_eq!(text(&streamed, false), text(&kept, true));
+    assert_eq!(text(&kept, false), text(&kept, true));
+    // Each context's entries are its own scan's.
+    for ctx in &contexts {
+        g.target.context = Some(ctx.clone());
+        let (alone, _) = raydar::scan::gather(&g, &[]).await.unwrap();
+        let mine: Vec<_> = kept
+            .report
+            .clusters
+            .iter()
+            .filter(|e| e.context.as_deref() == Some(ctx.as_str()))
+            .map(|e| raydar::posture::Entry { context: None, ..e.clone() })
+            .collect();
+        assert_eq!(mine, alone.clusters, "{ctx}");
+    }
+    let _ = std::fs::remove_dir_all(dir);
+}
