@@ -1,8 +1,9 @@
 //! `raydar scan --all-contexts` (or `--context A --context B`): every context scanned at the
 //! same time into one report (README: Fleet scans).
 //!
-//! A worker thread per core, each with its own runtime, runs its share of the contexts
-//! concurrently, so that evaluation uses every core; at most [`CONCURRENT`] contexts at once.
+//! Each context is scanned on a worker thread of its own, with its own runtime (at most
+//! [`CONCURRENT`] at once), so that evaluation uses every core and one context's allocations
+//! never fragment another's heap.
 //! Each context gets `--context-timeout` for everything:
 //! its exec plugin (run non-interactively and killed at the deadline), connecting, listing and
 //! evaluating. A context that fails is one error line and exit code 2 for it; the others go on.
@@ -11,7 +12,6 @@ use crate::cluster::{self, Progress, ScanError};
 use crate::options::Options;
 use crate::posture::{self, Entry, Severity};
 use crate::report::{exit_code, worse_code, ContextSummary, Report};
-use futures::StreamExt;
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::io::IsTerminal;
@@ -245,10 +245,10 @@ pub async fn scan(
         opts.target = loaded;
     }
     let opts = Arc::new(opts);
-    // One thread per core, each running its share of the contexts concurrently.
-    let cores = std::thread::available_parallelism().map_or(2, usize::from);
-    let threads = cores.min(contexts.len()).max(1);
-    let per_thread = CONCURRENT.div_ceil(threads);
+    // A thread per context (at most CONCURRENT at once): each context's many small
+    // allocations stay in a malloc arena of their own, as in a process of its own; sharing
+    // one arena between contexts cost a third more CPU (BENCHMARKS.md: Fleet).
+    let threads = CONCURRENT.min(contexts.len()).max(1);
     for _ in 0..threads {
         let (queue, tx, opts) = (queue.clone(), tx.clone(), opts.clone());
         std::thread::spawn(move || {
@@ -263,20 +263,12 @@ pub async fn scan(
                     return;
                 }
             };
-            rt.block_on(async {
-                let mut running = futures::stream::FuturesUnordered::new();
-                loop {
-                    while running.len() < per_thread {
-                        let Some((index, name)) = next() else { break };
-                        let opts = &opts;
-                        running.push(async move { one(opts, index, &name, json, fail_on).await });
-                    }
-                    let Some(done) = running.next().await else { break };
-                    if tx.send(done).is_err() {
-                        break;
-                    }
+            while let Some((index, name)) = next() {
+                let done = rt.block_on(one(&opts, index, &name, json, fail_on));
+                if tx.send(done).is_err() {
+                    break;
                 }
-            });
+            }
         });
     }
     drop(tx);
