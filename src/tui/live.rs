@@ -39,6 +39,9 @@ struct Watch<K> {
 /// The Ray kinds are listed in small pages so that their first rows arrive early.
 const RAY_PAGE: u32 = 50;
 
+/// How often ungraded rows are refreshed while the Ray kinds are still paging in.
+const UNGRADED_EVERY: Duration = Duration::from_millis(250);
+
 fn forbidden(e: &watcher::Error) -> bool {
     let api = match e {
         watcher::Error::InitialListFailed(kube::Error::Api(s))
@@ -410,27 +413,30 @@ pub async fn run(
     // namespaces it touched (a cluster-scoped change, a relist or a forbidden kind: all).
     let mut cache: BTreeMap<String, Vec<Arc<Row>>> = BTreeMap::new();
     let mut dirty = Dirty { all: true, ..Dirty::default() };
+    let mut last_ungraded: Option<std::time::Instant> = None;
     loop {
         let Some(first) = sig.recv().await else { break };
         let mut changed = false;
+        // Returns whether this signal ended the last list still under way.
         let mut handle = |s: Signal, changed: &mut bool, failing: &mut bool| match s {
             Signal::Ready(id) => {
                 tracing::debug!(list = ?st.names.get(id), pending = pending.len(), "listed");
-                pending.remove(&id);
-                dirty.all = true;
                 *changed = true;
                 *failing = false;
+                dirty.all = true;
+                pending.remove(&id) && pending.is_empty()
             }
             Signal::Changed(ns) => {
                 dirty.add(ns);
                 *changed = true;
                 *failing = false;
+                false
             }
             Signal::Forbidden(id) => {
-                pending.remove(&id);
                 forbidden.insert(id);
                 dirty.all = true;
                 *changed = true;
+                pending.remove(&id) && pending.is_empty()
             }
             Signal::Failed(why) => {
                 if !*failing {
@@ -440,13 +446,16 @@ pub async fn run(
                         let _ = tx.send(msg).await;
                     });
                 }
+                false
             }
         };
-        handle(first, &mut changed, &mut failing);
-        // Debounce: take everything that arrives within 100 ms as one change.
+        // Debounce: take everything that arrives within 100 ms as one change — but grade at
+        // once when the last list is in, rather than wait out the window.
+        let mut all_listed = handle(first, &mut changed, &mut failing);
         let deadline = tokio::time::Instant::now() + Duration::from_millis(100);
-        while let Ok(Some(s)) = tokio::time::timeout_at(deadline, sig.recv()).await {
-            handle(s, &mut changed, &mut failing);
+        while !all_listed {
+            let Ok(Some(s)) = tokio::time::timeout_at(deadline, sig.recv()).await else { break };
+            all_listed = handle(s, &mut changed, &mut failing);
         }
         if !changed || failing {
             continue;
@@ -459,6 +468,14 @@ pub async fn run(
             pending.iter().any(|id| st.names.get(*id).is_some_and(|(_, k)| RAY_KINDS.contains(k)));
         if !graded && ray_pending && !st.early_rows() {
             continue;
+        }
+        // While the Ray kinds page in, the ungraded rows follow at most every 250 ms: the
+        // first page at once, the rest without spending the cores the lists need.
+        if !graded && ray_pending && last_ungraded.is_some_and(|t| t.elapsed() < UNGRADED_EVERY) {
+            continue;
+        }
+        if !graded {
+            last_ungraded = Some(std::time::Instant::now());
         }
         let scope = (graded && !dirty.all).then(|| std::mem::take(&mut dirty.namespaces));
         if graded {
