@@ -153,13 +153,14 @@ fn in_scope(m: &ObjectMeta, only: Option<&BTreeSet<String>>) -> bool {
 /// The Ray custom resources' kinds: once they are listed, rows can be shown ungraded.
 const RAY_KINDS: [&str; 4] = ["rayclusters", "rayjobs", "rayservices", "raycronjobs"];
 
-/// A watcher's settings: the kind's label selector, and small pages for the Ray kinds.
-fn config(labels: &str, early: bool) -> watcher::Config {
+/// A watcher's settings: the kind's label selector, and small pages for the Ray kinds watched
+/// namespace by namespace (cluster-wide, a preview list shows the first rows instead).
+fn config(labels: &str, small_pages: bool) -> watcher::Config {
     let cfg = match labels {
         "" => watcher::Config::default(),
         l => watcher::Config::default().labels(l),
     };
-    if early {
+    if small_pages {
         cfg.page_size(RAY_PAGE)
     } else {
         cfg
@@ -193,7 +194,7 @@ macro_rules! stores {
                     names.push((ns.unwrap_or_default().to_string(), $plural));
                     let api: Api<$t> = api!($scope, c, ns);
                     let early = RAY_KINDS.contains(&$plural);
-                    let cfg = config($labels, early);
+                    let cfg = config($labels, early && ns.is_some());
                     self.$f.push(spawn_watch(api, cfg, id, early, sig.clone(), tasks));
                 })*
             }
@@ -241,6 +242,9 @@ cluster_kinds!(cluster_stores);
 /// All the stores.
 #[derive(Default)]
 struct Stores {
+    /// A first page of RayClusters, listed on its own at start (cluster-wide watches): their
+    /// rows show while the watcher lists every kind in large pages.
+    preview: Arc<std::sync::Mutex<Vec<Arc<crate::kuberay::RayCluster>>>>,
     namespaced: NamespacedStores,
     cluster: ClusterStores,
     events: Vec<Watch<KEvent>>,
@@ -253,6 +257,7 @@ impl Stores {
     /// Whether a first page of RayClusters has arrived while their list is under way.
     fn early_rows(&self) -> bool {
         self.namespaced.ray_clusters.iter().any(|w| w.store.listing_started())
+            || self.preview.lock().is_ok_and(|p| !p.is_empty())
     }
 
     /// The Ray custom resources alone (for ungraded rows).
@@ -269,6 +274,11 @@ impl Stores {
             };
         }
         take!(ray_clusters, shared);
+        if inv.ray_clusters.is_empty() {
+            if let Ok(p) = self.preview.lock() {
+                inv.ray_clusters.extend(p.iter().cloned());
+            }
+        }
         take!(ray_jobs, owned);
         take!(ray_services, owned);
         take!(ray_cron_jobs, owned);
@@ -381,6 +391,24 @@ pub async fn run(
     let (sig_tx, mut sig) = mpsc::unbounded_channel::<Signal>();
     let mut st = Stores::default();
     let c = &conn.client;
+    if namespaces.is_none() {
+        // The first rows: one small page of RayClusters, beside the watchers' large pages.
+        let api: Api<crate::kuberay::RayCluster> = Api::all(c.clone());
+        let (preview, sig) = (st.preview.clone(), sig_tx.clone());
+        tasks.push(tokio::spawn(async move {
+            let page = kube::api::ListParams::default().limit(RAY_PAGE);
+            if let Ok(l) = api.list(&page).await {
+                let items = l.items.into_iter().map(|mut o| {
+                    crate::inventory::slim(&mut o);
+                    Arc::new(o)
+                });
+                if let Ok(mut p) = preview.lock() {
+                    *p = items.collect();
+                }
+                let _ = sig.send(Signal::Changed(None));
+            }
+        }));
+    }
     let nss: Vec<Option<String>> = match &namespaces {
         None => vec![None],
         Some(l) => l.iter().cloned().map(Some).collect(),
