@@ -20,25 +20,6 @@ const CONTEXTS: usize = 10;
 const CLUSTERS: usize = 500;
 const RUNS: usize = 5;
 
-/// The demo server's kubeconfig with every context, cluster and user name prefixed by `tag`.
-fn tagged(kubeconfig: &str, tag: &str) -> String {
-    let mut out = String::new();
-    for line in kubeconfig.lines() {
-        let t = line.trim_start();
-        let named = ["- name: ", "cluster: ", "user: ", "current-context: "]
-            .into_iter()
-            .find(|k| t.starts_with(k) && t.len() > k.len());
-        match named {
-            Some(k) => {
-                let indent = &line[..line.len() - t.len()];
-                out.push_str(&format!("{indent}{k}{tag}-{}\n", &t[k.len()..]));
-            }
-            None => out.push_str(&format!("{line}\n")),
-        }
-    }
-    out
-}
-
 fn scan(kubeconfig: &str, contexts: &[String]) -> Duration {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_raydar"));
     cmd.args(["scan", "-o", "json"]).env("KUBECONFIG", kubeconfig);
@@ -65,20 +46,18 @@ fn measure(dir: &std::path::Path, latency: u64) -> (Duration, Duration, Duration
     let ns = (CLUSTERS / 10).to_string();
     let clusters = CLUSTERS.to_string();
     let latency = latency.to_string();
-    let args = ["--namespaces", &ns, "--clusters", &clusters, "--latency", &latency];
     let mut servers = Vec::new();
     let mut files = Vec::new();
     let mut contexts = Vec::new();
     for i in 0..CONTEXTS {
-        let kc = dir.join(format!("server-{i}.yaml"));
+        let name = format!("region{i}");
+        let args =
+            ["--namespaces", &ns, "--clusters", &clusters, "--latency", &latency, "--name", &name];
+        let kc = dir.join(format!("{name}.yaml"));
         let (child, _) = spawn_demo_server(&args, &kc);
         servers.push(child);
-        let tag = format!("region{i}");
-        let text = tagged(&std::fs::read_to_string(&kc).unwrap(), &tag);
-        let f = dir.join(format!("{tag}.yaml"));
-        std::fs::write(&f, text).unwrap();
-        files.push(f);
-        contexts.push(format!("{tag}-raydar-demo"));
+        files.push(kc);
+        contexts.push(name);
     }
     let kubeconfig = std::env::join_paths(&files).unwrap().to_string_lossy().into_owned();
     // Warm up: page cache, TLS session setup paths.

@@ -117,20 +117,21 @@ pub(crate) fn print_manifests() -> anyhow::Result<i32> {
     Ok(0)
 }
 
-pub(crate) async fn demo_server(out: Option<PathBuf>, opts: DemoOptions) -> anyhow::Result<i32> {
+pub(crate) async fn demo_server(
+    out: Option<PathBuf>,
+    opts: DemoOptions,
+    name: &str,
+) -> anyhow::Result<i32> {
     let started = std::time::Instant::now();
     let backends = opts.backends.clone();
     let server = DemoServer::start(opts).await?;
-    let path = out.unwrap_or_else(|| state_dir().join("raydar-demo.kubeconfig"));
-    server.write_kubeconfig(&path, DemoUser::Admin)?;
+    let path = out.unwrap_or_else(|| state_dir().join(format!("{name}.kubeconfig")));
+    server.write_kubeconfig_named(&path, DemoUser::Admin, name)?;
     println!("raydar demo API server ready in {} ms", started.elapsed().as_millis());
     println!("server:     {}", server.url());
     println!("kubeconfig: {}", path.display());
     println!(
-        "contexts:   {} (admin, current), {} (read-only), {} (limited to {} and {})",
-        DemoUser::Admin.context(),
-        DemoUser::Viewer.context(),
-        DemoUser::Limited.context(),
+        "contexts:   {name} (admin, current), {name}-viewer (read-only), {name}-limited (limited to {} and {})",
         crate::demo::LIMITED_FULL_NS,
         crate::demo::LIMITED_READ_NS
     );

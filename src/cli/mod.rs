@@ -81,6 +81,20 @@ fn parse_severity(s: &str) -> Result<crate::posture::Severity, String> {
         .ok_or_else(|| format!("unknown severity {s:?} (info, low, medium, high, critical)"))
 }
 
+/// `--name`: what a kubeconfig may call a cluster and a context without quoting.
+fn parse_kube_name(s: &str) -> Result<String, String> {
+    let ok = (1..=63).contains(&s.len())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_'))
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric());
+    if ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?}: 1–63 letters, digits, '-', '.' or '_', starting with a letter or digit"
+        ))
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum ForwardTarget {
     Dashboard,
@@ -232,6 +246,11 @@ pub enum Command {
         /// benchmarks (`cargo bench --bench fleet`).
         #[arg(long, value_name = "MS", default_value_t = 0)]
         latency: u64,
+        /// What the kubeconfig calls the cluster and its contexts (NAME, NAME-viewer,
+        /// NAME-limited): several demo servers in one KUBECONFIG, as a fleet.
+        #[arg(long, value_name = "NAME", default_value = crate::demo::DEFAULT_NAME,
+              value_parser = parse_kube_name)]
+        name: String,
     },
 }
 
@@ -444,6 +463,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             backends,
             ray_token_file,
             latency,
+            name,
             ..
         }) => {
             let ray_token = match ray_token_file.map(|p| (std::fs::read_to_string(&p), p)) {
@@ -465,7 +485,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 ray_token,
                 latency: std::time::Duration::from_millis(latency),
             };
-            foreground::demo_server(kubeconfig_out, opts).await
+            foreground::demo_server(kubeconfig_out, opts, &name).await
         }
     }
 }

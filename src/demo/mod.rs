@@ -72,6 +72,9 @@ impl DemoUser {
     }
 }
 
+/// What the demo kubeconfig calls its cluster and admin context (`--name` changes it).
+pub const DEFAULT_NAME: &str = "raydar-demo";
+
 /// What to load and where to listen.
 #[derive(Debug, Clone, Default)]
 pub struct DemoOptions {
@@ -321,23 +324,31 @@ impl DemoServer {
 
     /// A kubeconfig with one context per user; `current` is the current context.
     pub fn kubeconfig(&self, current: DemoUser) -> String {
+        self.kubeconfig_named(current, DEFAULT_NAME)
+    }
+
+    /// The kubeconfig with its cluster called `name` and its contexts and users named after it
+    /// (`name`, `name-viewer`, `name-limited`; users `name/raydar-admin`…), so that several
+    /// demo servers share one `KUBECONFIG` as a fleet's clusters do.
+    pub fn kubeconfig_named(&self, current: DemoUser, name: &str) -> String {
         use base64::Engine;
         let ca = base64::engine::general_purpose::STANDARD.encode(&self.ca_pem);
+        let context = |u: DemoUser| u.context().replacen(DEFAULT_NAME, name, 1);
+        let user = |u: DemoUser| match name {
+            DEFAULT_NAME => self.user_name(u).to_string(),
+            _ => format!("{name}/{}", self.user_name(u)),
+        };
         let mut s = format!(
-            "apiVersion: v1\nkind: Config\npreferences: {{}}\ncurrent-context: {}\nclusters:\n- name: raydar-demo\n  cluster:\n    server: {}\n    certificate-authority-data: {ca}\ncontexts:\n",
-            current.context(),
+            "apiVersion: v1\nkind: Config\npreferences: {{}}\ncurrent-context: {}\nclusters:\n- name: {name}\n  cluster:\n    server: {}\n    certificate-authority-data: {ca}\ncontexts:\n",
+            context(current),
             self.url()
         );
         for u in DemoUser::ALL {
-            s.push_str(&format!("- name: {}\n  context:\n    cluster: raydar-demo\n    user: {}\n    namespace: default\n", u.context(), self.user_name(u)));
+            s.push_str(&format!("- name: {}\n  context:\n    cluster: {name}\n    user: {}\n    namespace: default\n", context(u), user(u)));
         }
         s.push_str("users:\n");
         for u in DemoUser::ALL {
-            s.push_str(&format!(
-                "- name: {}\n  user:\n    token: {}\n",
-                self.user_name(u),
-                self.token(u)
-            ));
+            s.push_str(&format!("- name: {}\n  user:\n    token: {}\n", user(u), self.token(u)));
         }
         s
     }
@@ -348,10 +359,20 @@ impl DemoServer {
         path: &std::path::Path,
         current: DemoUser,
     ) -> anyhow::Result<()> {
+        self.write_kubeconfig_named(path, current, DEFAULT_NAME)
+    }
+
+    /// [`Self::kubeconfig_named`], written to `path`.
+    pub fn write_kubeconfig_named(
+        &self,
+        path: &std::path::Path,
+        current: DemoUser,
+        name: &str,
+    ) -> anyhow::Result<()> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }
-        std::fs::write(path, self.kubeconfig(current))
+        std::fs::write(path, self.kubeconfig_named(current, name))
             .with_context(|| format!("writing {}", path.display()))?;
         #[cfg(unix)]
         {

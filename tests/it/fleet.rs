@@ -10,25 +10,6 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The demo server's kubeconfig with every context, cluster and user name prefixed by `tag`.
-fn tagged(kubeconfig: &str, tag: &str) -> String {
-    let mut out = String::new();
-    for line in kubeconfig.lines() {
-        let t = line.trim_start();
-        let named = ["- name: ", "cluster: ", "user: ", "current-context: "]
-            .into_iter()
-            .find(|k| t.starts_with(k) && t.len() > k.len());
-        match named {
-            Some(k) => {
-                let indent = &line[..line.len() - t.len()];
-                out.push_str(&format!("{indent}{k}{tag}-{}\n", &t[k.len()..]));
-            }
-            None => out.push_str(&format!("{line}\n")),
-        }
-    }
-    out
-}
-
 fn field<'a>(kubeconfig: &'a str, key: &str) -> &'a str {
     kubeconfig.lines().find_map(|l| l.trim().strip_prefix(key)).unwrap().trim()
 }
@@ -164,7 +145,7 @@ clusters:
   cluster: {{server: "{real}", certificate-authority-data: "{ca_real}"}}
 - name: down
   cluster: {{server: "https://127.0.0.1:1"}}
-- name: demo-a
+- name: a-again
   cluster: {{server: "{url_a}", certificate-authority-data: "{ca_a}"}}
 contexts:
 - name: real
@@ -174,10 +155,10 @@ contexts:
 - name: revoked
   context: {{cluster: real, user: departed}}
 - name: exec-ok
-  context: {{cluster: demo-a, user: exec-ok}}
+  context: {{cluster: a-again, user: exec-ok}}
 - name: exec-hang
-  context: {{cluster: demo-a, user: exec-hang}}
-- name: a-raydar-demo
+  context: {{cluster: a-again, user: exec-hang}}
+- name: demo-a
   context: {{cluster: down, user: real-admin}}
 users:
 - name: real-admin
@@ -198,8 +179,8 @@ users:
         hang = hang.display(),
     );
     let files = [dir.join("a.yaml"), dir.join("b.yaml"), dir.join("c.yaml")];
-    std::fs::write(&files[0], tagged(&ka, "a")).unwrap();
-    std::fs::write(&files[1], tagged(&b.kubeconfig(DemoUser::Admin), "b")).unwrap();
+    std::fs::write(&files[0], a.kubeconfig_named(DemoUser::Admin, "demo-a")).unwrap();
+    std::fs::write(&files[1], b.kubeconfig_named(DemoUser::Admin, "demo-b")).unwrap();
     std::fs::write(&files[2], third).unwrap();
 
     let (code, out, err, took) =
@@ -211,14 +192,14 @@ users:
     let names: Vec<&str> =
         fleet["contexts"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
     let mut want: Vec<String> = Vec::new();
-    for tag in ["a", "b"] {
-        for c in ["raydar-demo", "raydar-demo-viewer", "raydar-demo-limited"] {
-            want.push(format!("{tag}-{c}"));
+    for server in ["demo-a", "demo-b"] {
+        for c in ["", "-viewer", "-limited"] {
+            want.push(format!("{server}{c}"));
         }
     }
     want.extend(["real", "down", "revoked", "exec-ok", "exec-hang"].map(String::from));
     assert_eq!(names, want);
-    assert_eq!(summary(&fleet, "a-raydar-demo")["server"], a.url().trim_end_matches('/'));
+    assert_eq!(summary(&fleet, "demo-a")["server"], a.url().trim_end_matches('/'));
 
     // Each working context reports what a scan of it alone reports.
     let alone = |ctx: &str| {
@@ -226,23 +207,20 @@ users:
         assert!(code == 0 || code == 3, "{ctx}: {code} {err}");
         serde_json::from_str::<Value>(&out).unwrap()
     };
-    let only_a = alone("a-raydar-demo");
+    let only_a = alone("demo-a");
     let demo_namespaces: BTreeSet<String> = only_a["clusters"]
         .as_array()
         .unwrap()
         .iter()
         .map(|e| e["namespace"].as_str().unwrap().to_string())
         .collect();
-    for ctx in ["a-raydar-demo", "b-raydar-demo", "exec-ok"] {
+    for ctx in ["demo-a", "demo-b", "exec-ok"] {
         let single = if ctx == "exec-ok" { only_a.clone() } else { alone(ctx) };
         let got = entries(&fleet, Some(ctx), None);
         assert!(!got.is_empty(), "{ctx}");
         assert_eq!(got, entries(&single, None, None), "{ctx}");
     }
-    assert_ne!(
-        entries(&fleet, Some("a-raydar-demo"), None),
-        entries(&fleet, Some("b-raydar-demo"), None)
-    );
+    assert_ne!(entries(&fleet, Some("demo-a"), None), entries(&fleet, Some("demo-b"), None));
     // The real server holds the demo data too (other tests add namespaces of their own).
     let real = entries(&fleet, Some("real"), Some(&demo_namespaces));
     assert!(!real.is_empty());
@@ -278,25 +256,25 @@ users:
 
     // The table groups by context; SARIF names the context of each result.
     let (_, table, _, _) = raydar(&files, &["scan", "--all-contexts", "--context-timeout", "5"]);
-    for ctx in ["a-raydar-demo", "b-raydar-demo", "real", "exec-ok"] {
+    for ctx in ["demo-a", "demo-b", "real", "exec-ok"] {
         assert!(table.contains(&format!("══ context {ctx} ·")), "{ctx}:\n{table}");
     }
     let down = table.lines().find(|l| l.starts_with("down ")).unwrap();
     assert!(down.contains("error: cannot reach"), "{down}");
     let (_, sarif, _, _) =
-        raydar(&files, &["scan", "--context", "a-raydar-demo", "--context", "real", "-o", "sarif"]);
+        raydar(&files, &["scan", "--context", "demo-a", "--context", "real", "-o", "sarif"]);
     let sarif: Value = serde_json::from_str(&sarif).unwrap();
     let results = sarif["runs"][0]["results"].as_array().unwrap();
     let ctxs: BTreeSet<&str> =
         results.iter().map(|r| r["properties"]["context"].as_str().unwrap()).collect();
-    assert_eq!(ctxs, BTreeSet::from(["a-raydar-demo", "real"]));
+    assert_eq!(ctxs, BTreeSet::from(["demo-a", "real"]));
     assert!(results.iter().all(|r| {
         let fq = r["locations"][0]["logicalLocations"][0]["fullyQualifiedName"].as_str().unwrap();
         fq.starts_with(&format!("{}/", r["properties"]["context"].as_str().unwrap()))
     }));
 
     // Exit codes: the worst over the contexts.
-    let two = ["scan", "--context", "a-raydar-demo", "--context", "b-raydar-demo", "-o", "json"];
+    let two = ["scan", "--context", "demo-a", "--context", "demo-b", "-o", "json"];
     assert_eq!(raydar(&files, &two).0, 0);
     let failing = [&two[..], &["--fail-on", "critical"]].concat();
     assert_eq!(raydar(&files, &failing).0, 1);
@@ -342,8 +320,8 @@ async fn the_tui_watches_every_context_and_acts_on_the_selected_clusters_own() {
     let dir = std::env::temp_dir().join(format!("raydar-fleet-tui-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let files = [dir.join("a.yaml"), dir.join("b.yaml"), dir.join("down.yaml")];
-    std::fs::write(&files[0], tagged(&a.kubeconfig(DemoUser::Admin), "a")).unwrap();
-    std::fs::write(&files[1], tagged(&b.kubeconfig(DemoUser::Admin), "b")).unwrap();
+    std::fs::write(&files[0], a.kubeconfig_named(DemoUser::Admin, "demo-a")).unwrap();
+    std::fs::write(&files[1], b.kubeconfig_named(DemoUser::Admin, "demo-b")).unwrap();
     std::fs::write(
         &files[2],
         "apiVersion: v1\nkind: Config\nclusters:\n- name: down\n  cluster: {server: \"https://127.0.0.1:1\"}\ncontexts:\n- name: down\n  context: {cluster: down, user: u}\nusers:\n- name: u\n  user: {token: t}\n",
@@ -376,7 +354,7 @@ async fn the_tui_watches_every_context_and_acts_on_the_selected_clusters_own() {
     };
     let bin = env!("CARGO_BIN_EXE_raydar");
     keys(&[
-        &format!("{bin} --context a-raydar-demo --context b-raydar-demo --context down; echo RAYDAR-EXIT=$?"),
+        &format!("{bin} --context demo-a --context demo-b --context down; echo RAYDAR-EXIT=$?"),
         "Enter",
     ]);
     assert!(wait_for("2 of 3 contexts live"), "{}", screen());
@@ -386,16 +364,16 @@ async fn the_tui_watches_every_context_and_acts_on_the_selected_clusters_own() {
     assert!(s.contains("✗down"), "the unreachable context is marked down:\n{s}");
     assert!(s.contains("down down: cannot reach https://127.0.0.1:1"), "{s}");
     assert!(
-        s.contains(" CONTEXT ") && s.contains("a-raydar-demo/ray-dev"),
+        s.contains(" CONTEXT ") && s.contains("demo-a/ray-dev"),
         "rows name their context:\n{s}"
     );
-    assert!(s.lines().any(|l| l.contains("train-exposed") && l.contains("a-raydar-demo")), "{s}");
+    assert!(s.lines().any(|l| l.contains("train-exposed") && l.contains("demo-a")), "{s}");
     // Pick a context: its rows only.
     keys(&["Tab", "Tab", "Down"]);
     assert!(wait_for("Ray clusters (12)"), "{}", screen());
     keys(&["Down"]);
     assert!(wait_for("Ray clusters (4)"), "{}", screen());
-    assert!(screen().contains("ctx: b-raydar-demo"), "{}", screen());
+    assert!(screen().contains("ctx: demo-b"), "{}", screen());
     keys(&["Up", "Up", "Tab", "Tab"]);
     assert!(wait_for("Ray clusters (16)"), "{}", screen());
     // train-exposed lives on server a only: forward and fix reach it there.
@@ -405,7 +383,7 @@ async fn the_tui_watches_every_context_and_acts_on_the_selected_clusters_own() {
     assert!(wait_for("ray-prod/train-exposed → http://127.0.0.1:"), "{}", screen());
     keys(&["Escape"]);
     keys(&["r"]);
-    assert!(wait_for("in context a-raydar-demo"), "{}", screen());
+    assert!(wait_for("in context demo-a"), "{}", screen());
     assert!(wait_for("y apply 2 write(s)"), "{}", screen());
     keys(&["y"]);
     assert!(wait_for("applied"), "{}", screen());
@@ -422,8 +400,8 @@ async fn the_tui_watches_every_context_and_acts_on_the_selected_clusters_own() {
     assert!(wait_for(" PUBLIC "), "{}", screen());
     assert_eq!(svc_type().await, "LoadBalancer");
     // :ctx NAME leaves the fleet, :ctx all comes back.
-    keys(&[":", "ctx b-raydar-demo", "Enter"]);
-    assert!(wait_for("context b-raydar-demo"), "{}", screen());
+    keys(&[":", "ctx demo-b", "Enter"]);
+    assert!(wait_for("context demo-b"), "{}", screen());
     assert!(!screen().contains(" Contexts "), "{}", screen());
     keys(&[":", "ctx all", "Enter"]);
     assert!(wait_for(" Contexts "), "{}", screen());
