@@ -197,6 +197,17 @@ impl Entry {
     }
 }
 
+/// Orders grades A (0) to F (4): the worse, the higher.
+pub fn grade_rank(g: &str) -> u8 {
+    match g {
+        "A" => 0,
+        "B" => 1,
+        "C" => 2,
+        "D" => 3,
+        _ => 4,
+    }
+}
+
 /// Grade per README: `raydar rules`: F if any critical; else 100 − 15·high − 5·medium − 1·low with
 /// A ≥ 90, B ≥ 75, C ≥ 60, D ≥ 40, else F.
 /// Exempt findings (`raydar.io/exempt`) do not count.

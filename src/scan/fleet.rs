@@ -10,7 +10,7 @@
 
 use crate::cluster::{self, Progress, ScanError};
 use crate::options::Options;
-use crate::posture::{self, Entry, Severity};
+use crate::posture::{self, grade_rank, Entry, Severity};
 use crate::report::{exit_code, worse_code, ContextSummary, Report};
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -183,17 +183,6 @@ fn scanned(
     }
     summary.seconds = (started.elapsed().as_secs_f64() * 1000.0).round() / 1000.0;
     Scanned { index, summary, tally, errors }
-}
-
-/// A–F, worst last.
-fn grade_rank(g: &str) -> u8 {
-    match g {
-        "A" => 0,
-        "B" => 1,
-        "C" => 2,
-        "D" => 3,
-        _ => 4,
-    }
 }
 
 /// A fleet scan's result: the report (entries and errors carry their context, `contexts` says

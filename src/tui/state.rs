@@ -226,12 +226,8 @@ pub struct Model {
 /// ungraded cluster never looks clean.
 pub fn grade_rank(g: &str) -> u8 {
     match g {
-        "A" => 0,
-        "B" => 1,
-        "C" => 2,
-        "D" => 3,
         GRADING => 5,
-        _ => 4,
+        g => crate::posture::grade_rank(g),
     }
 }
 

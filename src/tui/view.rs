@@ -105,76 +105,77 @@ fn render_header(m: &Model, f: &mut Frame, area: Rect) {
     f.render_widget(Paragraph::new(Line::from(spans)).style(t.get("header")), area);
 }
 
-/// The contexts of a fleet: worst grade, name, Ray objects, and a mark for a context that is
-/// listing (`…`), stale (`!`) or down (`✗`).
-fn render_contexts(m: &Model, f: &mut Frame, area: Rect) {
+/// A pane of the left column: an "all" line, then one line per item (`item(i)`), the
+/// `index`-th selected (0 = all). Only the lines in view are built (1,000 namespaces cost the
+/// same as 5).
+fn side_pane<'a>(
+    m: &Model,
+    f: &mut Frame,
+    area: Rect,
+    title: &str,
+    focused: bool,
+    (index, len, total): (usize, usize, usize),
+    item: impl Fn(usize) -> Row<'a>,
+) {
     let t = &m.theme;
     let height = area.height.saturating_sub(2).max(1) as usize;
-    let offset = m.ctx_index.saturating_sub(height - 1);
-    let rows: Vec<Row> = (offset..(m.fleet.len() + 1).min(offset + height))
-        .map(|i| match i.checked_sub(1).and_then(|j| m.fleet.get(j)) {
-            None => Row::new(vec![
-                Cell::from("·"),
-                Cell::from("all"),
-                Cell::from(m.rows.len().to_string()),
-            ]),
-            Some(p) => {
-                let worst = p.worst();
-                let (mark, style) = match p.state().as_str() {
-                    "down" => ("✗", t.get("error")),
-                    "stale" => ("!", t.get("stale")),
-                    "listing" => ("…", t.get("muted")),
-                    _ => ("", t.get("text")),
-                };
-                Row::new(vec![
-                    Cell::from(Span::styled(worst.clone(), t.grade(&worst))),
-                    Cell::from(Span::styled(format!("{mark}{}", p.name), style)),
-                    Cell::from(p.rows.len().to_string()),
-                ])
+    let offset = index.saturating_sub(height - 1);
+    let rows: Vec<Row> = (offset..(len + 1).min(offset + height))
+        .map(|i| match i.checked_sub(1) {
+            None => {
+                Row::new(vec![Cell::from("·"), Cell::from("all"), Cell::from(total.to_string())])
             }
+            Some(j) => item(j),
         })
         .collect();
     let table =
         Table::new(rows, [Constraint::Length(1), Constraint::Min(6), Constraint::Length(5)])
-            .block(block(m, " Contexts ".into(), m.focus == Focus::Contexts))
+            .block(block(m, format!(" {title} "), focused))
             .row_highlight_style(t.get("row_selected"))
             .highlight_symbol("›")
             .style(t.get("text"));
-    let mut st = TableState::default().with_selected(Some(m.ctx_index - offset));
+    let mut st = TableState::default().with_selected(Some(index - offset));
     f.render_stateful_widget(table, area, &mut st);
+}
+
+/// The contexts of a fleet: worst grade, name, Ray objects, and a mark for a context that is
+/// listing (`…`), stale (`!`) or down (`✗`).
+fn render_contexts(m: &Model, f: &mut Frame, area: Rect) {
+    let t = &m.theme;
+    let at = (m.ctx_index, m.fleet.len(), m.rows.len());
+    side_pane(m, f, area, "Contexts", m.focus == Focus::Contexts, at, |i| {
+        let p = &m.fleet[i];
+        let worst = p.worst();
+        let (mark, style) = match p.state().as_str() {
+            "down" => ("✗", t.get("error")),
+            "stale" => ("!", t.get("stale")),
+            "listing" => ("…", t.get("muted")),
+            _ => ("", t.get("text")),
+        };
+        Row::new(vec![
+            Cell::from(Span::styled(worst.clone(), t.grade(&worst))),
+            Cell::from(Span::styled(format!("{mark}{}", p.name), style)),
+            Cell::from(p.rows.len().to_string()),
+        ])
+    });
 }
 
 fn render_namespaces(m: &Model, f: &mut Frame, area: Rect) {
     let t = &m.theme;
     let total: usize = m.namespaces.iter().map(|n| n.count).sum();
-    // Only the namespaces in view are built (1,000 namespaces cost the same as 5). Line 0 is
-    // "all", line i is namespaces[i-1].
-    let height = area.height.saturating_sub(2).max(1) as usize;
-    let offset = m.ns_index.saturating_sub(height - 1);
-    let rows: Vec<Row> = (offset..(m.namespaces.len() + 1).min(offset + height))
-        .map(|i| match i.checked_sub(1).and_then(|j| m.namespaces.get(j)) {
-            None => {
-                Row::new(vec![Cell::from("·"), Cell::from("all"), Cell::from(total.to_string())])
-            }
-            Some(n) => Row::new(vec![
-                Cell::from(Span::styled(n.worst.clone(), t.grade(&n.worst))),
-                // All contexts at once: which context's namespace it is.
-                Cell::from(match (&n.context, m.selected_ctx()) {
-                    (Some(c), None) => format!("{c}/{}", n.name),
-                    _ => n.name.clone(),
-                }),
-                Cell::from(n.count.to_string()),
-            ]),
-        })
-        .collect();
-    let table =
-        Table::new(rows, [Constraint::Length(1), Constraint::Min(6), Constraint::Length(5)])
-            .block(block(m, " Namespaces ".into(), m.focus == Focus::Namespaces))
-            .row_highlight_style(t.get("row_selected"))
-            .highlight_symbol("›")
-            .style(t.get("text"));
-    let mut st = TableState::default().with_selected(Some(m.ns_index - offset));
-    f.render_stateful_widget(table, area, &mut st);
+    let at = (m.ns_index, m.namespaces.len(), total);
+    side_pane(m, f, area, "Namespaces", m.focus == Focus::Namespaces, at, |i| {
+        let n = &m.namespaces[i];
+        Row::new(vec![
+            Cell::from(Span::styled(n.worst.clone(), t.grade(&n.worst))),
+            // All contexts at once: which context's namespace it is.
+            Cell::from(match (&n.context, m.selected_ctx()) {
+                (Some(c), None) => format!("{c}/{}", n.name),
+                _ => n.name.clone(),
+            }),
+            Cell::from(n.count.to_string()),
+        ])
+    });
 }
 
 fn counts(e: &crate::posture::Entry) -> String {
