@@ -150,6 +150,7 @@ async fn main() {
     }
     println!("{:<60} {}", "process start → 5000 graded clusters on screen", ms(median(with_data)));
     // Idle: 10 s without input or cluster changes, in a session of its own.
+    let started = Instant::now();
     let shown = time_to_screen(&sock, &cmd, "Ray clusters (5000)", Duration::from_secs(60));
     assert!(shown.is_some(), "the TUI did not show the 5000 clusters");
     let mut pid = tmux(&sock, &["display", "-p", "-t", "b", "#{pane_pid}"]).trim().to_string();
@@ -186,6 +187,20 @@ async fn main() {
         f1 - f0
     );
     println!("{:<60} {:.0} MiB", "TUI peak RSS (VmHWM), 5000 clusters", peak_rss_mib(&pid));
+    // Issue #14: RSS 30 s after start, watchers live (target ≤ 150 MB).
+    std::thread::sleep(Duration::from_secs(30).saturating_sub(started.elapsed()));
+    let kb = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    println!(
+        "{:<60} {:.1} MB ({:.0} MiB)",
+        "TUI RSS 30 s after start, 5000 clusters, watchers live",
+        kb * 1024.0 / 1e6,
+        kb / 1024.0
+    );
     tmux(&sock, &["kill-server"]);
     let _ = server.kill();
     let _ = server.wait();

@@ -36,11 +36,14 @@ impl Ctx {
 
     pub(super) fn list(&self, accept: &str) -> Result<Response, ApiError> {
         let (l, f) = selectors(&self.q)?;
+        // `resourceVersion=0` (any version) is served whole, as the real server serves it from
+        // its watch cache: the limit is ignored.
+        let any_version = self.q.get("resourceVersion").is_some_and(|v| v == "0");
         let limit: usize = self
             .q
             .get("limit")
             .and_then(|s| s.parse().ok())
-            .filter(|n| *n > 0)
+            .filter(|n| *n > 0 && !any_version)
             .unwrap_or(usize::MAX);
         let cont = self.q.get("continue").filter(|s| !s.is_empty());
         let ns = self.ns.as_deref().filter(|_| self.kd().namespaced);

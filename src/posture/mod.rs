@@ -256,6 +256,11 @@ fn entry(s: &Subject) -> Entry {
         }
     }
     let (grade, score) = grade(&f);
+    Entry { grade, score, findings: f, reach, ..unjudged(s) }
+}
+
+/// A subject's entry before any rule ran: names, kind, owner and Ray version, no grade.
+fn unjudged(s: &Subject) -> Entry {
     Entry {
         context: None,
         namespace: s.namespace.to_string(),
@@ -263,19 +268,41 @@ fn entry(s: &Subject) -> Entry {
         kind: s.kind,
         owner: s.owner.clone(),
         ray_version: s.ray_version().map(str::to_string),
-        grade,
-        score,
-        findings: f,
-        reach,
+        grade: "",
+        score: 0,
+        findings: Vec::new(),
+        reach: Reach::default(),
     }
 }
 
 /// Evaluates every rule for every entry of the inventory. Entries come sorted by namespace,
-/// name and kind; findings by severity (worst first), then rule id.
+/// name and kind; findings by severity (worst first), then rule id. A large inventory is
+/// evaluated in chunks on all cores.
 pub fn evaluate(inv: &Inventory, cfg: &PostureConfig) -> Vec<Entry> {
-    let idx = index::Index::new(inv);
-    // Clusters are independent: a large inventory is evaluated in chunks on all cores.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    evaluate_on(inv, cfg, threads, entry)
+}
+
+/// As [`evaluate`], on the calling thread alone: a long-lived process (the TUI) keeps one
+/// allocator arena, rather than one more per thread that holds its peak resident.
+pub fn evaluate_here(inv: &Inventory, cfg: &PostureConfig) -> Vec<Entry> {
+    evaluate_on(inv, cfg, 1, entry)
+}
+
+/// The entries [`evaluate`] would give, in its order, without running any rule: no grade
+/// (`""`), no finding. The TUI's rows before every kind is listed.
+pub fn entries_ungraded(inv: &Inventory, cfg: &PostureConfig) -> Vec<Entry> {
+    evaluate_on(inv, cfg, 1, unjudged)
+}
+
+fn evaluate_on(
+    inv: &Inventory,
+    cfg: &PostureConfig,
+    threads: usize,
+    entry: fn(&Subject) -> Entry,
+) -> Vec<Entry> {
+    let idx = index::Index::new(inv);
+    // Clusters are independent: they are evaluated in chunks, one thread each.
     let chunk = inv.ray_clusters.len().div_ceil(threads).max(500);
     let idx_ref = &idx;
     let one = |rcs: &[std::sync::Arc<crate::kuberay::RayCluster>]| -> Vec<Entry> {

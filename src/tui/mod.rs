@@ -108,6 +108,7 @@ pub async fn run(opts: &Options) -> i32 {
         None
     };
     init_logging(&opts.state_dir);
+    tracing::debug!("tui: connected");
     let overrides = crate::config::config_dir()
         .and_then(|d| std::fs::read_to_string(d.join("keymap.toml")).ok());
     let (keymap, warnings) = keymap::Keymap::load(overrides.as_deref());

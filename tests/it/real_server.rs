@@ -337,3 +337,35 @@ async fn printed_demo_manifests_are_what_kubectl_applies_on_a_real_server() {
         .unwrap();
     assert!(applied.status.success(), "{}", String::from_utf8_lossy(&applied.stderr));
 }
+
+/// A list at `resourceVersion=0` (the TUI reads the Ray kinds so, from the watch cache) comes
+/// whole from the real server, its limit ignored; the embedded server answers the same.
+#[cfg_attr(not(envtest), ignore = "needs kube-apiserver and etcd: KUBEBUILDER_ASSETS")]
+#[tokio::test]
+async fn a_list_at_any_resource_version_is_whole_on_both_servers() {
+    let env = envtest();
+    let _turn = DEMO_DATA.lock().await;
+    let demo = DemoServer::start(Default::default()).await.unwrap();
+    let clients = [
+        ("real", env.client(RealUser::Admin).await),
+        ("embedded", demo.client(DemoUser::Admin).await.unwrap()),
+    ];
+    for (server, c) in clients {
+        let list = |q: &str| {
+            let uri = format!("/apis/ray.io/v1/namespaces/ray-prod/rayclusters?{q}");
+            let c = c.clone();
+            async move {
+                let req = http::Request::get(uri).body(Vec::new()).unwrap();
+                c.request::<Value>(req).await.unwrap()
+            }
+        };
+        let paged = list("limit=1").await;
+        assert_eq!(paged["items"].as_array().map(Vec::len), Some(1), "{server}");
+        assert!(paged["metadata"]["continue"].is_string(), "{server}: {paged}");
+        let any = list("limit=1&resourceVersion=0&resourceVersionMatch=NotOlderThan").await;
+        let n = any["items"].as_array().map_or(0, Vec::len);
+        assert!(n > 1, "{server}: {n} items");
+        let more = any["metadata"]["continue"].as_str().unwrap_or("");
+        assert!(more.is_empty(), "{server}: {}", any["metadata"]);
+    }
+}
