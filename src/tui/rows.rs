@@ -123,7 +123,6 @@ pub fn rows(inv: &Inventory, entries: Vec<Entry>) -> Vec<Arc<Row>> {
                 auth: !has(&e, "RAY-AUTH-001"),
                 netpol: !has(&e, "RAY-NET-001"),
                 events: evs,
-                search: Row::search_key(&e),
                 entry: e,
             })
         })
@@ -156,7 +155,6 @@ pub fn ungraded(inv: &Inventory, entries: Vec<Entry>) -> Vec<Arc<Row>> {
         r.entry.findings.clear();
         r.head_svc = GRADING.into();
         r.exposure = GRADING;
-        r.search = Row::search_key(&r.entry);
     }
     out
 }

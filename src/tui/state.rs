@@ -24,8 +24,6 @@ pub struct Row {
     pub netpol: bool,
     /// Recent Warning events of the cluster's pods and CR: (age, object, reason, message).
     pub events: Vec<EventLine>,
-    /// Lowercase namespace, name, kind, grade, rule ids and severities, for the `/` filter.
-    pub search: String,
 }
 
 /// The grade shown while a row is not graded yet.
@@ -36,18 +34,6 @@ impl Row {
     /// and the row shows what the Ray custom resource says, with `…` for the marks.
     pub fn graded(&self) -> bool {
         self.entry.grade != GRADING
-    }
-
-    pub fn search_key(e: &Entry) -> String {
-        let mut s =
-            format!("{} {} {} grade:{} ", e.namespace, e.name, e.kind, e.grade).to_lowercase();
-        for f in &e.findings {
-            s.push_str(&f.rule.id.to_lowercase());
-            s.push(' ');
-            s.push_str(f.severity.as_str());
-            s.push(' ');
-        }
-        s
     }
 }
 
