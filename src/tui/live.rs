@@ -36,8 +36,11 @@ struct Watch<K> {
     store: Store<K>,
 }
 
-/// Cluster-wide, a first page of RayClusters is listed on its own so that rows show early.
+/// Cluster-wide, the probe lists a first page of RayClusters: their rows show early.
 const RAY_PAGE: u32 = 50;
+
+/// Changes that arrive within this window are one refresh.
+const DEBOUNCE: Duration = Duration::from_millis(100);
 
 /// How often ungraded rows are refreshed while the Ray kinds are still coming in.
 const UNGRADED_EVERY: Duration = Duration::from_millis(250);
@@ -246,9 +249,9 @@ cluster_kinds!(cluster_stores);
 /// All the stores.
 #[derive(Default)]
 struct Stores {
-    /// A first page of RayClusters, listed on its own at start (cluster-wide watches): their
-    /// rows show while the watcher lists every kind in large pages.
-    preview: Arc<std::sync::Mutex<Vec<Arc<crate::kuberay::RayCluster>>>>,
+    /// The first page of RayClusters, from the probe of cluster-wide access: their rows show
+    /// while the watchers list.
+    preview: Vec<Arc<crate::kuberay::RayCluster>>,
     namespaced: NamespacedStores,
     cluster: ClusterStores,
     events: Vec<Watch<KEvent>>,
@@ -261,7 +264,7 @@ impl Stores {
     /// Whether first RayClusters have arrived (the preview page, or a list under way).
     fn early_rows(&self) -> bool {
         self.namespaced.ray_clusters.iter().any(|w| w.store.listing_started())
-            || self.preview.lock().is_ok_and(|p| !p.is_empty())
+            || !self.preview.is_empty()
     }
 
     /// The Ray custom resources alone (for ungraded rows).
@@ -279,9 +282,7 @@ impl Stores {
         }
         take!(ray_clusters, shared);
         if inv.ray_clusters.is_empty() {
-            if let Ok(p) = self.preview.lock() {
-                inv.ray_clusters.extend(p.iter().cloned());
-            }
+            inv.ray_clusters.extend(self.preview.iter().cloned());
         }
         take!(ray_jobs, owned);
         take!(ray_services, owned);
@@ -381,12 +382,12 @@ pub async fn run(
             let _ = id_tx.send(super::startup::identity(client).await).await;
         }));
     }
-    let namespaces = match super::startup::plan(&conn, &scope).await {
-        Ok(n) => {
+    let plan = match super::startup::plan(&conn, &scope, RAY_PAGE).await {
+        Ok(p) => {
             if let Some(note) = conn.scope_note.get() {
                 let _ = tx.send(Msg::Warning(format!("watching {note}"))).await;
             }
-            n
+            p
         }
         Err(e) => {
             let _ = tx.send(down(&tag, e)).await;
@@ -396,23 +397,18 @@ pub async fn run(
     let (sig_tx, mut sig) = mpsc::unbounded_channel::<Signal>();
     let mut st = Stores::default();
     let c = &conn.client;
-    if namespaces.is_none() {
-        // The first rows: one small page of RayClusters, beside the watchers' whole lists.
-        let api: Api<crate::kuberay::RayCluster> = Api::all(c.clone());
-        let (preview, sig) = (st.preview.clone(), sig_tx.clone());
-        tasks.push(tokio::spawn(async move {
-            let page = kube::api::ListParams::default().limit(RAY_PAGE);
-            if let Ok(l) = api.list(&page).await {
-                let items = l.items.into_iter().map(|mut o| {
-                    crate::inventory::slim(&mut o);
-                    Arc::new(o)
-                });
-                if let Ok(mut p) = preview.lock() {
-                    *p = items.collect();
-                }
-                let _ = sig.send(Signal::Changed(None));
-            }
-        }));
+    let namespaces = plan.namespaces;
+    if !plan.preview.is_empty() {
+        // The first rows: the probe's page of RayClusters, shown while the watchers list.
+        st.preview = plan
+            .preview
+            .into_iter()
+            .map(|mut o| {
+                crate::inventory::slim(&mut o);
+                Arc::new(o)
+            })
+            .collect();
+        let _ = sig_tx.send(Signal::Changed(None));
     }
     let nss: Vec<Option<String>> = match &namespaces {
         None => vec![None],
@@ -445,6 +441,8 @@ pub async fn run(
     let mut cache: BTreeMap<String, Vec<Arc<Row>>> = BTreeMap::new();
     let mut dirty = Dirty { all: true, ..Dirty::default() };
     let mut last_ungraded: Option<std::time::Instant> = None;
+    // Whether any rows were sent yet: the first are not debounced.
+    let mut shown = false;
     loop {
         let Some(first) = sig.recv().await else { break };
         let mut changed = false;
@@ -481,10 +479,11 @@ pub async fn run(
                 false
             }
         };
-        // Debounce: take everything that arrives within 100 ms as one change — but grade at
-        // once when the last list is in, rather than wait out the window.
+        // Debounce: take everything that arrives within 100 ms as one change — but show the
+        // first rows, and grade when the last list is in, at once rather than wait it out.
         let mut all_listed = handle(first, &mut changed, &mut failing);
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(100);
+        let window = if shown { DEBOUNCE } else { Duration::ZERO };
+        let deadline = tokio::time::Instant::now() + window;
         while !all_listed {
             let Ok(Some(s)) = tokio::time::timeout_at(deadline, sig.recv()).await else { break };
             all_listed = handle(s, &mut changed, &mut failing);
@@ -560,6 +559,7 @@ pub async fn run(
         if tx.send(Msg::Refresh(Box::new(refresh))).await.is_err() {
             break;
         }
+        shown = true;
     }
     for t in tasks {
         t.abort();

@@ -36,14 +36,24 @@ pub(super) async fn identity(client: kube::Client) -> Msg {
     Msg::Identity { user: user.unwrap_or_else(|| "?".into()), kuberay, guard }
 }
 
-/// Which namespaces to watch: None = cluster-wide.
-pub(super) async fn plan(conn: &Connection, scope: &Scope) -> Result<Option<Vec<String>>, String> {
+/// What to watch: the namespaces one by one, or cluster-wide (None) — then with the first
+/// `preview` RayClusters, which the probe of cluster-wide access lists anyway: their rows show
+/// before the watchers' lists are in.
+pub(super) struct Plan {
+    pub namespaces: Option<Vec<String>>,
+    pub preview: Vec<RayCluster>,
+}
+
+/// Which namespaces to watch, probing cluster-wide access with a first page of `preview`
+/// RayClusters.
+pub(super) async fn plan(conn: &Connection, scope: &Scope, preview: u32) -> Result<Plan, String> {
+    let namespaces = |n: Vec<String>| Plan { namespaces: Some(n), preview: Vec::new() };
     match scope {
-        Scope::Namespaces(n) => Ok(Some(n.clone())),
+        Scope::Namespaces(n) => Ok(namespaces(n.clone())),
         Scope::All => {
             let probe: Api<RayCluster> = Api::all(conn.client.clone());
-            match probe.list(&ListParams::default().limit(1)).await {
-                Ok(_) => Ok(None),
+            match probe.list(&ListParams::default().limit(preview)).await {
+                Ok(l) => Ok(Plan { namespaces: None, preview: l.items }),
                 Err(kube::Error::Api(s)) if s.code == 404 => Err(format!(
                     "the KubeRay CRDs (ray.io/v1) are not installed on {}",
                     conn.server
@@ -51,13 +61,13 @@ pub(super) async fn plan(conn: &Connection, scope: &Scope) -> Result<Option<Vec<
                 Err(kube::Error::Api(s)) if s.code == 403 => {
                     let ns: Api<Namespace> = Api::all(conn.client.clone());
                     match (ns.list(&ListParams::default()).await, &conn.namespace) {
-                        (Ok(l), _) => {
-                            Ok(Some(l.items.into_iter().filter_map(|n| n.metadata.name).collect()))
-                        }
+                        (Ok(l), _) => Ok(namespaces(
+                            l.items.into_iter().filter_map(|n| n.metadata.name).collect(),
+                        )),
                         // As kubectl does: the namespace the context names.
                         (Err(_), Some(ns)) => {
                             let _ = conn.scope_note.set(crate::cluster::context_namespace_note(ns));
-                            Ok(Some(vec![ns.clone()]))
+                            Ok(namespaces(vec![ns.clone()]))
                         }
                         (Err(e), None) => Err(format!(
                             "cannot list rayclusters cluster-wide nor namespaces: {}; start with -n NAMESPACE",
