@@ -22,3 +22,14 @@ pub fn rc_resource() -> kube::api::ApiResource {
         "rayclusters",
     )
 }
+
+/// Ends a tmux server when dropped, so that a failing assertion does not leave its session
+/// (and the raydar inside) running.
+pub struct TmuxServer(pub String);
+
+impl Drop for TmuxServer {
+    fn drop(&mut self) {
+        let _ =
+            std::process::Command::new("tmux").arg("-L").arg(&self.0).arg("kill-server").output();
+    }
+}

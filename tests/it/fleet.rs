@@ -328,6 +328,7 @@ async fn the_tui_watches_every_context_and_acts_on_the_selected_clusters_own() {
     )
     .unwrap();
     let sock = format!("raydar-fleet-{}", std::process::id());
+    let _server = crate::common::TmuxServer(sock.clone());
     let tmux = |args: &[&str]| -> String {
         let o = Command::new("tmux").arg("-L").arg(&sock).args(args).output().unwrap();
         String::from_utf8_lossy(&o.stdout).into_owned()

@@ -374,6 +374,7 @@ async fn export_writes_json_and_markdown() {
 fn tmux_end_to_end() {
     use std::process::Command;
     let sock = format!("raydar-it-{}", std::process::id());
+    let _server = crate::common::TmuxServer(sock.clone());
     let tmux = |args: &[&str]| -> String {
         let o = Command::new("tmux").arg("-L").arg(&sock).args(args).output().unwrap();
         String::from_utf8_lossy(&o.stdout).into_owned()
