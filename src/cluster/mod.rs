@@ -4,6 +4,7 @@
 mod kubeconfig;
 mod list;
 mod stream;
+pub mod watch;
 
 pub use list::{context_namespace_note, list_inventory, Progress, Scope};
 pub use stream::for_each_namespace;

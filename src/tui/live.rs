@@ -6,6 +6,7 @@
 use super::state::{Refresh, Row};
 use super::store::Store;
 use super::update::Msg;
+use crate::cluster::watch::{watch, Selectors};
 use crate::cluster::{Connection, ScanError, Scope};
 use crate::inventory::{cluster_kinds, from_arc, namespaced_kinds, Inventory, NAMESPACED_KINDS};
 use crate::posture::{self, PostureConfig};
@@ -60,7 +61,7 @@ fn forbidden(e: &watcher::Error) -> bool {
 /// listed ends the watch as forbidden; other errors mark the data stale and it retries.
 fn spawn_watch<K>(
     api: Api<K>,
-    cfg: watcher::Config,
+    sel: Selectors,
     id: usize,
     early: bool,
     sig: mpsc::UnboundedSender<Signal>,
@@ -72,7 +73,7 @@ where
     let store = Store::default();
     let writer = store.clone();
     tasks.push(tokio::spawn(async move {
-        let stream = watcher(api, cfg).default_backoff().modify(crate::inventory::slim::<K>);
+        let stream = watch(api, sel).default_backoff().modify(crate::inventory::slim::<K>);
         futures::pin_mut!(stream);
         let mut failing = false;
         while let Some(ev) = stream.next().await {
@@ -122,7 +123,7 @@ fn spawn_dynamic(
         "elasticquotatrees",
     );
     let api: Api<DynamicObject> = Api::all_with(c.clone(), &ar);
-    spawn_watch(api, watcher::Config::default(), id, false, sig, tasks)
+    spawn_watch(api, Selectors::default(), id, false, sig, tasks)
 }
 
 /// What changed since the last graded evaluation: some namespaces, or everything.
@@ -156,24 +157,6 @@ fn in_scope(m: &ObjectMeta, only: Option<&BTreeSet<String>>) -> bool {
 /// The Ray custom resources' kinds: once they are listed, rows can be shown ungraded.
 const RAY_KINDS: [&str; 4] = ["rayclusters", "rayjobs", "rayservices", "raycronjobs"];
 
-/// A watcher's settings: the kind's label selector; the Ray kinds are read whole from the API
-/// server's watch cache (`resourceVersion=0`, as client-go's informers list), the others in
-/// consistent pages of 500. A custom resource list read from etcd is the slowest of all on a
-/// real server (each object decoded from JSON: 1,000 RayClusters cost ~1 s of its CPU, ~4 × the
-/// cache); the watch that follows brings anything newer.
-fn config(labels: &str, from_cache: bool) -> watcher::Config {
-    let mut cfg = match labels {
-        "" => watcher::Config::default(),
-        l => watcher::Config::default().labels(l),
-    };
-    if from_cache {
-        // kube-rs sends `resourceVersion=0` only on an unpaged list.
-        cfg = cfg.any_semantic();
-        cfg.page_size = None;
-    }
-    cfg
-}
-
 /// Generates, from the inventory's tables of kinds, the stores of the watched kinds (several
 /// per kind when watching namespace by namespace), how to start their watchers and how to
 /// build an inventory from them.
@@ -201,8 +184,8 @@ macro_rules! stores {
                     names.push((ns.unwrap_or_default().to_string(), $plural));
                     let api: Api<$t> = api!($scope, c, ns);
                     let early = RAY_KINDS.contains(&$plural);
-                    let cfg = config($labels, early);
-                    self.$f.push(spawn_watch(api, cfg, id, early, sig.clone(), tasks));
+                    let sel = Selectors { labels: $labels.into(), ..Selectors::default() };
+                    self.$f.push(spawn_watch(api, sel, id, early, sig.clone(), tasks));
                 })*
             }
 
@@ -422,8 +405,8 @@ pub async fn run(
             Some(n) => Api::namespaced(c.clone(), n),
             None => Api::all(c.clone()),
         };
-        let cfg = watcher::Config::default().fields("type=Warning");
-        st.events.push(spawn_watch(api, cfg, id, false, sig_tx.clone(), &mut tasks));
+        let sel = Selectors { fields: "type=Warning".into(), ..Selectors::default() };
+        st.events.push(spawn_watch(api, sel, id, false, sig_tx.clone(), &mut tasks));
     }
     // As `scan`: the namespaces are listed only where cluster-wide lists work.
     let skip: &[&str] = if namespaces.is_some() { &["namespaces"] } else { &[] };
