@@ -24,6 +24,7 @@ use kube::{Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use std::collections::VecDeque;
 use std::pin::Pin;
+use std::time::Duration;
 
 /// What to watch: the kind's label and field selectors ("" for none).
 #[derive(Debug, Clone, Default)]
@@ -72,8 +73,16 @@ fn list_params(sel: &Selectors) -> ListParams {
     lp
 }
 
+/// How long the server keeps a watch open (seconds), and how long one may stay silent before
+/// it is taken for dead (a laptop's sleep leaves a connection that never ends): the server's
+/// timeout and a margin, as kube-runtime's watcher does.
+const WATCH_SECS: u32 = 290;
+const SILENT: Duration = Duration::from_secs(WATCH_SECS as u64 + 5);
+/// A list's response that stops arriving for this long is taken for dead.
+const LIST_SILENT: Duration = Duration::from_secs(60);
+
 fn watch_params(sel: &Selectors) -> WatchParams {
-    let mut wp = WatchParams::default().timeout(290);
+    let mut wp = WatchParams::default().timeout(WATCH_SECS);
     if !sel.labels.is_empty() {
         wp = wp.labels(&sel.labels);
     }
@@ -102,7 +111,11 @@ async fn read_more<K: DeserializeOwned>(
     items: &mut Items,
     parsed: &mut VecDeque<K>,
 ) -> kube::Result<bool> {
-    let piece = body.fill_buf().await.map_err(kube::Error::ReadEvents)?;
+    let silent = || std::io::Error::new(std::io::ErrorKind::TimedOut, "the list stopped arriving");
+    let piece = tokio::time::timeout(LIST_SILENT, body.fill_buf())
+        .await
+        .map_err(|_| kube::Error::ReadEvents(silent()))?
+        .map_err(kube::Error::ReadEvents)?;
     if piece.is_empty() {
         items.finish().map_err(bad_list)?;
         return Ok(false);
@@ -165,28 +178,31 @@ where
                 }
                 Err(e) => return (Err(Error::WatchStartFailed(e)), State::Listed(rv)),
             },
-            State::Watching(rv, mut s) => match s.next().await {
-                Some(Ok(WatchEvent::Added(o) | WatchEvent::Modified(o))) => {
-                    let rv = o.resource_version().unwrap_or(rv);
-                    return (Ok(Event::Apply(o)), State::Watching(rv, s));
+            // Silent too long: dead; watch again from the last resourceVersion.
+            State::Watching(rv, mut s) => {
+                match tokio::time::timeout(SILENT, s.next()).await.ok().flatten() {
+                    Some(Ok(WatchEvent::Added(o) | WatchEvent::Modified(o))) => {
+                        let rv = o.resource_version().unwrap_or(rv);
+                        return (Ok(Event::Apply(o)), State::Watching(rv, s));
+                    }
+                    Some(Ok(WatchEvent::Deleted(o))) => {
+                        let rv = o.resource_version().unwrap_or(rv);
+                        return (Ok(Event::Delete(o)), State::Watching(rv, s));
+                    }
+                    Some(Ok(WatchEvent::Bookmark(b))) => {
+                        State::Watching(b.metadata.resource_version, s)
+                    }
+                    // 410 Gone: too far behind; list again.
+                    Some(Ok(WatchEvent::Error(e))) if e.code == 410 => {
+                        return (Err(Error::WatchError(e)), State::Empty)
+                    }
+                    Some(Ok(WatchEvent::Error(e))) => {
+                        return (Err(Error::WatchError(e)), State::Watching(rv, s))
+                    }
+                    Some(Err(e)) => return (Err(Error::WatchFailed(e)), State::Watching(rv, s)),
+                    None => State::Listed(rv),
                 }
-                Some(Ok(WatchEvent::Deleted(o))) => {
-                    let rv = o.resource_version().unwrap_or(rv);
-                    return (Ok(Event::Delete(o)), State::Watching(rv, s));
-                }
-                Some(Ok(WatchEvent::Bookmark(b))) => {
-                    State::Watching(b.metadata.resource_version, s)
-                }
-                // 410 Gone: too far behind; list again.
-                Some(Ok(WatchEvent::Error(e))) if e.code == 410 => {
-                    return (Err(Error::WatchError(e)), State::Empty)
-                }
-                Some(Ok(WatchEvent::Error(e))) => {
-                    return (Err(Error::WatchError(e)), State::Watching(rv, s))
-                }
-                Some(Err(e)) => return (Err(Error::WatchFailed(e)), State::Watching(rv, s)),
-                None => State::Listed(rv),
-            },
+            }
         };
     }
 }

@@ -1,5 +1,6 @@
-//! Live data: one kube-runtime reflector per kind (per namespace when cluster-wide lists are
-//! forbidden), no polling. Changes are debounced, the inventory rebuilt from the stores and
+//! Live data: one watcher per kind (per namespace when cluster-wide lists are forbidden), no
+//! polling; each lists from the API server's watch cache as the list streams in, then watches
+//! (`cluster::watch`). Changes are debounced, the inventory rebuilt from the stores and
 //! evaluated off the UI thread, and the rows sent as one `Msg::Refresh`. Watch errors mark the
 //! data stale (`Msg::Disconnected`) and the watchers reconnect with backoff.
 

@@ -1,5 +1,6 @@
-//! Watches: event types, bookmarks, 410 Gone, timeouts, and a kube-runtime reflector that
-//! stays exactly in sync across forced watch cuts and history compaction.
+//! Watches: event types, bookmarks, 410 Gone, timeouts, and a kube-runtime reflector — fed by
+//! kube-runtime's watcher, or by raydar's (`cluster::watch`, the TUI's) — that stays exactly
+//! in sync across forced watch cuts and history compaction.
 
 use crate::common::{client, server};
 use futures::{StreamExt, TryStreamExt};
@@ -129,14 +130,24 @@ async fn wait_in_sync(store: &reflector::Store<Pod>, api: &Api<Pod>) -> Result<(
 
 #[tokio::test]
 async fn reflector_stays_in_sync_across_watch_cuts_and_compaction() {
+    stays_in_sync(|api| watcher(api, watcher::Config::default().timeout(30)).boxed()).await;
+}
+
+#[tokio::test]
+async fn raydars_watcher_stays_in_sync_across_watch_cuts_and_compaction() {
+    stays_in_sync(|api| raydar::cluster::watch::watch(api, Default::default()).boxed()).await;
+}
+
+type Events = futures::stream::BoxStream<'static, Result<watcher::Event<Pod>, watcher::Error>>;
+
+async fn stays_in_sync(watch: impl FnOnce(Api<Pod>) -> Events) {
     let s = server().await;
     let c = client(&s, DemoUser::Admin).await;
     let api: Api<Pod> = Api::all(c.clone());
     let ns_api: Api<Pod> = Api::namespaced(c, "ray-dev");
     let (store, writer) = reflector::store();
-    let cfg = watcher::Config::default().timeout(30);
     let task = tokio::spawn(
-        watcher(api.clone(), cfg)
+        watch(api.clone())
             .default_backoff()
             .reflect(writer)
             .applied_objects()
