@@ -91,3 +91,36 @@ pub fn cpu_ticks(pid: &str) -> u64 {
     fields.get(11).and_then(|u| u.parse::<u64>().ok()).unwrap_or(0)
         + fields.get(12).and_then(|s| s.parse::<u64>().ok()).unwrap_or(0)
 }
+
+/// Runs tmux on its own server `sock`; its standard output.
+pub fn tmux(sock: &str, args: &[&str]) -> String {
+    let o = Command::new("tmux").arg("-L").arg(sock).args(args).output().expect("tmux runs");
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Ends tmux server `sock` and waits (up to 2 s) until it is gone: `kill-server` returns while
+/// the server is still exiting, and a `new-session` on the same socket then may never start
+/// its command (7 of 60 tries here).
+pub fn end_tmux(sock: &str) {
+    tmux(sock, &["kill-server"]);
+    let t = Instant::now();
+    while t.elapsed() < Duration::from_secs(2) {
+        let alive = Command::new("tmux")
+            .args(["-L", sock, "list-sessions"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !alive {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Ends tmux server `sock` when dropped: a failed assertion leaves no TUI running.
+pub struct TmuxGuard(pub String);
+
+impl Drop for TmuxGuard {
+    fn drop(&mut self) {
+        end_tmux(&self.0);
+    }
+}

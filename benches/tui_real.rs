@@ -16,16 +16,11 @@ mod common;
 #[path = "../tests/it/envtest.rs"]
 mod envtest;
 
-use common::{cpu_ticks, median, ms};
+use common::{cpu_ticks, end_tmux, median, ms, tmux, TmuxGuard};
 use envtest::RealUser;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-fn tmux(sock: &str, args: &[&str]) -> String {
-    let o = Command::new("tmux").arg("-L").arg(sock).args(args).output().unwrap();
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 /// Starts `cmd` in tmux; the times until `first` and then `then` are on screen.
 fn times_to_screen(
@@ -120,6 +115,7 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
 
     let sock = format!("raydar-real-{}", std::process::id());
+    let _tmux = TmuxGuard(sock.clone());
     if std::env::var_os("TUI_REAL_LOAD_ONLY").is_some() {
         println!("loaded; holding the server: KUBECONFIG={} (Ctrl-C ends it)", kc.display());
         loop {
@@ -158,7 +154,7 @@ fn main() {
         let (a, b) = times_to_screen(&sock, &cmd, &rows, &graded, Duration::from_secs(60));
         firsts.extend(a);
         all.extend(b);
-        tmux(&sock, &["kill-server"]);
+        end_tmux(&sock);
     }
     let (first, graded_all) = (median(firsts), median(all));
     println!(
@@ -192,7 +188,7 @@ fn main() {
     println!("{:<60} {:.2}% of a core", "TUI idle CPU over 10 s", (c1 - c0) as f64 / 10.0);
     assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "raydar exited while idle");
     churn(&rt, env, &sock, &pid);
-    tmux(&sock, &["kill-server"]);
+    end_tmux(&sock);
     kdash(&sock, &kc, &dir);
     if std::env::var_os("TUI_REAL_HOLD").is_some() {
         println!("holding the server for you: KUBECONFIG={} (Ctrl-C ends it)", kc.display());
@@ -221,12 +217,12 @@ fn kdash(sock: &str, kc: &std::path::Path, dir: &std::path::Path) {
         let (a, b) = times_to_screen(sock, &cmd, &namespace_row, &pod_row, Duration::from_secs(60));
         firsts.extend(a);
         pods.extend(b);
-        tmux(sock, &["kill-server"]);
+        end_tmux(sock);
     }
     if firsts.is_empty() {
         let _ = times_to_screen(sock, &cmd, &namespace_row, &pod_row, Duration::from_secs(10));
         let screen = tmux(sock, &["capture-pane", "-t", "b", "-p"]);
-        tmux(sock, &["kill-server"]);
+        end_tmux(sock);
         println!("{version}: no namespace row within 60 s; its screen after 10 s:\n{screen}");
         return;
     }
@@ -251,7 +247,7 @@ fn kdash(sock: &str, kc: &std::path::Path, dir: &std::path::Path) {
         format!("{version}: idle CPU over 10 s"),
         (c1 - c0) as f64 / 10.0
     );
-    tmux(sock, &["kill-server"]);
+    end_tmux(sock);
 }
 
 /// Churn: 50 pod changes a second for 30 s (annotations on pods all over the population), and

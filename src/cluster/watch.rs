@@ -101,7 +101,10 @@ where
         .list(&list_params(sel))
         .map_err(kube::Error::BuildRequest)?;
     let client: kube::Client = api.clone().into_client();
-    Ok(Box::pin(client.request_stream(req).await?))
+    tracing::debug!(url = %req.uri(), "list: start");
+    let body = client.request_stream(req).await?;
+    tracing::debug!(url = api.resource_url(), "list: response");
+    Ok(Box::pin(body))
 }
 
 /// Reads the next piece of a list's response into `items` and parses the objects it
@@ -114,13 +117,17 @@ async fn read_more<K: DeserializeOwned>(
     let silent = || std::io::Error::new(std::io::ErrorKind::TimedOut, "the list stopped arriving");
     let piece = tokio::time::timeout(LIST_SILENT, body.fill_buf())
         .await
-        .map_err(|_| kube::Error::ReadEvents(silent()))?
+        .map_err(|_| {
+            tracing::debug!(read = items.read, "list: silent, taken for dead");
+            kube::Error::ReadEvents(silent())
+        })?
         .map_err(kube::Error::ReadEvents)?;
     if piece.is_empty() {
         items.finish().map_err(bad_list)?;
         return Ok(false);
     }
     let n = piece.len();
+    items.read += n;
     let mut failed = None;
     items
         .feed(piece, |item| match serde_json::from_slice::<K>(item) {
@@ -165,7 +172,14 @@ where
                 match read_more(&mut body, &mut items, &mut parsed).await {
                     Ok(true) => State::Listing { body, items, parsed },
                     Ok(false) => match items.resource_version() {
-                        Some(rv) => return (Ok(Event::InitDone), State::Listed(rv)),
+                        Some(rv) => {
+                            tracing::debug!(
+                                url = api.resource_url(),
+                                read = items.read,
+                                "list: done"
+                            );
+                            return (Ok(Event::InitDone), State::Listed(rv));
+                        }
                         None => return (Err(Error::NoResourceVersion), State::Empty),
                     },
                     Err(e) => return (Err(Error::InitialListFailed(e)), State::Empty),
@@ -230,6 +244,8 @@ pub struct Items {
     metadata: Option<Vec<u8>>,
     /// The list object has closed.
     closed: bool,
+    /// Bytes read so far.
+    pub read: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
