@@ -132,7 +132,9 @@ async fn read_more<K: DeserializeOwned>(
     items
         .feed(piece, |item| match serde_json::from_slice::<K>(item) {
             Ok(o) => parsed.push_back(o),
-            Err(e) => failed = failed.take().or(Some(e)),
+            Err(e) => {
+                failed.get_or_insert(e);
+            }
         })
         .map_err(bad_list)?;
     body.consume_unpin(n);
@@ -229,7 +231,7 @@ where
 /// leaves the objects' text to serde. JSON's structural characters are ASCII, never part of a
 /// UTF-8 sequence, so bytes are read one by one.
 #[derive(Debug, Default)]
-pub struct Items {
+pub(crate) struct Items {
     /// The text of an unfinished capture (an item or the metadata), from its first byte.
     held: Vec<u8>,
     capturing: Option<Capture>,
@@ -245,7 +247,7 @@ pub struct Items {
     /// The list object has closed.
     closed: bool,
     /// Bytes read so far.
-    pub read: usize,
+    read: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -256,7 +258,7 @@ enum Capture {
 
 impl Items {
     /// Reads `piece`, calling `item` with the text of every object it completes.
-    pub fn feed(&mut self, piece: &[u8], mut item: impl FnMut(&[u8])) -> Result<(), String> {
+    fn feed(&mut self, piece: &[u8], mut item: impl FnMut(&[u8])) -> Result<(), String> {
         let mut start = 0; // where the capture begins in `piece`, when it began there
         for (i, &b) in piece.iter().enumerate() {
             if self.in_string {
@@ -346,7 +348,7 @@ impl Items {
     }
 
     /// At the end of the response: whether the list was whole.
-    pub fn finish(&self) -> Result<(), String> {
+    fn finish(&self) -> Result<(), String> {
         match self.closed && !self.in_string {
             true => Ok(()),
             false => Err("the list ended before its end".into()),
@@ -354,7 +356,7 @@ impl Items {
     }
 
     /// The list's resourceVersion, from its `metadata`.
-    pub fn resource_version(&self) -> Option<String> {
+    fn resource_version(&self) -> Option<String> {
         #[derive(serde::Deserialize)]
         #[serde(rename_all = "camelCase")]
         struct Meta {

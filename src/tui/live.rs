@@ -1,7 +1,9 @@
 //! Live data: one watcher per kind (per namespace when cluster-wide lists are forbidden), no
 //! polling; each lists from the API server's watch cache as the list streams in, then watches
 //! (`cluster::watch`). Changes are debounced, the inventory rebuilt from the stores and
-//! evaluated off the UI thread, and the rows sent as one `Msg::Refresh`. Watch errors mark the
+//! evaluated on the runtime's one thread (one allocator arena; the UI waits for it, ~0.15 s
+//! once at 5,000 clusters, then only the changed namespaces), and the rows sent as one
+//! `Msg::Refresh`. Watch errors mark the
 //! data stale (`Msg::Disconnected`) and the watchers reconnect with backoff.
 
 use super::state::{Refresh, Row};
