@@ -24,6 +24,9 @@ pub struct HeadGroupSpec {
     pub head_service: Option<HeadService>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_ingress: Option<bool>,
+    /// KubeRay 1.7: host, path and TLS of the Ingress `enableIngress` creates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress_options: Option<IngressOptions>,
     #[serde(default)]
     pub ray_start_params: BTreeMap<String, String>,
     #[serde(default)]
@@ -54,6 +57,59 @@ pub struct AuthOptions {
     pub mode: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_name: Option<String>,
+    /// KubeRay 1.6: the dashboard checks the caller's own Kubernetes token (Ray >= 2.55).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_k8s_token_auth: Option<bool>,
+}
+
+/// KubeRay 1.7 `headGroupSpec.ingressOptions`.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct IngressOptions {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_type: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tls: Vec<k8s_openapi::api::networking::v1::IngressTLS>,
+}
+
+/// KubeRay 1.7 `spec.networkPolicy`: the operator creates `<cluster>-head` and
+/// `<cluster>-workers-<group>` from it (feature gate `RayClusterNetworkPolicy`).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkPolicyConfig {
+    /// `DenyAll` (the default), `DenyAllIngress` or `DenyAllEgress`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head: Option<NetworkPolicyRules>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<NetworkPolicyRules>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub worker_groups: Vec<WorkerGroupNetworkPolicyRules>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkPolicyRules {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ingress_rules: Vec<k8s_openapi::api::networking::v1::NetworkPolicyIngressRule>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub egress_rules: Vec<k8s_openapi::api::networking::v1::NetworkPolicyEgressRule>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerGroupNetworkPolicyRules {
+    #[serde(default)]
+    pub group_name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ingress_rules: Vec<k8s_openapi::api::networking::v1::NetworkPolicyIngressRule>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub egress_rules: Vec<k8s_openapi::api::networking::v1::NetworkPolicyEgressRule>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -89,6 +145,8 @@ pub struct RayClusterSpec {
     pub upgrade_strategy: Option<UpgradeStrategy>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub head_service_annotations: Option<BTreeMap<String, String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_policy: Option<NetworkPolicyConfig>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
@@ -97,6 +155,16 @@ pub struct RayClusterStatus {
     pub state: Option<String>,
     pub desired_worker_replicas: Option<i32>,
     pub ready_worker_replicas: Option<i32>,
+    /// `status.head.serviceName`: the head Service's real name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head: Option<HeadStatus>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HeadStatus {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_name: Option<String>,
 }
 
 /// A RayCluster as listed: metadata plus the parts raydar reads.

@@ -75,7 +75,8 @@ pub fn named(now: i64, alloc: &mut Alloc) -> Vec<Seed> {
     ));
 
     let mut hard = Shape::new("ray-prod", "hardened");
-    hard.image = "rayproject/ray:2.54.0@sha256:4f5c1e9a0b8d7c6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e".into();
+    hard.ray_version = "2.56.0".into();
+    hard.image = "rayproject/ray:2.56.0@sha256:4f5c1e9a0b8d7c6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2e".into();
     hard.tls = (true, true);
     hard.token_auth = true;
     hard.service_account = Some("hardened-ray".into());

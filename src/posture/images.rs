@@ -1,6 +1,6 @@
 //! Guide §6: images and Ray versions (RAY-IMG-001, RAY-IMG-002, RAY-IMG-003, RAY-VER-001).
 
-use super::{catalog::rule, Findings, Severity, Subject};
+use super::{catalog::rule, Findings, Reach, Severity, Subject};
 use std::borrow::Cow;
 
 /// An image reference split into its parts; `registry` is normalised (`docker.io`).
@@ -127,18 +127,34 @@ pub fn check(s: &Subject, out: &mut Findings) {
             }
         }
     }
-    if let Some(v) = s.ray_version() {
-        if let Some(parsed) = s.ray_version_parsed() {
-            let (sev, why) = if parsed < RayVersion::release(2, 52, 0) {
-                (Severity::High, "below 2.52: CVE-2025-62593 (unauthenticated RCE through browser DNS rebinding, CISA KEV) and CVE-2026-27482")
-            } else if parsed < RayVersion::release(2, 54, 0) {
-                (Severity::Medium, "below 2.54: CVE-2026-27482 (dashboard DELETE not gated)")
-            } else {
-                return;
-            };
-            out.add(rule!("RAY-VER-001"), sev, format!("{obj} Ray {v} is {why}"));
-        }
-    }
+    versions(s, out);
+}
+
+/// RAY-VER-001 from the loaded advisories (`posture::advisories`): every advisory an upgrade
+/// fixes that affects the version, and the lowest version that fixes them all. The severity
+/// is the worst advisory's; an unauthenticated remote code execution is critical only where
+/// the cluster is reachable from outside without auth, else high.
+fn versions(s: &Subject, out: &mut Findings) {
+    let (Some(v), Some(parsed)) = (s.ray_version(), s.ray_version_parsed()) else { return };
+    let db = s.cfg.db.get();
+    let (hits, fix) = db.fixable_for(parsed);
+    let Some(worst) = hits.iter().map(|a| a.severity).max() else { return };
+    let exposed = out.reach_so_far() != Reach::Internal && !s.auth.on();
+    let sev = match worst {
+        Severity::Critical if exposed && hits.iter().any(|a| a.remote_code) => Severity::Critical,
+        Severity::Critical => Severity::High,
+        other => other,
+    };
+    let ids: Vec<String> = hits.iter().map(|a| a.label()).collect();
+    let upgrade = match fix {
+        Some(RayVersion(a, b, c, _)) => format!("; {a}.{b}.{c} fixes all of them"),
+        None => String::new(),
+    };
+    out.add(
+        rule!("RAY-VER-001"),
+        sev,
+        format!("{} Ray {v} is affected by {}{upgrade}", s.object(), ids.join(", ")),
+    );
 }
 
 #[cfg(test)]

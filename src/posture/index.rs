@@ -27,10 +27,8 @@ pub struct Index<'a> {
     pub(super) cluster_services: HashMap<(&'a str, &'a str), Vec<ServiceView<'a>>>,
     /// Services whose selector names no cluster, by namespace.
     pub(super) other_services: HashMap<&'a str, Vec<ServiceView<'a>>>,
-    /// Every Service by namespace and name, and KubeRay's head Services (`x-head-svc`) by
-    /// namespace and cluster `x`.
+    /// Every Service by namespace and name.
     pub(super) service_names: foldhash::HashSet<(&'a str, &'a str)>,
-    pub(super) head_services: foldhash::HashSet<(&'a str, &'a str)>,
     pub(super) clusters: foldhash::HashSet<(&'a str, &'a str)>,
     pub(super) clusters_per_ns: HashMap<&'a str, usize>,
     pub policies: HashMap<&'a str, Vec<&'a NetworkPolicy>>,
@@ -84,13 +82,9 @@ impl<'a> Index<'a> {
             HashMap::with_capacity_and_hasher(n, Default::default());
         let mut other_services: HashMap<&str, Vec<ServiceView>> = HashMap::default();
         let mut service_names = foldhash::HashSet::with_capacity_and_hasher(n, Default::default());
-        let mut head_services = foldhash::HashSet::with_capacity_and_hasher(n, Default::default());
         for (at, svc) in inv.services.iter().enumerate() {
             let (namespace, svc_name) = (ns(&svc.metadata), name(&svc.metadata));
             service_names.insert((namespace, svc_name));
-            if let Some(cluster) = svc_name.strip_suffix("-head-svc") {
-                head_services.insert((namespace, cluster));
-            }
             let Some(selector) = svc.selector.as_ref() else { continue };
             let view = ServiceView { svc, selector, at };
             match svc.selector_cluster.as_deref() {
@@ -108,7 +102,6 @@ impl<'a> Index<'a> {
             cluster_services,
             other_services,
             service_names,
-            head_services,
             clusters,
             clusters_per_ns,
             policies: by_ns(&inv.network_policies, |p| &p.metadata),

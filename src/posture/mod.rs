@@ -1,10 +1,12 @@
 //! The posture engine: pure rules over an [`Inventory`], one family per file, each citing the
 //! guide's section. No I/O, no clock, no errors: a missing field is a finding or nothing.
 
-mod auth;
+pub mod advisories;
+pub mod auth;
 pub mod catalog;
 mod creds;
 mod exposure;
+pub mod grade;
 mod guard;
 pub mod images;
 mod index;
@@ -25,6 +27,7 @@ pub use subject::{exemption, Subject, EXEMPT_ANNOTATION};
 
 use crate::inventory::Inventory;
 pub use crate::semantics::exposure::Reach;
+pub use grade::Grade;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -69,6 +72,43 @@ pub struct PostureConfig {
     pub trusted_registries: Vec<String>,
     /// hostPath prefixes that are acceptable when mounted read-only.
     pub allowed_host_paths: Vec<String>,
+    /// An OSV file, or a folder of OSV JSON files, replacing the built-in Ray advisories
+    /// (`--advisories` wins over it).
+    pub advisories: Option<std::path::PathBuf>,
+    /// The advisories and version facts the rules read (built-in unless loaded).
+    #[serde(skip)]
+    pub db: AdvisoryDb,
+}
+
+/// The loaded advisories, shared by every evaluation.
+#[derive(Debug, Clone)]
+pub struct AdvisoryDb(std::sync::Arc<advisories::Advisories>);
+
+impl Default for AdvisoryDb {
+    fn default() -> Self {
+        Self(advisories::Advisories::builtin())
+    }
+}
+
+impl AdvisoryDb {
+    pub fn get(&self) -> &advisories::Advisories {
+        &self.0
+    }
+    pub fn new(a: advisories::Advisories) -> Self {
+        Self(std::sync::Arc::new(a))
+    }
+}
+
+impl PostureConfig {
+    /// Loads the advisories `path` names (else the config's `advisories`), replacing the
+    /// built-in ones; a file that does not parse is a one-line error naming file and entry.
+    pub fn load_advisories(&mut self, path: Option<&std::path::Path>) -> Result<(), String> {
+        let path = path.map(std::path::Path::to_path_buf).or_else(|| self.advisories.clone());
+        if let Some(p) = path {
+            self.db = AdvisoryDb::new(advisories::Advisories::load(&p)?);
+        }
+        Ok(())
+    }
 }
 
 impl PostureConfig {
@@ -77,6 +117,7 @@ impl PostureConfig {
         Self {
             trusted_registries: vec!["docker.io/rayproject".into(), "quay.io/kuberay".into()],
             allowed_host_paths: vec!["/mnt/datasets".into()],
+            ..Self::default()
         }
     }
 }
@@ -141,6 +182,11 @@ impl Findings {
         }
     }
 
+    /// How far the entry's Ray ports reach, as the exposure rules have found so far.
+    pub fn reach_so_far(&self) -> Reach {
+        self.reach
+    }
+
     /// Records that the entry's Ray ports reach at least `r`.
     pub fn reach(&mut self, r: Reach) {
         self.reach = self.reach.max(r);
@@ -176,8 +222,10 @@ pub struct Entry {
     pub kind: &'static str,
     pub owner: Option<Owner>,
     pub ray_version: Option<String>,
-    pub grade: &'static str,
-    pub score: u32,
+    /// The worst attack path's grade (None: not graded yet, the TUI's rows while listing).
+    pub grade: Option<Grade>,
+    /// The path that sets the grade, in one line.
+    pub grade_reason: String,
     pub findings: Vec<Finding>,
     /// How far its Ray ports reach (the TUI's column; JSON says it through the findings).
     #[serde(skip)]
@@ -197,38 +245,8 @@ impl Entry {
     }
 }
 
-/// Orders grades A (0) to F (4): the worse, the higher.
-pub fn grade_rank(g: &str) -> u8 {
-    match g {
-        "A" => 0,
-        "B" => 1,
-        "C" => 2,
-        "D" => 3,
-        _ => 4,
-    }
-}
-
-/// Grade per README: `raydar rules`: F if any critical; else 100 − 15·high − 5·medium − 1·low with
-/// A ≥ 90, B ≥ 75, C ≥ 60, D ≥ 40, else F.
-/// Exempt findings (`raydar.io/exempt`) do not count.
-pub fn grade(findings: &[Finding]) -> (&'static str, u32) {
-    let n = |s| findings.iter().filter(|f| f.severity == s && f.exempt.is_none()).count() as i64;
-    if n(Severity::Critical) > 0 {
-        return ("F", 0);
-    }
-    let score =
-        (100 - 15 * n(Severity::High) - 5 * n(Severity::Medium) - n(Severity::Low)).max(0) as u32;
-    let g = match score {
-        90.. => "A",
-        75.. => "B",
-        60.. => "C",
-        40.. => "D",
-        _ => "F",
-    };
-    (g, score)
-}
-
-pub const GRADE_FORMULA: &str = "F if any critical finding; otherwise score = 100 − 15·high − 5·medium − 1·low, and A ≥ 90, B ≥ 75, C ≥ 60, D ≥ 40, else F.";
+/// The grade table, for `raydar rules` and the README.
+pub const GRADE_TABLE: &str = "F: someone outside the cluster can run code or take credentials (a Ray port or an unauthenticated Ingress reachable from outside without effective auth; an unauthenticated-RCE advisory reachable from outside; literal cloud credentials; a privileged pod with a cluster-admin-like ServiceAccount). D: any pod in the cluster can (no effective auth and no NetworkPolicy in front of the head), or outsiders past an ACL, an Ingress's auth or the token. C: one of the two walls (auth, network isolation) is missing, or a critical hardening gap. B: hardening gaps only. A: nothing above low. Exempt findings do not count.";
 
 /// Every rule on one subject: its entry with grade and sorted findings.
 fn entry(s: &Subject) -> Entry {
@@ -255,8 +273,25 @@ fn entry(s: &Subject) -> Entry {
             finding.exempt = subject::exemption(annotation, finding.rule.id).map(str::to_string);
         }
     }
-    let (grade, score) = grade(&f);
-    Entry { grade, score, findings: f, reach, ..unjudged(s) }
+    let (grade, grade_reason) = grade::judge(&f, walls(s, &f));
+    Entry { grade: Some(grade), grade_reason, findings: f, reach, ..unjudged(s) }
+}
+
+/// The two walls as this entry's rules judged them: auth by RAY-AUTH-001 where the cluster
+/// rules ran (else from the spec), isolation by RAY-NET-001/003 where NetworkPolicies were
+/// readable. An exempt finding counts as a wall the user vouches for.
+fn walls(s: &Subject, f: &[Finding]) -> grade::Walls {
+    let graded = |id: &str| f.iter().any(|x| x.rule.id == id && x.exempt.is_none());
+    let auth = match (s.cluster_rules, s.spec) {
+        (true, Some(_)) => Some(!graded(catalog::rule!("RAY-AUTH-001").id)),
+        (false, Some(_)) => Some(s.auth.on()),
+        (_, None) => None,
+    };
+    let judged = s.cluster_rules && s.spec.is_some() && s.inv.readable(s.namespace, "networkpolicies");
+    let isolated = judged.then(|| {
+        !graded(catalog::rule!("RAY-NET-001").id) && !graded(catalog::rule!("RAY-NET-003").id)
+    });
+    grade::Walls { auth, isolated }
 }
 
 /// A subject's entry before any rule ran: names, kind, owner and Ray version, no grade.
@@ -268,8 +303,8 @@ fn unjudged(s: &Subject) -> Entry {
         kind: s.kind,
         owner: s.owner.clone(),
         ray_version: s.ray_version().map(str::to_string),
-        grade: "",
-        score: 0,
+        grade: None,
+        grade_reason: String::new(),
         findings: Vec::new(),
         reach: Reach::default(),
     }
@@ -360,22 +395,9 @@ mod tests {
         assert_eq!(exemption(a, "RAY-SEC-005"), None);
         assert_eq!(exemption("RAY-SEC-001", "RAY-SEC-001"), None, "a reason is required");
         let mut f = vec![Finding::new(rule!("RAY-SEC-001"), Severity::Critical, "x")];
-        assert_eq!(grade(&f).0, "F");
+        let walls = grade::Walls { auth: Some(true), isolated: Some(true) };
+        assert_eq!(grade::judge(&f, walls).0, Grade::C);
         f[0].exempt = Some("why".into());
-        assert_eq!(grade(&f), ("A", 100), "exempt findings are not graded");
-    }
-
-    #[test]
-    fn grades_follow_the_formula() {
-        let f = |sev: &[Severity]| -> Vec<Finding> {
-            sev.iter().map(|s| Finding::new(rule!("RAY-TLS-001"), *s, "x")).collect()
-        };
-        assert_eq!(grade(&[]), ("A", 100));
-        assert_eq!(grade(&f(&[Severity::Low; 10])), ("A", 90));
-        assert_eq!(grade(&f(&[Severity::Low; 11])), ("B", 89));
-        assert_eq!(grade(&f(&[Severity::High, Severity::Medium, Severity::Medium])), ("B", 75));
-        assert_eq!(grade(&f(&[Severity::High; 3])), ("D", 55));
-        assert_eq!(grade(&f(&[Severity::High; 7])), ("F", 0));
-        assert_eq!(grade(&f(&[Severity::Info, Severity::Critical])), ("F", 0));
+        assert_eq!(grade::judge(&f, walls).0, Grade::A, "exempt findings are not graded");
     }
 }

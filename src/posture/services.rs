@@ -126,7 +126,7 @@ pub(super) fn synthesized_head_service<'a>(
     kind: &str,
     namespace: &str,
     entry: &str,
-    cluster: &str,
+    svc_name: &str,
     spec_path: &str,
     spec: &'a RayClusterSpec,
 ) -> Option<Vec<Exposure<'a>>> {
@@ -154,7 +154,6 @@ pub(super) fn synthesized_head_service<'a>(
     } else {
         "headGroupSpec.serviceType"
     };
-    let svc_name = format!("{cluster}-head-svc");
     Some(
         head_ports(spec.head_group_spec.template.spec.containers.first())
             .iter()
@@ -168,7 +167,7 @@ pub(super) fn synthesized_head_service<'a>(
                     kind: classify(p.container_port, p.name.as_deref()),
                     outside: true,
                     acl: acl.clone(),
-                    service: Cow::Owned(svc_name.clone()),
+                    service: Cow::Owned(svc_name.to_string()),
                     port: p.container_port,
                     port_name: p.name.as_deref(),
                     how: How::Text(ev),

@@ -88,6 +88,10 @@ pub struct Subject<'a> {
     object: String,
     /// The object's `raydar.io/exempt` annotation (`RULE: reason; …`), if any.
     pub exempt: Option<&'a str>,
+    /// The RayCluster's status (its head Service's real name), when the entry is one.
+    pub status: Option<&'a crate::kuberay::RayClusterStatus>,
+    /// How callers authenticate, as KubeRay and the Ray version read the spec.
+    pub auth: super::auth::Auth,
 }
 
 impl<'a> Subject<'a> {
@@ -98,6 +102,15 @@ impl<'a> Subject<'a> {
         self.worker_labels = self.compute_worker_labels();
         self.version = self.compute_ray_version();
         self.parsed_version = self.version.and_then(super::images::parse_version);
+        self.auth = match self.spec {
+            Some(spec) => super::auth::effective(spec, self.parsed_version, &self.cfg.db.get().facts),
+            None => super::auth::Auth::Off("no cluster spec".into()),
+        };
+    }
+
+    /// The head Service's real name (`semantics::ray::head_service_name`).
+    pub fn head_service_name(&self) -> String {
+        ray::head_service_name(self.cluster.unwrap_or(self.name), self.spec, self.status)
     }
 
     /// `RayCluster ray-prod/train`.
@@ -279,15 +292,8 @@ impl<'a> Builder<'a> {
         // The head's `ray.io/cluster` label: a live head pod was found by it, and KubeRay's
         // labels (synthesized) carry the cluster's name.
         let cluster = s.cluster.unwrap_or(s.name);
-        let custom_head_svc = s
-            .spec
-            .and_then(|sp| sp.head_group_spec.head_service.as_ref())
-            .and_then(|h| h.metadata.as_ref())
-            .and_then(|m| m.name.as_deref());
-        let head_svc_present = match custom_head_svc {
-            Some(c) => self.idx.service_names.contains(&(s.namespace, c)),
-            None => self.idx.head_services.contains(&(s.namespace, cluster)),
-        };
+        let head_svc = s.head_service_name();
+        let head_svc_present = self.idx.service_names.contains(&(s.namespace, head_svc.as_str()));
         let internal = self.idx.ingresses.contains_key(s.namespace);
         // Services naming this cluster in their selector, and those naming none, in list order.
         let own =
@@ -318,7 +324,7 @@ impl<'a> Builder<'a> {
                         s.kind,
                         s.namespace,
                         s.name,
-                        cluster,
+                        &head_svc,
                         s.spec_path,
                         spec,
                     )
@@ -354,6 +360,8 @@ impl<'a> Builder<'a> {
             parsed_version: None,
             object: [kind, " ", namespace, "/", name].concat(),
             exempt: None,
+            status: None,
+            auth: super::auth::Auth::Off(String::new()),
         }
     }
 
@@ -408,6 +416,7 @@ pub fn cluster_subject<'a>(
     s.owner = owner_of(&rc.metadata);
     s.exempt = exempt_annotation(&rc.metadata);
     s.spec = Some(&rc.spec);
+    s.status = rc.status.as_ref();
     s.cluster = Some(c);
     b.pods(&mut s, n, c);
     s.finish();

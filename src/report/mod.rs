@@ -9,7 +9,7 @@ pub use table::{rules_table, table, write_table};
 
 use crate::inventory::ScanError;
 use crate::manifest::Origin;
-use crate::posture::{Entry, Severity, GRADE_FORMULA, RULES};
+use crate::posture::{Entry, Grade, Severity, GRADE_TABLE, RULES};
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -48,7 +48,7 @@ pub struct ContextSummary {
     /// Ray objects scanned.
     pub clusters: usize,
     /// The worst grade among them (None: none scanned).
-    pub worst_grade: Option<&'static str>,
+    pub worst_grade: Option<Grade>,
     pub critical: usize,
     pub high: usize,
     /// Why the context could not be scanned at all (unreachable, unauthorized, timed out).
@@ -208,7 +208,7 @@ pub type Origins = HashMap<(String, String, String), Origin>;
 
 pub fn rules_json() -> String {
     serde_json::to_string_pretty(
-        &serde_json::json!({"grade_formula": GRADE_FORMULA, "rules": RULES}),
+        &serde_json::json!({"grades": GRADE_TABLE, "rules": RULES}),
     )
     .unwrap_or_default()
 }

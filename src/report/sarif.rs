@@ -50,7 +50,8 @@ pub fn sarif(r: &Report, origins: &Origins) -> String {
             };
             let mut result = json!({"ruleId": f.rule.id, "ruleIndex": index, "level": level(f.severity),
                 "message": {"text": format!("{}: {}", f.rule.title, f.evidence)}, "locations": [location],
-                "properties": {"severity": f.severity.as_str(), "fix": f.rule.fix}});
+                "properties": {"severity": f.severity.as_str(), "fix": f.rule.fix,
+                    "grade": e.grade, "grade_reason": e.grade_reason}});
             // An exemption is SARIF's in-source suppression, with its justification.
             if let Some(reason) = &f.exempt {
                 result["suppressions"] = json!([{"kind": "inSource", "justification": reason}]);

@@ -4,7 +4,7 @@
 
 use super::Report;
 use crate::inventory::ScanError;
-use crate::posture::{Entry, FixId, Severity, GRADE_FORMULA, RULES};
+use crate::posture::{Entry, FixId, Grade, Severity, GRADE_TABLE, RULES};
 use std::fmt::Write;
 
 struct Paint(bool);
@@ -23,16 +23,17 @@ impl Paint {
         };
         format!("\x1b[{code}m{text}\x1b[0m")
     }
-    fn grade(&self, g: &str) -> String {
+    fn grade(&self, g: Option<Grade>) -> String {
+        let Some(g) = g else { return "?".into() };
         if !self.0 {
             return g.to_string();
         }
         let code = match g {
-            "A" => "1;32",
-            "B" => "32",
-            "C" => "33",
-            "D" => "31",
-            _ => "1;31",
+            Grade::A => "1;32",
+            Grade::B => "32",
+            Grade::C => "33",
+            Grade::D => "31",
+            Grade::F => "1;31",
         };
         format!("\x1b[{code}m{g}\x1b[0m")
     }
@@ -45,10 +46,10 @@ impl Paint {
     }
 }
 
-/// Worst first: grade, then criticals, highs, then score, then name.
+/// Worst first: grade, then criticals, highs, mediums, then name.
 fn worst_first(a: &&Entry, b: &&Entry) -> std::cmp::Ordering {
     let key = |e: &Entry| {
-        (e.grade, e.count(Severity::Critical), e.count(Severity::High), std::cmp::Reverse(e.score))
+        (e.grade, e.count(Severity::Critical), e.count(Severity::High), e.count(Severity::Medium))
     };
     key(b).cmp(&key(a)).then_with(|| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)))
 }
@@ -92,8 +93,8 @@ pub fn write_table(w: &mut dyn std::io::Write, r: &Report, color: bool) -> std::
             (None, true) => "partial (see Errors)".into(),
             (None, false) => "ok".into(),
         };
-        let worst = c.worst_grade.map(|g| p.grade(g)).unwrap_or_else(|| "-".into());
-        let pad = " ".repeat(5usize.saturating_sub(c.worst_grade.map_or(1, str::len)));
+        let worst = if c.worst_grade.is_some() { p.grade(c.worst_grade) } else { "-".into() };
+        let pad = "    ";
         let _ = writeln!(
             out,
             "{:<w_ctx$}  {:>7}  {worst}{pad}  {:>4}  {:>4}  {:>4.1}s  {status}",
@@ -129,13 +130,13 @@ fn write_body(
     let w_name = entries.iter().map(|e| e.name.len()).max().unwrap_or(4).max(4);
     let _ = writeln!(
         out,
-        "GRADE SCORE  {:<w_ns$}  {:<w_name$}  {:<10}  {:<8}  CRIT  HIGH   MED   LOW  INFO",
+        "GRADE  {:<w_ns$}  {:<w_name$}  {:<10}  {:<8}  CRIT  HIGH   MED   LOW  INFO  WHY",
         "NAMESPACE", "NAME", "KIND", "RAY"
     );
     for e in &entries {
-        let _ = writeln!(out, "{}     {:>5}  {:<w_ns$}  {:<w_name$}  {:<10}  {:<8}  {:>4}  {:>4}  {:>4}  {:>4}  {:>4}",
-            p.grade(e.grade), e.score, e.namespace, e.name, e.kind, e.ray_version.as_deref().unwrap_or("?"),
-            e.count(Severity::Critical), e.count(Severity::High), e.count(Severity::Medium), e.count(Severity::Low), e.count(Severity::Info));
+        let _ = writeln!(out, "{}      {:<w_ns$}  {:<w_name$}  {:<10}  {:<8}  {:>4}  {:>4}  {:>4}  {:>4}  {:>4}  {}",
+            p.grade(e.grade), e.namespace, e.name, e.kind, e.ray_version.as_deref().unwrap_or("?"),
+            e.count(Severity::Critical), e.count(Severity::High), e.count(Severity::Medium), e.count(Severity::Low), e.count(Severity::Info), e.grade_reason);
     }
     w.write_all(out.as_bytes())?;
     for e in entries.iter().filter(|e| !e.findings.is_empty()) {
@@ -147,14 +148,14 @@ fn write_body(
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "\n{} {}/{} · {}{} · grade {} ({})",
+            "\n{} {}/{} · {}{} · grade {}: {}",
             p.bold("▸"),
             e.namespace,
             e.name,
             e.kind,
             owner,
             p.grade(e.grade),
-            e.score
+            e.grade_reason
         );
         for f in &e.findings {
             let fix = f.rule.fix.map(|x| format!("  [fix: {x}]")).unwrap_or_default();
@@ -211,6 +212,6 @@ pub fn rules_table() -> String {
             r.title
         );
     }
-    let _ = writeln!(out, "\nGrade: {GRADE_FORMULA}");
+    let _ = writeln!(out, "\nGrade (the worst attack path): {GRADE_TABLE}");
     out
 }

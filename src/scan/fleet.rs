@@ -10,7 +10,7 @@
 
 use crate::cluster::{self, Progress, ScanError};
 use crate::options::Options;
-use crate::posture::{self, grade_rank, Entry, Severity};
+use crate::posture::{self, Entry, Grade, Severity};
 use crate::report::{exit_code, worse_code, ContextSummary, Report};
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -44,7 +44,7 @@ struct Found {
 #[derive(Default)]
 struct Tally {
     count: usize,
-    worst_grade: Option<&'static str>,
+    worst_grade: Option<Grade>,
     worst: Option<Severity>,
     critical: usize,
     high: usize,
@@ -60,9 +60,7 @@ impl Tally {
 
     fn add(&mut self, mut e: Entry, context: &str) -> std::io::Result<()> {
         e.context = Some(context.to_string());
-        if self.worst_grade.is_none_or(|w| grade_rank(e.grade) > grade_rank(w)) {
-            self.worst_grade = Some(e.grade);
-        }
+        self.worst_grade = self.worst_grade.max(e.grade);
         self.worst = self.worst.max(e.worst());
         self.critical += e.count(Severity::Critical);
         self.high += e.count(Severity::High);

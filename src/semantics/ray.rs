@@ -127,9 +127,60 @@ pub fn pod_labels(
     l
 }
 
+/// The head Service's real name: `status.head.serviceName` (what the operator made), else
+/// `headGroupSpec.headService.metadata.name` (what it will make), else `<cluster>-head-svc`.
+pub fn head_service_name(
+    cluster: &str,
+    spec: Option<&crate::kuberay::RayClusterSpec>,
+    status: Option<&crate::kuberay::RayClusterStatus>,
+) -> String {
+    let from_status = status.and_then(|s| s.head.as_ref()?.service_name.as_deref());
+    let from_spec = || {
+        spec?.head_group_spec.head_service.as_ref()?.metadata.as_ref()?.name.as_deref()
+    };
+    from_status
+        .filter(|n| !n.is_empty())
+        .or_else(|| from_spec().filter(|n| !n.is_empty()))
+        .map_or_else(|| format!("{cluster}-head-svc"), str::to_string)
+}
+
+/// The Ingress `enableIngress` makes KubeRay create: `<cluster>-head-ingress`.
+pub fn head_ingress_name(cluster: &str) -> String {
+    format!("{cluster}-head-ingress")
+}
+
+/// The NetworkPolicies `spec.networkPolicy` makes KubeRay create: `<cluster>-head` and
+/// `<cluster>-workers-<group>` (ray-operator/controllers/ray/networkpolicy_controller.go).
+pub fn operator_policy_names(cluster: &str, groups: &[&str]) -> Vec<String> {
+    let mut out = vec![format!("{cluster}-head")];
+    out.extend(groups.iter().map(|g| format!("{cluster}-workers-{g}")));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_head_service_name_comes_from_status_then_spec_then_the_convention() {
+        let mut spec = crate::kuberay::RayClusterSpec::default();
+        assert_eq!(head_service_name("c", Some(&spec), None), "c-head-svc");
+        spec.head_group_spec.head_service = Some(crate::kuberay::HeadService {
+            metadata: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+                name: Some("custom".into()),
+                ..Default::default()
+            }),
+            spec: None,
+        });
+        assert_eq!(head_service_name("c", Some(&spec), None), "custom");
+        let status = crate::kuberay::RayClusterStatus {
+            head: Some(crate::kuberay::HeadStatus { service_name: Some("real".into()) }),
+            ..Default::default()
+        };
+        assert_eq!(head_service_name("c", Some(&spec), Some(&status)), "real");
+        assert_eq!(head_ingress_name("c"), "c-head-ingress");
+        assert_eq!(operator_policy_names("c", &["g"]), ["c-head", "c-workers-g"]);
+    }
 
     #[test]
     fn ports_by_name_win_over_numbers() {

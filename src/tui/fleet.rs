@@ -24,7 +24,7 @@ impl CtxPane {
     pub fn worst(&self) -> String {
         self.rows
             .iter()
-            .map(|r| r.entry.grade)
+            .map(|r| super::state::grade_text(r.entry.grade))
             .max_by_key(|g| grade_rank(g))
             .unwrap_or("-")
             .to_string()

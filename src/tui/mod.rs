@@ -32,25 +32,30 @@ pub fn export(m: &Model, dir: &std::path::Path) -> Result<(String, String), Stri
     let report = Report::new(format!("context:{}", m.context), entries, m.errors.clone());
     let json = base.with_extension("json");
     std::fs::write(&json, report.json()).map_err(|e| format!("export: {}: {e}", json.display()))?;
-    let mut md = format!("# raydar report — context {}\n\n| grade | namespace | name | kind | critical | high | medium | low |\n|---|---|---|---|---|---|---|---|\n", m.context);
+    let mut md = format!("# raydar report — context {}\n\n| grade | namespace | name | kind | critical | high | medium | low | why |\n|---|---|---|---|---|---|---|---|---|\n", m.context);
     for e in &report.clusters {
         use crate::posture::Severity::*;
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
-            e.grade,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            state::grade_text(e.grade),
             e.namespace,
             e.name,
             e.kind,
             e.count(Critical),
             e.count(High),
             e.count(Medium),
-            e.count(Low)
+            e.count(Low),
+            e.grade_reason.replace('|', "\\|")
         ));
     }
     for e in report.clusters.iter().filter(|e| !e.findings.is_empty()) {
         md.push_str(&format!(
-            "\n## {}/{} ({}, grade {})\n\n",
-            e.namespace, e.name, e.kind, e.grade
+            "\n## {}/{} ({}, grade {})\n\n{}\n\n",
+            e.namespace,
+            e.name,
+            e.kind,
+            state::grade_text(e.grade),
+            e.grade_reason
         ));
         for f in &e.findings {
             md.push_str(&format!(

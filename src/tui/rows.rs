@@ -150,8 +150,8 @@ pub fn ungraded(inv: &Inventory, entries: Vec<Entry>) -> Vec<Arc<Row>> {
         let r = Arc::make_mut(r);
         let key = (r.entry.namespace.as_str(), r.entry.name.as_str());
         r.workers_ready = ready.get(&key).copied().unwrap_or(0);
-        r.entry.grade = GRADING;
-        r.entry.score = 0;
+        r.entry.grade = None;
+        r.entry.grade_reason.clear();
         r.entry.findings.clear();
         r.head_svc = GRADING.into();
         r.exposure = GRADING;

@@ -1,6 +1,7 @@
 //! The TUI's state: everything the view draws, nothing it fetches. Rows are computed in the
 //! background from the inventory (see `rows`); the model only selects, filters and sorts them.
 
+use crate::posture::Grade;
 use super::keymap::Keymap;
 use super::theme::{Theme, BUILTIN};
 use crate::inventory::ScanError;
@@ -33,7 +34,7 @@ impl Row {
     /// Graded: every kind the rules read has been listed. Until then the grade is [`GRADING`]
     /// and the row shows what the Ray custom resource says, with `…` for the marks.
     pub fn graded(&self) -> bool {
-        self.entry.grade != GRADING
+        self.entry.grade.is_some()
     }
 }
 
@@ -211,10 +212,16 @@ pub struct Model {
 /// Orders grades worst last; not graded yet (`…`) is worse than any, so a namespace with an
 /// ungraded cluster never looks clean.
 pub fn grade_rank(g: &str) -> u8 {
-    match g {
-        GRADING => 5,
-        g => crate::posture::grade_rank(g),
+    match Grade::parse(g) {
+        Some(g) => g as u8,
+        None if g == GRADING => 5,
+        None => 0,
     }
+}
+
+/// The grade as the TUI shows it: the letter, or [`GRADING`] while not graded.
+pub fn grade_text(g: Option<Grade>) -> &'static str {
+    g.map_or(GRADING, Grade::as_str)
 }
 
 impl Model {
@@ -307,14 +314,14 @@ impl Model {
                 Some(s) => {
                     s.count += 1;
                     s.critical += e.count(Severity::Critical);
-                    if grade_rank(e.grade) > grade_rank(&s.worst) {
-                        s.worst = e.grade.to_string();
+                    if grade_rank(grade_text(e.grade)) > grade_rank(&s.worst) {
+                        s.worst = grade_text(e.grade).to_string();
                     }
                 }
                 None => stats.push(NsStat {
                     context: e.context.clone(),
                     name: e.namespace.clone(),
-                    worst: e.grade.to_string(),
+                    worst: grade_text(e.grade).to_string(),
                     count: 1,
                     critical: e.count(Severity::Critical),
                 }),
@@ -354,10 +361,9 @@ impl Model {
         match self.sort {
             Sort::Grade => order.sort_by(|a, b| {
                 let (x, y) = (&rows[*a].entry, &rows[*b].entry);
-                grade_rank(y.grade)
-                    .cmp(&grade_rank(x.grade))
+                grade_rank(grade_text(y.grade))
+                    .cmp(&grade_rank(grade_text(x.grade)))
                     .then(crit[*b].cmp(&crit[*a]))
-                    .then(x.score.cmp(&y.score))
                     .then((&x.namespace, &x.name).cmp(&(&y.namespace, &y.name)))
             }),
             Sort::Name => order.sort_by(|a, b| {
@@ -423,7 +429,7 @@ fn matches_filter(r: &Row, filter: &str) -> bool {
             || e.context.as_deref().is_some_and(|c| c.to_lowercase().contains(w))
             || e.name.to_lowercase().contains(w)
             || e.kind.to_lowercase().contains(w)
-            || e.grade.eq_ignore_ascii_case(w)
+            || grade_text(e.grade).eq_ignore_ascii_case(w)
             || e.findings
                 .iter()
                 .any(|f| f.rule.id.to_lowercase().contains(w) || f.severity.as_str() == w)

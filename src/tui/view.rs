@@ -1,7 +1,8 @@
 //! Rendering: `render(&Model, &mut Frame)`, nothing else. Works at 80×24 and degrades
 //! sensibly narrower (the namespaces pane and wide columns go first).
 
-use super::state::{Focus, Link, Mode, Model, Row as DataRow, Tab, GRADING};
+use super::state::{grade_text, Focus, Link, Mode, Model, Row as DataRow, Tab, GRADING};
+use super::theme::Theme;
 use crate::posture::Severity;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
@@ -194,13 +195,24 @@ fn counts(e: &crate::posture::Entry) -> String {
     s.trim_end().to_string()
 }
 
+/// `GRADE F  dashboard public on a LoadBalancer + no token auth → …`: why the grade is what
+/// it is, above the findings.
+fn grade_line<'a>(e: &'a crate::posture::Entry, t: &Theme) -> Line<'a> {
+    let g = grade_text(e.grade);
+    Line::from(vec![
+        Span::styled(format!("GRADE {g}  "), t.grade(g)),
+        Span::raw(e.grade_reason.as_str()),
+    ])
+}
+
 /// `F ✖2`: the grade, the worst severity's symbol and how many findings have it.
 fn grade_cell(e: &crate::posture::Entry) -> String {
     match e.worst() {
         Some(s) if s >= Severity::High => {
-            format!("{} {}{}", e.grade, s.label().chars().next().unwrap_or(' '), e.count(s))
+            let g = grade_text(e.grade);
+            format!("{g} {}{}", s.label().chars().next().unwrap_or(' '), e.count(s))
         }
-        _ => e.grade.to_string(),
+        _ => grade_text(e.grade).to_string(),
     }
 }
 
@@ -280,7 +292,7 @@ fn render_clusters(m: &Model, f: &mut Frame, area: Rect) {
         .map(|r| {
             let e = &r.entry;
             let mut cells = vec![
-                Cell::from(Span::styled(grade_cell(e), t.grade(e.grade))),
+                Cell::from(Span::styled(grade_cell(e), t.grade(grade_text(e.grade)))),
                 Cell::from(
                     if m.forwards.iter().any(|f| f.namespace == e.namespace && f.cluster == e.name)
                     {
@@ -386,12 +398,12 @@ fn render_detail(m: &Model, f: &mut Frame, area: Rect) {
     };
     let title = if r.graded() {
         format!(
-            " {} · {ft} ({}) · {et} ({}) · grade {} ({}) ",
+            " {} · {ft} ({}) · {et} ({}) · grade {}: {} ",
             e.name,
             e.findings.len(),
             r.events.len(),
-            e.grade,
-            e.score
+            grade_text(e.grade),
+            e.grade_reason
         )
     } else {
         format!(" {} · {ft} · {et} · grading… ", e.name)
@@ -404,9 +416,11 @@ fn render_detail(m: &Model, f: &mut Frame, area: Rect) {
             t.get("muted"),
         )),
         Tab::Findings if e.findings.is_empty() => {
+            lines.push(grade_line(e, t));
             lines.push(Line::styled("no findings: nothing to fix here", t.get("ok")))
         }
         Tab::Findings => {
+            lines.push(grade_line(e, t));
             for (i, fd) in e.findings.iter().enumerate() {
                 let selected = i == m.finding && m.focus == Focus::Detail;
                 let mut head = vec![

@@ -107,7 +107,7 @@ async fn demo_scan_through_kube_rs_snapshots_and_schema() {
         );
     }
     let hardened = r.clusters.iter().find(|c| c.name == "hardened").unwrap();
-    assert_eq!(hardened.grade, "A");
+    assert_eq!(hardened.grade, Some(raydar::posture::Grade::A), "{}", hardened.grade_reason);
     assert!(
         hardened.findings.iter().all(|f| f.severity == raydar::posture::Severity::Info),
         "{:?}",

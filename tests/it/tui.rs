@@ -66,8 +66,8 @@ async fn update_sequences() {
     update(&mut m, Msg::Refresh(Box::new(snapshot(DemoUser::Admin).await)));
     assert_eq!(m.link, Link::Live);
     assert_eq!(m.visible.len(), 12);
-    assert_eq!(m.rows[m.visible[0]].entry.grade, "F", "worst first");
-    assert_eq!(m.rows[*m.visible.last().unwrap()].entry.grade, "A");
+    assert_eq!(m.rows[m.visible[0]].entry.grade, Some(raydar::posture::Grade::F), "worst first");
+    assert_eq!(m.rows[*m.visible.last().unwrap()].entry.grade, Some(raydar::posture::Grade::A));
     // Moving and focus.
     update(&mut m, key('j'));
     assert_eq!(m.selected, 1);
@@ -480,7 +480,7 @@ async fn rows_come_first_ungraded_then_graded_never_a_before_the_data() {
     }
     first.synced = "12:00:00".into();
     assert_eq!(first.rows.len(), 12, "every Ray object is a row before its grade");
-    assert!(first.rows.iter().all(|r| !r.graded() && r.entry.grade == GRADING));
+    assert!(first.rows.iter().all(|r| !r.graded() && r.entry.grade.is_none()));
     assert!(first.rows.iter().all(|r| r.entry.findings.is_empty()));
     let cowboy = first.rows.iter().find(|r| r.entry.name == "cowboy").unwrap();
     assert_eq!((cowboy.state.as_str(), cowboy.workers_desired), ("ready", 1), "from the CR");
@@ -524,7 +524,7 @@ fn summary(rows: &[Arc<raydar::tui::state::Row>]) -> Vec<String> {
                 e.namespace,
                 e.name,
                 e.kind,
-                e.grade,
+                raydar::tui::state::grade_text(e.grade),
                 r.state,
                 r.head_svc,
                 r.workers_ready,
@@ -606,7 +606,12 @@ async fn live_changes_reevaluate_their_namespace_and_match_a_full_evaluation() {
     assert_eq!(of(&snap), full().await, "after changes in {np_ns} and {svc_ns}");
     assert_ne!(of(&snap), before, "the changes show");
     let hardened = snap.rows.iter().find(|r| r.entry.name == "hardened").unwrap();
-    assert_eq!(hardened.entry.grade, "F", "a public dashboard fails the hardened cluster");
+    assert_eq!(
+        hardened.entry.grade,
+        Some(raydar::posture::Grade::D),
+        "a public dashboard behind token auth: the token is the only wall ({})",
+        hardened.entry.grade_reason
+    );
     live.abort();
 }
 
