@@ -3,6 +3,7 @@
 //! with optional chaining (`.?field`, `orValue`) so that absent fields are never an error. The
 //! head's template and each worker group's are checked separately: their schema types differ.
 
+use crate::posture::images::RayVersion;
 use crate::posture::CREDENTIAL_ENV;
 use crate::semantics::ray::SpecHolder;
 
@@ -105,19 +106,22 @@ fn re(r: &str) -> String {
     format!("'{}'", r.replace('\\', "\\\\"))
 }
 
-/// Holds when the Ray version in the string `v` is below 2.54.0 (a 2.54.0 pre-release is);
-/// false when `v` names no version (`parse_version` reads none). (No `cel.bind` on
-/// kube-apiserver 1.36's admission CEL: the parts are written out.)
-fn version_below_2_54(v: &str) -> String {
+/// Holds when the Ray version in the string `v` is below `x` (a pre-release of `x` is, as
+/// `RayVersion` orders them); false when `v` names no version (`parse_version` reads none).
+/// (No `cel.bind` on kube-apiserver 1.36's admission CEL: the parts are written out.)
+fn version_below(v: &str, x: RayVersion) -> String {
+    let RayVersion(a, b, c, release) = x;
     let head = format!("{v}.find({})", re(VERSION_HEAD));
     let rest = format!("{v}.substring({head}.size())");
     let pre = format!("{rest}.lowerAscii().matches({})", re(PRE_RELEASE));
     let n = |i: usize| format!("int({head}.replace('v', '').split('.')[{i}])");
-    let patch_zero = format!("({head}.split('.').size() < 3 || {} == 0)", n(2));
+    let patch = format!("({head}.split('.').size() < 3 ? 0 : {})", n(2));
+    // Equal numbers: below `x` when `v` is a pre-release and `x` a release.
+    let same = if release { pre.clone() } else { "false".into() };
     format!(
         "({head} != '' && ({rest} == '' || {rest}.matches('^[-+.]') || {pre}) && \
-         ({major} < 2 || ({major} == 2 && ({minor} < 54 || \
-         ({minor} == 54 && {patch_zero} && {pre})))))",
+         ({major} < {a} || ({major} == {a} && ({minor} < {b} || \
+         ({minor} == {b} && ({patch} < {c} || ({patch} == {c} && {same})))))))",
         major = n(0),
         minor = n(1),
     )
@@ -143,17 +147,50 @@ fn head_image_tag(spec: &str) -> String {
     format!("({name}.lastIndexOf(':') >= 0 && !{after}.contains('/') ? {after} : '')")
 }
 
-/// RAY-VER-001: the Ray version (`rayVersion` when it names one, else the head image's tag)
-/// is not below 2.54, the first release without the dashboard vulnerabilities the rule cites.
-pub(super) fn supported_version(spec: &str) -> String {
+/// The Ray version the posture engine reads is below `x`: `rayVersion` when it names one,
+/// else the head image's tag (`Subject::ray_version`); false when neither names a version.
+fn spec_version_below(spec: &str, x: RayVersion) -> String {
     let field = format!("{spec}.?rayVersion.orValue('')");
     let tag = head_image_tag(spec);
     format!(
-        "!({} ? {} : {})",
+        "({} ? {} : {})",
         version_parses(&field),
-        version_below_2_54(&field),
-        version_below_2_54(&tag)
+        version_below(&field, x),
+        version_below(&tag, x)
     )
+}
+
+/// The spec names a Ray version and it is `x` or later.
+fn spec_version_at_least(spec: &str, x: RayVersion) -> String {
+    let field = format!("{spec}.?rayVersion.orValue('')");
+    let tag = head_image_tag(spec);
+    format!(
+        "(({} || {}) && !{})",
+        version_parses(&field),
+        version_parses(&tag),
+        spec_version_below(spec, x)
+    )
+}
+
+/// RAY-VER-001: the Ray version is in no affected range of an advisory an upgrade fixes
+/// (`posture::advisories`, merged ranges: one comparison for the built-in data).
+pub(super) fn supported_version(spec: &str) -> String {
+    let ranges = crate::posture::advisories::Advisories::builtin().fixable_intervals();
+    let bad: Vec<String> = ranges
+        .iter()
+        .map(|(from, to)| {
+            let below = spec_version_below(spec, *to);
+            if *from <= RayVersion(0, 0, 0, false) {
+                below
+            } else {
+                format!("({} && {below})", spec_version_at_least(spec, *from))
+            }
+        })
+        .collect();
+    if bad.is_empty() {
+        return "true".into();
+    }
+    format!("!({})", bad.join(" || "))
 }
 
 /// Holds when the first env var named `name` of the pod spec `pod`'s first container (the Ray
@@ -167,12 +204,24 @@ fn ray_env_in(pod: &str, name: &str, values: &[&str]) -> String {
     )
 }
 
-/// RAY-AUTH-001 (opt-in): Ray token authentication, by `authOptions.mode` or the head's
-/// `RAY_AUTH_MODE`.
+/// RAY-AUTH-001 (opt-in): effective Ray authentication, as `posture::auth::effective`
+/// reads the spec: `RAY_AUTH_MODE=disabled` on the head never; `authOptions.mode: token` or
+/// `RAY_AUTH_MODE=token` from the token-auth version on (and `enableK8sTokenAuth` only with
+/// `mode: token`, from its own version on); otherwise Ray's default-on version.
 pub(super) fn token_auth(spec: &str) -> String {
+    let facts = &crate::posture::advisories::Advisories::builtin().facts;
+    let head = format!("{spec}.?headGroupSpec.?template.?spec");
+    let mode_token = format!("{spec}.?authOptions.?mode.orValue('') == 'token'");
+    let k8s = format!("{spec}.?authOptions.?enableK8sTokenAuth.orValue(false)");
     format!(
-        "{spec}.?authOptions.?mode.orValue('') == 'token' || {}",
-        ray_env_in(&format!("{spec}.?headGroupSpec.?template.?spec"), "RAY_AUTH_MODE", &["token"])
+        "!({disabled}) && !({k8s} && !({mode_token})) && \
+         ((({mode_token}) || {env_token}) && !{below_token} && !({k8s} && {below_k8s}) || \
+         !(({mode_token}) || {env_token}) && {default_on})",
+        disabled = ray_env_in(&head, "RAY_AUTH_MODE", &["disabled"]),
+        env_token = ray_env_in(&head, "RAY_AUTH_MODE", &["token"]),
+        below_token = spec_version_below(spec, facts.token_auth.min),
+        below_k8s = spec_version_below(spec, facts.k8s_token_auth.min),
+        default_on = spec_version_at_least(spec, facts.token_auth_default.min),
     )
 }
 

@@ -377,6 +377,12 @@ impl Advisories {
         Ok(Advisories { list, source: show, facts: Self::builtin().facts.clone() })
     }
 
+    /// Advisories from OSV JSON text (one record or an array), with raydar's version facts.
+    pub fn from_osv_text(text: &str, name: &str) -> Result<Advisories, String> {
+        let list = parse_osv(text, name)?;
+        Ok(Advisories { list, source: name.into(), facts: Self::builtin().facts.clone() })
+    }
+
     /// The advisories an upgrade fixes that affect `v`, and the lowest version that fixes
     /// them all (None when some has no fix above `v`).
     pub fn fixable_for(&self, v: RayVersion) -> (Vec<&Advisory>, Option<RayVersion>) {

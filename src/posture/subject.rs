@@ -110,7 +110,11 @@ impl<'a> Subject<'a> {
 
     /// The head Service's real name (`semantics::ray::head_service_name`).
     pub fn head_service_name(&self) -> String {
-        ray::head_service_name(self.cluster.unwrap_or(self.name), self.spec, self.status)
+        let from_spec = self
+            .spec
+            .and_then(|s| s.head_group_spec.head_service.as_ref()?.metadata.as_ref()?.name.as_deref());
+        let from_status = self.status.and_then(|s| s.head.as_ref()?.service_name.as_deref());
+        ray::head_service_name(self.cluster.unwrap_or(self.name), from_spec, from_status)
     }
 
     /// `RayCluster ray-prod/train`.

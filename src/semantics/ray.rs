@@ -129,18 +129,10 @@ pub fn pod_labels(
 
 /// The head Service's real name: `status.head.serviceName` (what the operator made), else
 /// `headGroupSpec.headService.metadata.name` (what it will make), else `<cluster>-head-svc`.
-pub fn head_service_name(
-    cluster: &str,
-    spec: Option<&crate::kuberay::RayClusterSpec>,
-    status: Option<&crate::kuberay::RayClusterStatus>,
-) -> String {
-    let from_status = status.and_then(|s| s.head.as_ref()?.service_name.as_deref());
-    let from_spec = || {
-        spec?.head_group_spec.head_service.as_ref()?.metadata.as_ref()?.name.as_deref()
-    };
+pub fn head_service_name(cluster: &str, from_spec: Option<&str>, from_status: Option<&str>) -> String {
     from_status
         .filter(|n| !n.is_empty())
-        .or_else(|| from_spec().filter(|n| !n.is_empty()))
+        .or_else(|| from_spec.filter(|n| !n.is_empty()))
         .map_or_else(|| format!("{cluster}-head-svc"), str::to_string)
 }
 
@@ -163,21 +155,10 @@ mod tests {
 
     #[test]
     fn the_head_service_name_comes_from_status_then_spec_then_the_convention() {
-        let mut spec = crate::kuberay::RayClusterSpec::default();
-        assert_eq!(head_service_name("c", Some(&spec), None), "c-head-svc");
-        spec.head_group_spec.head_service = Some(crate::kuberay::HeadService {
-            metadata: Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
-                name: Some("custom".into()),
-                ..Default::default()
-            }),
-            spec: None,
-        });
-        assert_eq!(head_service_name("c", Some(&spec), None), "custom");
-        let status = crate::kuberay::RayClusterStatus {
-            head: Some(crate::kuberay::HeadStatus { service_name: Some("real".into()) }),
-            ..Default::default()
-        };
-        assert_eq!(head_service_name("c", Some(&spec), Some(&status)), "real");
+        assert_eq!(head_service_name("c", None, None), "c-head-svc");
+        assert_eq!(head_service_name("c", Some("custom"), None), "custom");
+        assert_eq!(head_service_name("c", Some("custom"), Some("real")), "real");
+        assert_eq!(head_service_name("c", Some(""), Some("")), "c-head-svc");
         assert_eq!(head_ingress_name("c"), "c-head-ingress");
         assert_eq!(operator_policy_names("c", &["g"]), ["c-head", "c-workers-g"]);
     }

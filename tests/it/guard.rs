@@ -30,12 +30,12 @@ fn ray_resource(kind: &str) -> ApiResource {
 /// A clean cluster spec: nothing a guarded rule looks at.
 fn spec() -> Value {
     let container = |name: &str| {
-        json!({"name": name, "image": "rayproject/ray:2.54.0",
+        json!({"name": name, "image": "rayproject/ray:2.56.0",
             "env": [{"name": "AWS_ACCESS_KEY_ID", "valueFrom": {"secretKeyRef": {"name": "aws", "key": "id"}}},
                     {"name": "AWS_SECRET_ACCESS_KEY", "value": ""}],
             "securityContext": {"privileged": false}})
     };
-    json!({"rayVersion": "2.54.0",
+    json!({"rayVersion": "2.56.0",
         "headGroupSpec": {"rayStartParams": {}, "serviceType": "ClusterIP",
             "template": {"spec": {"containers": [container("ray-head")]}}},
         "workerGroupSpecs": [
@@ -111,6 +111,9 @@ fn variants() -> Vec<Variant> {
         ("ver-2.9", |s| s["rayVersion"] = json!("2.9.0"), None),
         ("ver-2.9-short", |s| s["rayVersion"] = json!("2.9"), None),
         ("ver-2.53.1", |s| s["rayVersion"] = json!("2.53.1"), None),
+        ("ver-2.55.1", |s| s["rayVersion"] = json!("2.55.1"), None),
+        ("ver-2.56-rc", |s| s["rayVersion"] = json!("2.56.0rc1"), None),
+        ("ver-2.56.1", |s| s["rayVersion"] = json!("2.56.1"), None),
         ("ver-2.54-rc", |s| s["rayVersion"] = json!("2.54.0rc1"), None),
         ("ver-2.54-dev", |s| s["rayVersion"] = json!("2.54.0.dev0"), None),
         ("ver-2.54-variant", |s| s["rayVersion"] = json!("2.54.0-py311-gpu"), None),
@@ -152,6 +155,56 @@ fn variants() -> Vec<Variant> {
         ),
         ("auth-token", |s| s["authOptions"] = json!({"mode": "token"}), None),
         ("auth-disabled", |s| s["authOptions"] = json!({"mode": "disabled"}), None),
+        ("auth-no-mode", |s| s["authOptions"] = json!({"secretName": "mine"}), None),
+        (
+            "auth-token-old-ray",
+            |s| {
+                s["authOptions"] = json!({"mode": "token"});
+                s["rayVersion"] = json!("2.51.0");
+            },
+            None,
+        ),
+        (
+            "auth-k8s-token",
+            |s| {
+                s["authOptions"] = json!({"mode": "token", "enableK8sTokenAuth": true});
+                s["rayVersion"] = json!("2.57.0");
+            },
+            None,
+        ),
+        (
+            "auth-k8s-token-old-ray",
+            |s| {
+                s["authOptions"] = json!({"mode": "token", "enableK8sTokenAuth": true});
+                s["rayVersion"] = json!("2.55.0rc1");
+            },
+            None,
+        ),
+        ("auth-k8s-no-mode", |s| s["authOptions"] = json!({"enableK8sTokenAuth": true}), None),
+        ("auth-ray-default", |s| s["rayVersion"] = json!("2.61.0"), None),
+        (
+            "auth-ray-default-disabled",
+            |s| {
+                s["rayVersion"] = json!("2.61.0");
+                s["headGroupSpec"]["template"]["spec"]["containers"][0]["env"] =
+                    json!([{"name": "RAY_AUTH_MODE", "value": "disabled"}])
+            },
+            None,
+        ),
+        (
+            "ingress-options",
+            |s| {
+                s["headGroupSpec"]["enableIngress"] = json!(true);
+                s["headGroupSpec"]["ingressOptions"] =
+                    json!({"host": "ray.example.com", "tls": [{"hosts": ["ray.example.com"], "secretName": "t"}]});
+            },
+            None,
+        ),
+        (
+            "network-policy-deny-all",
+            |s| s["networkPolicy"] = json!({"mode": "DenyAll", "head": {"ingressRules": [{"from": [{"podSelector": {}}]}]}}),
+            None,
+        ),
         (
             "auth-head-env",
             |s| {

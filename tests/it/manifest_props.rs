@@ -485,7 +485,8 @@ fn the_image_says_what_runs_when_ray_version_does_not_and_pre_releases_come_firs
     let floats = entries.iter().find(|e| e.name == "floats").unwrap();
     let ver = floats.findings.iter().find(|f| f.rule.id == "RAY-VER-001");
     assert!(
-        ver.is_some_and(|f| f.severity == Severity::High && f.evidence.contains("2.9.0")),
+        // Critical: an unauthenticated-RCE advisory on a public LoadBalancer without auth.
+        ver.is_some_and(|f| f.severity == Severity::Critical && f.evidence.contains("2.9.0")),
         "rayVersion: latest on rayproject/ray:2.9.0 is Ray 2.9.0: {:?}",
         floats.findings
     );
@@ -498,10 +499,10 @@ fn the_image_says_what_runs_when_ray_version_does_not_and_pre_releases_come_firs
         let e = evaluate(&set.inventory, &PostureConfig::default());
         e[0].findings.iter().find(|f| f.rule.id == "RAY-VER-001").map(|f| f.severity)
     };
-    assert_eq!(severity("2.52.0"), Some(Severity::Medium));
+    assert_eq!(severity("2.52.0"), Some(Severity::High));
     assert_eq!(severity("2.52.0-rc1"), Some(Severity::High), "before the 2.52.0 fix");
-    assert_eq!(severity("2.54.0"), None);
-    assert_eq!(severity("2.54.0rc1"), Some(Severity::Medium));
+    assert_eq!(severity("2.56.0"), None, "the fix of the last advisory");
+    assert_eq!(severity("2.56.0rc1"), Some(Severity::High), "a pre-release comes before it");
 }
 
 #[cfg_attr(not(envtest), ignore = "needs kube-apiserver and etcd: KUBEBUILDER_ASSETS")]

@@ -47,7 +47,7 @@ fn check_report_schema(v: &Value) {
     for c in v["clusters"].as_array().unwrap() {
         assert_eq!(
             keys(c),
-            ["findings", "grade", "kind", "name", "namespace", "owner", "ray_version", "score"]
+            ["findings", "grade", "grade_reason", "kind", "name", "namespace", "owner", "ray_version"]
         );
         assert!(["A", "B", "C", "D", "F"].contains(&c["grade"].as_str().unwrap()));
         assert!(c["score"].as_u64().unwrap() <= 100);

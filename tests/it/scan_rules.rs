@@ -6,7 +6,7 @@ use raydar::posture::{evaluate, Entry, PostureConfig, Severity};
 use serde_json::{json, Value};
 
 pub(crate) fn container(name: &str) -> Value {
-    json!({"name": name, "image": "rayproject/ray:2.54.0@sha256:0123456789abcdef",
+    json!({"name": name, "image": "rayproject/ray:2.56.0@sha256:0123456789abcdef",
         "env": [{"name": "RAY_USE_TLS", "value": "1"}, {"name": "RAY_TLS_SERVER_CERT", "value": "/t/c"},
                 {"name": "RAY_TLS_SERVER_KEY", "value": "/t/k"}, {"name": "RAY_TLS_CA_CERT", "value": "/t/ca"}],
         "ports": [{"name": "gcs-server", "containerPort": 6379}, {"name": "dashboard", "containerPort": 8265}, {"name": "client", "containerPort": 10001}],
@@ -22,7 +22,7 @@ pub(crate) fn template(name: &str) -> Value {
 pub(crate) fn clean() -> Vec<Value> {
     vec![
         json!({"apiVersion": "ray.io/v1", "kind": "RayCluster", "metadata": {"name": "rc", "namespace": "team-a"},
-            "spec": {"rayVersion": "2.54.0", "authOptions": {"mode": "token"},
+            "spec": {"rayVersion": "2.56.0", "authOptions": {"mode": "token"},
                 "headGroupSpec": {"rayStartParams": {}, "template": template("ray-head")},
                 "workerGroupSpecs": [{"groupName": "w", "replicas": 1, "minReplicas": 1, "maxReplicas": 2, "template": template("ray-worker")}]}}),
         json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": {"name": "rc", "namespace": "team-a"},
@@ -245,7 +245,7 @@ fn every_rule_fires_on_its_smallest_change() {
             head(d)["containers"][0]["image"] = json!("rayproject/ray");
         }),
         ("RAY-IMG-002", Severity::Low, |d, _| {
-            head(d)["containers"][0]["image"] = json!("rayproject/ray:2.54.0");
+            head(d)["containers"][0]["image"] = json!("rayproject/ray:2.56.0");
         }),
         ("RAY-IMG-003", Severity::Info, |_, c| {
             c.trusted_registries = vec!["registry.example.com/ray".into()];
@@ -253,8 +253,17 @@ fn every_rule_fires_on_its_smallest_change() {
         ("RAY-VER-001", Severity::High, |d, _| {
             d[0]["spec"]["rayVersion"] = json!("2.51.0");
         }),
-        ("RAY-VER-001", Severity::Medium, |d, _| {
-            d[0]["spec"]["rayVersion"] = json!("2.53.1");
+        ("RAY-VER-001", Severity::High, |d, _| {
+            d[0]["spec"]["rayVersion"] = json!("2.55.1");
+        }),
+        // The severity follows the advisory: a user's OSV file with a moderate one.
+        ("RAY-VER-001", Severity::Medium, |d, c| {
+            d[0]["spec"]["rayVersion"] = json!("2.60.0");
+            let osv = r#"{"id": "GHSA-test-mod1", "summary": "s", "database_specific": {"severity": "MODERATE"},
+                "affected": [{"package": {"ecosystem": "PyPI", "name": "ray"},
+                  "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "2.60.0"}, {"fixed": "2.60.1"}]}]}]}"#;
+            let a = raydar::posture::advisories::Advisories::from_osv_text(osv, "test.json").unwrap();
+            c.db = raydar::posture::AdvisoryDb::new(a);
         }),
         ("RAY-RES-001", Severity::Medium, |d, _| {
             worker(d)["containers"][0].as_object_mut().unwrap().remove("resources");
@@ -339,7 +348,7 @@ fn an_exemption_is_shown_on_its_finding_and_not_graded() {
     let mut docs = clean();
     head(&mut docs)["containers"][0]["securityContext"]["privileged"] = json!(true);
     let graded = run(docs.clone(), &PostureConfig::default());
-    assert_eq!(graded[0].grade, Some(raydar::posture::Grade::F));
+    assert_eq!(graded[0].grade, Some(raydar::posture::Grade::C), "a privileged pod alone is a critical hardening gap");
     docs[0]["metadata"]["annotations"] =
         json!({"raydar.io/exempt": "RAY-SEC-001: GPU driver debugging, OPS-12"});
     let e = run(docs, &PostureConfig::default());
@@ -366,7 +375,35 @@ fn token_auth_evidence_asks_for_an_upgrade_only_below_ray_2_52() {
         let f = e[0].findings.iter().find(|f| f.rule.id == "RAY-AUTH-001").unwrap();
         f.evidence.clone()
     };
-    assert!(evidence("2.51.1").contains("Ray 2.51.1 must be upgraded to 2.52 or later first"));
+    assert!(evidence("2.51.1").contains("Ray 2.51.1 must be upgraded to 2.52.0 or later first"));
     assert!(!evidence("2.52.0").contains("must be upgraded"), "{}", evidence("2.52.0"));
     assert!(!evidence("2.60.0").contains("must be upgraded"));
+}
+
+#[test]
+fn what_counts_as_auth_follows_kuberay_and_the_ray_version() {
+    use raydar::posture::auth::{effective, Auth};
+    use raydar::posture::images::parse_version;
+    let facts = raydar::posture::advisories::Advisories::builtin().facts.clone();
+    let auth = |spec: Value, v: &str| {
+        let spec: raydar::kuberay::RayClusterSpec = serde_json::from_value(spec).unwrap();
+        effective(&spec, parse_version(v), &facts)
+    };
+    let head_env = |v: &str| json!({"headGroupSpec": {"template": {"spec": {"containers": [
+        {"name": "ray-head", "env": [{"name": "RAY_AUTH_MODE", "value": v}]}]}}}});
+    assert_eq!(auth(json!({"authOptions": {"mode": "token"}}), "2.52.0"), Auth::Token);
+    assert_eq!(auth(json!({"authOptions": {"mode": "token", "secretName": "s"}}), "2.60.0"), Auth::Token);
+    assert!(!auth(json!({"authOptions": {"mode": "token"}}), "2.51.2").on(), "below the token-auth version");
+    assert_eq!(
+        auth(json!({"authOptions": {"mode": "token", "enableK8sTokenAuth": true}}), "2.57.0"),
+        Auth::KubernetesToken
+    );
+    assert!(!auth(json!({"authOptions": {"mode": "token", "enableK8sTokenAuth": true}}), "2.54.0").on());
+    assert!(!auth(json!({"authOptions": {"enableK8sTokenAuth": true}}), "2.57.0").on(), "needs mode: token");
+    assert!(!auth(json!({"authOptions": {}}), "2.57.0").on(), "KubeRay enables auth only for mode: token");
+    assert!(!auth(json!({"authOptions": {"mode": "disabled"}}), "2.60.0").on());
+    assert_eq!(auth(json!({}), "2.61.0"), Auth::ByDefault, "Ray's default from 2.61");
+    assert!(!auth(head_env("disabled"), "2.61.0").on());
+    assert_eq!(auth(head_env("token"), "2.53.0"), Auth::Token);
+    assert!(!auth(json!({}), "2.60.0").on());
 }
