@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 mod compact;
+mod ingress;
 pub use compact::{exact, LabelSet, Quantities};
+pub use ingress::*;
 
 /// Implements `kube::Resource` for a slim type, so `Api<T>` lists straight into it.
 macro_rules! resource {
@@ -495,80 +497,6 @@ impl Service {
     }
     pub fn annotation(&self, k: &str) -> Option<&str> {
         self.metadata.annotations.as_ref().and_then(|a| a.get(k)).map(String::as_str)
-    }
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase", default)]
-pub struct ServiceBackendPort {
-    pub name: Option<String>,
-    pub number: Option<i32>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase", default)]
-pub struct IngressServiceBackend {
-    pub name: String,
-    pub port: Option<ServiceBackendPort>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase", default)]
-pub struct IngressBackend {
-    pub service: Option<IngressServiceBackend>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase", default)]
-pub struct IngressPath {
-    pub path: Option<String>,
-    pub backend: IngressBackend,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase", default)]
-pub struct IngressHttp {
-    pub paths: Vec<IngressPath>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase", default)]
-pub struct IngressRule {
-    pub host: Option<String>,
-    pub http: Option<IngressHttp>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase", default)]
-pub struct IngressSpec {
-    pub ingress_class_name: Option<String>,
-    pub default_backend: Option<IngressBackend>,
-    pub rules: Vec<IngressRule>,
-}
-
-#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
-#[serde(rename_all = "camelCase", default)]
-pub struct Ingress {
-    pub metadata: ObjectMeta,
-    pub spec: IngressSpec,
-}
-resource!(Ingress, "networking.k8s.io", "v1", "Ingress", "ingresses");
-
-impl Ingress {
-    /// Every (service name, port) the Ingress routes to, with the path (for evidence).
-    pub fn backends(&self) -> Vec<(&IngressServiceBackend, String)> {
-        let mut out = Vec::new();
-        if let Some(s) = self.spec.default_backend.as_ref().and_then(|b| b.service.as_ref()) {
-            out.push((s, "spec.defaultBackend".to_string()));
-        }
-        for (i, r) in self.spec.rules.iter().enumerate() {
-            for (j, p) in r.http.iter().flat_map(|h| h.paths.iter()).enumerate() {
-                if let Some(s) = &p.backend.service {
-                    out.push((s, format!("spec.rules[{i}].http.paths[{j}]")));
-                }
-            }
-        }
-        out
     }
 }
 

@@ -105,6 +105,8 @@ pub static RULES: &[Rule] = &[
       "Select the workers too (ray.io/cluster=<name>), admitting only the cluster's own pods.", Some(FixId::NetworkPolicy)),
     r("RAY-NET-003", "1.4", High, "A NetworkPolicy on Ray pods admits any source",
       "Replace empty `from` and 0.0.0.0/0 rules with pod and namespace selectors for the sources that need Ray.", Some(FixId::NetworkPolicy)),
+    r("RAY-NET-004", "1.4", High, "spec.networkPolicy asks KubeRay for NetworkPolicies that are not there",
+      "Turn on the KubeRay operator's RayClusterNetworkPolicy feature gate (alpha, off by default) so it creates the policies the spec asks for, or drop spec.networkPolicy and add a policy yourself (raydar fix network-policy).", None),
     r("RAY-NS-001", "2", Medium, "Ray cluster in the default or a system namespace",
       "Run each Ray cluster in a namespace of its own team, with its own quota and RBAC.", None),
     r("RAY-QUOTA-001", "3", Medium, "Namespace has no ResourceQuota",

@@ -3,7 +3,7 @@
 //! Ingress (RAY-EXP-004), and a CR that asks for an exposed head Service (RAY-SVC-001).
 
 use super::{catalog::rule, Findings, Reach, Severity, Subject};
-use crate::semantics::ray::{classify, PortKind};
+use crate::semantics::ray::{self as ray, classify, PortKind};
 
 const INGRESS_AUTH: [&str; 4] = [
     "nginx.ingress.kubernetes.io/auth-type",
@@ -42,7 +42,8 @@ fn ingresses(s: &Subject, out: &mut Findings) {
     let dashboards: Vec<_> = s.exposures.iter().filter(|e| e.kind == PortKind::Dashboard).collect();
     let cluster = s.cluster.unwrap_or(s.name);
     // KubeRay's names for the cluster's head Service and Ingress.
-    let generated = |name: &str, suffix: &str| name.strip_suffix(suffix) == Some(cluster);
+    let head_svc = s.head_service_name();
+    let generated = ray::head_ingress_name(cluster);
     for ing in ingresses {
         static NONE: std::collections::BTreeMap<String, String> = std::collections::BTreeMap::new();
         let ann = ing.metadata.annotations.as_ref().unwrap_or(&NONE);
@@ -56,9 +57,7 @@ fn ingresses(s: &Subject, out: &mut Findings) {
                             || (p.name.is_some() && p.name.as_deref() == e.port_name)
                     })
             });
-            let synthesized =
-                s.spec.is_some_and(|sp| sp.head_group_spec.enable_ingress == Some(true))
-                    && generated(&b.name, "-head-svc");
+            let synthesized = asked && b.name == head_svc;
             if hit.is_some() || synthesized {
                 let iname = ing.metadata.name.as_deref().unwrap_or("");
                 let (sev, how) = if authed {
@@ -70,20 +69,34 @@ fn ingresses(s: &Subject, out: &mut Findings) {
                     rule!("RAY-EXP-004"),
                     sev,
                     format!(
-                        "Ingress {}/{iname} {path} routes to Service {} (dashboard) {how}",
-                        s.namespace, b.name
+                        "Ingress {}/{iname} {path} ({}) routes to Service {} (dashboard) {how}",
+                        s.namespace,
+                        ing.reach_text(),
+                        b.name
                     ),
                 );
                 out.reach(Reach::Ingress);
             }
         }
     }
-    // enableIngress without a live Ingress (manifests): KubeRay will create an open one.
-    let live_ingress = ingresses
-        .iter()
-        .any(|i| i.metadata.name.as_deref().is_some_and(|n| generated(n, "-head-ingress")));
+    // enableIngress without a live Ingress (manifests): KubeRay will create an open one, for
+    // `ingressOptions.host` (else any host), with `ingressOptions.tls` if set.
+    let live_ingress = ingresses.iter().any(|i| i.metadata.name.as_deref() == Some(generated.as_str()));
     if asked && !live_ingress && !s.inv.live {
-        out.add(rule!("RAY-EXP-004"), Severity::Critical, format!("{} {}.headGroupSpec.enableIngress=true: KubeRay creates an Ingress to the dashboard with no authentication", s.object(), s.spec_path));
+        let opts = s.spec.and_then(|sp| sp.head_group_spec.ingress_options.as_ref());
+        let host: Vec<&str> = opts.and_then(|o| o.host.as_deref()).into_iter().collect();
+        let tls = opts.is_some_and(|o| !o.tls.is_empty());
+        let path = opts.and_then(|o| o.path.as_deref()).unwrap_or("/");
+        out.add(
+            rule!("RAY-EXP-004"),
+            Severity::Critical,
+            format!(
+                "{} {}.headGroupSpec.enableIngress=true: KubeRay creates Ingress {generated} ({}, path {path}) to the dashboard with no authentication",
+                s.object(),
+                s.spec_path,
+                crate::model::host_tls_text(&host, tls)
+            ),
+        );
         out.reach(Reach::Ingress);
     }
 }

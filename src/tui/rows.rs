@@ -84,8 +84,15 @@ pub fn rows(inv: &Inventory, entries: Vec<Entry>) -> Vec<Arc<Row>> {
                 }
                 None => "-".into(),
             };
+            let svc_name = crate::semantics::ray::head_service_name(
+                &e.name,
+                rc.and_then(|c| {
+                    c.spec.head_group_spec.head_service.as_ref()?.metadata.as_ref()?.name.as_deref()
+                }),
+                rc.and_then(|c| c.status.as_ref()?.head.as_ref()?.service_name.as_deref()),
+            );
             let head_svc = services
-                .get(&(e.namespace.as_str(), format!("{}-head-svc", e.name).as_str()))
+                .get(&(e.namespace.as_str(), svc_name.as_str()))
                 .map_or_else(|| "-".to_string(), |s| s.type_().to_string());
             let prefix = format!("{}-", e.name);
             let evs: Vec<EventLine> = events

@@ -2,6 +2,7 @@
 
 use super::{obj_mut, Affected};
 use crate::remediate::{name_of, Change, Kind, ObjRef, Op, Plan, Snapshot};
+use crate::semantics::ray;
 use serde_json::{json, Value};
 
 pub(super) fn disable_ingress(t: &Affected, snap: &Snapshot, p: &mut Plan) {
@@ -10,13 +11,21 @@ pub(super) fn disable_ingress(t: &Affected, snap: &Snapshot, p: &mut Plan) {
         if spec.pointer("/headGroupSpec/enableIngress") == Some(&json!(true)) {
             obj_mut(spec, "headGroupSpec").insert("enableIngress".into(), json!(false));
         }
+        // KubeRay 1.7's host, path and TLS of that Ingress go with it: turning enableIngress
+        // back on later must not silently restore a public host.
+        if spec.pointer("/headGroupSpec/ingressOptions").is_some() {
+            obj_mut(spec, "headGroupSpec").remove("ingressOptions");
+        }
     });
     for c in &t.clusters {
-        let generated = format!("{c}-head-ingress");
-        let head_svc = snap
-            .get(Kind::RayCluster, c)
-            .and_then(|rc| rc.pointer("/status/head/serviceName").and_then(Value::as_str))
-            .map_or_else(|| format!("{c}-head-svc"), str::to_string);
+        let generated = ray::head_ingress_name(c);
+        let rc = snap.get(Kind::RayCluster, c);
+        let at = |ptr: &str| rc.and_then(|rc| rc.pointer(ptr).and_then(Value::as_str));
+        let head_svc = ray::head_service_name(
+            c,
+            at("/spec/headGroupSpec/headService/metadata/name"),
+            at("/status/head/serviceName"),
+        );
         for ing in &snap.ingresses {
             let n = name_of(ing);
             if n == generated {

@@ -75,6 +75,62 @@ fn allowed_peers(
     (own, operator, submitters)
 }
 
+/// `rules` (a CR's `ingressRules`) with their open rules narrowed to `peers`.
+fn narrow_rules(rules: &Value, peers: &[Value]) -> Value {
+    let np = json!({"spec": {"ingress": rules}});
+    narrow(&np, peers).pointer("/spec/ingress").cloned().unwrap_or_else(|| json!([]))
+}
+
+/// The cluster asks KubeRay for its policies (`spec.networkPolicy`): the fix edits that, never
+/// a policy beside the operator's. The mode comes to restrict ingress (`DenyAllEgress` becomes
+/// `DenyAll`: egress stays as restricted as it was), open rules are narrowed to the sources
+/// the cluster needs, and where ingress was open before, the head admits the KubeRay operator
+/// and RayJob submitters on the dashboard (and the operator on serve), which the operator's own
+/// rules leave out.
+fn edit_network_policy_spec(
+    t: &Affected,
+    p: &mut Plan,
+    peers: &[Value],
+    head_rules: &[Value],
+) {
+    t.edit_specs(p, |spec, what, warnings| {
+        let Some(np) = spec.get_mut("networkPolicy").and_then(Value::as_object_mut) else {
+            return;
+        };
+        // Only where ingress was open before does the fix add the sources the cluster needs:
+        // where it was denied already, admitting more would widen access.
+        let opened = np.get("mode").and_then(Value::as_str) == Some("DenyAllEgress");
+        if opened {
+            np.insert("mode".into(), json!("DenyAll"));
+            warnings.push(format!("{what}: spec.networkPolicy.mode DenyAllEgress → DenyAll: ingress is restricted too; egress stays as it was"));
+        }
+        let head = np.entry("head").or_insert_with(|| json!({}));
+        if !head.is_object() {
+            *head = json!({});
+        }
+        let mut rules = narrow_rules(&head["ingressRules"], peers);
+        if let Some(list) = rules.as_array_mut().filter(|_| opened) {
+            for r in head_rules {
+                if !list.contains(r) {
+                    list.push(r.clone());
+                }
+            }
+        }
+        head["ingressRules"] = rules;
+        if let Some(w) = np.get_mut("worker").filter(|w| w.get("ingressRules").is_some()) {
+            w["ingressRules"] = narrow_rules(&w["ingressRules"], peers);
+        }
+        for g in np.get_mut("workerGroups").and_then(Value::as_array_mut).into_iter().flatten() {
+            if g.get("ingressRules").is_some() {
+                g["ingressRules"] = narrow_rules(&g["ingressRules"], peers);
+            }
+        }
+    });
+    p.warnings.push(
+        "the cluster's NetworkPolicies are KubeRay's (spec.networkPolicy): the fix edits the spec, and the operator updates its policies only while its RayClusterNetworkPolicy feature gate is on".into(),
+    );
+}
+
 pub(super) fn network_policy(t: &Affected, snap: &Snapshot, p: &mut Plan) -> Result<(), PlanError> {
     t.require_spec(&p.namespace)?;
     let groups = t.group_labels(snap);
@@ -86,6 +142,16 @@ pub(super) fn network_policy(t: &Affected, snap: &Snapshot, p: &mut Plan) -> Res
     let mut peers = vec![own.clone()];
     peers.extend(operator.iter().cloned());
     peers.push(submitters.clone());
+    let tcp = |port: i32| json!({"protocol": "TCP", "port": port});
+
+    if t.holders.iter().filter_map(Holder::spec).any(|s| s.get("networkPolicy").is_some()) {
+        let head_rules = [
+            json!({"from": operator, "ports": [tcp(dashboard), tcp(serve)]}),
+            json!({"from": [submitters], "ports": [tcp(dashboard)]}),
+        ];
+        edit_network_policy_spec(t, p, &peers, &head_rules);
+        return Ok(());
+    }
 
     // Open policies selecting the entry's pods: their open rules admit only the sources
     // the cluster needs from now on.
@@ -125,7 +191,6 @@ pub(super) fn network_policy(t: &Affected, snap: &Snapshot, p: &mut Plan) -> Res
     if needs.is_empty() {
         return Ok(());
     }
-    let tcp = |port: i32| json!({"protocol": "TCP", "port": port});
     let ingress = json!([
         {"from": [own]},
         {"from": operator, "ports": [tcp(dashboard), tcp(serve)]},
