@@ -22,6 +22,10 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
+    /// Ray advisories: an OSV JSON file, or a folder of them (osv.dev's PyPI export), instead
+    /// of the built-in ones (config: posture.advisories).
+    #[arg(long, value_name = "PATH")]
+    pub advisories: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -170,6 +174,10 @@ pub enum Command {
         /// Exit 1 when a finding at or above this severity exists.
         #[arg(long, value_name = "SEVERITY", value_parser = parse_severity)]
         fail_on: Option<crate::posture::Severity>,
+        /// Ray advisories: an OSV JSON file, or a folder of them (osv.dev's PyPI export),
+        /// instead of the built-in ones (config: posture.advisories).
+        #[arg(long, value_name = "PATH")]
+        advisories: Option<PathBuf>,
     },
     /// Forward a Ray cluster's dashboard (or client/serve port) to 127.0.0.1, gated by a token.
     Forward {
@@ -212,10 +220,14 @@ pub enum Command {
     /// Ray-aware admission policies the API server enforces itself (ValidatingAdmissionPolicy).
     #[command(subcommand)]
     Guard(GuardCommand),
-    /// The rule catalog.
+    /// The rule catalog, and the grade table; with --advisories, the Ray advisories loaded.
     Rules {
         #[arg(short = 'o', long, value_enum, default_value = "table")]
         output: RulesOutput,
+        /// List the Ray advisories and version facts the rules read: the built-in ones, the
+        /// config's (posture.advisories), or those of PATH.
+        #[arg(long, value_name = "PATH", num_args = 0..=1)]
+        advisories: Option<Option<PathBuf>>,
     },
     /// Run the embedded demo API server in the foreground and write a kubeconfig for it.
     DemoServer {
@@ -387,7 +399,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         )
     );
     // The demo server (if any) lives until the command is done.
-    let (opts, _demo) = if needs_options {
+    let (mut opts, _demo) = if needs_options {
         match options(&cli.global).await {
             Ok((o, d)) => (o, d),
             Err(e) => {
@@ -398,6 +410,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     } else {
         (Options::new(ConnectSpec::default()), None)
     };
+    let advisories = match &cli.command {
+        Some(Command::Scan { advisories, .. }) => advisories.as_deref(),
+        Some(Command::Rules { advisories: Some(path), .. }) => path.as_deref(),
+        _ => cli.advisories.as_deref(),
+    };
+    if needs_options || matches!(cli.command, Some(Command::Rules { advisories: Some(_), .. })) {
+        let config = if needs_options { None } else { Some(Config::load()) };
+        if let Some(c) = config {
+            match c {
+                Ok(c) => opts.posture.advisories = c.posture.advisories,
+                Err(e) => {
+                    eprintln!("raydar: {e}");
+                    return Ok(2);
+                }
+            }
+        }
+        if let Err(e) = opts.posture.load_advisories(advisories) {
+            eprintln!("raydar: {e}");
+            return Ok(2);
+        }
+    }
     let fleet_ok = matches!(cli.command, None | Some(Command::Scan { .. }));
     if !opts.contexts.is_empty() && !fleet_ok {
         eprintln!(
@@ -407,7 +440,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     }
     match cli.command {
         None => Ok(crate::tui::run(&opts).await),
-        Some(Command::Scan { files, output, fail_on }) => {
+        Some(Command::Scan { files, output, fail_on, .. }) => {
             let format = match output {
                 Output::Table => Format::Table,
                 Output::Json => Format::Json,
@@ -437,12 +470,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Guard(GuardCommand::Remove { dry_run, yes })) => {
             Ok(crate::fixcmd::guard_remove(&opts, dry_run, yes).await)
         }
-        Some(Command::Rules { output }) => {
-            match output {
-                RulesOutput::Json => println!("{}", crate::report::rules_json()),
-                RulesOutput::Table => print!("{}", crate::report::rules_table()),
-            }
-            Ok(0)
+        Some(Command::Rules { output, advisories }) => {
+            let db = opts.posture.db.get();
+            let text = match (output, advisories.is_some()) {
+                (RulesOutput::Json, false) => crate::report::rules_json() + "\n",
+                (RulesOutput::Table, false) => crate::report::rules_table(),
+                (RulesOutput::Json, true) => crate::report::advisories_json(db) + "\n",
+                (RulesOutput::Table, true) => crate::report::advisories_table(db),
+            };
+            print_out(&text)
         }
         Some(Command::Forward { cluster, target, port, no_gate, open, wait }) => {
             foreground::forward(&opts, &cluster, target, port, no_gate, open, wait).await

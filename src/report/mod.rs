@@ -1,9 +1,11 @@
 //! Turning entries into output: a readable table, the JSON of README: `raydar scan`, JSON, SARIF 2.1.0, and
 //! the rule catalog. Pure: strings in, strings out.
 
+mod advisories;
 mod sarif;
 mod table;
 
+pub use advisories::{advisories_json, advisories_table};
 pub use sarif::sarif;
 pub use table::{rules_table, table, write_table};
 
