@@ -40,6 +40,10 @@ pub struct Shape {
     /// TLS env on the head (`.0`) and on workers (`.1`).
     pub tls: (bool, bool),
     pub token_auth: bool,
+    /// KubeRay 1.7's `spec.networkPolicy`, and whether the operator made its policies (its
+    /// RayClusterNetworkPolicy feature gate on) or not (off: asked for, not made).
+    pub network_policy: Option<Value>,
+    pub operator_policies: bool,
     pub enable_ingress: bool,
     pub workers: Vec<(&'static str, i64)>,
     pub gpus_per_worker: i64,
@@ -76,6 +80,8 @@ impl Shape {
             lb_source_ranges: Vec::new(),
             tls: (false, false),
             token_auth: false,
+            network_policy: None,
+            operator_policies: false,
             enable_ingress: false,
             workers: vec![("workers", 2)],
             gpus_per_worker: 0,
@@ -216,6 +222,9 @@ pub(super) fn cr_spec(s: &Shape) -> Value {
         json!({"rayVersion": s.ray_version, "headGroupSpec": head, "workerGroupSpecs": workers});
     if s.token_auth {
         spec["authOptions"] = json!({"mode": "token"});
+    }
+    if let Some(np) = &s.network_policy {
+        spec["networkPolicy"] = np.clone();
     }
     if s.autoscaler {
         spec["enableInTreeAutoscaling"] = json!(true);
@@ -372,12 +381,61 @@ pub fn cluster(s: &Shape, now: i64, alloc: &mut Alloc) -> Vec<Seed> {
                 "backend": {"service": {"name": svc_name, "port": {"number": 8265}}}}]}}]},
             "status": {"loadBalancer": {"ingress": [{"ip": alloc.lb_ip(false)}]}}}));
     }
+    if let (Some(np), true) = (&s.network_policy, s.operator_policies) {
+        out.extend(operator_policies(s, np, &rc_uid, &created));
+    }
     if s.token_auth {
         let token = super::auth_token();
         out.push(json!({"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": s.name, "namespace": s.ns, "creationTimestamp": created,
                 "labels": {"ray.io/cluster": s.name}, "ownerReferences": owner_ref("RayCluster", &s.name, &rc_uid)},
             "data": {"auth_token": base64::engine::general_purpose::STANDARD.encode(token)}}));
+    }
+    out
+}
+
+/// The NetworkPolicies KubeRay's operator makes from `spec.networkPolicy` with its
+/// RayClusterNetworkPolicy gate on (`networkpolicy_controller.go`, v1.7.0): `<c>-head` and
+/// `<c>-workers-<group>`, each admitting the cluster's own pods, then the spec's rules.
+fn operator_policies(s: &Shape, np: &Value, rc_uid: &str, created: &str) -> Vec<Seed> {
+    let mode = np["mode"].as_str().unwrap_or("DenyAll");
+    let own = json!({"podSelector": {"matchLabels": {"ray.io/cluster": s.name}}});
+    let policy = |name: String, group: &str, select: Value, extra: &Value| {
+        let mut types = Vec::new();
+        let mut spec = json!({"podSelector": {"matchLabels": select}});
+        if mode != "DenyAllEgress" {
+            types.push("Ingress");
+            let mut ingress = vec![json!({"from": [own]})];
+            ingress.extend(extra["ingressRules"].as_array().cloned().unwrap_or_default());
+            spec["ingress"] = json!(ingress);
+        }
+        if mode != "DenyAllIngress" {
+            types.push("Egress");
+            let mut egress = vec![json!({"to": [own]})];
+            egress.extend(extra["egressRules"].as_array().cloned().unwrap_or_default());
+            spec["egress"] = json!(egress);
+        }
+        spec["policyTypes"] = json!(types);
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": name, "namespace": s.ns, "creationTimestamp": created,
+                "labels": {"ray.io/cluster": s.name, "ray.io/group": group,
+                    "app.kubernetes.io/name": "kuberay", "app.kubernetes.io/created-by": "kuberay-operator"},
+                "ownerReferences": owner_ref("RayCluster", &s.name, rc_uid)},
+            "spec": spec})
+    };
+    let mut out = vec![policy(
+        format!("{}-head", s.name),
+        "headgroup",
+        json!({"ray.io/cluster": s.name, "ray.io/node-type": "head"}),
+        &np["head"],
+    )];
+    for (g, _) in &s.workers {
+        out.push(policy(
+            format!("{}-workers-{g}", s.name),
+            g,
+            json!({"ray.io/cluster": s.name, "ray.io/node-type": "worker", "ray.io/group": g}),
+            &np["worker"],
+        ));
     }
     out
 }

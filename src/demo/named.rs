@@ -10,6 +10,13 @@ use super::defaults::{self, Alloc};
 use base64::Engine;
 use serde_json::{json, Value};
 
+/// DNS egress, which `DenyAll` needs (KubeRay's sample `ray-cluster.network-policy-deny-all`).
+fn dns_egress() -> Value {
+    json!({"to": [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
+                   "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}],
+           "ports": [{"port": 53, "protocol": "UDP"}, {"port": 53, "protocol": "TCP"}]})
+}
+
 fn event(
     ns: &str,
     kind: &str,
@@ -164,6 +171,11 @@ pub fn named(now: i64, alloc: &mut Alloc) -> Vec<Seed> {
     jc.owner = Some(("RayJob", "nightly-eval".into(), job_uid));
     jc.workers = vec![("small", 1)];
     jc.age_hours = 30;
+    // Both walls: token auth, and KubeRay's own policies (its RayClusterNetworkPolicy gate on).
+    jc.token_auth = true;
+    jc.network_policy = Some(json!({"mode": "DenyAll", "head": {"egressRules": [dns_egress()]},
+        "worker": {"egressRules": [dns_egress()]}}));
+    jc.operator_policies = true;
     out.push(ray_job("ray-dev", "nightly-eval", json!({"entrypoint": "python /home/ray/eval.py",
         "shutdownAfterJobFinishes": false, "rayClusterSpec": cr_spec(&jc)}),
         json!({"jobStatus": "SUCCEEDED", "jobDeploymentStatus": "Complete", "rayClusterName": job_cluster,
@@ -213,6 +225,9 @@ pub fn named(now: i64, alloc: &mut Alloc) -> Vec<Seed> {
     rs.workers = vec![("gpu", 2)];
     rs.gpus_per_worker = 1;
     rs.age_hours = 24 * 2;
+    // One wall: KubeRay's policies isolate it, but nothing authenticates.
+    rs.network_policy = Some(json!({"mode": "DenyAllIngress"}));
+    rs.operator_policies = true;
     out.push(json!({"apiVersion": "ray.io/v1", "kind": "RayService",
         "metadata": {"name": "llm-serve", "namespace": "ml-team", "creationTimestamp": ts(now, 24 * 2), "generation": 1, "uid": rs_uid},
         "spec": {"serveConfigV2": "applications:\n- name: llm\n  import_path: serve_app:app\n", "rayClusterConfig": cr_spec(&rs)},
@@ -241,6 +256,8 @@ pub fn named(now: i64, alloc: &mut Alloc) -> Vec<Seed> {
     stray.image = "rayproject/ray:2.51.2".into();
     stray.workers = vec![("workers", 1)];
     stray.age_hours = 24 * 90;
+    // Asks KubeRay for policies the operator (gate off) never made: RAY-NET-004.
+    stray.network_policy = Some(json!({"mode": "DenyAllIngress"}));
     out.extend(cluster(&stray, now, alloc));
     out
 }
