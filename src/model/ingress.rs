@@ -1,9 +1,9 @@
 //! Ingresses, typed only as far as raydar reads them: where they route, for which hosts, and
 //! whether they terminate TLS.
 
-use serde::{Deserialize, Serialize};
 use super::resource;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase", default)]
@@ -102,4 +102,3 @@ pub fn host_tls_text(hosts: &[&str], tls: bool) -> String {
     };
     format!("{h}, {}", if tls { "TLS" } else { "no TLS" })
 }
-

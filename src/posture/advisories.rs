@@ -246,7 +246,8 @@ fn advisory(o: Osv) -> Result<Option<Advisory>, String> {
                     }
                 } else if let Some(v) = at("fixed") {
                     let from = open.take().unwrap_or(RayVersion(0, 0, 0, false));
-                    intervals.push(Interval { from, until: Until::Fixed(version(v, &what("fixed"))?) });
+                    intervals
+                        .push(Interval { from, until: Until::Fixed(version(v, &what("fixed"))?) });
                 } else if let Some(v) = at("last_affected") {
                     let from = open.take().unwrap_or(RayVersion(0, 0, 0, false));
                     let last = version(v, &what("last_affected"))?;
@@ -371,7 +372,8 @@ impl Advisories {
                 list.extend(parse_osv(&text, &f.display().to_string())?);
             }
         } else {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("advisories {show}: {e}"))?;
+            let text =
+                std::fs::read_to_string(path).map_err(|e| format!("advisories {show}: {e}"))?;
             list = parse_osv(&text, &show)?;
         }
         Ok(Advisories { list, source: show, facts: Self::builtin().facts.clone() })
@@ -435,7 +437,11 @@ impl Advisories {
 
 impl VersionFacts {
     fn none() -> Self {
-        let f = || Fact { min: RayVersion(0, 0, 0, false), min_text: "0".into(), source: String::new() };
+        let f = || Fact {
+            min: RayVersion(0, 0, 0, false),
+            min_text: "0".into(),
+            source: String::new(),
+        };
         VersionFacts { token_auth: f(), token_auth_default: f(), k8s_token_auth: f() }
     }
 }
@@ -515,7 +521,10 @@ mod tests {
         let bad = dir.join("bad.json");
         std::fs::write(&bad, r#"[{"id":"GHSA-ok"},{"id":"GHSA-bad-1","affected":[{"package":{"ecosystem":"PyPI","name":"ray"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"zero"}]}]}]}]"#).unwrap();
         let e = Advisories::load(&bad).unwrap_err();
-        assert!(e.contains("bad.json") && e.contains("GHSA-bad-1") && e.contains("\"zero\""), "{e}");
+        assert!(
+            e.contains("bad.json") && e.contains("GHSA-bad-1") && e.contains("\"zero\""),
+            "{e}"
+        );
         assert!(!e.contains('\n'));
         std::fs::write(&bad, "{").unwrap();
         assert!(Advisories::load(&bad).unwrap_err().contains("bad.json"));

@@ -81,7 +81,8 @@ fn ingresses(s: &Subject, out: &mut Findings) {
     }
     // enableIngress without a live Ingress (manifests): KubeRay will create an open one, for
     // `ingressOptions.host` (else any host), with `ingressOptions.tls` if set.
-    let live_ingress = ingresses.iter().any(|i| i.metadata.name.as_deref() == Some(generated.as_str()));
+    let live_ingress =
+        ingresses.iter().any(|i| i.metadata.name.as_deref() == Some(generated.as_str()));
     if asked && !live_ingress && !s.inv.live {
         let opts = s.spec.and_then(|sp| sp.head_group_spec.ingress_options.as_ref());
         let host: Vec<&str> = opts.and_then(|o| o.host.as_deref()).into_iter().collect();

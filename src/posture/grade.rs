@@ -130,7 +130,8 @@ pub fn judge(findings: &[Finding], walls: Walls) -> (Grade, String) {
     let no_auth = auth == Some(false);
     // An advisory raised at critical: an unauthenticated RCE of this version, reachable from
     // outside without auth (RAY-VER-001 is critical only then).
-    let rce = f.iter().find(|x| x.rule.id == rule!("RAY-VER-001").id && x.severity == Severity::Critical);
+    let rce =
+        f.iter().find(|x| x.rule.id == rule!("RAY-VER-001").id && x.severity == Severity::Critical);
 
     // F: someone outside the cluster can run code or take credentials.
     if let (Some(d), true) = (open, no_auth) {
@@ -144,7 +145,10 @@ pub fn judge(findings: &[Finding], walls: Walls) -> (Grade, String) {
     if let (Some(d), Some(_)) = (open.or(narrowed), rce) {
         return (
             Grade::F,
-            format!("{} + a Ray version with an unauthenticated RCE advisory → remote code execution", d.what),
+            format!(
+                "{} + a Ray version with an unauthenticated RCE advisory → remote code execution",
+                d.what
+            ),
         );
     }
     if has(&f, rule!("RAY-CRED-001").id, None) {
@@ -169,7 +173,10 @@ pub fn judge(findings: &[Finding], walls: Walls) -> (Grade, String) {
     if let Some(d) = open.or(narrowed) {
         return (
             Grade::D,
-            format!("{} (token auth on) → the token is all that stands between the internet and Ray", d.what),
+            format!(
+                "{} (token auth on) → the token is all that stands between the internet and Ray",
+                d.what
+            ),
         );
     }
     let isolated = walls.isolated;
@@ -206,11 +213,17 @@ pub fn judge(findings: &[Finding], walls: Walls) -> (Grade, String) {
             format!("both walls stand; hardening gaps: {} ({}){tail}", x.rule.title, x.rule.id),
         );
     }
-    let what = match (auth, isolated) {
-        (Some(true), Some(true)) => "token auth and a NetworkPolicy in front of the head",
-        _ => "no finding",
+    let reason = match (auth, isolated) {
+        (Some(true), Some(true)) => {
+            "token auth and a NetworkPolicy in front of the head; nothing above low"
+        }
+        // A RayJob or RayService whose cluster has its own entry, or one on a shared cluster.
+        (_, None) => {
+            "nothing above low on this object (its cluster's entry carries the cluster's posture)"
+        }
+        _ => "nothing above low",
     };
-    (Grade::A, format!("{what}; nothing above low"))
+    (Grade::A, reason.into())
 }
 
 #[cfg(test)]
@@ -232,20 +245,75 @@ mod tests {
         let lb = |id, sev| f(id, sev, "Service ns/x type=LoadBalancer port 8265 → dashboard 8265");
         let walls = |auth, isolated| Walls { auth, isolated };
         let cases: Vec<(&str, Vec<Finding>, Walls, Grade)> = vec![
-            ("public dashboard, no auth", vec![lb("RAY-EXP-002", Critical)], walls(OFF, OFF), Grade::F),
-            ("public GCS, no auth, isolated", vec![lb("RAY-EXP-001", Critical)], walls(OFF, ON), Grade::F),
-            ("open Ingress, no auth", vec![f("RAY-EXP-004", Critical, "Ingress")], walls(OFF, ON), Grade::F),
-            ("RCE advisory reachable", vec![lb("RAY-EXP-003", High), f("RAY-VER-001", Critical, "v")], walls(ON, ON), Grade::F),
-            ("literal credentials", vec![f("RAY-CRED-001", Critical, "env")], walls(ON, ON), Grade::F),
-            ("privileged + admin SA", vec![f("RAY-SEC-001", Critical, "p"), f("RAY-RBAC-003", Critical, "b")], walls(ON, ON), Grade::F),
-            ("ACL-narrowed dashboard, no auth", vec![lb("RAY-EXP-003", High)], walls(OFF, ON), Grade::D),
-            ("Ingress with auth, no Ray auth", vec![f("RAY-EXP-004", High, "Ingress")], walls(OFF, ON), Grade::D),
-            ("public dashboard, token auth", vec![lb("RAY-EXP-002", Critical)], walls(ON, ON), Grade::D),
-            ("no auth, no policy", vec![f("RAY-AUTH-001", High, "a"), f("RAY-NET-001", High, "n")], walls(OFF, OFF), Grade::D),
+            (
+                "public dashboard, no auth",
+                vec![lb("RAY-EXP-002", Critical)],
+                walls(OFF, OFF),
+                Grade::F,
+            ),
+            (
+                "public GCS, no auth, isolated",
+                vec![lb("RAY-EXP-001", Critical)],
+                walls(OFF, ON),
+                Grade::F,
+            ),
+            (
+                "open Ingress, no auth",
+                vec![f("RAY-EXP-004", Critical, "Ingress")],
+                walls(OFF, ON),
+                Grade::F,
+            ),
+            (
+                "RCE advisory reachable",
+                vec![lb("RAY-EXP-003", High), f("RAY-VER-001", Critical, "v")],
+                walls(ON, ON),
+                Grade::F,
+            ),
+            (
+                "literal credentials",
+                vec![f("RAY-CRED-001", Critical, "env")],
+                walls(ON, ON),
+                Grade::F,
+            ),
+            (
+                "privileged + admin SA",
+                vec![f("RAY-SEC-001", Critical, "p"), f("RAY-RBAC-003", Critical, "b")],
+                walls(ON, ON),
+                Grade::F,
+            ),
+            (
+                "ACL-narrowed dashboard, no auth",
+                vec![lb("RAY-EXP-003", High)],
+                walls(OFF, ON),
+                Grade::D,
+            ),
+            (
+                "Ingress with auth, no Ray auth",
+                vec![f("RAY-EXP-004", High, "Ingress")],
+                walls(OFF, ON),
+                Grade::D,
+            ),
+            (
+                "public dashboard, token auth",
+                vec![lb("RAY-EXP-002", Critical)],
+                walls(ON, ON),
+                Grade::D,
+            ),
+            (
+                "no auth, no policy",
+                vec![f("RAY-AUTH-001", High, "a"), f("RAY-NET-001", High, "n")],
+                walls(OFF, OFF),
+                Grade::D,
+            ),
             ("no auth, isolated", vec![f("RAY-AUTH-001", High, "a")], walls(OFF, ON), Grade::C),
             ("auth, no policy", vec![f("RAY-NET-001", High, "n")], walls(ON, OFF), Grade::C),
             ("privileged alone", vec![f("RAY-SEC-001", Critical, "p")], walls(ON, ON), Grade::C),
-            ("hardening only", vec![f("RAY-TLS-001", High, "t"), f("RAY-RES-001", Medium, "r")], walls(ON, ON), Grade::B),
+            (
+                "hardening only",
+                vec![f("RAY-TLS-001", High, "t"), f("RAY-RES-001", Medium, "r")],
+                walls(ON, ON),
+                Grade::B,
+            ),
             ("low only", vec![f("RAY-IMG-002", Low, "i")], walls(ON, ON), Grade::A),
             ("nothing, walls not judged", vec![], walls(None, None), Grade::A),
         ];

@@ -287,7 +287,8 @@ fn walls(s: &Subject, f: &[Finding]) -> grade::Walls {
         (false, Some(_)) => Some(s.auth.on()),
         (_, None) => None,
     };
-    let judged = s.cluster_rules && s.spec.is_some() && s.inv.readable(s.namespace, "networkpolicies");
+    let judged =
+        s.cluster_rules && s.spec.is_some() && s.inv.readable(s.namespace, "networkpolicies");
     let isolated = judged.then(|| {
         !graded(catalog::rule!("RAY-NET-001").id) && !graded(catalog::rule!("RAY-NET-003").id)
     });

@@ -57,11 +57,17 @@ fn operator_policies(
         }]),
         ..Default::default()
     };
-    let build = |name: String, select: BTreeMap<String, String>, user: &[NetworkPolicyIngressRule], field: String| {
+    let build = |name: String,
+                 select: BTreeMap<String, String>,
+                 user: &[NetworkPolicyIngressRule],
+                 field: String| {
         let mut ingress = vec![base.clone()];
         ingress.extend(user.iter().cloned());
         let mut origins = vec![None];
-        origins.extend((0..user.len()).map(|i| Some(format!("{spec_path}.networkPolicy.{field}.ingressRules[{i}]"))));
+        origins.extend(
+            (0..user.len())
+                .map(|i| Some(format!("{spec_path}.networkPolicy.{field}.ingressRules[{i}]"))),
+        );
         Judged {
             policy: std::borrow::Cow::Owned(NetworkPolicy {
                 metadata: ObjectMeta {
@@ -70,7 +76,10 @@ fn operator_policies(
                     ..Default::default()
                 },
                 spec: Some(NetworkPolicySpec {
-                    pod_selector: Some(LabelSelector { match_labels: Some(select), ..Default::default() }),
+                    pod_selector: Some(LabelSelector {
+                        match_labels: Some(select),
+                        ..Default::default()
+                    }),
                     policy_types: Some(vec!["Ingress".into()]),
                     ingress: Some(ingress),
                     ..Default::default()
@@ -91,11 +100,18 @@ fn operator_policies(
     for (i, g) in groups.iter().enumerate() {
         let (rules, field) = match np.worker_groups.iter().position(|w| w.group_name == *g) {
             Some(j) => (np.worker_groups[j].ingress_rules.as_slice(), format!("workerGroups[{j}]")),
-            None => (np.worker.as_ref().map_or(&[][..], |w| w.ingress_rules.as_slice()), "worker".into()),
+            None => (
+                np.worker.as_ref().map_or(&[][..], |w| w.ingress_rules.as_slice()),
+                "worker".into(),
+            ),
         };
         out.push(build(
             names[i + 1].clone(),
-            labels(&[("ray.io/cluster", cluster), ("ray.io/node-type", "worker"), ("ray.io/group", g)]),
+            labels(&[
+                ("ray.io/cluster", cluster),
+                ("ray.io/node-type", "worker"),
+                ("ray.io/group", g),
+            ]),
             rules,
             field,
         ));
@@ -118,7 +134,8 @@ pub fn check(s: &Subject, out: &mut Findings) {
         policies.extend(operator_policies(s.namespace, cluster, spec, s.spec_path));
     } else if let (Some(np), Some(c)) = (spec.network_policy.as_ref(), s.cluster) {
         // Live: the operator's policies are there, or the spec asks in vain.
-        let groups: Vec<&str> = spec.worker_group_specs.iter().map(|g| g.group_name.as_str()).collect();
+        let groups: Vec<&str> =
+            spec.worker_group_specs.iter().map(|g| g.group_name.as_str()).collect();
         let missing: Vec<String> = operator_policy_names(c, &groups)
             .into_iter()
             .filter(|n| !live.iter().any(|p| p.metadata.name.as_deref() == Some(n.as_str())))
@@ -157,16 +174,17 @@ pub fn check(s: &Subject, out: &mut Findings) {
             ),
         );
     }
-    for p in policies
-        .iter()
-        .filter(|p| selects(&p.policy, head) || workers.iter().any(|(_, w)| selects(&p.policy, &**w)))
-    {
+    for p in policies.iter().filter(|p| {
+        selects(&p.policy, head) || workers.iter().any(|(_, w)| selects(&p.policy, &**w))
+    }) {
         let name = p.policy.metadata.name.as_deref().unwrap_or("");
         for (i, r) in ingress_rules(&p.policy).iter().enumerate() {
             let Some(why) = open_rule(r) else { continue };
             let ev = match p.origins.as_ref().and_then(|o| o.get(i).cloned().flatten()) {
                 // A rule of the CR that KubeRay copies into its policy.
-                Some(field) => format!("{} {field} (→ NetworkPolicy {}/{name}) {why}", s.object(), s.namespace),
+                Some(field) => {
+                    format!("{} {field} (→ NetworkPolicy {}/{name}) {why}", s.object(), s.namespace)
+                }
                 None => format!("NetworkPolicy {}/{name} spec.ingress[{i}] {why}", s.namespace),
             };
             out.add(rule!("RAY-NET-003"), Severity::High, ev);

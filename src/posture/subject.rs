@@ -103,16 +103,18 @@ impl<'a> Subject<'a> {
         self.version = self.compute_ray_version();
         self.parsed_version = self.version.and_then(super::images::parse_version);
         self.auth = match self.spec {
-            Some(spec) => super::auth::effective(spec, self.parsed_version, &self.cfg.db.get().facts),
+            Some(spec) => {
+                super::auth::effective(spec, self.parsed_version, &self.cfg.db.get().facts)
+            }
             None => super::auth::Auth::Off("no cluster spec".into()),
         };
     }
 
     /// The head Service's real name (`semantics::ray::head_service_name`).
     pub fn head_service_name(&self) -> String {
-        let from_spec = self
-            .spec
-            .and_then(|s| s.head_group_spec.head_service.as_ref()?.metadata.as_ref()?.name.as_deref());
+        let from_spec = self.spec.and_then(|s| {
+            s.head_group_spec.head_service.as_ref()?.metadata.as_ref()?.name.as_deref()
+        });
         let from_status = self.status.and_then(|s| s.head.as_ref()?.service_name.as_deref());
         ray::head_service_name(self.cluster.unwrap_or(self.name), from_spec, from_status)
     }

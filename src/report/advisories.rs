@@ -17,7 +17,11 @@ fn version(v: RayVersion) -> String {
 
 fn interval(i: &Interval) -> String {
     let from = i.from;
-    let lower = if from == RayVersion(0, 0, 0, false) { String::new() } else { format!(">={} ", version(from)) };
+    let lower = if from == RayVersion(0, 0, 0, false) {
+        String::new()
+    } else {
+        format!(">={} ", version(from))
+    };
     match i.until {
         Until::Fixed(f) => format!("{lower}<{}", version(f)),
         Until::LastAffected(l) => format!("{lower}<={}", version(l)),
@@ -46,10 +50,15 @@ pub fn advisories_table(db: &Advisories) -> String {
         .map(|d| format!(", newest modified {} ({d} days ago)", db.newest().unwrap_or("?")))
         .unwrap_or_default();
     let _ = writeln!(out, "Ray advisories: {} from {}{age}", db.list.len(), db.source);
-    let _ = writeln!(out, "\n{:<20} {:<16} {:<9} {:<30} SUMMARY", "ID", "CVE", "SEVERITY", "AFFECTED");
+    let _ =
+        writeln!(out, "\n{:<20} {:<16} {:<9} {:<30} SUMMARY", "ID", "CVE", "SEVERITY", "AFFECTED");
     for a in &db.list {
         let cve = a.aliases.iter().find(|x| x.starts_with("CVE-")).map_or("-", String::as_str);
-        let raised = if a.fixable() { "" } else { " [not raised: no fix; the auth and exposure rules judge it]" };
+        let raised = if a.fixable() {
+            ""
+        } else {
+            " [not raised: no fix; the auth and exposure rules judge it]"
+        };
         let _ = writeln!(
             out,
             "{:<20} {:<16} {:<9} {:<30} {}{raised}",
@@ -82,7 +91,8 @@ pub fn advisories_json(db: &Advisories) -> String {
                 "remote_code": a.remote_code, "modified": a.modified, "references": a.references})
         })
         .collect();
-    let fact = |f: &crate::posture::advisories::Fact| json!({"min": f.min_text, "source": f.source});
+    let fact =
+        |f: &crate::posture::advisories::Fact| json!({"min": f.min_text, "source": f.source});
     let doc = json!({"source": db.source, "count": db.list.len(), "newest_modified": db.newest(),
         "age_days": age_days(db, chrono::Utc::now()),
         "facts": {"token_auth": fact(&db.facts.token_auth),

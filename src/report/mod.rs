@@ -209,8 +209,6 @@ impl<'w> JsonStream<'w> {
 pub type Origins = HashMap<(String, String, String), Origin>;
 
 pub fn rules_json() -> String {
-    serde_json::to_string_pretty(
-        &serde_json::json!({"grades": GRADE_TABLE, "rules": RULES}),
-    )
-    .unwrap_or_default()
+    serde_json::to_string_pretty(&serde_json::json!({"grades": GRADE_TABLE, "rules": RULES}))
+        .unwrap_or_default()
 }

@@ -134,9 +134,21 @@ fn write_body(
         "NAMESPACE", "NAME", "KIND", "RAY"
     );
     for e in &entries {
-        let _ = writeln!(out, "{}      {:<w_ns$}  {:<w_name$}  {:<10}  {:<8}  {:>4}  {:>4}  {:>4}  {:>4}  {:>4}  {}",
-            p.grade(e.grade), e.namespace, e.name, e.kind, e.ray_version.as_deref().unwrap_or("?"),
-            e.count(Severity::Critical), e.count(Severity::High), e.count(Severity::Medium), e.count(Severity::Low), e.count(Severity::Info), e.grade_reason);
+        let _ = writeln!(
+            out,
+            "{}      {:<w_ns$}  {:<w_name$}  {:<10}  {:<8}  {:>4}  {:>4}  {:>4}  {:>4}  {:>4}  {}",
+            p.grade(e.grade),
+            e.namespace,
+            e.name,
+            e.kind,
+            e.ray_version.as_deref().unwrap_or("?"),
+            e.count(Severity::Critical),
+            e.count(Severity::High),
+            e.count(Severity::Medium),
+            e.count(Severity::Low),
+            e.count(Severity::Info),
+            e.grade_reason
+        );
     }
     w.write_all(out.as_bytes())?;
     for e in entries.iter().filter(|e| !e.findings.is_empty()) {

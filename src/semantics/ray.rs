@@ -129,7 +129,11 @@ pub fn pod_labels(
 
 /// The head Service's real name: `status.head.serviceName` (what the operator made), else
 /// `headGroupSpec.headService.metadata.name` (what it will make), else `<cluster>-head-svc`.
-pub fn head_service_name(cluster: &str, from_spec: Option<&str>, from_status: Option<&str>) -> String {
+pub fn head_service_name(
+    cluster: &str,
+    from_spec: Option<&str>,
+    from_status: Option<&str>,
+) -> String {
     from_status
         .filter(|n| !n.is_empty())
         .or_else(|| from_spec.filter(|n| !n.is_empty()))

@@ -1,10 +1,10 @@
 //! The TUI's state: everything the view draws, nothing it fetches. Rows are computed in the
 //! background from the inventory (see `rows`); the model only selects, filters and sorts them.
 
-use crate::posture::Grade;
 use super::keymap::Keymap;
 use super::theme::{Theme, BUILTIN};
 use crate::inventory::ScanError;
+use crate::posture::Grade;
 use crate::posture::{Entry, Severity};
 use std::sync::Arc;
 use tui_input::Input;

@@ -195,8 +195,7 @@ fn variants() -> Vec<Variant> {
             "ingress-options",
             |s| {
                 s["headGroupSpec"]["enableIngress"] = json!(true);
-                s["headGroupSpec"]["ingressOptions"] =
-                    json!({"host": "ray.example.com", "tls": [{"hosts": ["ray.example.com"], "secretName": "t"}]});
+                s["headGroupSpec"]["ingressOptions"] = json!({"host": "ray.example.com", "tls": [{"hosts": ["ray.example.com"], "secretName": "t"}]});
             },
             None,
         ),

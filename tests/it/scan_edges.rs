@@ -70,7 +70,19 @@ fn enable_ingress_counts_once_whether_kuberay_made_the_ingress_or_will() {
     let mut d = clean();
     d[0]["spec"]["headGroupSpec"]["enableIngress"] = json!(true);
     let v = ingress_findings(d.clone());
-    assert!(v.len() == 1 && v[0].1.contains("KubeRay creates an Ingress"), "{v:?}");
+    assert!(
+        v.len() == 1
+            && v[0]
+                .1
+                .contains("KubeRay creates Ingress rc-head-ingress (any host, no TLS, path /)"),
+        "{v:?}"
+    );
+    // KubeRay 1.7's ingressOptions: the evidence names the host and says whether TLS is set.
+    let mut o = clean();
+    o[0]["spec"]["headGroupSpec"]["enableIngress"] = json!(true);
+    o[0]["spec"]["headGroupSpec"]["ingressOptions"] = json!({"host": "ray.example.com", "path": "/ray", "tls": [{"hosts": ["ray.example.com"], "secretName": "t"}]});
+    let v = ingress_findings(o);
+    assert!(v.len() == 1 && v[0].1.contains("(host ray.example.com, TLS, path /ray)"), "{v:?}");
     // Its Ingress is there (no Service yet): that Ingress is the finding, once.
     d.push(ingress("rc-head-ingress", "rc-head-svc", json!({"number": 8265}), json!({})));
     let v = ingress_findings(d.clone());
@@ -80,7 +92,19 @@ fn enable_ingress_counts_once_whether_kuberay_made_the_ingress_or_will() {
     other[0]["spec"]["headGroupSpec"]["enableIngress"] = json!(true);
     other.push(ingress("rcx-head-ingress", "elsewhere", json!({"number": 80}), json!({})));
     let v = ingress_findings(other);
-    assert!(v.len() == 1 && v[0].1.contains("KubeRay creates an Ingress"), "{v:?}");
+    assert!(
+        v.len() == 1
+            && v[0]
+                .1
+                .contains("KubeRay creates Ingress rc-head-ingress (any host, no TLS, path /)"),
+        "{v:?}"
+    );
+    // KubeRay 1.7's ingressOptions: the evidence names the host and says whether TLS is set.
+    let mut o = clean();
+    o[0]["spec"]["headGroupSpec"]["enableIngress"] = json!(true);
+    o[0]["spec"]["headGroupSpec"]["ingressOptions"] = json!({"host": "ray.example.com", "path": "/ray", "tls": [{"hosts": ["ray.example.com"], "secretName": "t"}]});
+    let v = ingress_findings(o);
+    assert!(v.len() == 1 && v[0].1.contains("(host ray.example.com, TLS, path /ray)"), "{v:?}");
     // No Ingress asked for, one to something else: nothing.
     let mut plain = clean();
     plain.push(ingress("web", "frontend", json!({"number": 80}), json!({})));
@@ -439,6 +463,83 @@ fn a_job_on_a_selected_cluster_is_not_judged_by_a_spec_it_does_not_use() {
 /// RAY-GRD-001: a live scan raises it on every Ray object of a namespace that no raydar guard
 /// binding for its kind covers (by name, by namespace labels, or everywhere); never from
 /// manifests, nor when the bindings could not be read.
+/// The network rules' findings of the first entry: (rule, severity, evidence).
+fn net_findings(docs: Vec<Value>, live: bool) -> Vec<(String, Severity, String)> {
+    let mut inv = Inventory { live, ..Default::default() };
+    for d in docs {
+        inv.add_value(d, "default").unwrap();
+    }
+    let e = evaluate(&inv, &PostureConfig::default());
+    e[0].findings
+        .iter()
+        .filter(|f| f.rule.id.starts_with("RAY-NET"))
+        .map(|f| (f.rule.id.to_string(), f.severity, f.evidence.clone()))
+        .collect()
+}
+
+#[test]
+fn kuberay_network_policies_count_in_manifests_and_are_checked_live() {
+    // The clean baseline has a policy of its own: without it, only spec.networkPolicy guards.
+    let base = || {
+        let mut d = clean();
+        d.retain(|o| o["kind"] != "NetworkPolicy");
+        d
+    };
+    let ids = |v: &[(String, Severity, String)]| v.iter().map(|x| x.0.clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&net_findings(base(), false)), ["RAY-NET-001", "RAY-NET-002"]);
+    // DenyAll (and the default mode, and DenyAllIngress): the operator's policies select the
+    // head and every worker group.
+    for np in [json!({"mode": "DenyAll"}), json!({}), json!({"mode": "DenyAllIngress"})] {
+        let mut d = base();
+        d[0]["spec"]["networkPolicy"] = np.clone();
+        assert!(net_findings(d, false).is_empty(), "{np}");
+    }
+    // DenyAllEgress restricts no ingress.
+    let mut d = base();
+    d[0]["spec"]["networkPolicy"] = json!({"mode": "DenyAllEgress"});
+    assert_eq!(ids(&net_findings(d, false)), ["RAY-NET-001", "RAY-NET-002"]);
+    // The user's rules are judged as the operator copies them: RAY-NET-003 names the CR field.
+    let mut d = base();
+    d[0]["spec"]["networkPolicy"] = json!({"head": {"ingressRules": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}]}]},
+        "worker": {"ingressRules": [{"ports": [{"port": 8080}]}]}});
+    let v = net_findings(d, false);
+    assert_eq!(ids(&v), ["RAY-NET-003"], "{v:?}");
+    assert!(v[0].2.contains("spec.networkPolicy.head.ingressRules[0] (→ NetworkPolicy team-a/rc-head) admits ipBlock 0.0.0.0/0"), "{v:?}");
+    assert!(
+        v[0].2.contains(
+            "spec.networkPolicy.worker.ingressRules[0] (→ NetworkPolicy team-a/rc-workers-"
+        ),
+        "{v:?}"
+    );
+    // A worker group's own entry replaces the worker rules for that group.
+    let mut d = base();
+    let group = d[0]["spec"]["workerGroupSpecs"][0]["groupName"].clone();
+    d[0]["spec"]["networkPolicy"] = json!({"worker": {"ingressRules": [{"ports": [{"port": 8080}]}]},
+        "workerGroups": [{"groupName": group, "ingressRules": []}]});
+    assert!(net_findings(d, false).is_empty());
+    // Live: the spec asks, the operator (gate off) made nothing: RAY-NET-004, and the head is
+    // unguarded all the same.
+    let mut d = base();
+    d[0]["spec"]["networkPolicy"] = json!({"mode": "DenyAll"});
+    let v = net_findings(d.clone(), true);
+    assert_eq!(ids(&v), ["RAY-NET-001", "RAY-NET-004", "RAY-NET-002"], "{v:?}");
+    assert!(v[1].2.contains("asks KubeRay for NetworkPolicy rc-head, rc-workers-"), "{v:?}");
+    // Live, with the operator's policies there: ordinary NetworkPolicies, nothing asked in vain.
+    let own = json!({"from": [{"podSelector": {"matchLabels": {"ray.io/cluster": "rc"}}}]});
+    d.push(json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+        "metadata": {"name": "rc-head", "namespace": "team-a"},
+        "spec": {"podSelector": {"matchLabels": {"ray.io/cluster": "rc", "ray.io/node-type": "head"}},
+                 "policyTypes": ["Ingress"], "ingress": [own.clone()]}}));
+    for g in d[0]["spec"]["workerGroupSpecs"].as_array().unwrap().clone() {
+        let g = g["groupName"].as_str().unwrap();
+        d.push(json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": format!("rc-workers-{g}"), "namespace": "team-a"},
+            "spec": {"podSelector": {"matchLabels": {"ray.io/cluster": "rc", "ray.io/node-type": "worker", "ray.io/group": g}},
+                     "policyTypes": ["Ingress"], "ingress": [own.clone()]}}));
+    }
+    assert!(net_findings(d, true).is_empty());
+}
+
 #[test]
 fn the_guard_rule_fires_where_no_binding_covers_the_namespace() {
     let grd = |docs: Vec<Value>, live: bool, unreadable: bool| -> Vec<(String, Severity)> {

@@ -47,10 +47,20 @@ fn check_report_schema(v: &Value) {
     for c in v["clusters"].as_array().unwrap() {
         assert_eq!(
             keys(c),
-            ["findings", "grade", "grade_reason", "kind", "name", "namespace", "owner", "ray_version"]
+            [
+                "findings",
+                "grade",
+                "grade_reason",
+                "kind",
+                "name",
+                "namespace",
+                "owner",
+                "ray_version"
+            ]
         );
         assert!(["A", "B", "C", "D", "F"].contains(&c["grade"].as_str().unwrap()));
-        assert!(c["score"].as_u64().unwrap() <= 100);
+        let reason = c["grade_reason"].as_str().unwrap();
+        assert!(!reason.is_empty() && !reason.contains('\n'), "{reason}");
         assert!(["RayCluster", "RayJob", "RayService", "RayCronJob"]
             .contains(&c["kind"].as_str().unwrap()));
         assert!(c["owner"].is_null() || keys(&c["owner"]) == ["kind", "name"]);
@@ -123,7 +133,7 @@ async fn demo_scan_through_kube_rs_snapshots_and_schema() {
     insta::assert_snapshot!("demo_json", stable.json());
     insta::assert_snapshot!("rules_table", report::rules_table());
     let rules: Value = serde_json::from_str(&report::rules_json()).unwrap();
-    assert!(rules["grade_formula"].as_str().unwrap().contains("100 − 15·high"));
+    assert!(rules["grades"].as_str().unwrap().contains("F: someone outside the cluster"));
     for r in rules["rules"].as_array().unwrap() {
         let mut k: Vec<&String> = r.as_object().unwrap().keys().collect();
         k.sort();
@@ -320,7 +330,54 @@ fn cli_exit_codes_and_one_line_errors() {
     assert_eq!((code, err.lines().count()), (2, 1));
     let (code, out, _) = raydar(&["rules", "-o", "json"], None);
     assert_eq!(code, 0);
-    assert!(serde_json::from_str::<Value>(&out).unwrap()["grade_formula"].is_string());
+    assert!(serde_json::from_str::<Value>(&out).unwrap()["grades"].is_string());
+    // The advisories loaded, how old, and the version facts with their sources.
+    let (code, out, _) = raydar(&["rules", "--advisories", "-o", "json"], None);
+    assert_eq!(code, 0);
+    let a: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(a["source"], "built-in");
+    assert!(a["count"].as_u64().unwrap() >= 10 && a["age_days"].is_i64(), "{a}");
+    assert!(a["facts"]["k8s_token_auth"]["source"].as_str().unwrap().contains("validation.go"));
+    let (code, out, _) = raydar(&["rules", "--advisories"], None);
+    assert!(
+        code == 0 && out.contains("GHSA-q279-jhrf-cc6v") && out.contains("Version facts"),
+        "{out}"
+    );
+    // A user's OSV file replaces the built-in one; a broken one is a one-line error naming
+    // file and entry, for scan and rules alike.
+    let dir = std::env::temp_dir().join(format!("raydar-osv-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let good = dir.join("good.json");
+    std::fs::write(&good, r#"{"id": "GHSA-user-0001", "modified": "2027-01-01T00:00:00Z", "summary": "user's",
+        "affected": [{"package": {"ecosystem": "PyPI", "name": "ray"},
+          "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "9.0.0"}]}]}]}"#).unwrap();
+    let (code, out, _) = raydar(&["rules", "--advisories", good.to_str().unwrap()], None);
+    assert!(code == 0 && out.contains("GHSA-user-0001") && !out.contains("GHSA-q279"), "{out}");
+    let ray = "apiVersion: ray.io/v1\nkind: RayCluster\nmetadata: {name: r, namespace: x}\nspec: {rayVersion: '2.60.0', headGroupSpec: {template: {spec: {containers: [{name: h, image: i}]}}}}\n";
+    let (_, out, _) = raydar(
+        &["scan", "-f", "-", "-o", "json", "--advisories", good.to_str().unwrap()],
+        Some(ray),
+    );
+    assert!(out.contains("GHSA-user-0001") && out.contains("9.0.0 fixes all of them"), "{out}");
+    let bad = dir.join("bad.json");
+    std::fs::write(
+        &bad,
+        r#"[{"id": "GHSA-bad-0001", "affected": [{"package": {"ecosystem": "PyPI", "name": "ray"},
+        "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "soon"}]}]}]}]"#,
+    )
+    .unwrap();
+    for args in [vec!["scan", "-f", "-", "--advisories"], vec!["rules", "--advisories"]] {
+        let mut args = args.clone();
+        args.push(bad.to_str().unwrap());
+        let (code, _, err) = raydar(&args, Some(ray));
+        assert_eq!(code, 2, "{args:?}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("bad.json") && err.contains("GHSA-bad-0001") && err.contains("\"soon\""),
+            "{err}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
     let (code, _, err) = raydar(&["fix", "a/b", "--fix", "network-policy"], None);
     assert_eq!(code, 2);
     assert_eq!(err.lines().count(), 1, "{err}");

@@ -87,12 +87,7 @@ fn narrow_rules(rules: &Value, peers: &[Value]) -> Value {
 /// the cluster needs, and where ingress was open before, the head admits the KubeRay operator
 /// and RayJob submitters on the dashboard (and the operator on serve), which the operator's own
 /// rules leave out.
-fn edit_network_policy_spec(
-    t: &Affected,
-    p: &mut Plan,
-    peers: &[Value],
-    head_rules: &[Value],
-) {
+fn edit_network_policy_spec(t: &Affected, p: &mut Plan, peers: &[Value], head_rules: &[Value]) {
     t.edit_specs(p, |spec, what, warnings| {
         let Some(np) = spec.get_mut("networkPolicy").and_then(Value::as_object_mut) else {
             return;
