@@ -11,7 +11,7 @@ mod guard;
 pub mod images;
 mod index;
 mod jobs;
-mod network;
+pub mod network;
 mod quota;
 mod rbac;
 mod resources;

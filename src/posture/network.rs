@@ -119,6 +119,19 @@ fn operator_policies(
     out
 }
 
+/// The ingress side of the NetworkPolicies KubeRay's operator creates from the cluster's
+/// `spec.networkPolicy` (none for `DenyAllEgress` or without it): what they admit.
+pub fn kuberay_policies(
+    namespace: &str,
+    cluster: &str,
+    spec: &RayClusterSpec,
+) -> Vec<NetworkPolicy> {
+    operator_policies(namespace, cluster, spec, "spec")
+        .into_iter()
+        .map(|j| j.policy.into_owned())
+        .collect()
+}
+
 pub fn check(s: &Subject, out: &mut Findings) {
     let Some(spec) = s.spec else { return };
     if !s.inv.readable(s.namespace, "networkpolicies") {

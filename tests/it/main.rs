@@ -13,6 +13,7 @@ mod envtest;
 mod fleet;
 mod forward;
 mod guard;
+mod kuberay_samples;
 mod layers;
 mod manifest_props;
 mod ray_head;

@@ -20,6 +20,34 @@ struct ClusterShape {
     groups: usize,
     autoscaler: bool,
     team_label: bool,
+    /// KubeRay 1.7's `spec.networkPolicy`, and whether the operator made its policies.
+    network_policy: Option<Value>,
+    gate_on: bool,
+}
+
+fn arb_network_policy() -> impl Strategy<Value = Option<Value>> {
+    let mode = prop::sample::select(vec![
+        None,
+        Some("DenyAll"),
+        Some("DenyAllIngress"),
+        Some("DenyAllEgress"),
+    ]);
+    (
+        mode,
+        prop::collection::vec(arb_rule(), 0..2),
+        prop::collection::vec(arb_rule(), 0..2),
+        any::<bool>(),
+    )
+        .prop_map(|(mode, head, worker, present)| {
+            present.then(|| {
+                let mut np =
+                    json!({"head": {"ingressRules": head}, "worker": {"ingressRules": worker}});
+                if let Some(m) = mode {
+                    np["mode"] = json!(m);
+                }
+                np
+            })
+        })
 }
 
 fn arb_cluster() -> impl Strategy<Value = ClusterShape> {
@@ -28,13 +56,42 @@ fn arb_cluster() -> impl Strategy<Value = ClusterShape> {
         0..3usize,
         any::<bool>(),
         any::<bool>(),
+        arb_network_policy(),
+        any::<bool>(),
     )
-        .prop_map(|(service_type, groups, autoscaler, team_label)| ClusterShape {
-            service_type,
-            groups,
-            autoscaler,
-            team_label,
+        .prop_map(|(service_type, groups, autoscaler, team_label, network_policy, gate_on)| {
+            ClusterShape { service_type, groups, autoscaler, team_label, network_policy, gate_on }
         })
+}
+
+/// The NetworkPolicies KubeRay's operator keeps for a cluster's `spec.networkPolicy`, as JSON.
+fn kuberay_policies(c: &Value) -> Vec<Value> {
+    let name = c["metadata"]["name"].as_str().unwrap();
+    let spec: raydar::kuberay::RayClusterSpec = serde_json::from_value(c["spec"].clone()).unwrap();
+    raydar::posture::network::kuberay_policies(NS, name, &spec)
+        .into_iter()
+        .map(|p| serde_json::to_value(p).unwrap())
+        .collect()
+}
+
+/// What admits traffic: the namespace's policies, with the operator's own for each cluster
+/// whose gate is on made anew from its current spec (as the operator reconciles them).
+fn effective(snap: &Snapshot) -> Vec<Value> {
+    let managed: Vec<&Value> =
+        snap.ray_clusters.iter().filter(|c| c["metadata"]["labels"]["gate"] == "on").collect();
+    let theirs = |np: &Value| {
+        let n = np["metadata"]["name"].as_str().unwrap_or("");
+        managed.iter().any(|c| {
+            let c = c["metadata"]["name"].as_str().unwrap();
+            n == format!("{c}-head") || n.starts_with(&format!("{c}-workers-"))
+        })
+    };
+    let mut out: Vec<Value> =
+        snap.network_policies.iter().filter(|np| !theirs(np)).cloned().collect();
+    for c in managed {
+        out.extend(kuberay_policies(c));
+    }
+    out
 }
 
 fn cluster_json(i: usize, c: &ClusterShape) -> Value {
@@ -54,9 +111,14 @@ fn cluster_json(i: usize, c: &ClusterShape) -> Value {
     let workers: Vec<Value> = (0..c.groups)
         .map(|g| json!({"groupName": format!("g{g}"), "replicas": 1, "maxReplicas": 2, "rayStartParams": {}, "template": tmpl(false)}))
         .collect();
-    json!({"apiVersion": "ray.io/v1", "kind": "RayCluster",
-        "metadata": {"name": format!("c{i}"), "namespace": NS, "resourceVersion": "1"},
-        "spec": {"headGroupSpec": head, "workerGroupSpecs": workers, "enableInTreeAutoscaling": c.autoscaler}})
+    let mut rc = json!({"apiVersion": "ray.io/v1", "kind": "RayCluster",
+        "metadata": {"name": format!("c{i}"), "namespace": NS, "resourceVersion": "1",
+                     "labels": {"gate": if c.gate_on { "on" } else { "off" }}},
+        "spec": {"headGroupSpec": head, "workerGroupSpecs": workers, "enableInTreeAutoscaling": c.autoscaler}});
+    if let Some(np) = &c.network_policy {
+        rc["spec"]["networkPolicy"] = np.clone();
+    }
+    rc
 }
 
 fn arb_selector() -> impl Strategy<Value = Value> {
@@ -168,6 +230,13 @@ prop_compose! {
             1 => Some(vec![]),
             _ => Some(vec![("kuberay-system".into(), labels(&[("app.kubernetes.io/name", "kuberay-operator")]))]),
         };
+        // The operator's own policies, where its gate is on.
+        let made: Vec<Value> = snap.ray_clusters.iter()
+            .filter(|c| c["metadata"]["labels"]["gate"] == "on")
+            .flat_map(kuberay_policies)
+            .map(|mut np| { np["metadata"]["resourceVersion"] = json!("1"); np })
+            .collect();
+        snap.network_policies.extend(made);
         snap
     }
 }
@@ -274,11 +343,13 @@ proptest! {
     fn no_fix_widens_access(snap in arb_snapshot()) {
         let all_pods = pods(&snap);
         let srcs = sources(&all_pods);
+        let before_np = effective(&snap);
         for fix in FixId::ALL {
             for c in &snap.ray_clusters {
                 let entry = c["metadata"]["name"].as_str().unwrap();
                 let Ok(p) = plan(fix, &snap, entry) else { continue };
                 let after = applied(&snap, &p);
+                let after_np = effective(&after);
                 for svc in &after.services {
                     let before = snap.services.iter().find(|s| s["metadata"]["name"] == svc["metadata"]["name"]);
                     prop_assert!(before.is_some(), "{fix} created Service {}", svc["metadata"]["name"]);
@@ -288,8 +359,8 @@ proptest! {
                     for src in &srcs {
                         for port in [6379u16, 8265, 10001, 8000, 8080, 52365] {
                             let src = Source { port, ..src.clone() };
-                            let was = admits(&snap.network_policies, NS, pod, &src);
-                            let now = admits(&after.network_policies, NS, pod, &src);
+                            let was = admits(&before_np, NS, pod, &src);
+                            let now = admits(&after_np, NS, pod, &src);
                             prop_assert!(was || !now,
                                 "{fix} on {entry}: pod {pod:?} now admits {src:?} (plan: {:?})", p.summary());
                         }
@@ -297,5 +368,58 @@ proptest! {
                 }
             }
         }
+    }
+}
+
+/// The network-policy fix on a cluster whose policies are KubeRay's (`spec.networkPolicy`):
+/// it edits the spec and never adds a policy beside the operator's.
+#[test]
+fn the_network_policy_fix_edits_kuberays_spec_never_a_policy_beside() {
+    let shape = |np: Value, gate_on| ClusterShape {
+        service_type: None,
+        groups: 1,
+        autoscaler: false,
+        team_label: false,
+        network_policy: Some(np),
+        gate_on,
+    };
+    let snap_of = |c: ClusterShape| {
+        let rc = cluster_json(0, &c);
+        let mut snap = Snapshot { namespace: NS.into(), ..Default::default() };
+        if c.gate_on {
+            snap.network_policies = kuberay_policies(&rc);
+        }
+        snap.ray_clusters = vec![rc];
+        snap.operator_pods = Some(vec![(
+            "kuberay-system".into(),
+            labels(&[("app.kubernetes.io/name", "kuberay-operator")]),
+        )]);
+        snap
+    };
+    // Ingress open (DenyAllEgress) with an open head rule: the spec is edited, nothing else.
+    let open = json!({"mode": "DenyAllEgress", "head": {"ingressRules": [{"from": [{"ipBlock": {"cidr": "0.0.0.0/0"}}], "ports": [{"port": 8265}]}]}});
+    let p = plan(FixId::NetworkPolicy, &snap_of(shape(open, true)), "c0").unwrap();
+    assert_eq!(p.summary(), ["update RayCluster ns/c0"], "{:?}", p.summary());
+    let after = p.changes[0].after.as_ref().unwrap();
+    let np = &after["spec"]["networkPolicy"];
+    assert_eq!(np["mode"], "DenyAll");
+    let rules = np["head"]["ingressRules"].to_string();
+    assert!(!rules.contains("0.0.0.0/0") && rules.contains("kuberay-operator"), "{rules}");
+    // Already closed: nothing to do.
+    let closed =
+        json!({"mode": "DenyAll", "head": {"ingressRules": [{"from": [{"podSelector": {}}]}]}});
+    assert!(plan(FixId::NetworkPolicy, &snap_of(shape(closed.clone(), true)), "c0")
+        .unwrap()
+        .is_empty());
+    // The operator never made its policies (gate off): a clear refusal, nothing planned.
+    match plan(FixId::NetworkPolicy, &snap_of(shape(closed, false)), "c0") {
+        Err(e) => {
+            let m = e.to_string();
+            assert!(
+                m.contains("c0-head") && m.contains("RayClusterNetworkPolicy") && !m.contains('\n'),
+                "{m}"
+            );
+        }
+        Ok(p) => panic!("planned {:?}", p.summary()),
     }
 }

@@ -86,44 +86,85 @@ fn narrow_rules(rules: &Value, peers: &[Value]) -> Value {
 /// `DenyAll`: egress stays as restricted as it was), open rules are narrowed to the sources
 /// the cluster needs, and where ingress was open before, the head admits the KubeRay operator
 /// and RayJob submitters on the dashboard (and the operator on serve), which the operator's own
-/// rules leave out.
-fn edit_network_policy_spec(t: &Affected, p: &mut Plan, peers: &[Value], head_rules: &[Value]) {
+/// rules leave out. Fields are written only where they change.
+fn edit_network_policy_spec(
+    t: &Affected,
+    p: &mut Plan,
+    peers: &[Value],
+    head_rules: &[Value],
+    may_restrict: bool,
+) {
+    let narrowed = |rules: &mut Value| {
+        if rules.is_array() {
+            let n = narrow_rules(rules, peers);
+            if n != *rules {
+                *rules = n;
+            }
+        }
+    };
     t.edit_specs(p, |spec, what, warnings| {
         let Some(np) = spec.get_mut("networkPolicy").and_then(Value::as_object_mut) else {
             return;
         };
         // Only where ingress was open before does the fix add the sources the cluster needs:
         // where it was denied already, admitting more would widen access.
-        let opened = np.get("mode").and_then(Value::as_str) == Some("DenyAllEgress");
+        let egress_only = np.get("mode").and_then(Value::as_str) == Some("DenyAllEgress");
+        if egress_only && !may_restrict {
+            warnings.push(format!("{what}: spec.networkPolicy.mode DenyAllEgress kept: another NetworkPolicy guards the cluster's pods already, and restricting ingress here would admit the cluster's own pods past it"));
+        }
+        let opened = egress_only && may_restrict;
         if opened {
             np.insert("mode".into(), json!("DenyAll"));
             warnings.push(format!("{what}: spec.networkPolicy.mode DenyAllEgress → DenyAll: ingress is restricted too; egress stays as it was"));
-        }
-        let head = np.entry("head").or_insert_with(|| json!({}));
-        if !head.is_object() {
-            *head = json!({});
-        }
-        let mut rules = narrow_rules(&head["ingressRules"], peers);
-        if let Some(list) = rules.as_array_mut().filter(|_| opened) {
-            for r in head_rules {
-                if !list.contains(r) {
-                    list.push(r.clone());
+            let head = np.entry("head").or_insert_with(|| json!({}));
+            if !head.is_object() {
+                *head = json!({});
+            }
+            let mut rules = head.get("ingressRules").cloned().unwrap_or_else(|| json!([]));
+            narrowed(&mut rules);
+            if let Some(list) = rules.as_array_mut() {
+                for r in head_rules {
+                    if !list.contains(r) {
+                        list.push(r.clone());
+                    }
                 }
             }
+            head["ingressRules"] = rules;
+        } else if let Some(r) = np.get_mut("head").and_then(|h| h.get_mut("ingressRules")) {
+            narrowed(r);
         }
-        head["ingressRules"] = rules;
-        if let Some(w) = np.get_mut("worker").filter(|w| w.get("ingressRules").is_some()) {
-            w["ingressRules"] = narrow_rules(&w["ingressRules"], peers);
+        if let Some(r) = np.get_mut("worker").and_then(|w| w.get_mut("ingressRules")) {
+            narrowed(r);
         }
         for g in np.get_mut("workerGroups").and_then(Value::as_array_mut).into_iter().flatten() {
-            if g.get("ingressRules").is_some() {
-                g["ingressRules"] = narrow_rules(&g["ingressRules"], peers);
+            if let Some(r) = g.get_mut("ingressRules") {
+                narrowed(r);
             }
         }
     });
-    p.warnings.push(
-        "the cluster's NetworkPolicies are KubeRay's (spec.networkPolicy): the fix edits the spec, and the operator updates its policies only while its RayClusterNetworkPolicy feature gate is on".into(),
-    );
+    if !p.changes.is_empty() {
+        p.warnings.push(
+            "the cluster's NetworkPolicies are KubeRay's (spec.networkPolicy): the fix edits the spec, and the operator updates its policies while its RayClusterNetworkPolicy feature gate is on".into(),
+        );
+    }
+}
+
+/// A running cluster whose spec asks for KubeRay's policies that the operator has not made
+/// (its alpha feature gate off): the spec cannot be fixed into guarding anything.
+fn operator_policies_missing(t: &Affected, snap: &Snapshot) -> Option<String> {
+    let mut missing = Vec::new();
+    for c in &t.clusters {
+        let Some(rc) = snap.get(Kind::RayCluster, c) else { continue };
+        let Some(np) = rc.pointer("/spec/networkPolicy") else { continue };
+        if np.get("mode").and_then(Value::as_str) == Some("DenyAllEgress") {
+            continue;
+        }
+        let head = crate::semantics::ray::operator_policy_names(c, &[]).remove(0);
+        if !snap.network_policies.iter().any(|x| name_of(x) == head) {
+            missing.push(head);
+        }
+    }
+    (!missing.is_empty()).then(|| missing.join(", "))
 }
 
 pub(super) fn network_policy(t: &Affected, snap: &Snapshot, p: &mut Plan) -> Result<(), PlanError> {
@@ -139,21 +180,29 @@ pub(super) fn network_policy(t: &Affected, snap: &Snapshot, p: &mut Plan) -> Res
     peers.push(submitters.clone());
     let tcp = |port: i32| json!({"protocol": "TCP", "port": port});
 
-    if t.holders.iter().filter_map(Holder::spec).any(|s| s.get("networkPolicy").is_some()) {
-        let head_rules = [
-            json!({"from": operator, "ports": [tcp(dashboard), tcp(serve)]}),
-            json!({"from": [submitters], "ports": [tcp(dashboard)]}),
-        ];
-        edit_network_policy_spec(t, p, &peers, &head_rules);
-        return Ok(());
+    let uses_spec =
+        t.holders.iter().filter_map(Holder::spec).any(|s| s.get("networkPolicy").is_some());
+    if uses_spec {
+        if let Some(names) = operator_policies_missing(t, snap) {
+            return Err(PlanError::NotApplicable(format!(
+                "{}/{}: spec.networkPolicy asks KubeRay for NetworkPolicy {names}, which the operator has not made (its RayClusterNetworkPolicy feature gate is alpha and off by default): turn the gate on, or remove spec.networkPolicy and run this fix again; raydar never adds a policy beside KubeRay's",
+                p.namespace, t.name
+            )));
+        }
     }
+    let kuberays = |n: &str| {
+        t.clusters
+            .iter()
+            .any(|c| n == format!("{c}-head") || n.starts_with(&format!("{c}-workers-")))
+    };
 
     // Open policies selecting the entry's pods: their open rules admit only the sources
-    // the cluster needs from now on.
+    // the cluster needs from now on. (KubeRay's own, where the spec makes them, are fixed in
+    // the spec below.)
     let selects_any = |np: &Value| groups.values().flatten().any(|l| netpol::selects(np, l));
     for np in &snap.network_policies {
         let n = name_of(np);
-        if n == name || !selects_any(np) || !netpol::is_open(np) {
+        if n == name || !selects_any(np) || !netpol::is_open(np) || (uses_spec && kuberays(n)) {
             continue;
         }
         p.changes.push(Change {
@@ -165,13 +214,23 @@ pub(super) fn network_policy(t: &Affected, snap: &Snapshot, p: &mut Plan) -> Res
         p.warnings.push(format!(
             "NetworkPolicy {n}: its rules that admitted every source now admit only this cluster's pods, the KubeRay operator and RayJob submitters, on the ports they listed; other pods it selects are affected too"
         ));
-        if t.clusters
-            .iter()
-            .any(|c| n == format!("{c}-head") || n.starts_with(&format!("{c}-workers-")))
-        {
+        if kuberays(n) {
             p.warnings
                 .push(format!("NetworkPolicy {n} is KubeRay's own: the operator may restore it"));
         }
+    }
+
+    if uses_spec {
+        // Turning ingress restriction on admits the cluster's own pods: only where no other
+        // policy guards its pods already (a pod never admits a source it denied before).
+        let guarded =
+            snap.network_policies.iter().any(|np| !kuberays(name_of(np)) && selects_any(np));
+        let head_rules = [
+            json!({"from": operator, "ports": [tcp(dashboard), tcp(serve)]}),
+            json!({"from": [submitters], "ports": [tcp(dashboard)]}),
+        ];
+        edit_network_policy_spec(t, p, &peers, &head_rules, !guarded);
+        return Ok(());
     }
 
     // Groups no policy guards yet get raydar's policy. Groups already behind a policy are
