@@ -99,8 +99,12 @@ fn doors(f: &[&Finding]) -> Vec<Door> {
     let mut out = Vec::new();
     for x in f {
         let (what, narrowed) = match x.rule.id {
+            // An ACL or intranet address narrows a load balancer's every port: the GCS and
+            // client ports too, when each exposure's evidence says so.
             id if id == rule!("RAY-EXP-001").id => {
-                (format!("GCS/client port reachable on {}", carrier(&x.evidence)), false)
+                let narrowed = x.evidence.split("; ").all(|e| e.contains("narrowed by"));
+                let how = if narrowed { " narrowed by an ACL" } else { "" };
+                (format!("GCS/client port reachable on {}{how}", carrier(&x.evidence)), narrowed)
             }
             id if id == rule!("RAY-EXP-002").id => {
                 (format!("dashboard public on {}", carrier(&x.evidence)), false)
@@ -165,10 +169,8 @@ pub fn judge(findings: &[Finding], walls: Walls) -> (Grade, String) {
     }
     // D: any pod in the cluster, or outsiders past one narrow wall.
     if let (Some(d), true) = (narrowed, no_auth) {
-        return (
-            Grade::D,
-            format!("{} + no token auth → whoever passes it can submit jobs", d.what),
-        );
+        let can = if d.what.starts_with("dashboard") { "submit jobs" } else { "run code on Ray" };
+        return (Grade::D, format!("{} + no token auth → whoever passes it can {can}", d.what));
     }
     if let Some(d) = open.or(narrowed) {
         return (
