@@ -57,7 +57,8 @@ pub struct AuthOptions {
     pub mode: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_name: Option<String>,
-    /// KubeRay 1.6: the dashboard checks the caller's own Kubernetes token (Ray >= 2.55).
+    /// KubeRay 1.6: the dashboard checks the caller's own Kubernetes token (from the Ray
+    /// version `assets/ray-versions.toml` names).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enable_k8s_token_auth: Option<bool>,
 }

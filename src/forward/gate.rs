@@ -4,8 +4,9 @@
 //! is void after that, so a link read later from scrollback, history or a shared screen opens
 //! nothing. Each link is minted when it is printed or opened. Scripts send the forward's
 //! header token, `X-Raydar-Token: T`, which no URL carries. The Host must be `127.0.0.1:PORT` or `localhost:PORT` (DNS rebinding is
-//! how a web page in the user's own browser reaches a localhost dashboard: CVE-2025-62593,
-//! CVE-2026-27482), and a non-GET with an Origin must come from that same origin. raydar's
+//! how a web page in the user's own browser reaches a localhost dashboard: Ray's advisories
+//! GHSA-q279-jhrf-cc6v and GHSA-q5fh-2hc8-f6rq in `assets/advisories`), and a non-GET with an
+//! Origin must come from that same origin. raydar's
 //! cookie and header never go upstream; the cluster's Ray token is added when there is one.
 //! The token is compared in constant time and never logged.
 

@@ -492,7 +492,7 @@ async fn gated_connection(
     stats.open.fetch_sub(1, Ordering::Relaxed);
 }
 
-/// Drops the cookie in which Ray (≥ 2.52) hands a browser its token: behind the gate raydar
+/// Drops the cookie in which Ray (with token auth) hands a browser its token: behind the gate raydar
 /// adds the token to each request itself, and the cluster's token never reaches the browser.
 fn keep_ray_token_out(headers: &mut hyper::HeaderMap) {
     let cookies: Vec<hyper::header::HeaderValue> = headers

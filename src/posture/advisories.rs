@@ -97,9 +97,14 @@ impl Advisory {
         None
     }
 
+    /// The CVE id among the aliases, if there is one.
+    pub fn cve(&self) -> Option<&str> {
+        self.aliases.iter().find(|a| a.starts_with("CVE-")).map(String::as_str)
+    }
+
     /// `GHSA-… (CVE-…)`.
     pub fn label(&self) -> String {
-        match self.aliases.iter().find(|a| a.starts_with("CVE-")) {
+        match self.cve() {
             Some(cve) => format!("{} ({cve})", self.id),
             None => self.id.clone(),
         }

@@ -53,7 +53,7 @@ pub fn advisories_table(db: &Advisories) -> String {
     let _ =
         writeln!(out, "\n{:<20} {:<16} {:<9} {:<30} SUMMARY", "ID", "CVE", "SEVERITY", "AFFECTED");
     for a in &db.list {
-        let cve = a.aliases.iter().find(|x| x.starts_with("CVE-")).map_or("-", String::as_str);
+        let cve = a.cve().unwrap_or("-");
         let raised = if a.fixable() {
             ""
         } else {
