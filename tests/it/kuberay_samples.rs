@@ -64,6 +64,33 @@ const SAMPLES: [Expect; 7] = [
     },
 ];
 
+/// The grade and its reason for every entry of the demo and of these samples: what an on-call
+/// engineer reads first, pinned word for word.
+#[test]
+fn grade_reasons() {
+    use std::fmt::Write;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kuberay-samples");
+    let mut out = String::new();
+    for x in SAMPLES {
+        let set = ManifestSet::load(&[dir.join(x.file)]).unwrap();
+        for e in evaluate(&set.inventory, &PostureConfig::default()) {
+            let g = e.grade.map_or("?", Grade::as_str);
+            let _ = writeln!(out, "{}: {g} {}", x.file, e.grade_reason);
+        }
+    }
+    // The demo's objects as a live cluster holds them.
+    let mut inv = raydar::inventory::Inventory { live: true, ..Default::default() };
+    for o in raydar::demo::manifests() {
+        let ns = o["metadata"]["namespace"].as_str().unwrap_or("").to_string();
+        let _ = inv.add_value(o, &ns);
+    }
+    for e in evaluate(&inv, &PostureConfig::demo()) {
+        let g = e.grade.map_or("?", Grade::as_str);
+        let _ = writeln!(out, "demo {}/{}: {g} {}", e.namespace, e.name, e.grade_reason);
+    }
+    insta::assert_snapshot!("grade_reasons", out);
+}
+
 #[test]
 fn kuberay_samples_raise_their_rules_and_grade_by_attack_path() {
     let dir =
