@@ -100,6 +100,14 @@ impl Gate {
     }
 
     /// A fresh one-time sign-in link's token (good for one browser sign-in).
+    /// Voids every session and every unused link (the forward stopped): nothing signed in
+    /// through this gate is honoured any more.
+    pub fn revoke(&self) {
+        for l in [&self.links, &self.sessions] {
+            l.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
+        }
+    }
+
     pub fn new_link(&self) -> String {
         let t = new_token();
         self.links.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(t.clone());
@@ -229,5 +237,21 @@ impl Gate {
             }
         }
         Verdict::Pass(req)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revoking_voids_every_link_and_session() {
+        let g = Gate::new(1, None);
+        let link = g.new_link();
+        g.sessions.lock().unwrap().push("session".into());
+        assert!(holds(&g.links, &link, false));
+        g.revoke();
+        assert!(!holds(&g.links, &link, false), "an unused link is void after the stop");
+        assert!(!holds(&g.sessions, "session", false), "a session is void after the stop");
     }
 }

@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 /// Which head port to forward.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +134,8 @@ struct Head {
     port: u16,
 }
 
-/// A running forward; dropping it stops the listener and every connection.
+/// A running forward; dropping it stops the listener, closes every open connection and
+/// upstream stream at once, and voids every session and unused sign-in link of its gate.
 pub struct Forward {
     pub local: SocketAddr,
     pub stats: Arc<Stats>,
@@ -144,6 +146,9 @@ pub struct Forward {
     /// Whether the cluster's Ray token is added upstream.
     pub ray_token: bool,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// Cancels every task of the forward, the connections' too: they are owned by it, never
+    /// detached.
+    stop: CancellationToken,
 }
 
 impl Forward {
@@ -163,10 +168,52 @@ impl Forward {
 
 impl Drop for Forward {
     fn drop(&mut self) {
+        self.stop.cancel();
         for t in &self.tasks {
             t.abort();
         }
+        if let Some(g) = &self.gate {
+            g.revoke();
+        }
     }
+}
+
+/// Runs `work` on the runtime until it ends or `stop` is cancelled, whichever comes first:
+/// a stopped forward drops its connections (closing their sockets and streams) at once.
+fn spawn_owned<F>(stop: &CancellationToken, work: F)
+where
+    F: std::future::Future + Send + 'static,
+{
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = work => {}
+        }
+    });
+}
+
+/// Counts a connection open for as long as it lives, however it ends (cancelled included).
+struct Open(Arc<Stats>);
+
+impl Open {
+    fn new(stats: &Arc<Stats>) -> Self {
+        stats.open.fetch_add(1, Ordering::Relaxed);
+        stats.total.fetch_add(1, Ordering::Relaxed);
+        Open(stats.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// After an `accept` error (out of file descriptors, …): wait before trying again, longer each
+/// time up to a second, so a failing listener never spins a core.
+fn accept_backoff(failures: u32) -> Duration {
+    Duration::from_millis(10u64.saturating_mul(1 << failures.min(7)).min(1000))
 }
 
 fn ready_head(pods: &[&Pod], target: HeadPort) -> Option<Head> {
@@ -281,20 +328,34 @@ pub async fn start(client: kube::Client, spec: ForwardSpec) -> Result<Forward, F
     let pf_api: Api<k8s_openapi::api::core::v1::Pod> = Api::namespaced(client, &spec.namespace);
     let accept_stats = stats.clone();
     let wait = spec.wait;
+    let stop = CancellationToken::new();
+    let accept_stop = stop.clone();
     let accept_task = tokio::spawn(async move {
+        let mut failures = 0u32;
         loop {
-            let Ok((conn, _)) = listener.accept().await else { continue };
+            let conn = match listener.accept().await {
+                Ok((conn, _)) => {
+                    failures = 0;
+                    conn
+                }
+                Err(e) => {
+                    // Reported once per run of failures, then retried with backoff.
+                    if failures == 0 {
+                        accept_stats.error(format!("accepting local connections: {e}"));
+                    }
+                    failures += 1;
+                    tokio::time::sleep(accept_backoff(failures)).await;
+                    continue;
+                }
+            };
             let _ = conn.set_nodelay(true);
             let (api, stats, rx) = (pf_api.clone(), accept_stats.clone(), head_rx.clone());
+            let s = accept_stop.clone();
             match &gate {
-                None => {
-                    tokio::spawn(async move { connection(conn, api, stats, rx, wait).await });
-                }
+                None => spawn_owned(&accept_stop, connection(conn, api, stats, rx, wait, s)),
                 Some(g) => {
                     let g = g.clone();
-                    tokio::spawn(
-                        async move { gated_connection(conn, api, stats, rx, wait, g).await },
-                    );
+                    spawn_owned(&accept_stop, gated_connection(conn, api, stats, rx, wait, g, s))
                 }
             }
         }
@@ -306,6 +367,7 @@ pub async fn start(client: kube::Client, spec: ForwardSpec) -> Result<Forward, F
         gate: own_gate,
         ray_token: ray_token.is_some(),
         tasks: vec![head_task, accept_task],
+        stop,
     })
 }
 
@@ -333,6 +395,7 @@ async fn upstream(
     stats: &Stats,
     rx: &mut watch::Receiver<Option<Head>>,
     wait: Duration,
+    stop: &CancellationToken,
 ) -> Option<(String, tokio::io::DuplexStream)> {
     let deadline = tokio::time::Instant::now() + wait;
     let mut failed: Option<String> = None;
@@ -344,8 +407,9 @@ async fn upstream(
         match api.portforward(&head.pod, &[head.port]).await {
             Ok(mut pf) => match pf.take_stream(head.port) {
                 Some(s) => {
-                    // Keep the forwarder's tasks running for as long as the stream is used.
-                    tokio::spawn(async move {
+                    // Keep the forwarder's tasks running for as long as the stream is used,
+                    // and no longer than the forward.
+                    spawn_owned(stop, async move {
                         let _ = pf.join().await;
                     });
                     return Some((head.pod, s));
@@ -368,10 +432,10 @@ async fn connection(
     stats: Arc<Stats>,
     mut rx: watch::Receiver<Option<Head>>,
     wait: Duration,
+    stop: CancellationToken,
 ) {
-    stats.open.fetch_add(1, Ordering::Relaxed);
-    stats.total.fetch_add(1, Ordering::Relaxed);
-    if let Some((pod, mut up)) = upstream(&api, &stats, &mut rx, wait).await {
+    let _open = Open::new(&stats);
+    if let Some((pod, mut up)) = upstream(&api, &stats, &mut rx, wait, &stop).await {
         match tokio::io::copy_bidirectional(&mut conn, &mut up).await {
             Ok((u, d)) => {
                 stats.bytes_up.fetch_add(u, Ordering::Relaxed);
@@ -380,7 +444,6 @@ async fn connection(
             Err(e) => stats.error(format!("connection to {pod}: {e}")),
         }
     }
-    stats.open.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// Opens `url` in the browser when the machine has an opener (`xdg-open`, macOS `open`);
@@ -467,20 +530,20 @@ async fn gated_connection(
     rx: watch::Receiver<Option<Head>>,
     wait: Duration,
     gate: Arc<Gate>,
+    stop: CancellationToken,
 ) {
-    stats.open.fetch_add(1, Ordering::Relaxed);
-    stats.total.fetch_add(1, Ordering::Relaxed);
+    let _open = Open::new(&stats);
     let up: Arc<tokio::sync::Mutex<Option<Sender>>> = Arc::new(tokio::sync::Mutex::new(None));
     let svc_stats = stats.clone();
     let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-        let (gate, up, api, stats, mut rx) =
-            (gate.clone(), up.clone(), api.clone(), svc_stats.clone(), rx.clone());
+        let (gate, up, api, stats, mut rx, stop) =
+            (gate.clone(), up.clone(), api.clone(), svc_stats.clone(), rx.clone(), stop.clone());
         async move {
             let req = match gate.check(req) {
                 Verdict::Answer(r) => return Ok::<_, std::convert::Infallible>(r),
                 Verdict::Pass(r) => r,
             };
-            Ok(proxy(req, &up, &api, &stats, &mut rx, wait).await)
+            Ok(proxy(req, &up, &api, &stats, &mut rx, wait, &stop).await)
         }
     });
     let io = hyper_util::rt::TokioIo::new(Counted { inner: conn, stats: stats.clone() });
@@ -489,7 +552,6 @@ async fn gated_connection(
     {
         tracing::debug!("gated connection ended: {e}");
     }
-    stats.open.fetch_sub(1, Ordering::Relaxed);
 }
 
 /// Drops the cookie in which Ray (with token auth) hands a browser its token: behind the gate raydar
@@ -514,16 +576,17 @@ async fn proxy(
     stats: &Stats,
     rx: &mut watch::Receiver<Option<Head>>,
     wait: Duration,
+    stop: &CancellationToken,
 ) -> hyper::Response<gate::Body> {
     use http_body_util::BodyExt;
     let mut guard = up.lock().await;
     if guard.as_ref().is_none_or(|s| s.is_closed()) {
-        let Some((pod, stream)) = upstream(api, stats, rx, wait).await else {
+        let Some((pod, stream)) = upstream(api, stats, rx, wait, stop).await else {
             return gate::page(hyper::StatusCode::SERVICE_UNAVAILABLE, "no Ray head is ready", &format!("no Ready head pod within {}s; raydar keeps watching and the next request may succeed.", wait.as_secs()));
         };
         match hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await {
             Ok((sender, conn)) => {
-                tokio::spawn(async move {
+                spawn_owned(stop, async move {
                     let _ = conn.with_upgrades().await;
                 });
                 *guard = Some(sender);
@@ -553,7 +616,7 @@ async fn proxy(
                 if let Some(cu) = client_upgrade {
                     let su = hyper::upgrade::on(&mut resp);
                     *guard = None;
-                    tokio::spawn(async move {
+                    spawn_owned(stop, async move {
                         if let (Ok(c), Ok(s)) = (cu.await, su.await) {
                             let (mut c, mut s) =
                                 (hyper_util::rt::TokioIo::new(c), hyper_util::rt::TokioIo::new(s));
@@ -574,5 +637,17 @@ async fn proxy(
                 "the connection to the Ray head broke; retry.",
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accept_errors_back_off_up_to_a_second() {
+        assert_eq!(accept_backoff(1), Duration::from_millis(20));
+        assert!(accept_backoff(3) > accept_backoff(2));
+        assert_eq!(accept_backoff(50), Duration::from_secs(1));
     }
 }

@@ -370,3 +370,68 @@ async fn protocol_upgrades_pass_through_the_gate() {
         .unwrap();
     assert_eq!(&back, b"hello through the upgrade");
 }
+
+/// Stopping a forward ends access at once: a keep-alive connection that was signed in gets no
+/// further answer, raw connections are closed, and the stats count no open connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stopping_a_forward_closes_its_open_connections() {
+    let (_s, c) = demo().await;
+    // Gated: one keep-alive connection, answered before the stop, refused after it.
+    let f =
+        forward::start(c.clone(), ForwardSpec::new("ray-prod", "hardened", HeadPort::Dashboard))
+            .await
+            .unwrap();
+    let (addr, token, stats) = (f.local, f.token.clone().unwrap(), f.stats.clone());
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await.unwrap();
+    let conn = tokio::spawn(conn);
+    let get = || {
+        hyper::Request::get("/api/version")
+            .header("host", format!("127.0.0.1:{}", addr.port()))
+            .header("x-raydar-token", token.as_str())
+            .body(Empty::<bytes::Bytes>::new())
+            .unwrap()
+    };
+    let r = send.send_request(get()).await.unwrap();
+    assert_eq!(r.status(), 200);
+    r.into_body().collect().await.unwrap();
+    assert_eq!(stats.open.load(Ordering::Relaxed), 1);
+    drop(f);
+    // The connection is closed by raydar: the client's connection task ends, and a request on
+    // it fails rather than reaching the dashboard.
+    let ended = tokio::time::timeout(Duration::from_secs(5), conn).await;
+    assert!(ended.is_ok(), "the keep-alive connection stayed open after the stop");
+    let again = tokio::time::timeout(Duration::from_secs(5), send.send_request(get())).await;
+    assert!(matches!(again, Ok(Err(_))), "answered after the stop: {again:?}");
+    for _ in 0..50 {
+        if stats.open.load(Ordering::Relaxed) == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(stats.open.load(Ordering::Relaxed), 0);
+    assert!(TcpStream::connect(addr).await.is_err(), "the listener is gone");
+
+    // Raw: a connection in the middle of a stream is closed too.
+    let mut spec = ForwardSpec::new("ray-prod", "train-exposed", HeadPort::Dashboard);
+    spec.gate = false;
+    let f = forward::start(c, spec).await.unwrap();
+    let mut s = TcpStream::connect(f.local).await.unwrap();
+    let req = format!("GET /api/version HTTP/1.1\r\nHost: 127.0.0.1:{}\r\n\r\n", f.local.port());
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut buf = [0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut buf)).await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    drop(f);
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert_eq!(closed, Ok(true), "the raw connection stayed open after the stop");
+}

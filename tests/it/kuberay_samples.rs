@@ -69,7 +69,8 @@ const SAMPLES: [Expect; 7] = [
 #[test]
 fn grade_reasons() {
     use std::fmt::Write;
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kuberay-samples");
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kuberay-samples");
     let mut out = String::new();
     for x in SAMPLES {
         let set = ManifestSet::load(&[dir.join(x.file)]).unwrap();
