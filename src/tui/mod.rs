@@ -322,9 +322,12 @@ async fn event_loop(
                 Cmd::StopForward(ns, name) => {
                     if let Some(key) = forward_key(&forwards, &selected, &ns, &name) {
                         if let Some(f) = forwards.remove(&key) {
+                            let open = f.stats.open.load(std::sync::atomic::Ordering::Relaxed);
+                            let total = f.stats.total.load(std::sync::atomic::Ordering::Relaxed);
+                            // Dropping it closes every connection and voids its sessions.
+                            drop(f);
                             let note = format!(
-                                "stopped the forward of {ns}/{name} · {}",
-                                f.stats.summary()
+                                "stopped the forward of {ns}/{name}: {open} open connection(s) closed, sign-in links and sessions void ({total} served)"
                             );
                             cmds.extend(update(&mut model, Msg::Notice(note)));
                         }
