@@ -99,12 +99,6 @@ fn enable_ingress_counts_once_whether_kuberay_made_the_ingress_or_will() {
                 .contains("KubeRay creates Ingress rc-head-ingress (any host, no TLS, path /)"),
         "{v:?}"
     );
-    // KubeRay 1.7's ingressOptions: the evidence names the host and says whether TLS is set.
-    let mut o = clean();
-    o[0]["spec"]["headGroupSpec"]["enableIngress"] = json!(true);
-    o[0]["spec"]["headGroupSpec"]["ingressOptions"] = json!({"host": "ray.example.com", "path": "/ray", "tls": [{"hosts": ["ray.example.com"], "secretName": "t"}]});
-    let v = ingress_findings(o);
-    assert!(v.len() == 1 && v[0].1.contains("(host ray.example.com, TLS, path /ray)"), "{v:?}");
     // No Ingress asked for, one to something else: nothing.
     let mut plain = clean();
     plain.push(ingress("web", "frontend", json!({"number": 80}), json!({})));
