@@ -67,9 +67,17 @@ pub(crate) async fn forward(
     }
     if open {
         let url = fwd.login_url();
-        if !forward::open_browser(&url) {
-            println!("no browser could be opened here: open {url} yourself (good once)");
+        let port = fwd.local.port();
+        match tokio::task::spawn_blocking(move || forward::open_browser(&url).map_err(|e| (e, url)))
+            .await
+        {
+            Ok(Ok(())) => println!("opened:    {} in the browser", fwd.url()),
+            Ok(Err((why, url))) => println!("{}", forward::link_instructions(&why, &url, port)),
+            Err(e) => println!("no browser opened ({e})"),
         }
+    } else if let Some(ssh) = forward::ssh_tunnel_line(|k| std::env::var(k).ok(), fwd.local.port())
+    {
+        println!("over SSH:  run on your own machine: {ssh}");
     }
     let gated = fwd.token.is_some();
     let interactive = gated && std::io::IsTerminal::is_terminal(&std::io::stdin());

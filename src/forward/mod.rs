@@ -446,17 +446,68 @@ async fn connection(
     }
 }
 
-/// Opens `url` in the browser when the machine has an opener (`xdg-open`, macOS `open`);
-/// false when none could be started (the caller then shows the URL).
-pub fn open_browser(url: &str) -> bool {
+/// Why no browser can be opened from here, if none can: over SSH the browser is on another
+/// machine; on Linux without `DISPLAY` or `WAYLAND_DISPLAY` there is no desktop to open it on.
+/// `env` reads an environment variable (the process's own, or a test's).
+pub fn no_browser_here(env: impl Fn(&str) -> Option<String>, linux: bool) -> Option<&'static str> {
+    let set = |k: &str| env(k).is_some_and(|v| !v.is_empty());
+    if set("SSH_CONNECTION") || set("SSH_TTY") {
+        return Some("this is an SSH session: the browser is on your own machine");
+    }
+    if linux && !set("DISPLAY") && !set("WAYLAND_DISPLAY") {
+        return Some("no display here (neither DISPLAY nor WAYLAND_DISPLAY is set)");
+    }
+    None
+}
+
+/// Over SSH, the command that brings the forward's port to the user's own machine:
+/// `ssh -L PORT:127.0.0.1:PORT HOST`, with the host the SSH session came in on.
+pub fn ssh_tunnel_line(env: impl Fn(&str) -> Option<String>, port: u16) -> Option<String> {
+    let conn = env("SSH_CONNECTION")?;
+    // "client-ip client-port server-ip server-port"
+    let host = conn.split_whitespace().nth(2)?.to_string();
+    let user = env("USER").filter(|u| !u.is_empty()).map(|u| format!("{u}@")).unwrap_or_default();
+    let host = if host.contains(':') { format!("[{host}]") } else { host };
+    Some(format!("ssh -N -L {port}:127.0.0.1:{port} {user}{host}"))
+}
+
+/// Opens `url` in the browser through the machine's opener (`xdg-open`, macOS `open`), and
+/// says so only when the opener exited 0 within a few seconds; it is always waited for
+/// (never left a zombie). Blocking: call it off the UI thread. Err says why not.
+pub fn open_browser(url: &str) -> Result<(), String> {
+    if let Some(why) = no_browser_here(|k| std::env::var(k).ok(), cfg!(target_os = "linux")) {
+        return Err(why.into());
+    }
     let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
-    std::process::Command::new(opener)
+    let mut child = std::process::Command::new(opener)
         .arg(url)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .is_ok()
+        .map_err(|e| format!("{opener} could not be started: {e}"))?;
+    // At most 5 s, in steps of 50 ms.
+    for _ in 0..100 {
+        match child.try_wait() {
+            Ok(Some(status)) if status.success() => return Ok(()),
+            Ok(Some(status)) => return Err(format!("{opener} failed ({status})")),
+            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => return Err(format!("{opener}: {e}")),
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    Err(format!("{opener} did not finish within 5 s"))
+}
+
+/// What to tell the user when no browser opened: the whole one-time link, and over SSH the
+/// tunnel line that brings it to their own machine.
+pub fn link_instructions(why: &str, login_url: &str, port: u16) -> String {
+    let mut out = format!("no browser opened ({why}): open {login_url} (good once)");
+    if let Some(ssh) = ssh_tunnel_line(|k| std::env::var(k).ok(), port) {
+        out.push_str(&format!(" after running on your machine: {ssh}"));
+    }
+    out
 }
 
 /// The cluster's Ray token (`authOptions.mode: token`), when the user may read its Secret.
@@ -643,6 +694,31 @@ async fn proxy(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_browser_is_tried_only_where_one_can_open() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
+        assert!(no_browser_here(env(&[("DISPLAY", ":0")]), true).is_none());
+        assert!(no_browser_here(env(&[("WAYLAND_DISPLAY", "wayland-0")]), true).is_none());
+        assert!(no_browser_here(env(&[]), true).unwrap().contains("no display"));
+        assert!(no_browser_here(env(&[("DISPLAY", "")]), true).is_some());
+        assert!(no_browser_here(env(&[]), false).is_none(), "macOS needs no DISPLAY");
+        let ssh =
+            [("DISPLAY", ":0"), ("SSH_CONNECTION", "10.1.2.3 50000 10.9.8.7 22"), ("USER", "ana")];
+        assert!(no_browser_here(env(&ssh), false).unwrap().contains("SSH"));
+        assert_eq!(
+            ssh_tunnel_line(env(&ssh), 8265).as_deref(),
+            Some("ssh -N -L 8265:127.0.0.1:8265 ana@10.9.8.7")
+        );
+        assert_eq!(ssh_tunnel_line(env(&[]), 8265), None);
+        let v6 = [("SSH_CONNECTION", "::1 50000 fe80::1 22")];
+        assert_eq!(
+            ssh_tunnel_line(env(&v6), 1).as_deref(),
+            Some("ssh -N -L 1:127.0.0.1:1 [fe80::1]")
+        );
+    }
 
     #[test]
     fn accept_errors_back_off_up_to_a_second() {

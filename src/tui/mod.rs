@@ -337,14 +337,17 @@ async fn event_loop(
                 Cmd::Open(ns, cluster) => {
                     let key = forward_key(&forwards, &selected, &ns, &cluster);
                     let Some(f) = key.and_then(|k| forwards.get(&k)) else { continue };
-                    // A fresh one-time link for each open: the last one may have been used.
-                    let url = f.login_url();
-                    let note = if crate::forward::open_browser(&url) {
-                        format!("opened {} in the browser", f.url())
-                    } else {
-                        format!("no browser here: open {url} (good once)")
-                    };
-                    cmds.extend(update(&mut model, Msg::Notice(note)));
+                    // A fresh one-time link for each open: the last one may have been used. The
+                    // opener is waited for off this thread; "opened" only when it exited 0.
+                    let (url, clean, port) = (f.login_url(), f.url(), f.local.port());
+                    let tx = tx.clone();
+                    tokio::task::spawn_blocking(move || {
+                        let note = match crate::forward::open_browser(&url) {
+                            Ok(()) => format!("opened {clean} in the browser"),
+                            Err(why) => crate::forward::link_instructions(&why, &url, port),
+                        };
+                        let _ = tx.blocking_send(Msg::Notice(note));
+                    });
                 }
                 Cmd::PlanFix(ns, name, fix) => {
                     let Some((client, _)) = client(&planned) else { continue };

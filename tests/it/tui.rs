@@ -426,6 +426,16 @@ fn tmux_end_to_end() {
     assert!(wait_for("undo of change"), "{}", screen());
     tmux(&["send-keys", "-t", "e2e", "y"]);
     assert!(wait_for(" PUBLIC "), "{}", screen());
+    // f forwards, o cannot open a browser (no display in this shell): it says so, never
+    // "opened"; x stops the forward and says its connections are closed.
+    tmux(&["send-keys", "-t", "e2e", "f"]);
+    assert!(wait_for("Forwards (1)"), "{}", screen());
+    tmux(&["send-keys", "-t", "e2e", "Escape"]);
+    tmux(&["send-keys", "-t", "e2e", "o"]);
+    assert!(wait_for("no browser opened (no display here"), "{}", screen());
+    assert!(!screen().contains("in the browser"), "{}", screen());
+    tmux(&["send-keys", "-t", "e2e", "x"]);
+    assert!(wait_for("stopped the forward"), "{}", screen());
     tmux(&["send-keys", "-t", "e2e", "q"]);
     assert!(wait_for("RAYDAR-EXIT=0"), "{}", screen());
     assert_eq!(
