@@ -705,17 +705,17 @@ mod tests {
         assert!(no_browser_here(env(&[]), true).unwrap().contains("no display"));
         assert!(no_browser_here(env(&[("DISPLAY", "")]), true).is_some());
         assert!(no_browser_here(env(&[]), false).is_none(), "macOS needs no DISPLAY");
-        let ssh =
-            [("DISPLAY", ":0"), ("SSH_CONNECTION", "10.1.2.3 50000 10.9.8.7 22"), ("USER", "ana")];
-        assert!(no_browser_here(env(&ssh), false).unwrap().contains("SSH"));
+        const SSH: &[(&str, &str)] =
+            &[("DISPLAY", ":0"), ("SSH_CONNECTION", "10.1.2.3 50000 10.9.8.7 22"), ("USER", "ana")];
+        assert!(no_browser_here(env(SSH), false).unwrap().contains("SSH"));
         assert_eq!(
-            ssh_tunnel_line(env(&ssh), 8265).as_deref(),
+            ssh_tunnel_line(env(SSH), 8265).as_deref(),
             Some("ssh -N -L 8265:127.0.0.1:8265 ana@10.9.8.7")
         );
         assert_eq!(ssh_tunnel_line(env(&[]), 8265), None);
-        let v6 = [("SSH_CONNECTION", "::1 50000 fe80::1 22")];
+        const V6: &[(&str, &str)] = &[("SSH_CONNECTION", "::1 50000 fe80::1 22")];
         assert_eq!(
-            ssh_tunnel_line(env(&v6), 1).as_deref(),
+            ssh_tunnel_line(env(V6), 1).as_deref(),
             Some("ssh -N -L 1:127.0.0.1:1 [fe80::1]")
         );
     }
