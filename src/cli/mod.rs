@@ -166,8 +166,9 @@ pub enum ManifestOutput {
 pub enum Command {
     /// Evaluate the posture of Ray clusters (live, or manifests with -f) and report it.
     Scan {
-        /// Manifest files or directories to scan instead of a cluster (`-` for stdin).
-        #[arg(short = 'f', long = "file", value_name = "PATH")]
+        /// Manifest files or directories to scan instead of a cluster (`-` for stdin); several
+        /// after one -f, as a shell glob gives them (`-f k8s/*.yaml`), or -f repeated.
+        #[arg(short = 'f', long = "file", value_name = "PATH", num_args = 1..)]
         files: Vec<PathBuf>,
         #[arg(short = 'o', long, value_enum, default_value = "table")]
         output: Output,

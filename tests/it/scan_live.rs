@@ -326,6 +326,16 @@ fn cli_exit_codes_and_one_line_errors() {
     assert_eq!(code, 2);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("/nonexistent/raydar-test-kubeconfig"), "{err}");
+    // Several paths after one -f, as a shell glob expands `-f samples/*.yaml`.
+    let samples =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kuberay-samples");
+    let (a, b) =
+        (samples.join("ray-cluster.auth.yaml"), samples.join("ray-cluster.kubernetes.auth.yaml"));
+    let (code, out, err) =
+        raydar(&["scan", "-f", a.to_str().unwrap(), b.to_str().unwrap(), "-o", "json"], None);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["clusters"].as_array().unwrap().len(), 2, "{out}");
     let (code, _, err) = raydar(&["scan", "-f", "/nonexistent/manifests"], None);
     assert_eq!((code, err.lines().count()), (2, 1));
     let (code, out, _) = raydar(&["rules", "-o", "json"], None);
