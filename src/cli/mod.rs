@@ -65,6 +65,24 @@ pub struct Global {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorArg {
+    fn resolve(self, terminal: bool, env: impl Fn(&str) -> Option<String>) -> bool {
+        let c = match self {
+            ColorArg::Auto => crate::report::ColorChoice::Auto,
+            ColorArg::Always => crate::report::ColorChoice::Always,
+            ColorArg::Never => crate::report::ColorChoice::Never,
+        };
+        c.resolve(terminal, env)
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Output {
     Table,
     Json,
@@ -179,6 +197,10 @@ pub enum Command {
         /// instead of the built-in ones (config: posture.advisories).
         #[arg(long, value_name = "PATH")]
         advisories: Option<PathBuf>,
+        /// Colour in the table report: auto (a terminal, unless NO_COLOR is set or
+        /// TERM=dumb), always, never.
+        #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
+        color: ColorArg,
     },
     /// Forward a Ray cluster's dashboard (or client/serve port) to 127.0.0.1, gated by a token.
     Forward {
@@ -441,9 +463,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     }
     match cli.command {
         None => Ok(crate::tui::run(&opts).await),
-        Some(Command::Scan { files, output, fail_on, .. }) => {
+        Some(Command::Scan { files, output, fail_on, color, .. }) => {
             let format = match output {
-                Output::Table => Format::Table,
+                Output::Table => Format::Table {
+                    color: color
+                        .resolve(std::io::IsTerminal::is_terminal(&std::io::stdout()), |k| {
+                            std::env::var(k).ok()
+                        }),
+                },
                 Output::Json => Format::Json,
                 Output::Sarif => Format::Sarif,
             };

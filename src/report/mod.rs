@@ -20,9 +20,38 @@ pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The output formats of a report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    Table,
+    /// The human report, with colour or without.
+    Table {
+        color: bool,
+    },
     Json,
     Sarif,
+}
+
+/// `--color`: when the table report is coloured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ColorChoice {
+    /// On a terminal, unless `NO_COLOR` is set (no-color.org: set and not empty) or
+    /// `TERM=dumb`.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether to colour, given whether stdout is a terminal and the environment (`env`).
+    pub fn resolve(self, terminal: bool, env: impl Fn(&str) -> Option<String>) -> bool {
+        match self {
+            ColorChoice::Always => true,
+            ColorChoice::Never => false,
+            ColorChoice::Auto => {
+                terminal
+                    && env("NO_COLOR").is_none_or(|v| v.is_empty())
+                    && env("TERM").as_deref() != Some("dumb")
+            }
+        }
+    }
 }
 
 /// The whole result of a scan (`scan -o json`).
@@ -211,4 +240,26 @@ pub type Origins = HashMap<(String, String, String), Origin>;
 pub fn rules_json() -> String {
     serde_json::to_string_pretty(&serde_json::json!({"grades": GRADE_TABLE, "rules": RULES}))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ColorChoice;
+
+    #[test]
+    fn colour_follows_no_color_and_dumb_terminals() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
+        assert!(ColorChoice::Auto.resolve(true, env(&[("TERM", "xterm")])));
+        assert!(!ColorChoice::Auto.resolve(false, env(&[])), "not a terminal");
+        assert!(!ColorChoice::Auto.resolve(true, env(&[("NO_COLOR", "1")])));
+        assert!(
+            ColorChoice::Auto.resolve(true, env(&[("NO_COLOR", "")])),
+            "empty NO_COLOR is unset"
+        );
+        assert!(!ColorChoice::Auto.resolve(true, env(&[("TERM", "dumb")])));
+        assert!(ColorChoice::Always.resolve(false, env(&[("NO_COLOR", "1")])));
+        assert!(!ColorChoice::Never.resolve(true, env(&[])));
+    }
 }

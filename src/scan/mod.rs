@@ -165,10 +165,7 @@ fn write(report: &Report, origins: &Origins, format: Format) -> std::io::Result<
     let written = match format {
         Format::Json => report.write_json(&mut out),
         Format::Sarif => writeln!(out, "{}", report::sarif(report, origins)),
-        Format::Table => {
-            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            report::write_table(&mut out, report, color)
-        }
+        Format::Table { color } => report::write_table(&mut out, report, color),
     };
     match written.and_then(|()| out.flush()) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),

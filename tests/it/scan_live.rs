@@ -326,6 +326,11 @@ fn cli_exit_codes_and_one_line_errors() {
     assert_eq!(code, 2);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("/nonexistent/raydar-test-kubeconfig"), "{err}");
+    // Colour: never through a pipe by default, on with --color always, off with never.
+    let ray = "apiVersion: ray.io/v1\nkind: RayCluster\nmetadata: {name: r, namespace: x}\nspec: {headGroupSpec: {template: {spec: {containers: [{name: h, image: i}]}}}}\n";
+    assert!(!raydar(&["scan", "-f", "-"], Some(ray)).1.contains('\x1b'));
+    assert!(raydar(&["scan", "-f", "-", "--color", "always"], Some(ray)).1.contains("\x1b["));
+    assert!(!raydar(&["scan", "-f", "-", "--color", "never"], Some(ray)).1.contains('\x1b'));
     // Several paths after one -f, as a shell glob expands `-f samples/*.yaml`.
     let samples =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/kuberay-samples");
