@@ -1,6 +1,7 @@
 //! The command line (README: every command): clap definitions, the options they make, and
 //! dispatch to the library. `--demo` is wired here and nowhere else.
 
+mod explain;
 mod foreground;
 
 use crate::cluster::{ConnectSpec, Scope};
@@ -245,6 +246,10 @@ pub enum Command {
     Guard(GuardCommand),
     /// The rule catalog, and the grade table; with --advisories, the Ray advisories loaded.
     Rules {
+        /// One rule, explained: its guide section, what it checks and why, an example of its
+        /// evidence, its fix and what the fix writes, and the guard's CEL.
+        #[arg(value_name = "RULE_ID", conflicts_with = "advisories")]
+        id: Option<String>,
         #[arg(short = 'o', long, value_enum, default_value = "table")]
         output: RulesOutput,
         /// List the Ray advisories and version facts the rules read: the built-in ones, the
@@ -498,7 +503,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Guard(GuardCommand::Remove { dry_run, yes })) => {
             Ok(crate::fixcmd::guard_remove(&opts, dry_run, yes).await)
         }
-        Some(Command::Rules { output, advisories }) => {
+        Some(Command::Rules { id: Some(id), output, .. }) => {
+            let text = match output {
+                RulesOutput::Json => explain::json(&id)
+                    .map(|v| serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"),
+                RulesOutput::Table => explain::text(&id),
+            };
+            match text {
+                Ok(t) => print_out(&t),
+                Err(e) => {
+                    eprintln!("raydar: {e}");
+                    Ok(2)
+                }
+            }
+        }
+        Some(Command::Rules { output, advisories, .. }) => {
             let db = opts.posture.db.get();
             let text = match (output, advisories.is_some()) {
                 (RulesOutput::Json, false) => crate::report::rules_json() + "\n",

@@ -123,6 +123,17 @@ pub fn selected(opts: &GuardOptions) -> Result<Vec<Guarded>, String> {
         .collect()
 }
 
+/// A guarded rule's CEL as the RayCluster policy holds it (it holds when the object is fine),
+/// and whether the rule is guarded by default; None for a rule the guard cannot enforce.
+pub fn cel_of(id: &str) -> Option<(String, bool)> {
+    let g = GUARDED.iter().find(|g| g.id == id)?;
+    let subject = match g.target {
+        Target::Ray => Admits::Ray(&crate::semantics::ray::RAY_CLUSTER),
+        Target::Service => Admits::Service,
+    };
+    Some(((g.ok)(&subject.subject("object")), g.default_on))
+}
+
 /// What a policy admits: a Ray kind (with where it holds its cluster spec), or Services.
 #[derive(Clone, Copy)]
 enum Admits<'a> {

@@ -5,6 +5,7 @@ pub mod advisories;
 pub mod auth;
 pub mod catalog;
 mod creds;
+pub mod explain;
 mod exposure;
 pub mod grade;
 mod guard;

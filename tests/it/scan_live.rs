@@ -326,6 +326,31 @@ fn cli_exit_codes_and_one_line_errors() {
     assert_eq!(code, 2);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("/nonexistent/raydar-test-kubeconfig"), "{err}");
+    // One rule explained: section, checks, a real example from the demo, fix, guard.
+    let (code, out, _) = raydar(&["rules", "RAY-EXP-002"], None);
+    assert_eq!(code, 0);
+    for part in [
+        "§1.5",
+        "checks:",
+        "example:     Service ",
+        "--fix service-clusterip",
+        "guard:       raydar guard apply (on by default)",
+    ] {
+        assert!(out.contains(part), "{part}: {out}");
+    }
+    let (code, out, _) = raydar(&["rules", "ray-net-004", "-o", "json"], None);
+    assert_eq!(code, 0);
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["id"], "RAY-NET-004");
+    assert!(r["example_evidence"].as_str().unwrap().contains("stray-head"), "{r}");
+    assert!(r["fix"].is_null() && r["guard"].is_null());
+    let (code, out, _) = raydar(&["rules", "RAY-AUTH-001", "-o", "json"], None);
+    assert_eq!(code, 0);
+    let r: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(r["guard"]["default_on"], false);
+    assert!(r["guard"]["cel"].as_str().unwrap().contains("enableK8sTokenAuth"));
+    let (code, _, err) = raydar(&["rules", "RAY-NOPE"], None);
+    assert_eq!((code, err.lines().count()), (2, 1), "{err}");
     // Colour: never through a pipe by default, on with --color always, off with never.
     let ray = "apiVersion: ray.io/v1\nkind: RayCluster\nmetadata: {name: r, namespace: x}\nspec: {headGroupSpec: {template: {spec: {containers: [{name: h, image: i}]}}}}\n";
     assert!(!raydar(&["scan", "-f", "-"], Some(ray)).1.contains('\x1b'));
