@@ -124,3 +124,31 @@ async fn kubectl_conformance_passes_on_the_demo_server() {
     );
     assert!(text.contains(" passed, 0 failed"));
 }
+
+/// The binary as a kubectl plugin: `kubectl raydar …` runs `kubectl-raydar` from PATH (a
+/// symlink to raydar, as krew installs it) with the rest of the command line.
+#[cfg_attr(not(kubectl), ignore = "needs kubectl on PATH")]
+#[test]
+fn kubectl_raydar_runs_as_a_plugin() {
+    let dir = std::env::temp_dir().join(format!("raydar-plugin-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let link = dir.join("kubectl-raydar");
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_raydar"), &link).unwrap();
+    let path = format!("{}:{}", dir.display(), std::env::var("PATH").unwrap_or_default());
+    let run = |args: &[&str]| {
+        let o = Command::new("kubectl")
+            .args(args)
+            .env("PATH", &path)
+            .env("XDG_CONFIG_HOME", dir.join("config"))
+            .output()
+            .unwrap();
+        (o.status.code(), String::from_utf8_lossy(&o.stdout).into_owned())
+    };
+    let (code, out) = run(&["raydar", "scan", "--demo"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("raydar scan · source: demo"), "{out}");
+    let (_, list) = run(&["plugin", "list"]);
+    assert!(list.contains("kubectl-raydar"), "{list}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
