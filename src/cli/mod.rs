@@ -257,6 +257,13 @@ pub enum Command {
         #[arg(long, value_name = "PATH", num_args = 0..=1)]
         advisories: Option<Option<PathBuf>>,
     },
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completion {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print raydar's man page (roff), e.g. `raydar man > ~/.local/share/man/man1/raydar.1`.
+    Man,
     /// Run the embedded demo API server in the foreground and write a kubeconfig for it.
     DemoServer {
         /// Where to write the kubeconfig (default: raydar-demo.kubeconfig in the state dir).
@@ -421,6 +428,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         cli.command,
         Some(
             Command::Rules { .. }
+                | Command::Completion { .. }
+                | Command::Man
                 | Command::History
                 | Command::DemoServer { .. }
                 | Command::Guard(GuardCommand::Plan { .. })
@@ -502,6 +511,21 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Guard(GuardCommand::Status)) => Ok(crate::fixcmd::guard_status(&opts).await),
         Some(Command::Guard(GuardCommand::Remove { dry_run, yes })) => {
             Ok(crate::fixcmd::guard_remove(&opts, dry_run, yes).await)
+        }
+        Some(Command::Completion { shell }) => {
+            let mut out = Vec::new();
+            clap_complete::generate(
+                shell,
+                &mut <Cli as clap::CommandFactory>::command(),
+                "raydar",
+                &mut out,
+            );
+            print_out(&String::from_utf8_lossy(&out))
+        }
+        Some(Command::Man) => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut out)?;
+            print_out(&String::from_utf8_lossy(&out))
         }
         Some(Command::Rules { id: Some(id), output, .. }) => {
             let text = match output {

@@ -326,6 +326,23 @@ fn cli_exit_codes_and_one_line_errors() {
     assert_eq!(code, 2);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("/nonexistent/raydar-test-kubeconfig"), "{err}");
+    // Shell completions that bash accepts, for every shell clap_complete knows; a man page.
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let (code, out, _) = raydar(&["completion", shell], None);
+        assert!(code == 0 && out.contains("raydar") && out.len() > 1000, "{shell}: {out}");
+    }
+    let (_, bash, _) = raydar(&["completion", "bash"], None);
+    let script =
+        std::env::temp_dir().join(format!("raydar-completion-{}.bash", std::process::id()));
+    std::fs::write(&script, bash).unwrap();
+    let o = std::process::Command::new("bash")
+        .args(["--norc", "-c", &format!("source {} && complete -p raydar", script.display())])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&o.stdout).contains("_raydar"), "{o:?}");
+    let _ = std::fs::remove_file(&script);
+    let (code, man, _) = raydar(&["man"], None);
+    assert!(code == 0 && man.contains(".TH raydar 1") && man.contains("scan"), "{man}");
     // One rule explained: section, checks, a real example from the demo, fix, guard.
     let (code, out, _) = raydar(&["rules", "RAY-EXP-002"], None);
     assert_eq!(code, 0);
