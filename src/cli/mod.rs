@@ -23,6 +23,13 @@ use std::path::PathBuf;
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
+    #[command(flatten)]
+    pub fleet: FleetArgs,
+    #[command(flatten)]
+    pub write: WriteArgs,
+    /// Colour theme: dark, light, high-contrast.
+    #[arg(long, value_name = "NAME")]
+    pub theme: Option<String>,
     /// Ray advisories: an OSV JSON file, or a folder of them (osv.dev's PyPI export), instead
     /// of the built-in ones (config: posture.advisories).
     #[arg(long, value_name = "PATH")]
@@ -31,7 +38,7 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-/// Flags every command takes.
+/// Flags for where to look, which every command that talks to a cluster takes.
 #[derive(Debug, Clone, Args)]
 pub struct Global {
     /// Kubeconfig file (else $KUBECONFIG, else ~/.kube/config).
@@ -41,13 +48,6 @@ pub struct Global {
     /// TUI: several contexts at once.
     #[arg(long = "context", global = true, value_name = "NAME")]
     pub contexts: Vec<String>,
-    /// Every context of the kubeconfig at once (`scan` and the TUI).
-    #[arg(long, global = true, conflicts_with = "contexts")]
-    pub all_contexts: bool,
-    /// With several contexts: how long each may take (exec credential plugin, connect, list).
-    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 30,
-          value_parser = clap::value_parser!(u64).range(1..))]
-    pub context_timeout: u64,
     /// Namespace to look at (repeatable).
     #[arg(short = 'n', long = "namespace", global = true, value_name = "NS")]
     pub namespaces: Vec<String>,
@@ -57,12 +57,26 @@ pub struct Global {
     /// Use the embedded demo cluster instead of a kubeconfig.
     #[arg(long, global = true)]
     pub demo: bool,
-    /// Never write to the cluster: fixes and undo are unavailable.
-    #[arg(long, global = true)]
+}
+
+/// Several contexts at once: `scan` and the TUI.
+#[derive(Debug, Clone, Default, Args)]
+pub struct FleetArgs {
+    /// Every context of the kubeconfig at once.
+    #[arg(long)]
+    pub all_contexts: bool,
+    /// With several contexts: how long each may take (exec credential plugin, connect, list).
+    #[arg(long, value_name = "SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub context_timeout: u64,
+}
+
+/// For the commands that can write: the TUI, fix, undo, guard apply and remove.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct WriteArgs {
+    /// Never write to the cluster: fixes, undo and the guard's installs are refused.
+    #[arg(long)]
     pub read_only: bool,
-    /// Colour theme: dark, light, high-contrast.
-    #[arg(long, global = true, value_name = "NAME")]
-    pub theme: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -143,6 +157,8 @@ pub enum GuardCommand {
         dry_run: bool,
         #[arg(long)]
         yes: bool,
+        #[command(flatten)]
+        write: WriteArgs,
     },
     /// Which rules are guarded, in which mode, where.
     Status,
@@ -152,6 +168,8 @@ pub enum GuardCommand {
         dry_run: bool,
         #[arg(long)]
         yes: bool,
+        #[command(flatten)]
+        write: WriteArgs,
     },
 }
 
@@ -202,6 +220,8 @@ pub enum Command {
         /// TERM=dumb), always, never.
         #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
         color: ColorArg,
+        #[command(flatten)]
+        fleet: FleetArgs,
     },
     /// Forward a Ray cluster's dashboard (or client/serve port) to 127.0.0.1, gated by a token.
     Forward {
@@ -232,12 +252,16 @@ pub enum Command {
         dry_run: bool,
         #[arg(long)]
         yes: bool,
+        #[command(flatten)]
+        write: WriteArgs,
     },
     /// Revert a change raydar made (default: the last one).
     Undo {
         change_id: Option<String>,
         #[arg(long)]
         yes: bool,
+        #[command(flatten)]
+        write: WriteArgs,
     },
     /// The change journal.
     History,
@@ -305,7 +329,12 @@ use crate::options::state_dir;
 
 /// The options of a command that talks to a cluster, and the embedded demo server behind
 /// `--demo` (kept alive while the command runs).
-pub async fn options(g: &Global) -> Result<(Options, Option<DemoServer>), String> {
+pub async fn options(
+    g: &Global,
+    fleet: &FleetArgs,
+    write: WriteArgs,
+    theme: Option<String>,
+) -> Result<(Options, Option<DemoServer>), String> {
     let mut posture = Config::load()?.posture;
     let (target, demo) = if g.demo {
         let server = DemoServer::start(DemoOptions::default())
@@ -336,7 +365,10 @@ pub async fn options(g: &Global) -> Result<(Options, Option<DemoServer>), String
     } else {
         Scope::Namespaces(g.namespaces.clone())
     };
-    let contexts = if g.all_contexts {
+    if fleet.all_contexts && !g.contexts.is_empty() {
+        return Err("--all-contexts and --context: give one or the other".into());
+    }
+    let contexts = if fleet.all_contexts {
         let all = target.all_contexts().map_err(|e| e.to_string())?;
         if all.is_empty() {
             return Err("--all-contexts: the kubeconfig has no contexts".into());
@@ -351,12 +383,12 @@ pub async fn options(g: &Global) -> Result<(Options, Option<DemoServer>), String
     let opts = Options {
         target,
         scope,
-        read_only: g.read_only,
-        theme: g.theme.clone(),
+        read_only: write.read_only,
+        theme,
         posture,
         state_dir: state_dir(),
         contexts,
-        context_timeout: std::time::Duration::from_secs(g.context_timeout),
+        context_timeout: std::time::Duration::from_secs(fleet.context_timeout),
     };
     Ok((opts, demo))
 }
@@ -424,6 +456,20 @@ fn print_out(text: &str) -> anyhow::Result<i32> {
 
 /// Runs the parsed command line; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    // The TUI's own flags act only without a subcommand: `raydar --theme light scan` would
+    // silently ignore it, so it is refused.
+    if cli.command.is_some() {
+        let tui_only = [
+            (cli.theme.is_some(), "--theme"),
+            (cli.write.read_only, "--read-only"),
+            (cli.fleet.all_contexts, "--all-contexts"),
+            (cli.fleet.context_timeout != 30, "--context-timeout"),
+        ];
+        if let Some((_, flag)) = tui_only.iter().find(|(given, _)| *given) {
+            eprintln!("raydar: {flag} before a subcommand is the TUI's; give it after the subcommand that takes it (see its --help)");
+            return Ok(2);
+        }
+    }
     let needs_options = !matches!(
         cli.command,
         Some(
@@ -437,7 +483,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     );
     // The demo server (if any) lives until the command is done.
     let (mut opts, _demo) = if needs_options {
-        match options(&cli.global).await {
+        // Each command's own flags: the fleet's for scan and the TUI, --read-only for the
+        // commands that write, --theme for the TUI.
+        let no_fleet = FleetArgs { context_timeout: 30, ..FleetArgs::default() };
+        let (fleet, write, theme) = match &cli.command {
+            None => (&cli.fleet, cli.write, cli.theme.clone()),
+            Some(Command::Scan { fleet, .. }) => (fleet, WriteArgs::default(), None),
+            Some(
+                Command::Fix { write, .. }
+                | Command::Undo { write, .. }
+                | Command::Guard(
+                    GuardCommand::Apply { write, .. } | GuardCommand::Remove { write, .. },
+                ),
+            ) => (&no_fleet, *write, None),
+            _ => (&no_fleet, WriteArgs::default(), None),
+        };
+        match options(&cli.global, fleet, write, theme).await {
             Ok((o, d)) => (o, d),
             Err(e) => {
                 eprintln!("raydar: {e}");
@@ -499,7 +560,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 }
             }
         }
-        Some(Command::Guard(GuardCommand::Apply { what, dry_run, yes })) => {
+        Some(Command::Guard(GuardCommand::Apply { what, dry_run, yes, .. })) => {
             match guard_options(what, &cli.global.namespaces) {
                 Ok(guard) => Ok(crate::fixcmd::guard_apply(&opts, &guard, dry_run, yes).await),
                 Err(e) => {
@@ -509,7 +570,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             }
         }
         Some(Command::Guard(GuardCommand::Status)) => Ok(crate::fixcmd::guard_status(&opts).await),
-        Some(Command::Guard(GuardCommand::Remove { dry_run, yes })) => {
+        Some(Command::Guard(GuardCommand::Remove { dry_run, yes, .. })) => {
             Ok(crate::fixcmd::guard_remove(&opts, dry_run, yes).await)
         }
         Some(Command::Completion { shell }) => {
@@ -554,10 +615,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Some(Command::Forward { cluster, target, port, no_gate, open, wait }) => {
             foreground::forward(&opts, &cluster, target, port, no_gate, open, wait).await
         }
-        Some(Command::Fix { cluster, fix, dry_run, yes }) => {
+        Some(Command::Fix { cluster, fix, dry_run, yes, .. }) => {
             Ok(crate::fixcmd::fix(&opts, &cluster, &fix, dry_run, yes).await)
         }
-        Some(Command::Undo { change_id, yes }) => {
+        Some(Command::Undo { change_id, yes, .. }) => {
             Ok(crate::fixcmd::undo(&opts, change_id.as_deref(), yes).await)
         }
         Some(Command::History) => Ok(crate::fixcmd::history(&opts.journal_path())),

@@ -285,9 +285,14 @@ users:
 
 #[test]
 fn commands_of_one_context_refuse_several() {
+    // --all-contexts is scan's and the TUI's own flag: other commands do not take it.
+    let (code, _, err, _) =
+        raydar(&[], &["fix", "ns/c", "--fix", "service-clusterip", "--all-contexts"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("unexpected argument '--all-contexts'"), "{err}");
     for args in [
         &["forward", "ns/c", "--context", "a", "--context", "b"][..],
-        &["fix", "ns/c", "--fix", "service-clusterip", "--all-contexts"],
+        &["fix", "ns/c", "--fix", "service-clusterip", "--context", "a", "--context", "b"],
         &["guard", "status", "--context", "a", "--context", "b"],
     ] {
         let dir = std::env::temp_dir().join(format!("raydar-fleet-one-{}", std::process::id()));

@@ -708,7 +708,7 @@ async fn the_real_server_denies_exactly_what_scan_raises_and_warns_in_warn_mode(
     let (code, out) = raydar(&["guard", "apply", "--mode", "deny", "-n", NS, "--yes"]);
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("nothing to change"), "{out}");
-    let (code, out) = raydar(&["--read-only", "guard", "apply", "--mode", "warn", "--yes"]);
+    let (code, out) = raydar(&["guard", "apply", "--read-only", "--mode", "warn", "--yes"]);
     assert_ne!(code, Some(0), "{out}");
     let (code, out) = raydar(&["guard", "status"]);
     assert_eq!(code, Some(0), "{out}");

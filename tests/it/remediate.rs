@@ -653,14 +653,14 @@ fn cli_fix_refuses_without_a_terminal_or_in_read_only_mode() {
     for args in [
         &[
             "--demo",
-            "--read-only",
             "fix",
             "ray-prod/train-exposed",
             "--fix",
             "network-policy",
             "--yes",
+            "--read-only",
         ][..],
-        &["--demo", "--read-only", "undo", "--yes"][..],
+        &["--demo", "undo", "--yes", "--read-only"][..],
     ] {
         let (code, _, err) = run(args);
         assert_eq!(code, 2);

@@ -326,6 +326,19 @@ fn cli_exit_codes_and_one_line_errors() {
     assert_eq!(code, 2);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("/nonexistent/raydar-test-kubeconfig"), "{err}");
+    // Flags only where they act: each command's help lists its own.
+    let help = |args: &[&str]| raydar(args, None).1;
+    let rules = help(&["rules", "--help"]);
+    for f in ["--theme", "--read-only", "--all-contexts", "--context-timeout"] {
+        assert!(!rules.contains(f), "rules --help offers {f}");
+    }
+    let scan = help(&["scan", "--help"]);
+    assert!(!scan.contains("--theme") && !scan.contains("--read-only"), "{scan}");
+    assert!(scan.contains("--all-contexts") && scan.contains("--color"), "{scan}");
+    assert!(help(&["fix", "--help"]).contains("--read-only"));
+    assert!(!help(&["fix", "--help"]).contains("--all-contexts"));
+    let (code, _, err) = raydar(&["--theme", "light", "scan"], None);
+    assert_eq!(code, 2, "a TUI flag before a subcommand: {err}");
     // Shell completions that bash accepts, for every shell clap_complete knows; a man page.
     for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
         let (code, out, _) = raydar(&["completion", shell], None);
