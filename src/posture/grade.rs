@@ -62,6 +62,9 @@ pub struct Walls {
     pub auth: Option<bool>,
     /// A NetworkPolicy selects the head and none of its rules admits every source.
     pub isolated: Option<bool>,
+    /// The cluster rules ran, but the namespace's NetworkPolicies could not be read: isolation
+    /// is unknown, never assumed.
+    pub network_unreadable: bool,
 }
 
 /// One way in from outside the cluster, read from a finding.
@@ -191,6 +194,12 @@ pub fn judge(findings: &[Finding], walls: Walls) -> (Grade, String) {
     // C: one wall missing, or a critical hardening gap. (An entry whose network the rules
     // did not judge, a RayJob or RayService whose cluster has its own entry, is graded by its
     // own doors only.)
+    if no_auth && walls.network_unreadable {
+        return (
+            Grade::C,
+            "no token auth, and the namespace's NetworkPolicies could not be read → nothing shows who can reach the head".into(),
+        );
+    }
     if no_auth && isolated == Some(true) {
         return (
             Grade::C,
@@ -245,7 +254,7 @@ mod tests {
     fn attack_paths_grade_as_the_table_says() {
         use Severity::*;
         let lb = |id, sev| f(id, sev, "Service ns/x type=LoadBalancer port 8265 → dashboard 8265");
-        let walls = |auth, isolated| Walls { auth, isolated };
+        let walls = |auth, isolated| Walls { auth, isolated, network_unreadable: false };
         let cases: Vec<(&str, Vec<Finding>, Walls, Grade)> = vec![
             (
                 "public dashboard, no auth",
@@ -318,6 +327,12 @@ mod tests {
             ),
             ("low only", vec![f("RAY-IMG-002", Low, "i")], walls(ON, ON), Grade::A),
             ("nothing, walls not judged", vec![], walls(None, None), Grade::A),
+            (
+                "no auth, policies unreadable",
+                vec![f("RAY-AUTH-001", High, "a")],
+                Walls { auth: OFF, isolated: None, network_unreadable: true },
+                Grade::C,
+            ),
         ];
         for (name, findings, w, want) in cases {
             let (got, reason) = judge(&findings, w);
@@ -332,7 +347,8 @@ mod tests {
     fn exempt_findings_open_no_path() {
         let mut x = f("RAY-EXP-002", Severity::Critical, "type=LoadBalancer");
         x.exempt = Some("lab".into());
-        assert_eq!(judge(&[x], Walls { auth: OFF, isolated: Some(true) }).0, Grade::C);
+        let walls = Walls { auth: OFF, isolated: Some(true), network_unreadable: false };
+        assert_eq!(judge(&[x], walls).0, Grade::C);
         assert!(Grade::F > Grade::D && Grade::B > Grade::A);
         assert_eq!(Grade::parse("d"), Some(Grade::D));
         assert_eq!(Grade::parse("E"), None);

@@ -288,12 +288,12 @@ fn walls(s: &Subject, f: &[Finding]) -> grade::Walls {
         (false, Some(_)) => Some(s.auth.on()),
         (_, None) => None,
     };
-    let judged =
-        s.cluster_rules && s.spec.is_some() && s.inv.readable(s.namespace, "networkpolicies");
-    let isolated = judged.then(|| {
+    let cluster = s.cluster_rules && s.spec.is_some();
+    let readable = s.inv.readable(s.namespace, "networkpolicies");
+    let isolated = (cluster && readable).then(|| {
         !graded(catalog::rule!("RAY-NET-001").id) && !graded(catalog::rule!("RAY-NET-003").id)
     });
-    grade::Walls { auth, isolated }
+    grade::Walls { auth, isolated, network_unreadable: cluster && !readable }
 }
 
 /// A subject's entry before any rule ran: names, kind, owner and Ray version, no grade.
@@ -397,7 +397,8 @@ mod tests {
         assert_eq!(exemption(a, "RAY-SEC-005"), None);
         assert_eq!(exemption("RAY-SEC-001", "RAY-SEC-001"), None, "a reason is required");
         let mut f = vec![Finding::new(rule!("RAY-SEC-001"), Severity::Critical, "x")];
-        let walls = grade::Walls { auth: Some(true), isolated: Some(true) };
+        let walls =
+            grade::Walls { auth: Some(true), isolated: Some(true), network_unreadable: false };
         assert_eq!(grade::judge(&f, walls).0, Grade::C);
         f[0].exempt = Some("why".into());
         assert_eq!(grade::judge(&f, walls).0, Grade::A, "exempt findings are not graded");

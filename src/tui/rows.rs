@@ -128,7 +128,9 @@ pub fn rows(inv: &Inventory, entries: Vec<Entry>) -> Vec<Arc<Row>> {
                 exposure: e.reach.label(),
                 tls: !has(&e, "RAY-TLS-001") && !has(&e, "RAY-TLS-002"),
                 auth: !has(&e, "RAY-AUTH-001"),
-                netpol: !has(&e, "RAY-NET-001"),
+                netpol: inv
+                    .readable(&e.namespace, "networkpolicies")
+                    .then(|| !has(&e, "RAY-NET-001")),
                 events: evs,
                 entry: e,
             })

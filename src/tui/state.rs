@@ -22,7 +22,8 @@ pub struct Row {
     pub exposure: &'static str,
     pub tls: bool,
     pub auth: bool,
-    pub netpol: bool,
+    /// None: the namespace's NetworkPolicies could not be read (shown `?`, never ✓).
+    pub netpol: Option<bool>,
     /// Recent Warning events of the cluster's pods and CR: (age, object, reason, message).
     pub events: Vec<EventLine>,
 }

@@ -331,10 +331,10 @@ fn render_clusters(m: &Model, f: &mut Frame, area: Rect) {
                         mark(r.auth),
                         t.get(if r.auth { "ok" } else { "bad" }),
                     )),
-                    Cell::from(Span::styled(
-                        mark(r.netpol),
-                        t.get(if r.netpol { "ok" } else { "bad" }),
-                    )),
+                    Cell::from(match r.netpol {
+                        Some(ok) => Span::styled(mark(ok), t.get(if ok { "ok" } else { "bad" })),
+                        None => Span::styled("?", t.get("muted")),
+                    }),
                 ]);
             } else {
                 let muted = t.get("muted");

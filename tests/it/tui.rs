@@ -543,7 +543,7 @@ fn summary(rows: &[Arc<raydar::tui::state::Row>]) -> Vec<String> {
                 r.exposure,
                 r.tls,
                 r.auth,
-                r.netpol,
+                r.netpol.map_or("?".to_string(), |b| b.to_string()),
                 f.join(" | "),
                 r.events.len()
             )
