@@ -168,6 +168,20 @@ pub struct HeadStatus {
     pub service_name: Option<String>,
 }
 
+impl RayClusterSpec {
+    /// `headGroupSpec.headService.metadata.name`: the head Service's name the CR asks for.
+    pub fn head_service_override(&self) -> Option<&str> {
+        self.head_group_spec.head_service.as_ref()?.metadata.as_ref()?.name.as_deref()
+    }
+}
+
+impl RayClusterStatus {
+    /// `status.head.serviceName`: the head Service's name the operator made.
+    pub fn head_service(&self) -> Option<&str> {
+        self.head.as_ref()?.service_name.as_deref()
+    }
+}
+
 /// A RayCluster as listed: metadata plus the parts raydar reads.
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]

@@ -80,24 +80,6 @@ pub struct WriteArgs {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
-pub enum ColorArg {
-    Auto,
-    Always,
-    Never,
-}
-
-impl ColorArg {
-    fn resolve(self, terminal: bool, env: impl Fn(&str) -> Option<String>) -> bool {
-        let c = match self {
-            ColorArg::Auto => crate::report::ColorChoice::Auto,
-            ColorArg::Always => crate::report::ColorChoice::Always,
-            ColorArg::Never => crate::report::ColorChoice::Never,
-        };
-        c.resolve(terminal, env)
-    }
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum Output {
     Table,
     Json,
@@ -219,7 +201,7 @@ pub enum Command {
         /// Colour in the table report: auto (a terminal, unless NO_COLOR is set or
         /// TERM=dumb), always, never.
         #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
-        color: ColorArg,
+        color: crate::report::ColorChoice,
         #[command(flatten)]
         fleet: FleetArgs,
     },

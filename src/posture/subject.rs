@@ -112,11 +112,11 @@ impl<'a> Subject<'a> {
 
     /// The head Service's real name (`semantics::ray::head_service_name`).
     pub fn head_service_name(&self) -> String {
-        let from_spec = self.spec.and_then(|s| {
-            s.head_group_spec.head_service.as_ref()?.metadata.as_ref()?.name.as_deref()
-        });
-        let from_status = self.status.and_then(|s| s.head.as_ref()?.service_name.as_deref());
-        ray::head_service_name(self.cluster.unwrap_or(self.name), from_spec, from_status)
+        ray::head_service_name(
+            self.cluster.unwrap_or(self.name),
+            self.spec.and_then(RayClusterSpec::head_service_override),
+            self.status.and_then(crate::kuberay::RayClusterStatus::head_service),
+        )
     }
 
     /// `RayCluster ray-prod/train`.

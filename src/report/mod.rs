@@ -29,7 +29,7 @@ pub enum Format {
 }
 
 /// `--color`: when the table report is coloured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum ColorChoice {
     /// On a terminal, unless `NO_COLOR` is set (no-color.org: set and not empty) or
     /// `TERM=dumb`.

@@ -86,10 +86,8 @@ pub fn rows(inv: &Inventory, entries: Vec<Entry>) -> Vec<Arc<Row>> {
             };
             let svc_name = crate::semantics::ray::head_service_name(
                 &e.name,
-                rc.and_then(|c| {
-                    c.spec.head_group_spec.head_service.as_ref()?.metadata.as_ref()?.name.as_deref()
-                }),
-                rc.and_then(|c| c.status.as_ref()?.head.as_ref()?.service_name.as_deref()),
+                rc.and_then(|c| c.spec.head_service_override()),
+                rc.and_then(|c| c.status.as_ref()?.head_service()),
             );
             let head_svc = services
                 .get(&(e.namespace.as_str(), svc_name.as_str()))
